@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using OSForAI.Runtime.Catalog;
+using OSForAI.Runtime.Storage;
+
+namespace OSForAI.Runtime.Auth;
+
+public sealed record ApiKeyInfo(string Id, string Owner, string Name, Scopes Scopes, DateTimeOffset CreatedAt, bool Revoked);
+
+/// <summary>
+/// API keys look like "osai_&lt;id&gt;_&lt;secret&gt;". Only a per-key salt and HMAC-SHA256(salt, secret) are
+/// stored. The secret carries 256 random bits, so a fast keyed hash is enough (no password stretching),
+/// which keeps verification cheap on the hot path; verified keys are also cached in memory.
+/// </summary>
+public sealed class KeyStore(Database db)
+{
+    private const string Prefix = "osai_";
+    private readonly ConcurrentDictionary<string, Principal> _verified = new(StringComparer.Ordinal);
+
+    public (ApiKeyInfo Info, string Key) Create(string owner, Scopes scopes, string? name = null)
+    {
+        Names.Require(owner, "owner");
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var info = new ApiKeyInfo(id, owner, name ?? "", scopes, DateTimeOffset.UtcNow, false);
+        db.Execute("INSERT INTO api_keys(id, owner, name, scopes, salt, hash, created_at) VALUES ($i, $o, $n, $s, $salt, $h, $t)",
+            ("$i", id), ("$o", owner), ("$n", info.Name), ("$s", string.Join(',', Principal.ScopeNames(scopes))),
+            ("$salt", salt), ("$h", Hash(salt, secret)), ("$t", info.CreatedAt.ToString("O")));
+        return (info, $"{Prefix}{id}_{secret}");
+    }
+
+    /// <summary>Returns the principal of a valid, unrevoked key, or null.</summary>
+    public Principal? Verify(string? key)
+    {
+        if (string.IsNullOrEmpty(key) || key.Length > 200) return null;
+        if (_verified.TryGetValue(key, out var cached)) return cached;
+        if (!key.StartsWith(Prefix, StringComparison.Ordinal)) return null;
+        var rest = key.AsSpan(Prefix.Length);
+        var sep = rest.IndexOf('_');
+        if (sep <= 0) return null;
+        var id = rest[..sep].ToString();
+        var secret = rest[(sep + 1)..].ToString();
+        var row = db.Query("SELECT owner, scopes, salt, hash FROM api_keys WHERE id=$i AND revoked_at IS NULL",
+            r => (Owner: r.GetString(0), Scopes: r.GetString(1), Salt: (byte[])r[2], Hash: (byte[])r[3]), ("$i", id)).FirstOrDefault();
+        if (row.Owner is null) return null;
+        if (!CryptographicOperations.FixedTimeEquals(Hash(row.Salt, secret), row.Hash)) return null;
+        var principal = new Principal(id, row.Owner, Principal.ParseScopes(row.Scopes.Split(',')));
+        if (_verified.Count > 10_000) _verified.Clear();
+        _verified[key] = principal;
+        return principal;
+    }
+
+    public IReadOnlyList<ApiKeyInfo> List(string? owner = null) =>
+        db.Query("SELECT id, owner, name, scopes, created_at, revoked_at FROM api_keys WHERE ($o IS NULL OR owner=$o) ORDER BY created_at",
+            r => new ApiKeyInfo(r.GetString(0), r.GetString(1), r.GetString(2), Principal.ParseScopes(r.GetString(3).Split(',')),
+                DateTimeOffset.Parse(r.GetString(4)), !r.IsDBNull(5)), ("$o", owner));
+
+    public bool Revoke(string id)
+    {
+        var n = db.Execute("UPDATE api_keys SET revoked_at=$t WHERE id=$i AND revoked_at IS NULL", ("$t", Database.Now()), ("$i", id));
+        foreach (var entry in _verified.Where(e => e.Value.KeyId == id).ToList()) _verified.TryRemove(entry.Key, out _);
+        return n > 0;
+    }
+
+    private static byte[] Hash(byte[] salt, string secret) => HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(secret));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Storage;
+
+namespace OSForAI.Runtime.Catalog;
+
+/// <summary>Algorithms, builds and immutable published versions, with call-time version resolution.</summary>
+public sealed class CatalogStore(Database db)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    // Published versions per algorithm, newest first. Invalidated on publish; versions never change.
+    private readonly ConcurrentDictionary<string, VersionRecord[]> _versions = new();
+    private readonly ConcurrentDictionary<string, HashSet<string>> _grants = new();
+
+    public AlgorithmRecord CreateAlgorithm(string owner, string name, string? description)
+    {
+        Names.Require(owner, "owner");
+        Names.Require(name, "algorithm name");
+        var rec = new AlgorithmRecord(owner, name, description ?? "", DateTimeOffset.UtcNow);
+        try
+        {
+            db.Execute("INSERT INTO algorithms(owner, name, description, created_at) VALUES ($o, $n, $d, $t)",
+                ("$o", owner), ("$n", name), ("$d", rec.Description), ("$t", rec.CreatedAt.ToString("O")));
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw new CatalogException(CatalogError.Conflict, $"algorithm {owner}/{name} already exists");
+        }
+        return rec;
+    }
+
+    public AlgorithmRecord? FindAlgorithm(string owner, string name) =>
+        db.Query("SELECT owner, name, description, created_at FROM algorithms WHERE owner=$o AND name=$n", ReadAlgorithm,
+            ("$o", owner), ("$n", name)).FirstOrDefault();
+
+    public AlgorithmRecord GetAlgorithm(string owner, string name) =>
+        FindAlgorithm(owner, name) ?? throw new CatalogException(CatalogError.NotFound, $"algorithm {owner}/{name} not found");
+
+    public IReadOnlyList<AlgorithmRecord> ListAlgorithms() =>
+        db.Query("SELECT owner, name, description, created_at FROM algorithms ORDER BY owner, name", ReadAlgorithm);
+
+    private static AlgorithmRecord ReadAlgorithm(SqliteDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.GetString(2), DateTimeOffset.Parse(r.GetString(3)));
+
+    public void AddBuild(BuildRecord build)
+    {
+        db.Execute("""
+            INSERT OR IGNORE INTO builds(owner, name, hash, code_uri, size, manifest, created_at)
+            VALUES ($o, $n, $h, $u, $s, $m, $t)
+            """,
+            ("$o", build.Owner), ("$n", build.Name), ("$h", build.Hash), ("$u", build.CodeUri), ("$s", build.Size),
+            ("$m", JsonSerializer.Serialize(build.Manifest, Json)), ("$t", build.CreatedAt.ToString("O")));
+    }
+
+    public BuildRecord? FindBuild(string owner, string name, string hashOrPrefix)
+    {
+        var rows = db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at FROM builds WHERE owner=$o AND name=$n AND hash LIKE $h LIMIT 2",
+            ReadBuild, ("$o", owner), ("$n", name), ("$h", hashOrPrefix.ToLowerInvariant() + "%"));
+        if (rows.Count > 1) throw new CatalogException(CatalogError.Invalid, $"build hash prefix '{hashOrPrefix}' is ambiguous");
+        return rows.FirstOrDefault();
+    }
+
+    public IReadOnlyList<BuildRecord> ListBuilds(string owner, string name) =>
+        db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at FROM builds WHERE owner=$o AND name=$n ORDER BY created_at DESC",
+            ReadBuild, ("$o", owner), ("$n", name));
+
+    private static BuildRecord ReadBuild(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
+        JsonSerializer.Deserialize<AlgorithmManifest>(r.GetString(5), Json)!, DateTimeOffset.Parse(r.GetString(6)));
+
+    /// <summary>Publishes a build as an immutable semantic version.</summary>
+    public VersionRecord Publish(string owner, string name, string buildHash, string version,
+        Visibility? visibility = null, string? description = null, IReadOnlyList<string>? tags = null)
+    {
+        if (!SemVer.TryParse(version, out var semver))
+            throw new CatalogException(CatalogError.Invalid, $"'{version}' is not a version of the form MAJOR.MINOR.PATCH");
+        GetAlgorithm(owner, name);
+        var build = FindBuild(owner, name, buildHash)
+            ?? throw new CatalogException(CatalogError.NotFound, $"build '{buildHash}' of {owner}/{name} not found");
+        var rec = FromBuild(build, semver) with
+        {
+            Visibility = visibility ?? build.Manifest.Visibility,
+            Description = description ?? build.Manifest.Description,
+            Tags = tags ?? build.Manifest.Tags,
+            PublishedAt = DateTimeOffset.UtcNow,
+        };
+        try
+        {
+            db.Execute("""
+                INSERT INTO versions(owner, name, major, minor, patch, build, record, visibility, published_at)
+                VALUES ($o, $n, $a, $b, $c, $h, $r, $v, $t)
+                """,
+                ("$o", owner), ("$n", name), ("$a", semver.Major), ("$b", semver.Minor), ("$c", semver.Patch),
+                ("$h", build.Hash), ("$r", JsonSerializer.Serialize(rec, Json)), ("$v", rec.Visibility.ToString()),
+                ("$t", rec.PublishedAt!.Value.ToString("O")));
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw new CatalogException(CatalogError.Conflict, $"{owner}/{name} {semver} is already published; versions are immutable");
+        }
+        _versions.TryRemove($"{owner}/{name}", out _);
+        return rec;
+    }
+
+    /// <summary>The runnable record of an unpublished build (callable by hash).</summary>
+    public static VersionRecord FromBuild(BuildRecord build, SemVer? version = null) => new()
+    {
+        Owner = build.Owner,
+        Name = build.Name,
+        Version = version,
+        Build = build.Hash,
+        Runtime = build.Manifest.Runtime,
+        Entrypoint = build.Manifest.Entrypoint,
+        CodeUri = build.CodeUri,
+        Resources = build.Manifest.Resources,
+        Concurrency = build.Manifest.Concurrency,
+        TimeoutSeconds = build.Manifest.TimeoutSeconds,
+        Visibility = Visibility.Private,
+        Description = build.Manifest.Description,
+        Tags = build.Manifest.Tags,
+        SampleInput = build.Manifest.SampleInput,
+        SampleOutput = build.Manifest.SampleOutput,
+    };
+
+    /// <summary>Published versions, newest first.</summary>
+    public VersionRecord[] ListVersions(string owner, string name) =>
+        _versions.GetOrAdd($"{owner}/{name}", _ => db.Query(
+            "SELECT record FROM versions WHERE owner=$o AND name=$n ORDER BY major DESC, minor DESC, patch DESC",
+            r => JsonSerializer.Deserialize<VersionRecord>(r.GetString(0), Json)!, ("$o", owner), ("$n", name)).ToArray());
+
+    public void Grant(string owner, string name, string grantee)
+    {
+        Names.Require(grantee, "grantee");
+        GetAlgorithm(owner, name);
+        db.Execute("INSERT OR IGNORE INTO grants(owner, name, grantee, created_at) VALUES ($o, $n, $g, $t)",
+            ("$o", owner), ("$n", name), ("$g", grantee), ("$t", Database.Now()));
+        _grants.TryRemove($"{owner}/{name}", out _);
+    }
+
+    /// <summary>Whether the caller may see private versions and builds of owner/name.</summary>
+    public bool IsPrivileged(Principal caller, string owner, string name) =>
+        caller.IsAdmin || caller.Owner == owner ||
+        _grants.GetOrAdd($"{owner}/{name}", _ => db.Query("SELECT grantee FROM grants WHERE owner=$o AND name=$n",
+            r => r.GetString(0), ("$o", owner), ("$n", name)).ToHashSet()).Contains(caller.Owner);
+
+    /// <summary>
+    /// Resolves what a caller asked for to one runnable record. Public callers see published public
+    /// versions only; the owner, admins and grantees also see private versions and builds by hash.
+    /// </summary>
+    public VersionRecord Resolve(string owner, string name, VersionSpec spec, Principal caller)
+    {
+        var privileged = IsPrivileged(caller, owner, name);
+        if (spec.Kind == VersionSpec.SpecKind.Build)
+        {
+            var build = privileged ? FindBuild(owner, name, spec.BuildHash!) : null;
+            if (build is not null) return FromBuild(build);
+            throw NotFound(owner, name, spec);
+        }
+        var versions = ListVersions(owner, name);
+        if (versions.Length == 0 && FindAlgorithm(owner, name) is null)
+            throw new CatalogException(CatalogError.NotFound, $"algorithm {owner}/{name} not found");
+        foreach (var v in versions)
+        {
+            if (!spec.Matches(v.Version!.Value)) continue;
+            if (v.Visibility == Visibility.Public || privileged) return v;
+            if (spec.Kind == VersionSpec.SpecKind.Exact)
+                throw new CatalogException(CatalogError.Forbidden, $"{owner}/{name} {v.Version} is private");
+        }
+        throw NotFound(owner, name, spec);
+    }
+
+    private static CatalogException NotFound(string owner, string name, VersionSpec spec) =>
+        new(CatalogError.NotFound, spec.Kind == VersionSpec.SpecKind.Latest
+            ? $"algorithm {owner}/{name} has no published version you can call"
+            : $"version {spec} of {owner}/{name} not found");
+}

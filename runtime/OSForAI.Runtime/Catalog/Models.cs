@@ -1,0 +1,45 @@
+namespace OSForAI.Runtime.Catalog;
+
+public enum Visibility { Public, Private }
+
+public sealed record AlgorithmRecord(string Owner, string Name, string Description, DateTimeOffset CreatedAt)
+{
+    public string FullName => $"{Owner}/{Name}";
+}
+
+/// <summary>Resource request of one instance.</summary>
+public sealed record ResourceRequest(double Cpu = 1, int MemoryMb = 512, int GpuMemoryMb = 0);
+
+/// <summary>An uploaded, content-addressed code archive plus the manifest it carried.</summary>
+public sealed record BuildRecord(
+    string Owner, string Name, string Hash, string CodeUri, long Size, AlgorithmManifest Manifest, DateTimeOffset CreatedAt);
+
+/// <summary>
+/// Everything needed to run one algorithm version. Published versions are immutable;
+/// an unpublished build is runnable through the same record with <see cref="Version"/> null.
+/// </summary>
+public sealed record VersionRecord
+{
+    public required string Owner { get; init; }
+    public required string Name { get; init; }
+    /// <summary>Semantic version, or null for an unpublished build called by hash.</summary>
+    public SemVer? Version { get; init; }
+    public required string Build { get; init; }
+    public required string Runtime { get; init; }
+    public required string Entrypoint { get; init; }
+    public required string CodeUri { get; init; }
+    public ResourceRequest Resources { get; init; } = new();
+    public int Concurrency { get; init; } = 1;
+    public int TimeoutSeconds { get; init; } = 300;
+    public Visibility Visibility { get; init; } = Visibility.Public;
+    public string Description { get; init; } = "";
+    public IReadOnlyList<string> Tags { get; init; } = [];
+    public string? SampleInput { get; init; }
+    public string? SampleOutput { get; init; }
+    public DateTimeOffset? PublishedAt { get; init; }
+
+    public string FullName => $"{Owner}/{Name}";
+    /// <summary>Identity of the runnable unit: published version, or the build hash.</summary>
+    public string InstanceKey => $"{Owner}/{Name}@{(Version is { } v ? v.ToString() : Build)}";
+    public string VersionLabel => Version?.ToString() ?? Build;
+}

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Catalog;
+using OSForAI.Runtime.Workers;
+
+namespace OSForAI.Runtime.Jobs;
+
+/// <summary>Runs queued asynchronous calls; on start it takes back jobs a previous run left unfinished.</summary>
+public sealed class JobRunner(JobStore jobs, CallService calls, ILogger<JobRunner> log) : IAsyncDisposable
+{
+    private const int MaxConcurrentJobs = 16;
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly SemaphoreSlim _slots = new(MaxConcurrentJobs);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+
+    public void Start()
+    {
+        var requeued = jobs.RequeueInterrupted();
+        if (requeued > 0) log.LogInformation("re-queued {Count} asynchronous calls interrupted by the last shutdown", requeued);
+        _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>Wakes the runner after a job was committed.</summary>
+    public void Notify() => _signal.Release();
+
+    private async Task LoopAsync()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await _slots.WaitAsync(ct);
+                var job = jobs.ClaimNext();
+                if (job is null)
+                {
+                    _slots.Release();
+                    await _signal.WaitAsync(TimeSpan.FromSeconds(1), ct);
+                    continue;
+                }
+                _ = Task.Run(async () =>
+                {
+                    try { await RunAsync(job, ct); }
+                    finally { _slots.Release(); }
+                }, CancellationToken.None);
+            }
+            catch (OperationCanceledException) { break; }
+            catch (Exception e)
+            {
+                log.LogError(e, "job loop");
+                await Task.Delay(500, CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task RunAsync(JobRecord job, CancellationToken ct)
+    {
+        try
+        {
+            // The caller was authorised when the job was accepted; the label is an exact version or build.
+            var system = new Principal("job", job.Caller, Scopes.Admin);
+            var version = calls.Resolve(job.Owner, job.Name, job.VersionLabel, system);
+            var result = await calls.CallAsync(version, job.ContentKind, job.Input, new Principal("job", job.Caller, Scopes.Call),
+                TimeSpan.FromSeconds(job.TimeoutSeconds), ct);
+            jobs.Complete(job.Id, result.ContentKind, result.Body);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Left as running; the next start re-queues it.
+        }
+        catch (AlgorithmCallException e) when (ct.IsCancellationRequested && e.ErrorType == ErrorTypes.Unavailable)
+        {
+            // The server is stopping; the next start re-queues it.
+        }
+        catch (Exception e) when (e is AlgorithmCallException or CatalogException)
+        {
+            var type = e is AlgorithmCallException a ? a.ErrorType : "CatalogError";
+            jobs.Fail(job.Id, JsonSerializer.Serialize(new { message = e.Message, error_type = type }));
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "job {Id}", job.Id);
+            jobs.Fail(job.Id, JsonSerializer.Serialize(new { message = "internal error", error_type = "InternalError" }));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        if (_loop is not null) await _loop;
+    }
+}

@@ -1,0 +1,63 @@
+namespace OSForAI.Runtime;
+
+/// <summary>Runtime settings, bound from configuration section "OSForAI" (env: OSForAI__Workers__PythonPath, …).</summary>
+public sealed class OsaiOptions
+{
+    public const string Section = "OSForAI";
+
+    /// <summary>Folder that holds all state. Set by the host.</summary>
+    public string Home { get; set; } = "";
+
+    /// <summary>Largest algorithm-call body accepted (bytes); bigger ones get 413.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>Largest code archive accepted by the management API (bytes).</summary>
+    public long MaxCodeUploadBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Largest single file accepted by the data API (bytes).</summary>
+    public long MaxDataUploadBytes { get; set; } = 1024L * 1024 * 1024;
+
+    /// <summary>Entries per data-API listing page.</summary>
+    public int DataListPageSize { get; set; } = 1000;
+
+    /// <summary>Default call timeout (seconds) when neither the call nor the version sets one.</summary>
+    public int DefaultTimeoutSeconds { get; set; } = 300;
+
+    /// <summary>Largest timeout a caller may ask for (seconds).</summary>
+    public int MaxTimeoutSeconds { get; set; } = 3000;
+
+    public WorkerOptions Workers { get; set; } = new();
+
+    public string DatabasePath => Path.Combine(Home, "osforai.db");
+    public string DataRoot => Path.Combine(Home, "data");
+    public string CodeCacheRoot => Path.Combine(Home, "code");
+    public string RunRoot => Path.Combine(Home, "run");
+}
+
+/// <summary>How the process worker host keeps and starts workers.</summary>
+public sealed class WorkerOptions
+{
+    /// <summary>Interpreter for the python3 runtime kind.</summary>
+    public string PythonPath { get; set; } = "/usr/bin/python3";
+
+    /// <summary>Generic (not yet specialized) workers kept warm per runtime kind.</summary>
+    public int WarmGenericWorkers { get; set; } = 2;
+
+    /// <summary>Upper bound on worker processes of all kinds.</summary>
+    public int MaxWorkers { get; set; } = 32;
+
+    /// <summary>Upper bound on specialized instances of one algorithm version.</summary>
+    public int MaxInstancesPerVersion { get; set; } = 8;
+
+    /// <summary>Calls that may wait for a free slot per algorithm version; more get 429.</summary>
+    public int QueueLimit { get; set; } = 1000;
+
+    /// <summary>An idle specialized instance is stopped after this long.</summary>
+    public TimeSpan IdleKeepAlive { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Most captured stdout bytes returned per call.</summary>
+    public int StdoutLimitBytes { get; set; } = 256 * 1024;
+
+    /// <summary>How long a starting worker may take to connect and say hello.</summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(20);
+}

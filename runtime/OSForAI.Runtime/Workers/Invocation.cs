@@ -1,0 +1,39 @@
+namespace OSForAI.Runtime.Workers;
+
+/// <summary>Input kinds of the v1 API and the worker protocol.</summary>
+public static class ContentKinds
+{
+    public const string Json = "json";
+    public const string Text = "text";
+    public const string Binary = "binary";
+}
+
+/// <summary>Travels with a call into the worker and on to composed calls.</summary>
+public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline);
+
+public sealed record InvokeRequest(string ContentKind, ReadOnlyMemory<byte> Body, CallContext Context);
+
+public sealed record InvokeResult(string ContentKind, byte[] Body, string? Stdout, bool StdoutTruncated, double DurationMs);
+
+/// <summary>Error types surfaced to callers in the error envelope.</summary>
+public static class ErrorTypes
+{
+    public const string AlgorithmError = "AlgorithmError";
+    public const string SerializationError = "SerializationError";
+    public const string InputError = "InputError";
+    public const string LoadError = "LoadError";
+    public const string Timeout = "AlgorithmTimeout";
+    public const string Crashed = "AlgorithmCrashed";
+    public const string QueueFull = "QueueFull";
+    public const string Unavailable = "WorkerUnavailable";
+    public const string ProtocolError = "ProtocolError";
+}
+
+/// <summary>A call that did not produce a result: what the algorithm or the platform said, safe to show the caller.</summary>
+public sealed class AlgorithmCallException(string errorType, string message, string? stacktrace = null, string? stdout = null)
+    : Exception(message)
+{
+    public string ErrorType { get; } = errorType;
+    public string? AlgorithmStacktrace { get; } = stacktrace;
+    public string? Stdout { get; } = stdout;
+}

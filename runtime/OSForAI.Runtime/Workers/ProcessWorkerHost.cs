@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace OSForAI.Runtime.Workers;
+
+/// <summary>Starts generic workers. Backends (child process, sandbox, container, pod) hide behind this.</summary>
+public interface IWorkerHost
+{
+    IReadOnlyCollection<string> RuntimeKinds { get; }
+    /// <summary>Starts one generic worker of <paramref name="runtime"/> and returns it after its hello.</summary>
+    Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct);
+}
+
+/// <summary>Workers as plain child processes talking over a Unix domain socket in the home's run/ folder.</summary>
+public sealed class ProcessWorkerHost : IWorkerHost
+{
+    private readonly OsaiOptions _options;
+    private readonly ILogger<ProcessWorkerHost> _log;
+    private readonly string _runDir;
+    private long _counter;
+
+    public ProcessWorkerHost(IOptions<OsaiOptions> options, ILogger<ProcessWorkerHost> log)
+    {
+        _options = options.Value;
+        _log = log;
+        // Unix socket paths are limited to ~108 bytes; fall back to the temp folder for deep homes.
+        _runDir = _options.RunRoot.Length < 70 ? _options.RunRoot : Path.Combine(Path.GetTempPath(), "osai-" + Environment.ProcessId);
+        Directory.CreateDirectory(_runDir);
+    }
+
+    public IReadOnlyCollection<string> RuntimeKinds { get; } = ["python3"];
+
+    public static string PythonRunnerPath => Path.Combine(AppContext.BaseDirectory, "runners", "python", "osai_runner.py");
+
+    public async Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct)
+    {
+        if (runtime != "python3") throw new AlgorithmCallException(ErrorTypes.Unavailable, $"no worker host for runtime '{runtime}'");
+        var id = $"py-{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}";
+        var socketPath = Path.Combine(_runDir, id + ".sock");
+        File.Delete(socketPath);
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(1);
+
+        var psi = new ProcessStartInfo(_options.Workers.PythonPath)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = _runDir,
+        };
+        foreach (var a in new[] { "-u", "-S", "-B", PythonRunnerPath }) psi.ArgumentList.Add(a);
+        psi.Environment["OSAI_WORKER_ADDRESS"] = "unix:" + socketPath;
+        psi.Environment["OSAI_WORKER_ID"] = id;
+        psi.Environment["OSAI_RUNTIME"] = runtime;
+        psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
+
+        Process process;
+        try { process = Process.Start(psi) ?? throw new InvalidOperationException("process did not start"); }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            File.Delete(socketPath);
+            throw new AlgorithmCallException(ErrorTypes.Unavailable, $"cannot start the python3 worker ({_options.Workers.PythonPath}): {e.Message}");
+        }
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _log.LogInformation("[{Id}] {Line}", id, e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _log.LogWarning("[{Id}] {Line}", id, e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        process.StandardInput.Close();
+
+        void Kill()
+        {
+            try { if (!process.HasExited) process.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { }
+        }
+
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_options.Workers.StartTimeout);
+            var acceptTask = listener.AcceptAsync(timeout.Token).AsTask();
+            var exitTask = process.WaitForExitAsync(timeout.Token);
+            if (await Task.WhenAny(acceptTask, exitTask) != acceptTask)
+                throw new AlgorithmCallException(ErrorTypes.Unavailable,
+                    process.HasExited ? $"the python3 worker exited at start-up with status {process.ExitCode}" : "the python3 worker did not connect in time");
+            var socket = await acceptTask;
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            // Reads go through a buffer (one reader loop); writes go straight to the socket, one whole frame each.
+            var buffered = new BufferedStream(stream, 64 * 1024);
+            var hello = await Frame.ReadAsync(buffered, timeout.Token)
+                ?? throw new AlgorithmCallException(ErrorTypes.Unavailable, "the python3 worker closed its connection before saying hello");
+            if (hello.Type != "hello" || hello.GetInt("protocol") != 1)
+                throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the python3 worker spoke '{hello.Type}' protocol {hello.GetInt("protocol")}, expected hello protocol 1");
+            return new WorkerConnection(id, runtime, process.Id, buffered, stream, () =>
+            {
+                Kill();
+                process.Dispose();
+            }, () => WorkerConnection.ExitCodeOf(process), _log);
+        }
+        catch (Exception e)
+        {
+            Kill();
+            process.Dispose();
+            if (e is AlgorithmCallException) throw;
+            if (e is OperationCanceledException && ct.IsCancellationRequested) throw;
+            throw new AlgorithmCallException(ErrorTypes.Unavailable, "the python3 worker failed to start: " + e.Message);
+        }
+        finally
+        {
+            File.Delete(socketPath);
+        }
+    }
+}

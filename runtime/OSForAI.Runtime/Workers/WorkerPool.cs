@@ -1,0 +1,375 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OSForAI.Runtime.Catalog;
+
+namespace OSForAI.Runtime.Workers;
+
+public sealed record PoolStats(int LiveWorkers, int GenericIdle, int Instances, int Queued, long ColdStarts, long FreshStarts, long Calls);
+
+/// <summary>
+/// The local scheduler. Keeps a few generic warm workers per runtime kind; a cold call specializes
+/// one by loading the version's code into it (milliseconds), instead of starting a process. Each
+/// version gets up to MaxInstancesPerVersion instances with a per-instance concurrency limit, and a
+/// bounded FIFO queue for calls waiting for a slot. Dead, timed-out or idle workers are replaced.
+/// </summary>
+public sealed class WorkerPool : IAsyncDisposable
+{
+    private readonly IWorkerHost _host;
+    private readonly CodeStore _code;
+    private readonly WorkerOptions _options;
+    private readonly ILogger<WorkerPool> _log;
+    private readonly TimeProvider _clock;
+    private readonly ConcurrentDictionary<string, VersionGroup> _groups = new();
+    private readonly ConcurrentDictionary<string, GenericPool> _generics = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ITimer _reaper;
+    private int _liveWorkers;
+    private int _spawning;
+    private long _coldStarts, _freshStarts, _calls;
+
+    public WorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<WorkerPool> log, TimeProvider clock)
+    {
+        _host = host;
+        _code = code;
+        _options = options.Value.Workers;
+        _log = log;
+        _clock = clock;
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleKeepAlive.Ticks / 4, TimeSpan.FromMilliseconds(200).Ticks, TimeSpan.FromSeconds(30).Ticks));
+        _reaper = clock.CreateTimer(_ => ReapIdle(), null, period, period);
+    }
+
+    /// <summary>Starts the generic warm workers.</summary>
+    public void WarmUp()
+    {
+        foreach (var kind in _host.RuntimeKinds) Replenish(kind);
+    }
+
+    public PoolStats Stats => new(
+        Volatile.Read(ref _liveWorkers),
+        _generics.Values.Sum(g => g.Idle.Count),
+        _groups.Values.Sum(g => { lock (g) return g.Instances.Count; }),
+        _groups.Values.Sum(g => { lock (g) return g.Waiters.Count; }),
+        Interlocked.Read(ref _coldStarts), Interlocked.Read(ref _freshStarts), Interlocked.Read(ref _calls));
+
+    /// <summary>Worker process ids currently serving a version (for operators and tests).</summary>
+    public IReadOnlyList<int> InstancePids(string instanceKey) =>
+        _groups.TryGetValue(instanceKey, out var g) ? Locked(g, () => g.Instances.Select(i => i.Conn.Pid).ToList()) : [];
+
+    /// <summary>Runs one call on a warm instance of <paramref name="version"/>.</summary>
+    public async Task<InvokeResult> InvokeAsync(VersionRecord version, InvokeRequest request, TimeSpan timeout, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _calls);
+        var group = _groups.GetOrAdd(version.InstanceKey, _ => new VersionGroup(version));
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        deadline.CancelAfter(timeout);
+        Instance instance;
+        try { instance = await AcquireAsync(group, deadline.Token); }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && !_stopping.IsCancellationRequested)
+        {
+            throw new AlgorithmCallException(ErrorTypes.Timeout, $"the call timed out after {timeout.TotalSeconds:0.###} s while waiting for a worker");
+        }
+        try
+        {
+            Frame reply;
+            try
+            {
+                reply = await instance.Conn.RequestAsync("invoke", w =>
+                {
+                    w.WriteString("content_type", request.ContentKind);
+                    w.WriteNumber("timeout_ms", (long)timeout.TotalMilliseconds);
+                    w.WriteStartObject("context");
+                    w.WriteString("trace_id", request.Context.TraceId);
+                    w.WriteString("caller", request.Context.Caller);
+                    w.WriteNumber("depth", request.Context.Depth);
+                    w.WriteNumber("deadline_unix_ms", request.Context.Deadline.ToUnixTimeMilliseconds());
+                    w.WriteEndObject();
+                }, request.Body, deadline.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested && !_stopping.IsCancellationRequested)
+            {
+                instance.Conn.Kill($"call exceeded its timeout of {timeout.TotalSeconds:0.###} s");
+                throw new AlgorithmCallException(ErrorTypes.Timeout,
+                    $"the algorithm did not finish within its timeout of {timeout.TotalSeconds:0.###} s; its worker was stopped");
+            }
+            return reply.Type switch
+            {
+                "result" => new InvokeResult(reply.GetString("content_type") ?? ContentKinds.Binary, reply.Payload,
+                    reply.GetString("stdout"), reply.GetBool("stdout_truncated"), reply.GetDouble("duration_ms")),
+                "error" => throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.AlgorithmError,
+                    reply.GetString("message") ?? "the algorithm failed", reply.GetString("stacktrace"), reply.GetString("stdout")),
+                _ => throw new AlgorithmCallException(ErrorTypes.ProtocolError, $"the worker answered an invoke with '{reply.Type}'"),
+            };
+        }
+        finally { Release(group, instance); }
+    }
+
+    private async Task<Instance> AcquireAsync(VersionGroup group, CancellationToken ct)
+    {
+        Waiter waiter;
+        var startAnother = false;
+        lock (group)
+        {
+            Instance? best = null;
+            foreach (var i in group.Instances)
+                if (i.InFlight < i.Concurrency && i.Conn.IsAlive && (best is null || i.InFlight < best.InFlight)) best = i;
+            if (best is not null)
+            {
+                best.InFlight++;
+                return best;
+            }
+            if (group.Waiters.Count >= _options.QueueLimit)
+                throw new AlgorithmCallException(ErrorTypes.QueueFull,
+                    $"{group.Version.FullName} has {group.Waiters.Count} calls waiting already; retry shortly");
+            waiter = new Waiter();
+            group.Waiters.AddLast(waiter.Node = new LinkedListNode<Waiter>(waiter));
+            // Start another instance when the queue outgrows what the instances being started will absorb.
+            if (group.Waiters.Count > group.Starting * group.Version.Concurrency &&
+                group.Instances.Count + group.Starting < _options.MaxInstancesPerVersion)
+            {
+                group.Starting++;
+                startAnother = true;
+            }
+        }
+        if (startAnother) _ = SpecializeAsync(group);
+        await using var reg = ct.Register(() =>
+        {
+            lock (group)
+                if (waiter.Node!.List is not null) group.Waiters.Remove(waiter.Node);
+            waiter.Tcs.TrySetCanceled(ct);
+        });
+        return await waiter.Tcs.Task;
+    }
+
+    private void Release(VersionGroup group, Instance instance)
+    {
+        lock (group)
+        {
+            instance.LastUsed = _clock.GetUtcNow();
+            if (instance.Conn.IsAlive)
+            {
+                // Hand the slot straight to the oldest waiter.
+                while (group.Waiters.First is { } node)
+                {
+                    group.Waiters.RemoveFirst();
+                    if (node.Value.Tcs.TrySetResult(instance)) return;
+                }
+            }
+            instance.InFlight--;
+        }
+    }
+
+    private async Task SpecializeAsync(VersionGroup group)
+    {
+        var v = group.Version;
+        WorkerConnection? conn = null;
+        try
+        {
+            var codeDir = await _code.EnsureExtractedAsync(v.Build, v.CodeUri, _stopping.Token);
+            conn = await ObtainGenericAsync(v.Runtime, group);
+            using var loadTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            loadTimeout.CancelAfter(TimeSpan.FromSeconds(Math.Max(30, v.TimeoutSeconds)));
+            var reply = await conn.RequestAsync("load", w =>
+            {
+                w.WriteString("algorithm", v.FullName);
+                w.WriteString("version", v.VersionLabel);
+                w.WriteString("code_dir", codeDir);
+                w.WriteString("entrypoint", v.Entrypoint);
+                w.WriteNumber("concurrency", v.Concurrency);
+                w.WriteNumber("stdout_limit", _options.StdoutLimitBytes);
+            }, default, loadTimeout.Token);
+            if (reply.Type != "loaded")
+                throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.LoadError,
+                    "the algorithm failed to load: " + (reply.GetString("message") ?? reply.Type), reply.GetString("stacktrace"));
+            Interlocked.Increment(ref _coldStarts);
+            var instance = new Instance(conn, v.Concurrency, _clock.GetUtcNow());
+            lock (group)
+            {
+                group.Starting--;
+                group.Instances.Add(instance);
+                while (instance.InFlight < instance.Concurrency && group.Waiters.First is { } node)
+                {
+                    group.Waiters.RemoveFirst();
+                    instance.InFlight++;
+                    if (!node.Value.Tcs.TrySetResult(instance)) instance.InFlight--;
+                }
+            }
+            _ = conn.Exited.ContinueWith(_ => OnInstanceGone(group, instance), TaskScheduler.Default);
+        }
+        catch (Exception e)
+        {
+            conn?.Kill("specialization failed");
+            var error = e as AlgorithmCallException ?? new AlgorithmCallException(ErrorTypes.Unavailable,
+                e is OperationCanceledException ? "the server is stopping" : "could not prepare a worker: " + e.Message);
+            if (e is not AlgorithmCallException and not OperationCanceledException) _log.LogError(e, "specializing {Key}", v.InstanceKey);
+            List<Waiter> failed;
+            lock (group)
+            {
+                group.Starting--;
+                // The same code fails the same way: fail everything queued that no live instance will serve.
+                failed = group.Instances.Count == 0 ? [.. group.Waiters] : [];
+                if (failed.Count > 0) group.Waiters.Clear();
+            }
+            foreach (var w in failed) w.Tcs.TrySetException(error);
+        }
+    }
+
+    private void OnInstanceGone(VersionGroup group, Instance instance)
+    {
+        var restart = false;
+        lock (group)
+        {
+            group.Instances.Remove(instance);
+            if (group.Waiters.Count > 0 && group.Starting == 0 && group.Instances.Count < _options.MaxInstancesPerVersion)
+            {
+                group.Starting++;
+                restart = true;
+            }
+        }
+        if (restart && !_stopping.IsCancellationRequested) _ = SpecializeAsync(group);
+    }
+
+    /// <summary>An idle generic worker if one is warm (the fast path), else a freshly started one.</summary>
+    private async Task<WorkerConnection> ObtainGenericAsync(string runtime, VersionGroup forGroup)
+    {
+        var pool = _generics.GetOrAdd(runtime, _ => new GenericPool());
+        try
+        {
+            while (pool.Idle.TryDequeue(out var warm))
+                if (warm.IsAlive) return warm;
+            var waitUntil = _clock.GetUtcNow() + TimeSpan.FromSeconds(30);
+            while (!TryReserveSpawn())
+            {
+                if (!EvictIdleInstance(except: forGroup) && _clock.GetUtcNow() > waitUntil)
+                    throw new AlgorithmCallException(ErrorTypes.Unavailable, $"all {_options.MaxWorkers} workers are busy; retry shortly");
+                if (pool.Idle.TryDequeue(out var freed) && freed.IsAlive) return freed;
+                await Task.Delay(20, _stopping.Token);
+            }
+            return await SpawnAsync(runtime);
+        }
+        finally { Replenish(runtime); }
+    }
+
+    private bool TryReserveSpawn()
+    {
+        while (true)
+        {
+            var s = Volatile.Read(ref _spawning);
+            if (Volatile.Read(ref _liveWorkers) + s >= _options.MaxWorkers) return false;
+            if (Interlocked.CompareExchange(ref _spawning, s + 1, s) == s) return true;
+        }
+    }
+
+    /// <summary>Starts a worker process; the caller has reserved a slot with <see cref="TryReserveSpawn"/>.</summary>
+    private async Task<WorkerConnection> SpawnAsync(string runtime)
+    {
+        try
+        {
+            var conn = await _host.StartAsync(runtime, _stopping.Token);
+            Interlocked.Increment(ref _freshStarts);
+            Interlocked.Increment(ref _liveWorkers);
+            _ = conn.Exited.ContinueWith(_ => Interlocked.Decrement(ref _liveWorkers), TaskScheduler.Default);
+            return conn;
+        }
+        finally { Interlocked.Decrement(ref _spawning); }
+    }
+
+    private void Replenish(string runtime)
+    {
+        if (_stopping.IsCancellationRequested) return;
+        var pool = _generics.GetOrAdd(runtime, _ => new GenericPool());
+        while (pool.Idle.Count + Volatile.Read(ref pool.Starting) < _options.WarmGenericWorkers && TryReserveSpawn())
+        {
+            Interlocked.Increment(ref pool.Starting);
+            _ = Task.Run(async () =>
+            {
+                try { pool.Idle.Enqueue(await SpawnAsync(runtime)); }
+                catch (Exception e) { _log.LogWarning("could not start a warm {Runtime} worker: {Message}", runtime, e.Message); }
+                finally { Interlocked.Decrement(ref pool.Starting); }
+            });
+        }
+    }
+
+    /// <summary>Stops the least recently used idle instance of another version to make room. Returns false if none.</summary>
+    private bool EvictIdleInstance(VersionGroup except)
+    {
+        (VersionGroup Group, Instance Instance)? victim = null;
+        foreach (var g in _groups.Values)
+        {
+            if (g == except) continue;
+            lock (g)
+                foreach (var i in g.Instances)
+                    if (i.InFlight == 0 && (victim is null || i.LastUsed < victim.Value.Instance.LastUsed)) victim = (g, i);
+        }
+        if (victim is not { } v) return false;
+        lock (v.Group)
+        {
+            if (v.Instance.InFlight != 0 || !v.Group.Instances.Remove(v.Instance)) return false;
+        }
+        v.Instance.Conn.Kill("evicted to make room for another algorithm");
+        return true;
+    }
+
+    private void ReapIdle()
+    {
+        var cutoff = _clock.GetUtcNow() - _options.IdleKeepAlive;
+        foreach (var g in _groups.Values)
+        {
+            List<Instance> idle;
+            lock (g)
+            {
+                idle = g.Instances.Where(i => i.InFlight == 0 && i.LastUsed < cutoff).ToList();
+                foreach (var i in idle) g.Instances.Remove(i);
+            }
+            foreach (var i in idle) _ = i.Conn.ShutdownAsync(TimeSpan.FromSeconds(2));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Cancel();
+        await _reaper.DisposeAsync();
+        var all = new List<WorkerConnection>();
+        foreach (var p in _generics.Values) while (p.Idle.TryDequeue(out var c)) all.Add(c);
+        foreach (var g in _groups.Values)
+            lock (g)
+            {
+                all.AddRange(g.Instances.Select(i => i.Conn));
+                g.Instances.Clear();
+                foreach (var w in g.Waiters) w.Tcs.TrySetException(new AlgorithmCallException(ErrorTypes.Unavailable, "the server is stopping"));
+                g.Waiters.Clear();
+            }
+        await Task.WhenAll(all.Select(c => c.ShutdownAsync(TimeSpan.FromSeconds(1))));
+    }
+
+    private static T Locked<T>(object gate, Func<T> f) { lock (gate) return f(); }
+
+    private sealed class VersionGroup(VersionRecord version)
+    {
+        public VersionRecord Version { get; } = version;
+        public List<Instance> Instances { get; } = [];
+        public LinkedList<Waiter> Waiters { get; } = new();
+        public int Starting;
+    }
+
+    private sealed class Instance(WorkerConnection conn, int concurrency, DateTimeOffset now)
+    {
+        public WorkerConnection Conn { get; } = conn;
+        public int Concurrency { get; } = concurrency;
+        public int InFlight;
+        public DateTimeOffset LastUsed = now;
+    }
+
+    private sealed class Waiter
+    {
+        public TaskCompletionSource<Instance> Tcs { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public LinkedListNode<Waiter>? Node;
+    }
+
+    private sealed class GenericPool
+    {
+        public ConcurrentQueue<WorkerConnection> Idle { get; } = new();
+        public int Starting;
+    }
+}

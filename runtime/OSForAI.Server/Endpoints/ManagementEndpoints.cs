@@ -1,0 +1,229 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using OSForAI.Runtime;
+using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Catalog;
+using OSForAI.Runtime.Jobs;
+using OSForAI.Server.Http;
+
+namespace OSForAI.Server.Endpoints;
+
+/// <summary>Management API: algorithms, code builds, versions, grants, API keys and async jobs (docs/api.md).</summary>
+public static class ManagementEndpoints
+{
+    public static void MapManagement(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/algorithms", (HttpContext c, KeyStore k, CatalogStore cat) => Run(c, async () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.Publish);
+            var req = await ReadJsonAsync<CreateAlgorithmRequest>(c);
+            var (owner, name) = SplitName(req.Owner, req.Name, caller);
+            RequireOwner(caller, owner);
+            return (201, (object)AlgorithmView(cat.CreateAlgorithm(owner, name, req.Description), cat, caller));
+        }));
+
+        app.MapGet("/v1/algorithms", (HttpContext c, KeyStore k, CatalogStore cat) => Run(c, () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.None);
+            var list = cat.ListAlgorithms().Select(a => AlgorithmView(a, cat, caller))
+                .Where(a => a.LatestVersion is not null || cat.IsPrivileged(caller, a.Owner, a.Name)).ToList();
+            return Task.FromResult((200, (object)new { algorithms = list }));
+        }));
+
+        app.MapGet("/v1/algorithms/{owner}/{name}", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat) => Run(c, () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.None);
+            var algo = cat.GetAlgorithm(owner, name);
+            var privileged = cat.IsPrivileged(caller, owner, name);
+            var versions = Visible(cat, caller, owner, name).Select(VersionView).ToList();
+            if (!privileged && versions.Count == 0) throw ApiErrors.NotFound($"algorithm {owner}/{name} not found");
+            var builds = privileged
+                ? cat.ListBuilds(owner, name).Select(b => new BuildView(b.Hash, b.Manifest.Runtime, b.Manifest.Entrypoint, b.Size, b.CreatedAt)).ToList()
+                : null;
+            return Task.FromResult((200, (object)new
+            {
+                owner = algo.Owner, name = algo.Name, description = algo.Description, created_at = algo.CreatedAt, versions, builds,
+            }));
+        }));
+
+        app.MapPost("/v1/algorithms/{owner}/{name}/builds", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat,
+            CodeStore code, IOptions<OsaiOptions> o) => Run(c, async () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.Publish);
+            RequireOwner(caller, owner);
+            cat.GetAlgorithm(owner, name);
+            var fileName = c.Request.Query["filename"].ToString();
+            var kind = UploadKind(c.Request.ContentType, fileName);
+            RequestBody.RejectIfDeclaredOver(c.Request, o.Value.MaxCodeUploadBytes);
+            var build = await code.IngestAsync(owner, name, c.Request.Body, kind, fileName, o.Value.MaxCodeUploadBytes, c.RequestAborted);
+            cat.AddBuild(build);
+            return (201, (object)new BuildView(build.Hash, build.Manifest.Runtime, build.Manifest.Entrypoint, build.Size, build.CreatedAt));
+        }));
+
+        app.MapPost("/v1/algorithms/{owner}/{name}/versions", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat) => Run(c, async () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.Publish);
+            RequireOwner(caller, owner);
+            var req = await ReadJsonAsync<PublishRequest>(c);
+            if (string.IsNullOrEmpty(req.Build)) throw ApiErrors.BadRequest("'build' (a build hash from the upload) is required");
+            if (string.IsNullOrEmpty(req.Version)) throw ApiErrors.BadRequest("'version' (MAJOR.MINOR.PATCH) is required");
+            var visibility = req.Visibility is null ? (Visibility?)null : AlgorithmManifest.ParseVisibility(req.Visibility);
+            var v = cat.Publish(owner, name, req.Build, req.Version, visibility, req.Description, req.Tags);
+            return (201, (object)VersionView(v));
+        }));
+
+        app.MapGet("/v1/algorithms/{owner}/{name}/versions/{version}", (HttpContext c, string owner, string name, string version,
+            KeyStore k, CallService calls) => Run(c, () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.None);
+            return Task.FromResult((200, (object)VersionView(calls.Resolve(owner, name, version, caller))));
+        }));
+
+        app.MapPost("/v1/algorithms/{owner}/{name}/grants", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat) => Run(c, async () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.Publish);
+            RequireOwner(caller, owner);
+            var req = await ReadJsonAsync<GrantRequest>(c);
+            cat.Grant(owner, name, req.Grantee ?? throw ApiErrors.BadRequest("'grantee' is required"));
+            return (201, (object)new { owner, name, grantee = req.Grantee });
+        }));
+
+        app.MapPost("/v1/keys", (HttpContext c, KeyStore k) => Run(c, async () =>
+        {
+            Authentication.Require(c, k, Scopes.Admin);
+            var req = await ReadJsonAsync<CreateKeyRequest>(c);
+            if (string.IsNullOrEmpty(req.Owner)) throw ApiErrors.BadRequest("'owner' is required");
+            Scopes scopes;
+            try { scopes = Principal.ParseScopes(req.Scopes ?? []); }
+            catch (ArgumentException e) { throw ApiErrors.BadRequest(e.Message); }
+            var (info, key) = k.Create(req.Owner, scopes, req.Name);
+            return (201, (object)new { id = info.Id, key, owner = info.Owner, scopes = Principal.ScopeNames(info.Scopes), name = info.Name, created_at = info.CreatedAt });
+        }));
+
+        app.MapGet("/v1/keys", (HttpContext c, KeyStore k) => Run(c, () =>
+        {
+            Authentication.Require(c, k, Scopes.Admin);
+            var keys = k.List().Select(i => new { id = i.Id, owner = i.Owner, scopes = Principal.ScopeNames(i.Scopes), name = i.Name, created_at = i.CreatedAt, revoked = i.Revoked });
+            return Task.FromResult((200, (object)new { keys }));
+        }));
+
+        app.MapDelete("/v1/keys/{id}", (HttpContext c, string id, KeyStore k) => Run(c, () =>
+        {
+            Authentication.Require(c, k, Scopes.Admin);
+            if (!k.Revoke(id)) throw ApiErrors.NotFound($"no active key with id '{id}'");
+            return Task.FromResult((204, (object)null!));
+        }));
+
+        app.MapGet("/v1/jobs/{id}", (HttpContext c, string id, KeyStore k, JobStore jobs) => Run(c, () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.Call);
+            var job = jobs.Get(id);
+            if (job is null || (!caller.IsAdmin && job.Caller != caller.Owner)) throw ApiErrors.NotFound($"no job '{id}'");
+            return Task.FromResult((200, (object)JobView(job)));
+        }));
+    }
+
+    private static async Task Run(HttpContext ctx, Func<Task<(int Status, object Body)>> handler)
+    {
+        try
+        {
+            var (status, body) = await handler();
+            ctx.Response.StatusCode = status;
+            if (status != 204) await ctx.Response.WriteAsJsonAsync(body, body.GetType(), ServerJson.Options, ctx.RequestAborted);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
+        {
+            await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
+        }
+    }
+
+    private static async Task<T> ReadJsonAsync<T>(HttpContext ctx) where T : new()
+    {
+        var media = MediaTypeHeaderValue.TryParse(ctx.Request.ContentType, out var m) ? m.MediaType : null;
+        if (media is not null && media != "application/json")
+            throw ApiErrors.UnsupportedMediaType($"send application/json, not '{media}'");
+        var body = await RequestBody.ReadAsync(ctx.Request, 1024 * 1024, ctx.RequestAborted);
+        if (body.Length == 0) return new T();
+        try { return JsonSerializer.Deserialize<T>(body, ServerJson.Options) ?? new T(); }
+        catch (JsonException e) { throw ApiErrors.BadRequest("the request body is not valid JSON for this call: " + e.Message); }
+    }
+
+    private static (string Owner, string Name) SplitName(string? owner, string? name, Principal caller)
+    {
+        if (name is not null && name.Contains('/'))
+        {
+            var parts = name.Split('/', 2);
+            return (parts[0], parts[1]);
+        }
+        return (owner ?? caller.Owner, name ?? throw ApiErrors.BadRequest("'name' is required"));
+    }
+
+    private static void RequireOwner(Principal caller, string owner)
+    {
+        if (!caller.IsAdmin && caller.Owner != owner)
+            throw ApiErrors.Forbidden($"your key belongs to '{caller.Owner}' and may not publish as '{owner}'");
+    }
+
+    private static CodeUploadKind UploadKind(string? contentType, string fileName)
+    {
+        if (!string.IsNullOrEmpty(fileName)) return CodeUploadKind.SingleFile;
+        var media = MediaTypeHeaderValue.TryParse(contentType, out var m) ? m.MediaType?.ToLowerInvariant() : null;
+        return media switch
+        {
+            "application/gzip" or "application/x-gzip" or "application/x-compressed-tar" or "application/x-tgz" => CodeUploadKind.TarGz,
+            "application/x-tar" => CodeUploadKind.Tar,
+            _ => throw ApiErrors.UnsupportedMediaType(
+                "upload code as application/gzip (a .tar.gz of the folder), application/x-tar, or any type with ?filename=NAME for a single file"),
+        };
+    }
+
+    private static IEnumerable<VersionRecord> Visible(CatalogStore cat, Principal caller, string owner, string name)
+    {
+        var privileged = cat.IsPrivileged(caller, owner, name);
+        return cat.ListVersions(owner, name).Where(v => privileged || v.Visibility == Visibility.Public);
+    }
+
+    private static AlgorithmSummary AlgorithmView(AlgorithmRecord a, CatalogStore cat, Principal caller) =>
+        new(a.Owner, a.Name, a.Description, Visible(cat, caller, a.Owner, a.Name).FirstOrDefault()?.Version?.ToString(), a.CreatedAt);
+
+    internal static object VersionView(VersionRecord v) => new
+    {
+        owner = v.Owner, name = v.Name, version = v.Version?.ToString(), build = v.Build, runtime = v.Runtime, entrypoint = v.Entrypoint,
+        visibility = v.Visibility, description = v.Description, tags = v.Tags, concurrency = v.Concurrency, timeout_s = v.TimeoutSeconds,
+        resources = new { cpu = v.Resources.Cpu, memory_mb = v.Resources.MemoryMb, gpu_memory_mb = v.Resources.GpuMemoryMb },
+        sample_input = v.SampleInput, sample_output = v.SampleOutput, code_uri = v.CodeUri, published_at = v.PublishedAt,
+    };
+
+    private static object JobView(JobRecord j)
+    {
+        object? result = null;
+        if (j.Result is not null)
+            result = j.ResultKind switch
+            {
+                "json" => JsonSerializer.Deserialize<JsonElement>(j.Result),
+                "text" => System.Text.Encoding.UTF8.GetString(j.Result),
+                _ => Convert.ToBase64String(j.Result),
+            };
+        return new
+        {
+            id = j.Id, status = j.Status, algorithm = $"{j.Owner}/{j.Name}/{j.VersionLabel}", created_at = j.CreatedAt, completed_at = j.CompletedAt,
+            result, metadata = j.ResultKind is null ? null : new { content_type = j.ResultKind },
+            error = j.Error is null ? (object?)null : JsonSerializer.Deserialize<JsonElement>(j.Error),
+        };
+    }
+
+    private sealed record AlgorithmSummary(string Owner, string Name, string Description, string? LatestVersion, DateTimeOffset CreatedAt);
+    private sealed record BuildView(string Build, string Runtime, string Entrypoint, long Size, DateTimeOffset CreatedAt);
+    private sealed class CreateAlgorithmRequest { public string? Owner { get; set; } public string? Name { get; set; } public string? Description { get; set; } }
+    private sealed class PublishRequest
+    {
+        public string? Build { get; set; }
+        public string? Version { get; set; }
+        public string? Visibility { get; set; }
+        public string? Description { get; set; }
+        public List<string>? Tags { get; set; }
+    }
+    private sealed class GrantRequest { public string? Grantee { get; set; } }
+    private sealed class CreateKeyRequest { public string? Owner { get; set; } public List<string>? Scopes { get; set; } public string? Name { get; set; } }
+}

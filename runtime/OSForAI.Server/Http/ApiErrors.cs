@@ -1,0 +1,84 @@
+using System.Text.Json;
+using OSForAI.Runtime.Catalog;
+using OSForAI.Runtime.Data;
+using OSForAI.Runtime.Workers;
+
+namespace OSForAI.Server.Http;
+
+/// <summary>A failure to report to the caller as an Algorithmia-style error envelope.</summary>
+public sealed class ApiException(int status, string message, string errorType, string? stacktrace = null) : Exception(message)
+{
+    public int Status { get; } = status;
+    public string ErrorType { get; } = errorType;
+    public string? Stacktrace { get; } = stacktrace;
+}
+
+public static class ApiErrors
+{
+    public static ApiException BadRequest(string message) => new(400, message, "BadRequest");
+    public static ApiException Unauthorized(string message) => new(401, message, "Unauthorized");
+    public static ApiException Forbidden(string message) => new(403, message, "Forbidden");
+    public static ApiException NotFound(string message) => new(404, message, "NotFound");
+    public static ApiException UnsupportedMediaType(string message) => new(415, message, "UnsupportedMediaType");
+    public static ApiException TooLarge(long limit) => new(413, $"request body is larger than the limit of {limit} bytes; pass large data by URI", "PayloadTooLarge");
+
+    /// <summary>Maps runtime failures onto HTTP statuses; anything unknown is a 500 without internals.</summary>
+    public static ApiException From(Exception e) => e switch
+    {
+        ApiException a => a,
+        CatalogException c => new ApiException(c.Kind switch
+        {
+            CatalogError.Invalid => 400,
+            CatalogError.NotFound => 404,
+            CatalogError.Forbidden => 403,
+            CatalogError.Conflict => 409,
+            CatalogError.TooLarge => 413,
+            _ => 500,
+        }, c.Message, c.Kind.ToString()),
+        DataException d => new ApiException(d.Kind switch
+        {
+            DataError.BadPath => 400,
+            DataError.Forbidden => 403,
+            DataError.NotFound => 404,
+            DataError.Conflict => 409,
+            DataError.NotEmpty => 409,
+            DataError.TooLarge => 413,
+            _ => 500,
+        }, d.Message, d.Kind.ToString()),
+        AlgorithmCallException a => new ApiException(a.ErrorType switch
+        {
+            ErrorTypes.AlgorithmError or ErrorTypes.SerializationError or ErrorTypes.InputError or ErrorTypes.LoadError => 400,
+            ErrorTypes.Timeout => 504,
+            ErrorTypes.QueueFull => 429,
+            ErrorTypes.Unavailable => 503,
+            ErrorTypes.ProtocolError => 502,
+            _ => 500,
+        }, a.Message, a.ErrorType, a.AlgorithmStacktrace),
+        BadHttpRequestException b when b.StatusCode == 413 => new ApiException(413, "request body is too large", "PayloadTooLarge"),
+        BadHttpRequestException b => new ApiException(b.StatusCode, b.Message, "BadRequest"),
+        _ => new ApiException(500, "internal server error", "InternalError"),
+    };
+
+    public static async Task WriteAsync(HttpContext ctx, ApiException e, string? stdout = null)
+    {
+        if (ctx.Response.HasStarted) return;
+        ctx.Response.StatusCode = e.Status;
+        ctx.Response.ContentType = "application/json";
+        if (e.Status == 429) ctx.Response.Headers.RetryAfter = "1";
+        await using var w = new Utf8JsonWriter(ctx.Response.BodyWriter);
+        w.WriteStartObject();
+        w.WriteStartObject("error");
+        w.WriteString("message", e.Message);
+        w.WriteString("error_type", e.ErrorType);
+        if (e.Stacktrace is not null) w.WriteString("stacktrace", e.Stacktrace);
+        w.WriteEndObject();
+        if (stdout is not null)
+        {
+            w.WriteStartObject("metadata");
+            w.WriteString("stdout", stdout);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        await w.FlushAsync();
+    }
+}

@@ -1,0 +1,113 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+using OSForAI.Runtime;
+using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Catalog;
+using OSForAI.Runtime.Data;
+using OSForAI.Runtime.Jobs;
+using OSForAI.Runtime.Storage;
+using OSForAI.Runtime.Workers;
+using OSForAI.Server.Endpoints;
+
+namespace OSForAI.Server;
+
+public static partial class OsaiServer
+{
+    /// <summary>Builds and starts the server; returns once it listens.</summary>
+    public static async Task<RunningServer> StartAsync(ServerStartOptions options, CancellationToken ct = default)
+    {
+        var home = Path.GetFullPath(options.Home);
+        Directory.CreateDirectory(home);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = home, EnvironmentName = "Production" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Information",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        });
+        builder.Configuration.AddEnvironmentVariables();
+        builder.Configuration.AddInMemoryCollection(options.Settings);
+        builder.Services.Configure<OsaiOptions>(builder.Configuration.GetSection(OsaiOptions.Section));
+        builder.Services.PostConfigure<OsaiOptions>(o => o.Home = home);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            // Limits are enforced per endpoint (calls, code, data) with proper error envelopes.
+            k.Limits.MaxRequestBodySize = null;
+            k.AddServerHeader = false;
+        });
+        builder.WebHost.UseUrls($"http://{(options.Host.Contains(':') ? $"[{options.Host}]" : options.Host)}:{options.Port}");
+
+        var s = builder.Services;
+        s.AddSingleton(TimeProvider.System);
+        s.AddSingleton(sp => new Database(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DatabasePath));
+        s.AddSingleton<CatalogStore>();
+        s.AddSingleton<KeyStore>();
+        s.AddSingleton<JobStore>();
+        s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot));
+        s.AddSingleton(sp => new CodeStore(sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.CodeCacheRoot));
+        s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
+        s.AddSingleton<WorkerPool>();
+        s.AddSingleton<CallService>();
+        s.AddSingleton<JobRunner>();
+
+        var app = builder.Build();
+        app.MapAlgo();
+        app.MapData();
+        app.MapManagement();
+        app.MapOps();
+
+        var adminKeyPath = EnsureAdminKey(home, app.Services.GetRequiredService<KeyStore>());
+        app.Services.GetRequiredService<WorkerPool>().WarmUp();
+        await app.StartAsync(ct);
+        app.Services.GetRequiredService<JobRunner>().Start();
+
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        await File.WriteAllTextAsync(Path.Combine(home, ServerInfoFile), JsonSerializer.Serialize(new { url, pid = Environment.ProcessId }), ct);
+        return new RunningServer(app, url, adminKeyPath);
+    }
+
+    /// <summary>The first start creates an admin key and keeps it, readable by the owner only, in the home folder.</summary>
+    private static string EnsureAdminKey(string home, KeyStore keys)
+    {
+        var path = Path.Combine(home, AdminKeyFile);
+        if (File.Exists(path) && keys.Verify(File.ReadAllText(path).Trim()) is { IsAdmin: true }) return path;
+        var (_, key) = keys.Create("admin", Scopes.Admin | Scopes.Call | Scopes.Publish, "admin (created at first start)");
+        var temp = path + "." + Convert.ToHexString(RandomNumberGenerator.GetBytes(4));
+        File.WriteAllText(temp, key + "\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.Move(temp, path, overwrite: true);
+        return path;
+    }
+}
+
+/// <summary>A started server. Dispose to stop it; workers are shut down and state is left on disk.</summary>
+public sealed class RunningServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private int _disposed;
+
+    internal RunningServer(WebApplication app, string url, string adminKeyPath)
+    {
+        _app = app;
+        Url = url;
+        AdminKeyPath = adminKeyPath;
+    }
+
+    public string Url { get; }
+    public string AdminKeyPath { get; }
+    public IServiceProvider Services => _app.Services;
+
+    public Task WaitForShutdownAsync(CancellationToken ct = default) => _app.WaitForShutdownAsync(ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        await _app.Services.GetRequiredService<JobRunner>().DisposeAsync();
+        await _app.StopAsync(TimeSpan.FromSeconds(5) is var t ? new CancellationTokenSource(t).Token : default);
+        await _app.Services.GetRequiredService<WorkerPool>().DisposeAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,659 @@
+"""OSForAI reference Python runner (worker side of docs/worker-protocol.md, version 1).
+
+Run as:  /usr/bin/python3 -u -S osai_runner.py
+with OSAI_WORKER_ADDRESS=unix:/path.sock | tcp:HOST:PORT in the environment.
+
+Standard library only. Start-up is kept short: the `hello` frame is sent using
+only built-in modules (`_socket`, `os`, `sys`); everything heavier (json,
+threading, socket's buffered reader) is imported after it, while the host is
+still busy with the hello.
+
+Algorithms may `import osai_runner` and call `current_context()` to get the
+invocation's `context` object (to pass on to composed calls).
+"""
+
+import sys
+import os
+import _socket
+
+PROTOCOL = 1
+RUNNER = "osai-python/1.0"
+MAX_HEADER = 1 << 20          # 1 MiB
+MAX_PAYLOAD = 1 << 30         # 1 GiB
+DEFAULT_STDOUT_LIMIT = 1 << 20
+SHUTDOWN_GRACE_S = 30.0       # the host kills us after its own (shorter) grace period
+_SMALL_SEND = 1 << 16         # below this, prefix+header+payload are joined into one sendall
+
+
+def _die(code, why=None):
+    """Exit at once (no interpreter teardown: algorithm threads must not keep us alive)."""
+    if why:
+        try:
+            sys.stderr.write("osai-runner: %s\n" % why)
+        except Exception:
+            pass
+    for f in (sys.__stdout__, sys.__stderr__):
+        try:
+            if f is not None:
+                f.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+
+def _connect(address):
+    """Connect with the bare _socket module (cheap to import) and return the raw socket."""
+    if address.startswith("unix:"):
+        path = address[5:]
+        if path.startswith("@"):                     # Linux abstract namespace
+            path = "\0" + path[1:]
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        s.connect(path)
+        return s
+    if address.startswith("tcp:"):
+        host, sep, port = address[4:].rpartition(":")
+        if not sep or not host:
+            raise ValueError("bad tcp address %r" % address)
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        err = None
+        for family, type_, proto, _, sa in _socket.getaddrinfo(host, int(port), 0, _socket.SOCK_STREAM):
+            s = _socket.socket(family, type_, proto)
+            try:
+                s.connect(sa)
+            except OSError as e:
+                s.close()
+                err = e
+                continue
+            s.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            return s
+        raise err or OSError("cannot resolve %r" % host)
+    raise ValueError("unsupported OSAI_WORKER_ADDRESS %r (want unix:/path or tcp:host:port)" % address)
+
+
+def _json_str(s):
+    # Minimal JSON string literal for the hello frame (json is not imported yet).
+    out = []
+    for ch in s:
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch < " " or ch > "~":
+            o = ord(ch)
+            if o > 0xFFFF:
+                o -= 0x10000
+                out.append("\\u%04x\\u%04x" % (0xD800 | (o >> 10), 0xDC00 | (o & 0x3FF)))
+            else:
+                out.append("\\u%04x" % o)
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _hello_frame():
+    runtime = os.environ.get("OSAI_RUNTIME") or "python3"
+    h = ('{"type":"hello","protocol":%d,"runtime":%s,"runner":%s,"pid":%d}'
+         % (PROTOCOL, _json_str(runtime), _json_str(RUNNER), os.getpid())).encode("ascii")
+    n = len(h)
+    return bytes((n >> 24 & 255, n >> 16 & 255, n >> 8 & 255, n & 255, 0, 0, 0, 0)) + h
+
+
+# --------------------------------------------------------------------------------------
+# Everything below runs after `hello` has been sent.
+# --------------------------------------------------------------------------------------
+
+_tls = None          # threading.local(): .cap (the _Capture of the running invocation), .ctx
+_sock = None
+_wlock = None
+_pack = None
+_henc = None         # header encoder
+_renc = None         # result encoder (allow_nan=False)
+_jdec = None
+_clock = None
+_fn = None           # the algorithm's callable
+_load_seen = False
+_stdout_limit = DEFAULT_STDOUT_LIMIT
+_received = 0        # invocations accepted (main thread only)
+_completed = 0       # invocations answered (under _wlock)
+_traceback = None
+
+
+def current_context():
+    """The `context` object of the invocation running on this thread (None outside one)."""
+    return getattr(_tls, "ctx", None) if _tls is not None else None
+
+
+class _Capture(object):
+    __slots__ = ("parts", "room", "truncated")
+
+    def __init__(self, limit):
+        self.parts = []
+        self.room = limit
+        self.truncated = False
+
+
+class _StdoutProxy(object):
+    """sys.stdout replacement: per-thread capture while an invocation runs, else the real stdout."""
+
+    encoding = "utf-8"
+    errors = "strict"
+    newlines = None
+    closed = False
+
+    def __init__(self, real):
+        self._real = real
+        self.buffer = _StdoutBufferProxy(self, real)
+
+    def write(self, s):
+        cap = getattr(_tls, "cap", None)
+        if cap is None:
+            real = self._real
+            return real.write(s) if real is not None else len(s)
+        if s.__class__ is not str and not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        n = len(s)
+        room = cap.room
+        if room <= 0:
+            if n:
+                cap.truncated = True          # drop cheaply: no measuring, no copying
+            return n
+        if s.isascii():                        # O(1) in CPython
+            if n <= room:
+                cap.parts.append(s)
+                cap.room = room - n
+            else:
+                cap.parts.append(s[:room])
+                cap.room = 0
+                cap.truncated = True
+            return n
+        if n > room:                           # UTF-8 bytes >= characters: surely overflows
+            b = s[:room].encode("utf-8", "replace")
+        else:
+            b = s.encode("utf-8", "replace")
+            if len(b) <= room:
+                cap.parts.append(s)
+                cap.room = room - len(b)
+                return n
+        cap.parts.append(b[:room].decode("utf-8", "ignore"))   # cut on a character boundary
+        cap.room = 0
+        cap.truncated = True
+        return n
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if getattr(_tls, "cap", None) is None and self._real is not None:
+            try:
+                self._real.flush()
+            except Exception:
+                pass
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def readable(self):
+        return False
+
+    def seekable(self):
+        return False
+
+    def fileno(self):
+        if self._real is None:
+            raise OSError("stdout has no file descriptor")
+        return self._real.fileno()
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _StdoutBufferProxy(object):
+    """sys.stdout.buffer: bytes writes are decoded (UTF-8, replace) into the capture."""
+
+    def __init__(self, text, real):
+        self._text = text
+        self._real = getattr(real, "buffer", None)
+
+    def write(self, b):
+        if getattr(_tls, "cap", None) is None and self._real is not None:
+            return self._real.write(b)
+        b = memoryview(b).cast("B")
+        self._text.write(str(b, "utf-8", "replace"))
+        return len(b)
+
+    def flush(self):
+        self._text.flush()
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def _fit_header(h):
+    """Encode a reply header; shrink its long text fields so it stays within MAX_HEADER."""
+    hb = _henc(h).encode("utf-8", "replace")    # lone surrogates become '?'
+    while len(hb) > MAX_HEADER:
+        key = max(("stdout", "stacktrace", "message"), key=lambda k: len(h.get(k) or ""))
+        val = h.get(key) or ""
+        if not val:
+            raise ValueError("reply header too large")
+        # Keep the share of the field that should fit (escapes can make characters cost up
+        # to 6 bytes each); always shrink, so the loop ends.
+        keep = int(len(val) * (MAX_HEADER - 256) / len(hb)) - 64
+        h[key] = val[:max(0, min(keep, len(val) - 1))]
+        if key == "stdout":
+            h["stdout_truncated"] = True
+        hb = _henc(h).encode("utf-8", "replace")
+    return hb
+
+
+def _send(h, payload=b"", invocation=False):
+    global _completed
+    hb = _henc(h).encode("utf-8", "replace")
+    if len(hb) > MAX_HEADER:
+        hb = _fit_header(h)
+    frame = _pack(len(hb), len(payload)) + hb
+    try:
+        with _wlock:
+            if len(payload) < _SMALL_SEND:
+                _sock.sendall(frame + payload if payload else frame)
+            else:
+                _sock.sendall(frame)
+                _sock.sendall(payload)
+            if invocation:
+                _completed += 1
+    except OSError as e:
+        _die(0, "connection lost while replying: %s" % e)
+
+
+def _error(rid, error_type, message, stacktrace=None, cap=None, duration_ms=None, invocation=False):
+    h = {"type": "error", "id": rid, "error_type": error_type, "message": message}
+    if stacktrace is not None:
+        h["stacktrace"] = stacktrace
+    if invocation:
+        if cap is not None:
+            h["stdout"] = "".join(cap.parts)
+            h["stdout_truncated"] = cap.truncated
+        else:
+            h["stdout"] = ""
+            h["stdout_truncated"] = False
+        if duration_ms is not None:
+            h["duration_ms"] = duration_ms
+    _send(h, b"", invocation)
+
+
+def _format_exc(exc, skip_own_frame=True):
+    global _traceback
+    if _traceback is None:
+        import traceback as _traceback_mod
+        _traceback = _traceback_mod
+    try:
+        tb = exc.__traceback__
+        if skip_own_frame and tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next                   # hide the runner's own frame
+        return "".join(_traceback.format_exception(type(exc), exc, tb))
+    except BaseException:
+        return "%s (traceback unavailable)" % type(exc).__name__
+
+
+def _exc_message(exc):
+    try:
+        msg = str(exc)
+    except BaseException:
+        msg = ""
+    return msg or type(exc).__name__
+
+
+def _valid_id(h):
+    rid = h.get("id")
+    if rid.__class__ is int and rid > 0:
+        return rid
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------
+
+def _load(rid, h):
+    global _fn, _load_seen, _stdout_limit
+    if _load_seen:
+        _error(rid, "ProtocolError", "this worker is already specialized; a second load is not allowed")
+        return None
+    _load_seen = True
+    t0 = _clock()
+    code_dir = h.get("code_dir")
+    entry = h.get("entrypoint")
+    conc = h.get("concurrency", 1)
+    limit = h.get("stdout_limit", DEFAULT_STDOUT_LIMIT)
+    if code_dir is not None and not isinstance(code_dir, str):
+        _error(rid, "ProtocolError", "load: code_dir must be a string")
+        return None
+    if entry is not None and not isinstance(entry, str):
+        _error(rid, "ProtocolError", "load: entrypoint must be a string")
+        return None
+    if conc is None:
+        conc = 1
+    if limit is None:
+        limit = DEFAULT_STDOUT_LIMIT
+    if conc.__class__ is not int or limit.__class__ is not int:
+        _error(rid, "ProtocolError", "load: concurrency and stdout_limit must be integers")
+        return None
+    conc = max(1, conc)
+    _stdout_limit = max(0, limit)
+
+    entry = (entry or "").strip() or "main:apply"
+    mod_name, _, fn_path = entry.partition(":")
+    mod_name = mod_name.strip()
+    fn_path = fn_path.strip() or "apply"
+
+    # Install the capturing stdout before the import, so `from sys import stdout` sees it.
+    if not isinstance(sys.stdout, _StdoutProxy):
+        sys.stdout = _StdoutProxy(sys.stdout)
+
+    try:
+        if code_dir:
+            if not os.path.isdir(code_dir):
+                raise FileNotFoundError("code_dir %r is not a directory" % code_dir)
+            sys.path.insert(0, code_dir)
+        if not mod_name:
+            raise ValueError("entrypoint %r has no module name" % entry)
+        import importlib
+        obj = importlib.import_module(mod_name)
+        for part in fn_path.split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise TypeError("%s:%s is not callable (it is a %s)" % (mod_name, fn_path, type(obj).__name__))
+    except BaseException as e:                # SystemExit/KeyboardInterrupt at import time, too
+        _error(rid, "LoadError", "cannot load %s: %s: %s" % (entry, type(e).__name__, _exc_message(e)),
+               _format_exc(e, skip_own_frame=False))
+        return None
+    _fn = obj
+    load_ms = round((_clock() - t0) * 1000.0, 3)
+    pool = _start_pool(conc) if conc > 1 else None
+    _send({"type": "loaded", "id": rid, "load_ms": load_ms})
+    return pool
+
+
+# --------------------------------------------------------------------------------------
+# invoke
+# --------------------------------------------------------------------------------------
+
+def _invoke(rid, h, payload):
+    try:
+        _invoke_inner(rid, h, payload)
+    except BaseException as e:                 # a runner bug: answer this id, keep serving
+        try:
+            _tls.cap = None
+            _tls.ctx = None
+            _error(rid, "ProtocolError", "internal runner error: %s: %s" % (type(e).__name__, _exc_message(e)),
+                   _format_exc(e, skip_own_frame=False), invocation=True)
+        except BaseException:
+            pass
+
+
+def _invoke_inner(rid, h, payload):
+    ct = h.get("content_type", "json")
+    try:
+        if ct == "json":
+            arg = _jdec(payload.decode("utf-8"))
+        elif ct == "text":
+            arg = payload.decode("utf-8")
+        elif ct == "binary":
+            arg = payload
+        else:
+            _error(rid, "ProtocolError", "unknown content_type %r" % (ct,), invocation=True)
+            return
+    except Exception as e:
+        _error(rid, "InputError", "cannot decode %s input: %s" % (ct, _exc_message(e)), invocation=True)
+        return
+
+    cap = _Capture(_stdout_limit)
+    tls = _tls
+    tls.ctx = h.get("context")
+    tls.cap = cap
+    t0 = _clock()
+    try:
+        result = _fn(arg)
+    except BaseException as e:                 # SystemExit, KeyboardInterrupt too: never kill the runner
+        dur = round((_clock() - t0) * 1000.0, 3)
+        tls.cap = None
+        tls.ctx = None
+        _error(rid, "AlgorithmError", _exc_message(e), _format_exc(e), cap, dur, True)
+        return
+    dur = round((_clock() - t0) * 1000.0, 3)
+    tls.cap = None
+    tls.ctx = None
+    del arg
+
+    try:
+        cls = result.__class__
+        if cls is bytes or cls is bytearray:
+            out, rct = result, "binary"
+        elif cls is str:
+            out, rct = result.encode("utf-8"), "text"
+        elif isinstance(result, (bytes, bytearray)):
+            out, rct = bytes(result), "binary"
+        elif isinstance(result, memoryview):
+            out, rct = result.tobytes(), "binary"
+        elif isinstance(result, str):
+            out, rct = str.encode(result, "utf-8"), "text"
+        else:
+            out, rct = _renc(result).encode("utf-8"), "json"
+    except Exception as e:
+        _error(rid, "SerializationError",
+               "result of type %s has no wire form: %s" % (type(result).__name__, _exc_message(e)),
+               None, cap, dur, True)
+        return
+    if len(out) > MAX_PAYLOAD:
+        _error(rid, "SerializationError", "result is %d bytes; the limit is %d" % (len(out), MAX_PAYLOAD),
+               None, cap, dur, True)
+        return
+    _send({"type": "result", "id": rid, "content_type": rct,
+           "stdout": "".join(cap.parts) if cap.parts else "",
+           "stdout_truncated": cap.truncated, "duration_ms": dur}, out, True)
+
+
+def _start_pool(n):
+    import threading
+    from _queue import SimpleQueue
+    q = SimpleQueue()
+    get = q.get
+
+    def worker():
+        while True:
+            item = get()
+            if item is None:
+                return
+            _invoke(*item)
+            item = None
+
+    threads = []
+    for i in range(n):
+        t = threading.Thread(target=worker, name="osai-invoke-%d" % i, daemon=True)
+        t.start()
+        threads.append(t)
+    return q, threads
+
+
+# --------------------------------------------------------------------------------------
+# main loop
+# --------------------------------------------------------------------------------------
+
+def _json_default(o):
+    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+
+def _json_codecs(json):
+    """(header encoder, result encoder, decoder), using the C accelerators of json directly
+    (skipping JSONEncoder/JSONDecoder's Python layers) where this Python has them."""
+    dec = json.JSONDecoder()
+    slow_decode = dec.decode
+    henc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    renc = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+    try:
+        from json.encoder import c_make_encoder, encode_basestring
+        from json.scanner import c_make_scanner
+    except ImportError:
+        return henc, renc, slow_decode
+    if c_make_encoder is None or c_make_scanner is None:
+        return henc, renc, slow_decode
+    join = "".join
+    # Reply headers are flat dicts the runner builds itself: no circular check, safe to share.
+    header_encoder = c_make_encoder(None, _json_default, encode_basestring, None, ":", ",", False, False, True)
+
+    def fast_henc(h):
+        return join(header_encoder(h, 0))
+
+    def fast_renc(o):
+        # A fresh marker dict per call: circular-reference detection, and thread safety.
+        return join(c_make_encoder({}, _json_default, encode_basestring, None, ":", ",",
+                                   False, False, False)(o, 0))
+
+    scan = c_make_scanner(dec)
+
+    def fast_decode(s):
+        try:
+            obj, end = scan(s, 0)
+        except StopIteration:
+            return slow_decode(s)            # leading whitespace, or an error to report
+        if end != len(s):
+            return slow_decode(s)            # trailing whitespace, or extra data to report
+        return obj
+
+    return fast_henc, fast_renc, fast_decode
+
+
+def _rss_bytes():
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except Exception:
+        return None
+
+
+def _shutdown(pool):
+    if pool is not None:
+        q, threads = pool
+        for _ in threads:
+            q.put(None)
+        deadline = _clock() + SHUTDOWN_GRACE_S
+        for t in threads:
+            t.join(max(0.0, deadline - _clock()))
+    _die(0)
+
+
+def _serve(raw):
+    global _sock, _wlock, _pack, _henc, _renc, _jdec, _clock, _tls, _received
+    import socket
+    import json
+    import threading
+    import struct
+    import time
+
+    _sock = socket.socket(fileno=raw.detach())
+    _wlock = threading.Lock()
+    _tls = threading.local()
+    lens = struct.Struct(">II")
+    _pack = lens.pack
+    unpack = lens.unpack
+    _henc, _renc, _jdec = _json_codecs(json)
+    _clock = time.perf_counter
+    hdec = _jdec
+
+    read = _sock.makefile("rb", buffering=1 << 16).read
+    pool = None
+    submit = None
+
+    while True:
+        pre = read(8)
+        if len(pre) != 8:
+            if pre:
+                _die(2, "connection closed inside a frame")
+            _die(0)
+        hlen, plen = unpack(pre)
+        if hlen > MAX_HEADER or plen > MAX_PAYLOAD:
+            _sock.close()
+            _die(2, "frame too large (header %d, payload %d bytes)" % (hlen, plen))
+        hb = read(hlen)
+        payload = read(plen) if plen else b""
+        if len(hb) != hlen or len(payload) != plen:
+            _die(2, "connection closed inside a frame")
+        try:
+            h = hdec(hb.decode("utf-8"))
+        except Exception:
+            h = None
+        if h.__class__ is not dict or h.get("type").__class__ is not str:
+            _sock.close()
+            _die(2, "malformed frame header")
+        t = h["type"]
+
+        if t == "invoke":
+            rid = _valid_id(h)
+            if rid is None:
+                sys.stderr.write("osai-runner: invoke without a valid id ignored\n")
+                continue
+            _received += 1                     # every counted invoke gets one invocation reply
+            if _fn is None:
+                _error(rid, "ProtocolError", "invoke before a successful load", invocation=True)
+            elif submit is not None:
+                submit((rid, h, payload))
+            else:
+                _invoke(rid, h, payload)
+            continue
+
+        if t == "shutdown":
+            _shutdown(pool)
+
+        rid = _valid_id(h)
+        try:
+            if t == "ping":
+                if rid is not None:
+                    pong = {"type": "pong", "id": rid, "in_flight": max(0, _received - _completed)}
+                    rss = _rss_bytes()
+                    if rss is not None:
+                        pong["rss_bytes"] = rss
+                    _send(pong)
+            elif t == "load":
+                if rid is None:
+                    sys.stderr.write("osai-runner: load without a valid id ignored\n")
+                else:
+                    p = _load(rid, h)
+                    if p is not None:
+                        pool = p
+                        submit = p[0].put
+            elif rid is not None:
+                _error(rid, "ProtocolError", "unknown message type %r" % t)
+        except BaseException as e:
+            if rid is not None:
+                _error(rid, "ProtocolError", "internal runner error: %s: %s" % (type(e).__name__, _exc_message(e)),
+                       _format_exc(e, skip_own_frame=False))
+
+
+def main():
+    address = os.environ.get("OSAI_WORKER_ADDRESS")
+    if not address:
+        _die(1, "OSAI_WORKER_ADDRESS is not set")
+    try:
+        raw = _connect(address)
+        raw.sendall(_hello_frame())
+    except Exception as e:
+        _die(1, "cannot connect to %s: %s" % (address, e))
+    # Let `import osai_runner` from algorithm code reach this (running) module.
+    sys.modules.setdefault("osai_runner", sys.modules[__name__])
+    _serve(raw)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using OSForAI.Server;
+
+namespace OSForAI.Tests.Support;
+
+/// <summary>A real OSForAI server on loopback (Kestrel, SQLite, real Python workers) in a temporary home.</summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private TestServer(RunningServer server, string home, string adminKey)
+    {
+        Server = server;
+        Home = home;
+        AdminKey = adminKey;
+        Admin = ClientFor(adminKey);
+    }
+
+    public RunningServer Server { get; private set; }
+    public string Home { get; }
+    public string AdminKey { get; }
+    public HttpClient Admin { get; private set; }
+    public string Url => Server.Url;
+
+    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? settings = null, string? home = null)
+    {
+        home ??= Path.Combine(Path.GetTempPath(), "osai-test-" + Guid.NewGuid().ToString("N")[..12]);
+        var merged = new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:WarmGenericWorkers"] = "2",
+            ["OSForAI:Workers:MaxWorkers"] = "12",
+        };
+        foreach (var kv in settings ?? new Dictionary<string, string?>()) merged[kv.Key] = kv.Value;
+        var server = await OsaiServer.StartAsync(new ServerStartOptions { Home = home, Port = 0, Settings = merged });
+        var key = (await File.ReadAllTextAsync(server.AdminKeyPath)).Trim();
+        return new TestServer(server, home, key);
+    }
+
+    /// <summary>Stops the server and starts a new one on the same home folder.</summary>
+    public async Task RestartAsync(IDictionary<string, string?>? settings = null)
+    {
+        await Server.DisposeAsync();
+        Admin.Dispose();
+        var fresh = await StartAsync(settings, Home);
+        Server = fresh.Server;
+        Admin = fresh.Admin;
+    }
+
+    public HttpClient ClientFor(string? key)
+    {
+        var c = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(60) };
+        if (key is not null) c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Simple", key);
+        return c;
+    }
+
+    public async Task<string> CreateKeyAsync(string owner, params string[] scopes)
+    {
+        var r = await Admin.PostAsJsonAsync("/v1/keys", new { owner, scopes });
+        r.EnsureSuccessStatusCode();
+        return (await r.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
+    }
+
+    /// <summary>Creates (if needed), uploads and publishes an algorithm whose files are given inline.</summary>
+    public async Task<JsonElement> PublishAsync(string fullName, string version, IDictionary<string, string> files,
+        string visibility = "public", HttpClient? client = null)
+    {
+        client ??= Admin;
+        var (owner, name) = (fullName.Split('/')[0], fullName.Split('/')[1]);
+        var created = await client.PostAsJsonAsync("/v1/algorithms", new { owner, name });
+        if (created.StatusCode != System.Net.HttpStatusCode.Conflict) created.EnsureSuccessStatusCode();
+        var content = new ByteArrayContent(TarGz(files));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
+        var build = await client.PostAsync($"/v1/algorithms/{owner}/{name}/builds", content);
+        Assert.True(build.IsSuccessStatusCode, await build.Content.ReadAsStringAsync());
+        var hash = (await build.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("build").GetString();
+        var pub = await client.PostAsJsonAsync($"/v1/algorithms/{owner}/{name}/versions", new { build = hash, version, visibility });
+        Assert.True(pub.IsSuccessStatusCode, await pub.Content.ReadAsStringAsync());
+        return await pub.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    /// <summary>A one-file Python algorithm with a manifest.</summary>
+    public static Dictionary<string, string> Python(string mainPy, string manifestExtra = "") => new()
+    {
+        ["algorithm.yaml"] = "runtime: python3\nentrypoint: main:apply\n" + manifestExtra,
+        ["main.py"] = mainPy,
+    };
+
+    public static byte[] TarGz(IDictionary<string, string> files)
+    {
+        using var ms = new MemoryStream();
+        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true))
+        using (var tar = new TarWriter(gz))
+        {
+            foreach (var (path, text) in files)
+            {
+                var entry = new PaxTarEntry(TarEntryType.RegularFile, path) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)) };
+                tar.WriteEntry(entry);
+            }
+        }
+        return ms.ToArray();
+    }
+
+    public static async Task<(int Status, JsonElement Body)> CallAsync(HttpClient client, string path, HttpContent content)
+    {
+        var r = await client.PostAsync(path, content);
+        var text = await r.Content.ReadAsStringAsync();
+        var json = text.Length > 0 && r.Content.Headers.ContentType?.MediaType == "application/json"
+            ? JsonSerializer.Deserialize<JsonElement>(text) : default;
+        return ((int)r.StatusCode, json);
+    }
+
+    public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+    public static StringContent Text(string text) => new(text, Encoding.UTF8, "text/plain");
+
+    public async ValueTask DisposeAsync()
+    {
+        Admin.Dispose();
+        await Server.DisposeAsync();
+        try { Directory.Delete(Home, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>One server shared by the tests of a class.</summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    public TestServer Server { get; private set; } = null!;
+    public async Task InitializeAsync() => Server = await TestServer.StartAsync(new Dictionary<string, string?>
+    {
+        ["OSForAI:Workers:StdoutLimitBytes"] = "65536",
+        ["OSForAI:MaxRequestBodyBytes"] = (1024 * 1024).ToString(),
+    });
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Task>> _published = new();
+
+    /// <summary>Publishes once per fixture, however many tests ask for it.</summary>
+    public Task EnsurePublishedAsync(string fullName, string version, IDictionary<string, string> files, string visibility = "public") =>
+        _published.GetOrAdd($"{fullName}@{version}", _ => new Lazy<Task>(() => Server.PublishAsync(fullName, version, files, visibility))).Value;
+}
