@@ -1,0 +1,74 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using OSForAI.Tests.Support;
+using static OSForAI.Tests.Support.TestServer;
+
+namespace OSForAI.Tests.Gateway;
+
+/// <summary>output=void calls are persisted before the reply and survive a restart.</summary>
+public sealed class AsyncJobTests
+{
+    private static async Task<JsonElement> WaitForJobAsync(TestServer s, string id, TimeSpan within)
+    {
+        var until = DateTime.UtcNow + within;
+        while (true)
+        {
+            var job = await s.Admin.GetFromJsonAsync<JsonElement>("/v1/jobs/" + id);
+            var status = job.GetProperty("status").GetString();
+            if (status is "succeeded" or "failed" || DateTime.UtcNow > until) return job;
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task Void_call_answers_at_once_and_runs_in_the_background()
+    {
+        await using var s = await TestServer.StartAsync();
+        await s.PublishAsync("olga/slowdouble", "1.0.0", Python("import time\ndef apply(x):\n    time.sleep(0.5)\n    return x * 2\n"));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/olga/slowdouble?output=void", Json("21"));
+        Assert.True(sw.ElapsedMilliseconds < 450, $"void call took {sw.ElapsedMilliseconds} ms");
+        Assert.Equal(202, status);
+        Assert.Equal("void", body.GetProperty("metadata").GetProperty("content_type").GetString());
+        var id = body.GetProperty("result").GetProperty("request_id").GetString()!;
+        var job = await WaitForJobAsync(s, id, TimeSpan.FromSeconds(20));
+        Assert.Equal("succeeded", job.GetProperty("status").GetString());
+        Assert.Equal(42, job.GetProperty("result").GetInt32());
+    }
+
+    [Fact]
+    public async Task Void_call_accepted_before_a_restart_completes_after_it()
+    {
+        var s = await TestServer.StartAsync();
+        try
+        {
+            await s.PublishAsync("olga/slowmark", "1.0.0", Python("import time\ndef apply(x):\n    time.sleep(3)\n    return 'marked ' + x\n"));
+            var (status, body) = await CallAsync(s.Admin, "/v1/algo/olga/slowmark?output=void", Text("job-1"));
+            Assert.Equal(202, status);
+            var id = body.GetProperty("result").GetProperty("request_id").GetString()!;
+            // Stop while the job is queued or running, then start again on the same home folder.
+            await s.RestartAsync();
+            var job = await WaitForJobAsync(s, id, TimeSpan.FromSeconds(30));
+            Assert.Equal("succeeded", job.GetProperty("status").GetString());
+            Assert.Equal("marked job-1", job.GetProperty("result").GetString());
+        }
+        finally { await s.DisposeAsync(); }
+    }
+
+    [Fact]
+    public async Task Published_catalog_and_keys_survive_a_restart()
+    {
+        var s = await TestServer.StartAsync();
+        try
+        {
+            await s.PublishAsync("olga/persist", "1.2.3", Python("def apply(x):\n    return 'persisted'\n"));
+            var key = await s.CreateKeyAsync("olga", "call");
+            await s.RestartAsync();
+            using var c = s.ClientFor(key);
+            var (status, body) = await CallAsync(c, "/v1/algo/olga/persist/1.2.*", Json("0"));
+            Assert.Equal(200, status);
+            Assert.Equal("persisted", body.GetProperty("result").GetString());
+        }
+        finally { await s.DisposeAsync(); }
+    }
+}
