@@ -20,9 +20,6 @@ public sealed class OsaiOptions
     /// <summary>Entries per data-API listing page.</summary>
     public int DataListPageSize { get; set; } = 1000;
 
-    /// <summary>Default call timeout (seconds) when neither the call nor the version sets one.</summary>
-    public int DefaultTimeoutSeconds { get; set; } = 300;
-
     /// <summary>Largest timeout a caller may ask for (seconds).</summary>
     public int MaxTimeoutSeconds { get; set; } = 3000;
 
