@@ -53,6 +53,12 @@ public sealed class ProcessWorkerHost : IWorkerHost
             WorkingDirectory = _runDir,
         };
         foreach (var a in new[] { "-u", "-S", "-B", PythonRunnerPath }) psi.ArgumentList.Add(a);
+        // Algorithms get a clean environment: nothing of the server's (keys, credentials) leaks in.
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        psi.Environment["LANG"] = "C.UTF-8";
+        psi.Environment["HOME"] = _runDir;
+        psi.Environment["PYTHONIOENCODING"] = "utf-8";
         psi.Environment["OSAI_WORKER_ADDRESS"] = "unix:" + socketPath;
         psi.Environment["OSAI_WORKER_ID"] = id;
         psi.Environment["OSAI_RUNTIME"] = runtime;
