@@ -1,0 +1,164 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace OSForAI.Cli.Commands;
+
+/// <summary><c>osai algo publish|list|info</c>.</summary>
+internal static class AlgoCommands
+{
+    public static async Task<int> PublishAsync(Arguments args, CliHost host)
+    {
+        args.ExpectPositionals(1, 1, "DIR, the folder with the algorithm's code");
+        var (owner, name) = ParseName(args.Require("name", "OWNER/NAME of the algorithm"));
+        var version = args.Require("version", "MAJOR.MINOR.PATCH, e.g. 1.0.0");
+        if (!IsValidVersion(version))
+            throw new UsageException($"'{version}' is not a version of the form MAJOR.MINOR.PATCH (digits, e.g. 1.0.0)");
+        if (args.Has("public") && args.Has("private"))
+            throw new UsageException("--public and --private cannot be used together");
+        string? visibility = args.Has("public") ? "public" : args.Has("private") ? "private" : null;
+        var description = args.Get("description");
+
+        var directory = Path.GetFullPath(args.Positionals[0]);
+        if (!Directory.Exists(directory))
+            throw new CliException($"{args.Positionals[0]} is not a folder", 2);
+        if (!File.Exists(Path.Combine(directory, CodePackager.ManifestFile)))
+            throw new CliException($"{args.Positionals[0]} has no {CodePackager.ManifestFile}: add one (e.g. 'runtime: python3' and 'entrypoint: main:apply')", 2);
+
+        using var client = ClientContext.Create(args, host, Timeout.InfiniteTimeSpan);
+        var ownerPath = $"v1/algorithms/{Uri.EscapeDataString(owner)}/{Uri.EscapeDataString(name)}";
+
+        // 1. Create the algorithm (409: it already exists, which is fine).
+        var createBody = new Dictionary<string, object?> { ["owner"] = owner, ["name"] = name };
+        if (description is not null)
+            createBody["description"] = description;
+        var created = await client.SendJsonAsync(HttpMethod.Post, "v1/algorithms", createBody);
+        if (!created.IsSuccess && created.Status != HttpStatusCode.Conflict)
+            throw created.ToError();
+
+        // 2. Pack and upload the code as a build.
+        string buildHash;
+        await using (var archive = CreateTempFile())
+        {
+            PackResult packed;
+            try
+            {
+                packed = CodePackager.Pack(directory, archive);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new CliException($"cannot pack {args.Positionals[0]}: {e.Message}", 2);
+            }
+            archive.Position = 0;
+
+            var progress = new UploadProgress(host.Error, host.ErrorIsTerminal, "Uploading");
+            using var content = new ProgressContent(archive, progress.Report);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
+            ApiResponse uploaded;
+            try
+            {
+                uploaded = await client.SendAsync(HttpMethod.Post, $"{ownerPath}/builds", content);
+            }
+            catch
+            {
+                progress.Abort();
+                throw;
+            }
+            if (!uploaded.IsSuccess)
+            {
+                progress.Abort();
+                throw uploaded.ToError();
+            }
+            var build = uploaded.EnsureSuccess();
+            buildHash = build.Str("build") ?? throw new CliException("the server's answer has no build hash");
+            progress.Complete(
+                $"Uploaded {UploadProgress.FormatBytes(archive.Length)} ({packed.Files} files) as build {Short(buildHash)}"
+                + (build.Str("runtime") is { } runtime ? $" [{runtime} {build.Str("entrypoint")}]" : ""));
+        }
+
+        // 3. Publish the build as the version.
+        var versionBody = new Dictionary<string, object?> { ["build"] = buildHash, ["version"] = version };
+        if (visibility is not null)
+            versionBody["visibility"] = visibility;
+        (await client.SendJsonAsync(HttpMethod.Post, $"{ownerPath}/versions", versionBody)).EnsureSuccess();
+
+        await host.Out.WriteLineAsync($"Published {owner}/{name} {version} (build {Short(buildHash)})");
+        return 0;
+    }
+
+    public static async Task<int> ListAsync(Arguments args, CliHost host)
+    {
+        args.ExpectPositionals(0, 0, "");
+        using var client = ClientContext.Create(args, host);
+        var list = (await client.SendJsonAsync(HttpMethod.Get, "v1/algorithms")).EnsureSuccess();
+        var rows = list.Items("algorithms").Select(a => (IReadOnlyList<string?>)
+        [
+            $"{a.Str("owner")}/{a.Str("name")}",
+            a.Str("latest_version"),
+            TableWriter.Time(a.Str("created_at")),
+            a.Str("description"),
+        ]);
+        TableWriter.Write(host.Out, ["NAME", "LATEST", "CREATED", "DESCRIPTION"], rows);
+        return 0;
+    }
+
+    public static async Task<int> InfoAsync(Arguments args, CliHost host)
+    {
+        args.ExpectPositionals(1, 1, "OWNER/NAME");
+        var (owner, name) = ParseName(args.Positionals[0]);
+        using var client = ClientContext.Create(args, host);
+        var info = (await client.SendJsonAsync(
+            HttpMethod.Get, $"v1/algorithms/{Uri.EscapeDataString(owner)}/{Uri.EscapeDataString(name)}")).EnsureSuccess();
+
+        var output = host.Out;
+        await output.WriteLineAsync($"{info.Str("owner") ?? owner}/{info.Str("name") ?? name}");
+        await output.WriteLineAsync($"Description: {(info.Str("description") is { Length: > 0 } d ? d : "-")}");
+        if (info.Str("created_at") is { } createdAt)
+            await output.WriteLineAsync($"Created:     {TableWriter.Time(createdAt)}");
+        await output.WriteLineAsync();
+
+        var versions = info.Items("versions").ToList();
+        if (versions.Count == 0)
+        {
+            await output.WriteLineAsync("No published versions.");
+            return 0;
+        }
+        TableWriter.Write(output, ["VERSION", "BUILD", "RUNTIME", "ENTRYPOINT", "VISIBILITY", "PUBLISHED"],
+            versions.Select(v => (IReadOnlyList<string?>)
+            [
+                v.Str("version"),
+                v.Str("build") is { } b ? Short(b) : null,
+                v.Str("runtime"),
+                v.Str("entrypoint"),
+                v.Str("visibility"),
+                TableWriter.Time(v.Str("published_at")),
+            ]));
+        return 0;
+    }
+
+    /// <summary>Splits "OWNER/NAME"; a usage error for anything else.</summary>
+    internal static (string Owner, string Name) ParseName(string text)
+    {
+        var parts = text.Split('/');
+        if (parts.Length != 2 || parts.Any(p => p.Length == 0 || p.Trim() != p))
+            throw new UsageException($"'{text}' is not an algorithm name of the form OWNER/NAME");
+        return (parts[0], parts[1]);
+    }
+
+    /// <summary>Whether <paramref name="version"/> is MAJOR.MINOR.PATCH: 1–9 digits each, no leading zeros.</summary>
+    internal static bool IsValidVersion(string? version)
+    {
+        if (string.IsNullOrEmpty(version))
+            return false;
+        var parts = version.Split('.');
+        return parts.Length == 3 && parts.All(p =>
+            p.Length is > 0 and <= 9 && p.All(char.IsAsciiDigit) && (p.Length == 1 || p[0] != '0'));
+    }
+
+    internal static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash;
+
+    private static FileStream CreateTempFile() =>
+        new(Path.Combine(Path.GetTempPath(), $"osai-upload-{Guid.NewGuid():N}.tar.gz"),
+            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 81920,
+            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+}

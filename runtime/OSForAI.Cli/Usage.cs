@@ -1,0 +1,134 @@
+namespace OSForAI.Cli;
+
+/// <summary>Help texts of <c>osai</c> and its commands.</summary>
+internal static class Usage
+{
+    public const string Main = """
+        osai - command-line tool of OSForAI, the operating system for AI inference
+
+        Usage: osai <command> [arguments] [options]
+
+        Server:
+          serve                     Start an OSForAI server in the foreground
+
+        Keys (admin):
+          keys create               Create an API key and print it
+          keys list                 List API keys
+          keys revoke ID            Revoke an API key
+
+        Algorithms:
+          algo publish DIR          Upload code and publish it as a version
+          algo list                 List algorithms
+          algo info OWNER/NAME      Show an algorithm and its versions
+          call OWNER/NAME[/VER] IN  Call an algorithm
+
+        Client options (all client commands):
+          --url URL                 Server URL (else $OSFORAI_URL, else <home>/server.json)
+          --key KEY                 API key (else $OSFORAI_KEY, else <home>/admin.key)
+          --home DIR                Home folder (else $OSFORAI_HOME, else ~/.osforai)
+
+        Run 'osai <command> --help' for details of a command.
+        """;
+
+    public const string Serve = """
+        Usage: osai serve [--port N] [--host ADDR] [--home DIR]
+
+        Starts an OSForAI server in the foreground and runs it until Ctrl+C (or SIGTERM).
+
+        Options:
+          --port N      TCP port to listen on (default 8080; 0 picks a free one)
+          --host ADDR   Address to bind (default 127.0.0.1)
+          --home DIR    Folder for all state (else $OSFORAI_HOME, else ~/.osforai)
+        """;
+
+    public const string Keys = """
+        Usage: osai keys <create|list|revoke> [options]
+
+          keys create --owner NAME --scopes SCOPE[,SCOPE...] [--name LABEL]
+          keys list
+          keys revoke ID
+
+        Run 'osai keys <subcommand> --help' for details.
+        """;
+
+    public const string KeysCreate = """
+        Usage: osai keys create --owner NAME --scopes SCOPE[,SCOPE...] [--name LABEL] [client options]
+
+        Creates an API key and prints only the key on standard output, e.g.
+          KEY=$(osai keys create --owner alice --scopes call,publish)
+
+        Options:
+          --owner NAME      User the key acts as (required)
+          --scopes LIST     Comma-separated scopes, e.g. call,publish (required)
+          --name LABEL      Label to recognise the key by
+          --url, --key, --home   see 'osai --help'
+        """;
+
+    public const string KeysList = """
+        Usage: osai keys list [client options]
+
+        Lists all API keys as a table.
+        """;
+
+    public const string KeysRevoke = """
+        Usage: osai keys revoke ID [client options]
+
+        Revokes the API key with id ID (see 'osai keys list').
+        """;
+
+    public const string Algo = """
+        Usage: osai algo <publish|list|info> [arguments] [options]
+
+          algo publish DIR --name OWNER/NAME --version X.Y.Z [--public|--private] [--description TEXT]
+          algo list
+          algo info OWNER/NAME
+
+        Run 'osai algo <subcommand> --help' for details.
+        """;
+
+    public const string AlgoPublish = """
+        Usage: osai algo publish DIR --name OWNER/NAME --version X.Y.Z [options] [client options]
+
+        Packs DIR (which must contain algorithm.yaml) as a tar.gz archive, uploads it as a
+        build, and publishes that build as version X.Y.Z. Creates the algorithm if needed.
+        Skipped while packing: .git, __pycache__, node_modules, *.pyc, links.
+
+        Options:
+          --name OWNER/NAME     Algorithm to publish to (required)
+          --version X.Y.Z       Version number, MAJOR.MINOR.PATCH (required)
+          --public              Publish the version publicly
+          --private             Publish the version privately
+          --description TEXT    Description when the algorithm is created
+        """;
+
+    public const string AlgoList = """
+        Usage: osai algo list [client options]
+
+        Lists the algorithms you can see.
+        """;
+
+    public const string AlgoInfo = """
+        Usage: osai algo info OWNER/NAME [client options]
+
+        Shows an algorithm's description and its versions.
+        """;
+
+    public const string Call = """
+        Usage: osai call OWNER/NAME[/VERSION] INPUT [options] [client options]
+
+        Calls an algorithm and prints its result (JSON indented, text as-is, binary as base64).
+        The algorithm's printed output (with --stdout) goes to standard error.
+
+        INPUT:
+          @PATH     the file's bytes, sent as binary
+          -         standard input, sent as binary
+          TEXT      sent as JSON when it parses as JSON, else as text
+
+        Options:
+          --json          Send INPUT as JSON
+          --text          Send INPUT as text
+          --timeout S     Give up after S seconds (server side)
+          --stdout        Return what the algorithm printed
+          --out FILE      Write the result to FILE (binary results are decoded)
+        """;
+}
