@@ -37,7 +37,8 @@ public sealed class ProcessWorkerHost : IWorkerHost
     public async Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct)
     {
         if (runtime != "python3") throw new AlgorithmCallException(ErrorTypes.Unavailable, $"no worker host for runtime '{runtime}'");
-        var id = $"py-{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}";
+        // Unique across hosts in one process too (tests, restarts): a shared name would let one host delete another's socket.
+        var id = $"py-{Interlocked.Increment(ref _counter)}-{Guid.NewGuid().ToString("N")[..10]}";
         var socketPath = Path.Combine(_runDir, id + ".sock");
         File.Delete(socketPath);
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

@@ -16,6 +16,8 @@ public sealed record PoolStats(int LiveWorkers, int GenericIdle, int Instances, 
 /// </summary>
 public sealed class WorkerPool : IAsyncDisposable
 {
+    /// <summary>How long a load failure is answered from memory before the code is tried again.</summary>
+    private static readonly TimeSpan LoadFailureMemory = TimeSpan.FromSeconds(2);
     private readonly IWorkerHost _host;
     private readonly CodeStore _code;
     private readonly WorkerOptions _options;
@@ -119,6 +121,9 @@ public sealed class WorkerPool : IAsyncDisposable
                 best.InFlight++;
                 return best;
             }
+            // Code that just failed to load fails the same way again: answer at once instead of churning workers.
+            if (group.Instances.Count == 0 && group.LoadFailure is { } failure && _clock.GetUtcNow() - failure.At < LoadFailureMemory)
+                throw new AlgorithmCallException(failure.Error.ErrorType, failure.Error.Message, failure.Error.AlgorithmStacktrace);
             if (group.Waiters.Count >= _options.QueueLimit)
                 throw new AlgorithmCallException(ErrorTypes.QueueFull,
                     $"{group.Version.FullName} has {group.Waiters.Count} calls waiting already; retry shortly");
@@ -187,6 +192,7 @@ public sealed class WorkerPool : IAsyncDisposable
             lock (group)
             {
                 group.Starting--;
+                group.LoadFailure = null;
                 group.Instances.Add(instance);
                 while (instance.InFlight < instance.Concurrency && group.Waiters.First is { } node)
                 {
@@ -207,6 +213,7 @@ public sealed class WorkerPool : IAsyncDisposable
             lock (group)
             {
                 group.Starting--;
+                if (error.ErrorType == ErrorTypes.LoadError) group.LoadFailure = (error, _clock.GetUtcNow());
                 // The same code fails the same way: fail everything queued that no live instance will serve.
                 failed = group.Instances.Count == 0 ? [.. group.Waiters] : [];
                 if (failed.Count > 0) group.Waiters.Clear();
@@ -284,7 +291,13 @@ public sealed class WorkerPool : IAsyncDisposable
             Interlocked.Increment(ref pool.Starting);
             _ = Task.Run(async () =>
             {
-                try { pool.Idle.Enqueue(await SpawnAsync(runtime)); }
+                try
+                {
+                    pool.Idle.Enqueue(await SpawnAsync(runtime));
+                    // Started while the pool was being disposed: nobody else will stop it.
+                    if (_stopping.IsCancellationRequested)
+                        while (pool.Idle.TryDequeue(out var late)) late.Kill("the server is stopping");
+                }
                 catch (Exception e) { _log.LogWarning("could not start a warm {Runtime} worker: {Message}", runtime, e.Message); }
                 finally { Interlocked.Decrement(ref pool.Starting); }
             });
@@ -351,6 +364,7 @@ public sealed class WorkerPool : IAsyncDisposable
         public List<Instance> Instances { get; } = [];
         public LinkedList<Waiter> Waiters { get; } = new();
         public int Starting;
+        public (AlgorithmCallException Error, DateTimeOffset At)? LoadFailure;
     }
 
     private sealed class Instance(WorkerConnection conn, int concurrency, DateTimeOffset now)

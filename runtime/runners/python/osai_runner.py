@@ -266,13 +266,14 @@ def _send(h, payload=b"", invocation=False):
     frame = _pack(len(hb), len(payload)) + hb
     try:
         with _wlock:
+            # Count the reply before it leaves, so a ping sent after it never sees it in flight.
+            if invocation:
+                _completed += 1
             if len(payload) < _SMALL_SEND:
                 _sock.sendall(frame + payload if payload else frame)
             else:
                 _sock.sendall(frame)
                 _sock.sendall(payload)
-            if invocation:
-                _completed += 1
     except OSError as e:
         _die(0, "connection lost while replying: %s" % e)
 
