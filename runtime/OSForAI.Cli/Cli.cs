@@ -42,6 +42,7 @@ public static class Cli
 
     internal static async Task<int> RunAsync(IReadOnlyList<string> args, CliHost host)
     {
+        args = MoveLeadingClientOptions(args);
         if (args.Count == 0)
         {
             await host.Error.WriteLineAsync(Usage.Main);
@@ -97,6 +98,26 @@ public static class Cli
                 await host.Error.WriteLineAsync(e.ToString());
             return 1;
         }
+    }
+
+    /// <summary>
+    /// Lets client options come before the command too (<c>osai --home DIR keys list</c>):
+    /// they are moved behind it, where the command's parser reads them.
+    /// </summary>
+    internal static IReadOnlyList<string> MoveLeadingClientOptions(IReadOnlyList<string> args)
+    {
+        var leading = new List<string>();
+        var i = 0;
+        while (i < args.Count && args[i].StartsWith("--", StringComparison.Ordinal))
+        {
+            var name = args[i][2..].Split('=', 2)[0];
+            if (!ClientOptions.Contains(name)) break;
+            var inline = args[i].Contains('=');
+            if (!inline && i + 1 >= args.Count) break;
+            leading.AddRange(inline ? [args[i]] : [args[i], args[i + 1]]);
+            i += inline ? 1 : 2;
+        }
+        return leading.Count == 0 ? args : [.. args.Skip(i), .. leading];
     }
 
     private static bool TryFindCommand(

@@ -34,7 +34,7 @@ public static class ManagementEndpoints
         app.MapGet("/v1/algorithms/{owner}/{name}", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat) => Run(c, () =>
         {
             var caller = Authentication.Require(c, k, Scopes.None);
-            var algo = cat.GetAlgorithm(owner, name);
+            var summary = AlgorithmView(cat.GetAlgorithm(owner, name), cat, caller);
             var privileged = cat.IsPrivileged(caller, owner, name);
             var versions = Visible(cat, caller, owner, name).Select(VersionView).ToList();
             if (!privileged && versions.Count == 0) throw ApiErrors.NotFound($"algorithm {owner}/{name} not found");
@@ -43,7 +43,8 @@ public static class ManagementEndpoints
                 : null;
             return Task.FromResult((200, (object)new
             {
-                owner = algo.Owner, name = algo.Name, description = algo.Description, created_at = algo.CreatedAt, versions, builds,
+                owner = summary.Owner, name = summary.Name, description = summary.Description, latest_version = summary.LatestVersion,
+                created_at = summary.CreatedAt, versions, builds,
             }));
         }));
 
@@ -184,8 +185,13 @@ public static class ManagementEndpoints
         return cat.ListVersions(owner, name).Where(v => privileged || v.Visibility == Visibility.Public);
     }
 
-    private static AlgorithmSummary AlgorithmView(AlgorithmRecord a, CatalogStore cat, Principal caller) =>
-        new(a.Owner, a.Name, a.Description, Visible(cat, caller, a.Owner, a.Name).FirstOrDefault()?.Version?.ToString(), a.CreatedAt);
+    private static AlgorithmSummary AlgorithmView(AlgorithmRecord a, CatalogStore cat, Principal caller)
+    {
+        var latest = Visible(cat, caller, a.Owner, a.Name).FirstOrDefault();
+        // Without a description of its own, an algorithm shows its latest version's (from algorithm.yaml).
+        var description = a.Description.Length > 0 ? a.Description : latest?.Description ?? "";
+        return new(a.Owner, a.Name, description, latest?.Version?.ToString(), a.CreatedAt);
+    }
 
     internal static object VersionView(VersionRecord v) => new
     {

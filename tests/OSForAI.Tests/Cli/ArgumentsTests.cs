@@ -203,3 +203,15 @@ public class CliDispatchTests
         Assert.StartsWith("osai ", run.Out);
     }
 }
+
+public sealed class LeadingClientOptionTests
+{
+    [Fact]
+    public void Client_options_before_the_command_move_behind_it()
+    {
+        Assert.Equal(["keys", "list", "--home", "/h", "--url=http://x"],
+            OSForAI.Cli.Cli.MoveLeadingClientOptions(["--home", "/h", "--url=http://x", "keys", "list"]));
+        Assert.Equal(["--port", "1", "serve"], OSForAI.Cli.Cli.MoveLeadingClientOptions(["--port", "1", "serve"]));
+        Assert.Equal(["--home"], OSForAI.Cli.Cli.MoveLeadingClientOptions(["--home"]));
+    }
+}
