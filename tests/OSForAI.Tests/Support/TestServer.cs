@@ -1,10 +1,9 @@
-using System.Formats.Tar;
-using System.IO.Compression;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using OSForAI.Server;
+using OSForAI.Testing;
 
 namespace OSForAI.Tests.Support;
 
@@ -81,27 +80,8 @@ public sealed class TestServer : IAsyncDisposable
         return await pub.Content.ReadFromJsonAsync<JsonElement>();
     }
 
-    /// <summary>A one-file Python algorithm with a manifest.</summary>
-    public static Dictionary<string, string> Python(string mainPy, string manifestExtra = "") => new()
-    {
-        ["algorithm.yaml"] = "runtime: python3\nentrypoint: main:apply\n" + manifestExtra,
-        ["main.py"] = mainPy,
-    };
-
-    public static byte[] TarGz(IDictionary<string, string> files)
-    {
-        using var ms = new MemoryStream();
-        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true))
-        using (var tar = new TarWriter(gz))
-        {
-            foreach (var (path, text) in files)
-            {
-                var entry = new PaxTarEntry(TarEntryType.RegularFile, path) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)) };
-                tar.WriteEntry(entry);
-            }
-        }
-        return ms.ToArray();
-    }
+    public static Dictionary<string, string> Python(string mainPy, string manifestExtra = "") => AlgorithmFiles.Python(mainPy, manifestExtra);
+    public static byte[] TarGz(IDictionary<string, string> files) => AlgorithmFiles.TarGz(files);
 
     public static async Task<(int Status, JsonElement Body)> CallAsync(HttpClient client, string path, HttpContent content)
     {
