@@ -4,21 +4,31 @@ using System.Text.Json;
 
 namespace OSForAI.Runtime.Workers;
 
-/// <summary>One worker-protocol frame: a JSON header and a raw payload (docs/worker-protocol.md §2).</summary>
-public sealed class Frame(JsonElement header, byte[] payload)
+/// <summary>
+/// One worker-protocol frame: a JSON header and a raw payload (docs/worker-protocol.md §2).
+/// The header's top-level scalar fields are read once into a small map; nested values
+/// (e.g. "context") are skipped, since the host never needs them from a worker.
+/// </summary>
+public sealed class Frame
 {
     public const int MaxHeaderBytes = 1024 * 1024;
     public const int MaxPayloadBytes = 1024 * 1024 * 1024;
 
-    public JsonElement Header { get; } = header;
-    public byte[] Payload { get; } = payload;
+    private readonly Dictionary<string, object?> _fields;
 
-    public string Type => Header.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
-    public long Id => Header.TryGetProperty("id", out var i) && i.TryGetInt64(out var v) ? v : 0;
-    public string? GetString(string name) => Header.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
-    public bool GetBool(string name) => Header.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.True;
-    public double GetDouble(string name) => Header.TryGetProperty(name, out var p) && p.TryGetDouble(out var d) ? d : 0;
-    public int GetInt(string name) => Header.TryGetProperty(name, out var p) && p.TryGetInt32(out var d) ? d : 0;
+    private Frame(Dictionary<string, object?> fields, byte[] payload)
+    {
+        _fields = fields;
+        Payload = payload;
+    }
+
+    public byte[] Payload { get; }
+    public string Type => GetString("type") ?? "";
+    public long Id => _fields.GetValueOrDefault("id") is double d && d >= 1 && d == Math.Floor(d) ? (long)d : 0;
+    public string? GetString(string name) => _fields.GetValueOrDefault(name) as string;
+    public bool GetBool(string name) => _fields.GetValueOrDefault(name) is true;
+    public double GetDouble(string name) => _fields.GetValueOrDefault(name) is double d ? d : 0;
+    public int GetInt(string name) => _fields.GetValueOrDefault(name) is double d && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue ? (int)d : 0;
 
     /// <summary>Reads one frame, or null at a clean end of stream. Throws <see cref="InvalidDataException"/> on a broken frame.</summary>
     public static async Task<Frame?> ReadAsync(Stream stream, CancellationToken ct)
@@ -32,20 +42,40 @@ public sealed class Frame(JsonElement header, byte[] payload)
         try
         {
             await stream.ReadExactlyAsync(headerBytes.AsMemory(0, (int)h), ct);
-            JsonElement header;
-            try
-            {
-                using var doc = JsonDocument.Parse(headerBytes.AsMemory(0, (int)h));
-                header = doc.RootElement.Clone();
-            }
-            catch (JsonException e) { throw new InvalidDataException("frame header is not JSON: " + e.Message); }
-            if (header.ValueKind != JsonValueKind.Object || !header.TryGetProperty("type", out var t) || t.ValueKind != JsonValueKind.String)
-                throw new InvalidDataException("frame header is not a JSON object with a string 'type'");
+            var fields = ParseHeader(headerBytes.AsSpan(0, (int)h));
             var payload = p == 0 ? [] : new byte[p];
             if (p > 0) await stream.ReadExactlyAsync(payload, ct);
-            return new Frame(header, payload);
+            return new Frame(fields, payload);
         }
         finally { ArrayPool<byte>.Shared.Return(headerBytes); }
+    }
+
+    internal static Dictionary<string, object?> ParseHeader(ReadOnlySpan<byte> header)
+    {
+        var fields = new Dictionary<string, object?>(StringComparer.Ordinal);
+        try
+        {
+            var r = new Utf8JsonReader(header, new JsonReaderOptions { MaxDepth = 64 });
+            if (!r.Read() || r.TokenType != JsonTokenType.StartObject) throw new InvalidDataException("frame header is not a JSON object");
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = r.GetString()!;
+                r.Read();
+                switch (r.TokenType)
+                {
+                    case JsonTokenType.String: fields[name] = r.GetString(); break;
+                    case JsonTokenType.Number: fields[name] = r.GetDouble(); break;
+                    case JsonTokenType.True: fields[name] = true; break;
+                    case JsonTokenType.False: fields[name] = false; break;
+                    case JsonTokenType.Null: fields[name] = null; break;
+                    default: r.Skip(); break;
+                }
+            }
+            while (r.Read()) { }   // the rest must still be well-formed JSON
+        }
+        catch (JsonException e) { throw new InvalidDataException("frame header is not JSON: " + e.Message); }
+        if (fields.GetValueOrDefault("type") is not string) throw new InvalidDataException("frame header has no string 'type'");
+        return fields;
     }
 
     private static async Task<bool> ReadExactlyOrEndAsync(Stream stream, byte[] buffer, CancellationToken ct)
