@@ -90,7 +90,7 @@ public sealed class WorkerConnection : IAsyncDisposable
     /// <summary>Sends a request and waits for the frame that answers it.</summary>
     public async Task<Frame> RequestAsync(string type, Action<Utf8JsonWriter> fields, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
-        if (!IsAlive) throw new AlgorithmCallException(ErrorTypes.Crashed, "the algorithm's worker process died: " + _deathReason);
+        if (!IsAlive) throw await DiedAsync();
         var id = Interlocked.Increment(ref _nextId);
         var tcs = new TaskCompletionSource<Frame>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = tcs;
@@ -110,13 +110,19 @@ public sealed class WorkerConnection : IAsyncDisposable
         {
             _pending.TryRemove(id, out _);
             MarkDead("could not write to the worker");
-            throw new AlgorithmCallException(ErrorTypes.Crashed, "the algorithm's worker process died: " + _deathReason);
+            throw await DiedAsync();
         }
         finally { _writeLock.Release(); }
-        if (!IsAlive && _pending.TryRemove(id, out _))
-            throw new AlgorithmCallException(ErrorTypes.Crashed, "the algorithm's worker process died: " + _deathReason);
+        if (!IsAlive && _pending.TryRemove(id, out _)) throw await DiedAsync();
         using var reg = ct.CanBeCanceled ? ct.Register(() => { if (_pending.TryRemove(id, out var t)) t.TrySetCanceled(ct); }) : default;
         return await tcs.Task;
+    }
+
+    /// <summary>The error for a call on a dead worker, once the reason (with the exit status) is known.</summary>
+    private async Task<AlgorithmCallException> DiedAsync()
+    {
+        await _exited.Task;
+        return new AlgorithmCallException(ErrorTypes.Crashed, "the algorithm's worker process died: " + _deathReason);
     }
 
     /// <summary>Asks the worker to exit, then kills it if it has not after <paramref name="grace"/>.</summary>
