@@ -88,9 +88,6 @@ public sealed class LocalDataStore
         }
     }
 
-    public Task<long> WriteAsync(DataPath path, byte[] content, CancellationToken ct) =>
-        WriteAsync(path, new MemoryStream(content), long.MaxValue, ct);
-
     private void EnsureDirectoryChain(DataPath dir)
     {
         var p = PhysicalPath(dir);
