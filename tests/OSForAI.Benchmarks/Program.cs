@@ -265,7 +265,7 @@ internal sealed class BenchOptions
     public int WarmGeneric { get; private set; } = 4;
     public double Settle { get; private set; } = 20;
     public string Python { get; private set; } = "/usr/bin/python3";
-    public List<(int Instances, int Concurrency)> Configs { get; private set; } = [(4, 4), (2, 8)];
+    public List<(int Instances, int Concurrency)> Configs { get; private set; } = [(4, 4), (2, 8), (1, 16)];
     public bool Help { get; private set; }
     public IReadOnlySet<string> Parts { get; private set; } = AllParts;
 
@@ -281,7 +281,7 @@ internal sealed class BenchOptions
           --seconds S         measured seconds per throughput run (default 10)
           --load-warmup S     warm-up seconds before each throughput run (default 2)
           --clients N         concurrent client loops for throughput (default 32)
-          --configs LIST      throughput configurations, instances x concurrency (default 4x4,2x8)
+          --configs LIST      throughput configurations, instances x concurrency (default 4x4,2x8,1x16)
           --cold K            versions whose first call is timed for cold start (default 20)
           --fresh K           timed fresh worker starts (default 20)
           --warm-generic N    warm generic workers kept for the cold-start series (default 4)
