@@ -12,6 +12,7 @@ using OSForAI.Runtime.Jobs;
 using OSForAI.Runtime.Storage;
 using OSForAI.Runtime.Workers;
 using OSForAI.Server.Endpoints;
+using OSForAI.Server.Http;
 
 namespace OSForAI.Server;
 
@@ -54,6 +55,14 @@ public static partial class OsaiServer
         s.AddSingleton<JobRunner>();
 
         var app = builder.Build();
+        // Anything the endpoints did not answer themselves (unknown route, wrong method) still gets an error envelope.
+        app.UseStatusCodePages(ctx => ApiErrors.WriteAsync(ctx.HttpContext, new ApiException(ctx.HttpContext.Response.StatusCode,
+            ctx.HttpContext.Response.StatusCode switch
+            {
+                404 => $"no such endpoint: {ctx.HttpContext.Request.Path}",
+                405 => $"{ctx.HttpContext.Request.Method} is not allowed on {ctx.HttpContext.Request.Path}",
+                var code => $"HTTP {code}",
+            }, ctx.HttpContext.Response.StatusCode == 405 ? "MethodNotAllowed" : "NotFound")));
         app.MapAlgo();
         app.MapData();
         app.MapManagement();

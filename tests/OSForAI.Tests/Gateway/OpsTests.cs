@@ -24,4 +24,17 @@ public sealed class OpsTests
         Assert.Equal(1, Metric(after, "osai_instances"));
         Assert.Contains("# TYPE osai_queue_depth gauge", after);
     }
+
+    [Theory]
+    [InlineData("GET", "/v1/algo/rita/m", 405, "not allowed")]
+    [InlineData("POST", "/v1/algo/rita/m/1.0.0/extra/segments", 404, "no such endpoint")]
+    [InlineData("GET", "/nowhere", 404, "no such endpoint")]
+    public async Task Unknown_routes_and_wrong_methods_get_error_envelopes(string method, string path, int status, string expected)
+    {
+        await using var s = await TestServer.StartAsync(new Dictionary<string, string?> { ["OSForAI:Workers:WarmGenericWorkers"] = "0" });
+        var r = await s.Admin.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+        Assert.Equal(status, (int)r.StatusCode);
+        var body = System.Text.Json.JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
+        Assert.Contains(expected, body.GetProperty("error").GetProperty("message").GetString());
+    }
 }
