@@ -65,4 +65,25 @@ public sealed class PoolBehaviourTests
         }
         finally { Environment.SetEnvironmentVariable("OSAI_TEST_SECRET", null); }
     }
+
+    [Fact]
+    public async Task More_algorithms_than_workers_evict_the_least_recently_used_idle_instance()
+    {
+        await using var s = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:MaxWorkers"] = "3",
+            ["OSForAI:Workers:WarmGenericWorkers"] = "1",
+        });
+        for (var i = 0; i < 5; i++)
+            await s.PublishAsync($"quinn/many{i}", "1.0.0", Python($"def apply(x):\n    return {i}\n"));
+        var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
+        for (var round = 0; round < 2; round++)
+            for (var i = 0; i < 5; i++)
+            {
+                var (status, body) = await CallAsync(s.Admin, $"/v1/algo/quinn/many{i}", Json("0"));
+                Assert.Equal(200, status);
+                Assert.Equal(i, body.GetProperty("result").GetInt32());
+                Assert.True(pool.Stats.LiveWorkers <= 3, $"{pool.Stats.LiveWorkers} workers alive, limit 3");
+            }
+    }
 }
