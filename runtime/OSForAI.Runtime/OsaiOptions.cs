@@ -55,6 +55,15 @@ public sealed class WorkerOptions
     /// <summary>Most captured stdout bytes returned per call.</summary>
     public int StdoutLimitBytes { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// Isolation of worker processes: "auto" (bubblewrap when installed, else plain processes),
+    /// "bubblewrap" (required; the server refuses to start without it) or "none".
+    /// </summary>
+    public string Sandbox { get; set; } = "auto";
+
+    /// <summary>Where the bubblewrap binary is.</summary>
+    public string BubblewrapPath { get; set; } = "/usr/bin/bwrap";
+
     /// <summary>How long a starting worker may take to connect and say hello.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }

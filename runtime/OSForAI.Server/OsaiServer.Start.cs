@@ -68,10 +68,19 @@ public static partial class OsaiServer
         app.MapManagement();
         app.MapOps();
 
-        var adminKeyPath = EnsureAdminKey(home, app.Services.GetRequiredService<KeyStore>());
-        app.Services.GetRequiredService<WorkerPool>().WarmUp();
-        await app.StartAsync(ct);
-        app.Services.GetRequiredService<JobRunner>().Start();
+        string adminKeyPath;
+        try
+        {
+            adminKeyPath = EnsureAdminKey(home, app.Services.GetRequiredService<KeyStore>());
+            app.Services.GetRequiredService<WorkerPool>().WarmUp();
+            await app.StartAsync(ct);
+            app.Services.GetRequiredService<JobRunner>().Start();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
 
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         await File.WriteAllTextAsync(Path.Combine(home, ServerInfoFile), JsonSerializer.Serialize(new { url, pid = Environment.ProcessId }), ct);

@@ -13,12 +13,16 @@ public interface IWorkerHost
     Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct);
 }
 
-/// <summary>Workers as plain child processes talking over a Unix domain socket in the home's run/ folder.</summary>
+/// <summary>
+/// Workers as child processes talking over a Unix domain socket in the home's run/ folder,
+/// inside a bubblewrap sandbox when one is configured or available (see <see cref="BubblewrapSandbox"/>).
+/// </summary>
 public sealed class ProcessWorkerHost : IWorkerHost
 {
     private readonly OsaiOptions _options;
     private readonly ILogger<ProcessWorkerHost> _log;
     private readonly string _runDir;
+    private readonly BubblewrapSandbox? _sandbox;
     private long _counter;
 
     public ProcessWorkerHost(IOptions<OsaiOptions> options, ILogger<ProcessWorkerHost> log)
@@ -28,7 +32,21 @@ public sealed class ProcessWorkerHost : IWorkerHost
         // Unix socket paths are limited to ~108 bytes; fall back to the temp folder for deep homes.
         _runDir = _options.RunRoot.Length < 70 ? _options.RunRoot : Path.Combine(Path.GetTempPath(), "osai-" + Environment.ProcessId);
         Directory.CreateDirectory(_runDir);
+        if (BubblewrapSandbox.ShouldUse(_options.Workers))
+        {
+            Directory.CreateDirectory(_options.CodeCacheRoot);
+            _sandbox = new BubblewrapSandbox(_options.Workers.BubblewrapPath, Path.GetFullPath(_options.Home), _options.CodeCacheRoot, _runDir,
+                Path.GetDirectoryName(PythonRunnerPath)!, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+            _log.LogInformation("workers run in a bubblewrap sandbox ({Path})", _sandbox.BwrapPath);
+        }
+        else
+        {
+            _log.LogWarning("workers run as plain processes with the server's permissions (no sandbox); install bubblewrap to isolate them");
+        }
     }
+
+    /// <summary>Whether workers start inside bubblewrap.</summary>
+    public bool IsSandboxed => _sandbox is not null;
 
     public IReadOnlyCollection<string> RuntimeKinds { get; } = ["python3"];
 
@@ -45,7 +63,8 @@ public sealed class ProcessWorkerHost : IWorkerHost
         listener.Bind(new UnixDomainSocketEndPoint(socketPath));
         listener.Listen(1);
 
-        var psi = new ProcessStartInfo(_options.Workers.PythonPath)
+        string[] command = [_options.Workers.PythonPath, "-u", "-S", "-B", PythonRunnerPath];
+        var psi = new ProcessStartInfo(_sandbox?.BwrapPath ?? command[0])
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -53,7 +72,7 @@ public sealed class ProcessWorkerHost : IWorkerHost
             RedirectStandardInput = true,
             WorkingDirectory = _runDir,
         };
-        foreach (var a in new[] { "-u", "-S", "-B", PythonRunnerPath }) psi.ArgumentList.Add(a);
+        foreach (var a in _sandbox is null ? command[1..] : _sandbox.Arguments(command)) psi.ArgumentList.Add(a);
         // Algorithms get a clean environment: nothing of the server's (keys, credentials) leaks in.
         psi.Environment.Clear();
         psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";

@@ -24,26 +24,30 @@ public sealed class AsyncJobTests
     public async Task Void_call_answers_before_the_algorithm_finishes_and_runs_in_the_background()
     {
         await using var s = await TestServer.StartAsync();
-        // The algorithm waits for a gate file, so the reply can only come first if the call is asynchronous.
+        // The algorithm waits for the test to open a gate (a loopback connection), so the reply can only come
+        // first if the call is asynchronous. A socket, not a file: workers may run in a sandbox with a private /tmp.
         await s.PublishAsync("olga/gated", "1.0.0", Python("""
-            import os, time
+            import socket
             def apply(x):
-                for _ in range(600):
-                    if os.path.exists(x["gate"]):
-                        return x["n"] * 2
-                    time.sleep(0.05)
-                raise RuntimeError("gate never opened")
+                with socket.create_connection(("127.0.0.1", x["port"]), timeout=30) as c:
+                    c.settimeout(30)
+                    if c.recv(4) != b"open":
+                        raise RuntimeError("gate never opened")
+                return x["n"] * 2
             """));
-        var gate = Path.Combine(s.Home, "gate-" + Guid.NewGuid().ToString("N"));
+        using var gate = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        gate.Start();
+        var port = ((System.Net.IPEndPoint)gate.LocalEndpoint).Port;
         var (status, body) = await CallAsync(s.Admin, "/v1/algo/olga/gated?output=void",
-            Json(JsonSerializer.Serialize(new { gate, n = 21 })));
+            Json(JsonSerializer.Serialize(new { port, n = 21 })));
         Assert.Equal(202, status);
         Assert.Equal("void", body.GetProperty("metadata").GetProperty("content_type").GetString());
         var id = body.GetProperty("result").GetProperty("request_id").GetString()!;
         var pending = await s.Admin.GetFromJsonAsync<JsonElement>("/v1/jobs/" + id);
         Assert.Contains(pending.GetProperty("status").GetString(), new[] { "queued", "running" });
 
-        await File.WriteAllTextAsync(gate, "open");
+        using (var conn = await gate.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30)))
+            await conn.GetStream().WriteAsync("open"u8.ToArray());
         var job = await WaitForJobAsync(s, id, TimeSpan.FromSeconds(20));
         Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
         Assert.Equal(42, job.GetProperty("result").GetInt32());
