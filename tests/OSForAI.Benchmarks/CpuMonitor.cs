@@ -55,23 +55,40 @@ internal sealed class CpuMonitor : IDisposable
         {
             var seen = new HashSet<int>();
             IEnumerable<string> dirs;
-            try { dirs = Directory.EnumerateDirectories("/proc"); }
+            try { dirs = Directory.EnumerateDirectories("/proc").ToList(); }
             catch (IOException) { return; }
+            // Workers may be grandchildren (bubblewrap starts Python), so count every descendant of this process.
+            var parents = new Dictionary<int, int>();
+            var stats = new List<(int Pid, string Stat)>();
             foreach (var dir in dirs)
             {
                 if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == _self) continue;
-                string stat;
-                try { stat = File.ReadAllText(Path.Combine(dir, "stat")); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+                try { stats.Add((pid, File.ReadAllText(Path.Combine(dir, "stat")))); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            }
+            foreach (var (pid, stat) in stats)
+            {
+                var close = stat.LastIndexOf(')');
+                var fields = close > 0 && close + 2 < stat.Length ? stat[(close + 2)..].Split(' ', 3) : [];
+                if (fields.Length > 1 && int.TryParse(fields[1], out var pp)) parents[pid] = pp;
+            }
+            bool IsDescendant(int pid)
+            {
+                for (var hops = 0; hops < 64 && parents.TryGetValue(pid, out var up); hops++, pid = up)
+                    if (up == _self) return true;
+                return false;
+            }
+            foreach (var (pid, stat) in stats)
+            {
                 var open = stat.IndexOf('(');
                 var close = stat.LastIndexOf(')');
                 if (open < 0 || close < open) continue;
                 var name = stat[(open + 1)..close];
                 var f = stat[(close + 2)..].Split(' ');
                 // After "(comm) ": [0] state, [1] ppid, [11] utime, [12] stime, [19] starttime (ticks since boot).
-                if (f.Length < 20 || !int.TryParse(f[1], out var ppid) || !long.TryParse(f[11], out var ut) ||
+                if (f.Length < 20 || !long.TryParse(f[11], out var ut) ||
                     !long.TryParse(f[12], out var st) || !long.TryParse(f[19], out var start)) continue;
-                var child = ppid == _self;
+                var child = IsDescendant(pid);
                 seen.Add(pid);
                 var ticks = ut + st;
                 var delta = _last.TryGetValue(pid, out var before) ? Math.Max(0, ticks - before)

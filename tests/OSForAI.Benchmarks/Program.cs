@@ -83,6 +83,7 @@ internal static class Program
         var settingsA = new Dictionary<string, string?>
         {
             ["OSForAI:Workers:PythonPath"] = o.Python,
+            ["OSForAI:Workers:Sandbox"] = o.Sandbox,
             ["OSForAI:Workers:WarmGenericWorkers"] = warmGeneric.ToString(CultureInfo.InvariantCulture),
             ["OSForAI:Workers:MaxWorkers"] = Math.Max(64, o.Cold + warmGeneric + 8).ToString(CultureInfo.InvariantCulture),
         };
@@ -194,6 +195,7 @@ internal static class Program
             var settings = new Dictionary<string, string?>
             {
                 ["OSForAI:Workers:PythonPath"] = o.Python,
+                ["OSForAI:Workers:Sandbox"] = o.Sandbox,
                 ["OSForAI:Workers:WarmGenericWorkers"] = "2",
                 ["OSForAI:Workers:MaxWorkers"] = Math.Max(32, instances + 4).ToString(CultureInfo.InvariantCulture),
                 ["OSForAI:Workers:MaxInstancesPerVersion"] = instances.ToString(CultureInfo.InvariantCulture),
@@ -265,6 +267,7 @@ internal sealed class BenchOptions
     public int WarmGeneric { get; private set; } = 4;
     public double Settle { get; private set; } = 20;
     public string Python { get; private set; } = "/usr/bin/python3";
+    public string Sandbox { get; private set; } = "auto";
     public List<(int Instances, int Concurrency)> Configs { get; private set; } = [(4, 4), (2, 8), (1, 16)];
     public bool Help { get; private set; }
     public IReadOnlySet<string> Parts { get; private set; } = AllParts;
@@ -286,6 +289,7 @@ internal sealed class BenchOptions
           --fresh K           timed fresh worker starts (default 20)
           --warm-generic N    warm generic workers kept for the cold-start series (default 4)
           --python PATH       Python interpreter for the workers (default /usr/bin/python3)
+          --sandbox MODE      worker sandbox: auto, bubblewrap or none (default auto, as the server)
           --only LIST         run only some parts: latency,throughput,cold,fresh (default all)
           --settle S          wait up to S seconds for other processes to go idle first (default 20; 0: don't)
         """;
@@ -310,6 +314,7 @@ internal sealed class BenchOptions
                 case "--fresh": o.Fresh = Int(1); break;
                 case "--warm-generic": o.WarmGeneric = Int(1); break;
                 case "--python": o.Python = Next(); break;
+                case "--sandbox": o.Sandbox = Next(); break;
                 case "--settle": o.Settle = double.TryParse(Next(), CultureInfo.InvariantCulture, out var settle) && settle >= 0 ? settle : throw new ArgumentException("--settle needs a number of seconds ≥ 0"); break;
                 case "--configs": o.Configs = ParseConfigs(Next()); break;
                 case "--only":

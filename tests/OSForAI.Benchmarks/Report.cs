@@ -29,7 +29,7 @@ internal static class Report
         L($"- Runtime: {m.Dotnet}; workers: {m.Python ?? "python (version unknown)"} at {o.Python}");
         L($"- Everything on loopback in one process: client, OSForAI gateway, raw Kestrel baseline; Python workers are child processes.");
         L($"- Parameters: --requests {o.Requests} --warmup {o.Warmup} --seconds {F(o.Seconds, "0.##")} --load-warmup {F(o.LoadWarmupSeconds, "0.##")} " +
-          $"--clients {o.Clients} --configs {string.Join(",", o.Configs.Select(c => $"{c.Instances}x{c.Concurrency}"))} --cold {o.Cold} --fresh {o.Fresh} --warm-generic {o.WarmGeneric}" +
+          $"--clients {o.Clients} --configs {string.Join(",", o.Configs.Select(c => $"{c.Instances}x{c.Concurrency}"))} --cold {o.Cold} --fresh {o.Fresh} --warm-generic {o.WarmGeneric} --sandbox {o.Sandbox}" +
           (o.Parts.Count < 4 ? $" --only {string.Join(",", o.Parts)}" : ""));
         L($"- Total run time: {F(r.TotalSeconds, "0.0")} s, of which {F(r.SettleSeconds, "0.0")} s waiting for other processes to go idle before starting");
         if (m.LoadAverage is not null)
