@@ -13,7 +13,14 @@ public sealed record CallContext(string TraceId, string Caller, int Depth, DateT
 
 public sealed record InvokeRequest(string ContentKind, ReadOnlyMemory<byte> Body, CallContext Context);
 
-public sealed record InvokeResult(string ContentKind, byte[] Body, string? Stdout, bool StdoutTruncated, double DurationMs);
+/// <summary>What the algorithm returned, with what it printed during the call (stderr only if it wrote any).</summary>
+public sealed record InvokeResult(string ContentKind, byte[] Body, CapturedOutput Output, double DurationMs);
+
+/// <summary>An invocation's captured stdout and stderr, each cut at the stdout limit.</summary>
+public sealed record CapturedOutput(string? Stdout, bool StdoutTruncated, string? Stderr, bool StderrTruncated)
+{
+    public static readonly CapturedOutput None = new(null, false, null, false);
+}
 
 /// <summary>Error types surfaced to callers in the error envelope.</summary>
 public static class ErrorTypes
@@ -30,10 +37,10 @@ public static class ErrorTypes
 }
 
 /// <summary>A call that did not produce a result: what the algorithm or the platform said, safe to show the caller.</summary>
-public sealed class AlgorithmCallException(string errorType, string message, string? stacktrace = null, string? stdout = null)
+public sealed class AlgorithmCallException(string errorType, string message, string? stacktrace = null, CapturedOutput? output = null)
     : Exception(message)
 {
     public string ErrorType { get; } = errorType;
     public string? AlgorithmStacktrace { get; } = stacktrace;
-    public string? Stdout { get; } = stdout;
+    public CapturedOutput Output { get; } = output ?? CapturedOutput.None;
 }

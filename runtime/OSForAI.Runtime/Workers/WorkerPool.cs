@@ -98,14 +98,17 @@ public sealed class WorkerPool : IAsyncDisposable
             return reply.Type switch
             {
                 "result" => new InvokeResult(reply.GetString("content_type") ?? ContentKinds.Binary, reply.Payload,
-                    reply.GetString("stdout"), reply.GetBool("stdout_truncated"), reply.GetDouble("duration_ms")),
+                    OutputOf(reply), reply.GetDouble("duration_ms")),
                 "error" => throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.AlgorithmError,
-                    reply.GetString("message") ?? "the algorithm failed", reply.GetString("stacktrace"), reply.GetString("stdout")),
+                    reply.GetString("message") ?? "the algorithm failed", reply.GetString("stacktrace"), OutputOf(reply)),
                 _ => throw new AlgorithmCallException(ErrorTypes.ProtocolError, $"the worker answered an invoke with '{reply.Type}'"),
             };
         }
         finally { Release(group, instance); }
     }
+
+    private static CapturedOutput OutputOf(Frame reply) => new(
+        reply.GetString("stdout"), reply.GetBool("stdout_truncated"), reply.GetString("stderr"), reply.GetBool("stderr_truncated"));
 
     private async Task<Instance> AcquireAsync(VersionGroup group, CancellationToken ct)
     {

@@ -46,7 +46,7 @@ public static class AlgoEndpoints
                 vw.WriteString("async", "void");
                 vw.WriteString("request_id", job.Id);
                 vw.WriteEndObject();
-                WriteMetadata(vw, "void", started, null, false);
+                WriteMetadata(vw, "void", started, null);
                 vw.WriteEndObject();
                 return;
             }
@@ -61,7 +61,7 @@ public static class AlgoEndpoints
             }
             catch (AlgorithmCallException e)
             {
-                await ApiErrors.WriteAsync(ctx, ApiErrors.From(e), wantStdout ? e.Stdout : null);
+                await ApiErrors.WriteAsync(ctx, ApiErrors.From(e), wantStdout ? e.Output : null);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
@@ -160,21 +160,17 @@ public static class AlgoEndpoints
                     w.WriteBase64String("result", result.Body);
                     break;
             }
-            WriteMetadata(w, result.ContentKind, started, withStdout ? result.Stdout ?? "" : null, result.StdoutTruncated);
+            WriteMetadata(w, result.ContentKind, started, withStdout ? result.Output : null);
             w.WriteEndObject();
         }
     }
 
-    private static void WriteMetadata(Utf8JsonWriter w, string kind, long started, string? stdout, bool truncated)
+    private static void WriteMetadata(Utf8JsonWriter w, string kind, long started, CapturedOutput? output)
     {
         w.WriteStartObject("metadata");
         w.WriteString("content_type", kind is ContentKinds.Json or ContentKinds.Text or "void" ? kind : ContentKinds.Binary);
         w.WriteNumber("duration", Stopwatch.GetElapsedTime(started).TotalSeconds);
-        if (stdout is not null)
-        {
-            w.WriteString("stdout", stdout);
-            if (truncated) w.WriteBoolean("stdout_truncated", true);
-        }
+        if (output is not null) ApiErrors.WriteOutput(w, output);
         w.WriteEndObject();
     }
 

@@ -59,7 +59,17 @@ public static class ApiErrors
         _ => new ApiException(500, "internal server error", "InternalError"),
     };
 
-    public static async Task WriteAsync(HttpContext ctx, ApiException e, string? stdout = null)
+    /// <summary>metadata.stdout (always) and metadata.stderr (when the algorithm wrote any), with truncation flags.</summary>
+    public static void WriteOutput(Utf8JsonWriter w, CapturedOutput output)
+    {
+        w.WriteString("stdout", output.Stdout ?? "");
+        if (output.StdoutTruncated) w.WriteBoolean("stdout_truncated", true);
+        if (output.Stderr is null) return;
+        w.WriteString("stderr", output.Stderr);
+        if (output.StderrTruncated) w.WriteBoolean("stderr_truncated", true);
+    }
+
+    public static async Task WriteAsync(HttpContext ctx, ApiException e, CapturedOutput? output = null)
     {
         if (ctx.Response.HasStarted) return;
         ctx.Response.StatusCode = e.Status;
@@ -72,10 +82,10 @@ public static class ApiErrors
         w.WriteString("error_type", e.ErrorType);
         if (e.Stacktrace is not null) w.WriteString("stacktrace", e.Stacktrace);
         w.WriteEndObject();
-        if (stdout is not null)
+        if (output is not null)
         {
             w.WriteStartObject("metadata");
-            w.WriteString("stdout", stdout);
+            WriteOutput(w, output);
             w.WriteEndObject();
         }
         w.WriteEndObject();

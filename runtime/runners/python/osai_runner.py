@@ -123,28 +123,33 @@ def current_context():
 
 
 class _Capture(object):
-    __slots__ = ("parts", "room", "truncated")
+    __slots__ = ("parts", "room", "truncated", "err")
 
     def __init__(self, limit):
         self.parts = []
         self.room = limit
         self.truncated = False
+        self.err = None          # the stderr capture, on the stdout capture of an invocation
 
 
 class _StdoutProxy(object):
-    """sys.stdout replacement: per-thread capture while an invocation runs, else the real stdout."""
+    """sys.stdout (and, with err=True, sys.stderr) replacement: per-thread capture while an
+    invocation runs, else the real stream."""
 
     encoding = "utf-8"
     errors = "strict"
     newlines = None
     closed = False
 
-    def __init__(self, real):
+    def __init__(self, real, err=False):
         self._real = real
+        self._err = err
         self.buffer = _StdoutBufferProxy(self, real)
 
     def write(self, s):
         cap = getattr(_tls, "cap", None)
+        if cap is not None and self._err:
+            cap = cap.err
         if cap is None:
             real = self._real
             return real.write(s) if real is not None else len(s)
@@ -244,7 +249,7 @@ def _fit_header(h):
     """Encode a reply header; shrink its long text fields so it stays within MAX_HEADER."""
     hb = _henc(h).encode("utf-8", "replace")    # lone surrogates become '?'
     while len(hb) > MAX_HEADER:
-        key = max(("stdout", "stacktrace", "message"), key=lambda k: len(h.get(k) or ""))
+        key = max(("stdout", "stderr", "stacktrace", "message"), key=lambda k: len(h.get(k) or ""))
         val = h.get(key) or ""
         if not val:
             raise ValueError("reply header too large")
@@ -252,8 +257,8 @@ def _fit_header(h):
         # to 6 bytes each); always shrink, so the loop ends.
         keep = int(len(val) * (MAX_HEADER - 256) / len(hb)) - 64
         h[key] = val[:max(0, min(keep, len(val) - 1))]
-        if key == "stdout":
-            h["stdout_truncated"] = True
+        if key in ("stdout", "stderr"):
+            h[key + "_truncated"] = True
         hb = _henc(h).encode("utf-8", "replace")
     return hb
 
@@ -284,14 +289,23 @@ def _error(rid, error_type, message, stacktrace=None, cap=None, duration_ms=None
         h["stacktrace"] = stacktrace
     if invocation:
         if cap is not None:
-            h["stdout"] = "".join(cap.parts)
-            h["stdout_truncated"] = cap.truncated
+            _put_streams(h, cap)
         else:
             h["stdout"] = ""
             h["stdout_truncated"] = False
         if duration_ms is not None:
             h["duration_ms"] = duration_ms
     _send(h, b"", invocation)
+
+
+def _put_streams(h, cap):
+    """Captured stdout always; stderr only when the invocation wrote any (keeps no-op replies small)."""
+    h["stdout"] = "".join(cap.parts) if cap.parts else ""
+    h["stdout_truncated"] = cap.truncated
+    err = cap.err
+    if err is not None and (err.parts or err.truncated):
+        h["stderr"] = "".join(err.parts)
+        h["stderr_truncated"] = err.truncated
 
 
 def _format_exc(exc, skip_own_frame=True):
@@ -362,6 +376,8 @@ def _load(rid, h):
     # Install the capturing stdout before the import, so `from sys import stdout` sees it.
     if not isinstance(sys.stdout, _StdoutProxy):
         sys.stdout = _StdoutProxy(sys.stdout)
+    if not isinstance(sys.stderr, _StdoutProxy):
+        sys.stderr = _StdoutProxy(sys.stderr, err=True)
 
     try:
         if code_dir:
@@ -421,6 +437,7 @@ def _invoke_inner(rid, h, payload):
         return
 
     cap = _Capture(_stdout_limit)
+    cap.err = _Capture(_stdout_limit)
     tls = _tls
     tls.ctx = h.get("context")
     tls.cap = cap
@@ -461,9 +478,9 @@ def _invoke_inner(rid, h, payload):
         _error(rid, "SerializationError", "result is %d bytes; the limit is %d" % (len(out), MAX_PAYLOAD),
                None, cap, dur, True)
         return
-    _send({"type": "result", "id": rid, "content_type": rct,
-           "stdout": "".join(cap.parts) if cap.parts else "",
-           "stdout_truncated": cap.truncated, "duration_ms": dur}, out, True)
+    h = {"type": "result", "id": rid, "content_type": rct, "duration_ms": dur}
+    _put_streams(h, cap)
+    _send(h, out, True)
 
 
 def _start_pool(n):

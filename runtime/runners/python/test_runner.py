@@ -27,6 +27,14 @@ ALGO = textwrap.dedent('''
     def apply(x):
         return x
 
+    def warner(x):
+        import sys
+        print("to stdout")
+        sys.stderr.write("careful: %s\\n" % x)
+        if x == "raise":
+            raise ValueError("after warning")
+        return x
+
     def greet(name):
         print("greeting", name)
         return "Hello " + name
@@ -432,6 +440,21 @@ class RunnerTests(unittest.TestCase):
         self.assertEqual(json.loads(p)["trace_id"], "abc")
 
     # --- stdout -----------------------------------------------------------------------
+
+    def test_stderr_captured_per_invocation_apart_from_stdout(self):
+        h = self.loaded("main:warner")
+        rep, p = h.invoke("a")
+        self.assertEqual(rep["stdout"], "to stdout\n")
+        self.assertEqual(rep["stderr"], "careful: a\n")
+        self.assertFalse(rep["stderr_truncated"])
+        rep, _ = h.invoke("raise")
+        self.assertEqual(rep["error_type"], "AlgorithmError")
+        self.assertEqual(rep["stderr"], "careful: raise\n")
+
+    def test_no_stderr_field_when_nothing_was_written(self):
+        h = self.loaded("main:printer")
+        rep, _ = h.invoke(1)
+        self.assertNotIn("stderr", rep)
 
     def test_stdout_truncated(self):
         h = self.loaded("main:printer", stdout_limit=20)

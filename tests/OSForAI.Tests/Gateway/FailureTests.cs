@@ -84,6 +84,30 @@ public sealed class FailureTests(ServerFixture fixture) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Stderr_is_captured_per_call_beside_stdout_also_when_the_algorithm_fails()
+    {
+        await Publish("warner", """
+            import sys
+            def apply(x):
+                print("out", x)
+                print("warn", x, file=sys.stderr)
+                if x == "fail":
+                    raise ValueError("failed after warning")
+                return x
+            """);
+        var (status, body) = await CallAsync(S.Admin, "/v1/algo/bob/warner?stdout=true", Text("ok"));
+        Assert.Equal(200, status);
+        Assert.Equal("out ok\n", body.GetProperty("metadata").GetProperty("stdout").GetString());
+        Assert.Equal("warn ok\n", body.GetProperty("metadata").GetProperty("stderr").GetString());
+        (status, body) = await CallAsync(S.Admin, "/v1/algo/bob/warner?stdout=true", Text("fail"));
+        Assert.Equal(400, status);
+        Assert.Equal("warn fail\n", body.GetProperty("metadata").GetProperty("stderr").GetString());
+        Assert.Equal("failed after warning", body.GetProperty("error").GetProperty("message").GetString());
+        (_, body) = await CallAsync(S.Admin, "/v1/algo/bob/warner", Text("quiet"));
+        Assert.False(body.GetProperty("metadata").TryGetProperty("stderr", out _));
+    }
+
+    [Fact]
     public async Task Huge_stdout_is_truncated_and_the_call_succeeds()
     {
         await Publish("chatty", """
