@@ -11,19 +11,50 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
 {
     public string BwrapPath { get; } = bwrapPath;
 
-    /// <summary>Which sandbox the options ask for: bubblewrap or none. "auto" uses bubblewrap when it is installed.</summary>
-    public static bool ShouldUse(WorkerOptions options)
+    /// <summary>
+    /// Which sandbox the options ask for: bubblewrap or none. "auto" uses bubblewrap when it is
+    /// installed and works here (it needs unprivileged user namespaces), and says why not otherwise.
+    /// </summary>
+    public static bool ShouldUse(WorkerOptions options, out string? whyNot)
     {
+        whyNot = null;
         var mode = (options.Sandbox ?? "auto").Trim().ToLowerInvariant();
-        return mode switch
+        if (mode is not ("auto" or "bubblewrap" or "none"))
+            throw new InvalidOperationException($"OSForAI:Workers:Sandbox must be auto, bubblewrap or none, not '{options.Sandbox}'");
+        if (mode == "none")
         {
-            "none" => false,
-            "auto" => File.Exists(options.BubblewrapPath),
-            "bubblewrap" => File.Exists(options.BubblewrapPath) ? true
-                : throw new InvalidOperationException(
-                    $"OSForAI:Workers:Sandbox is 'bubblewrap' but {options.BubblewrapPath} does not exist: install bubblewrap or set Sandbox to 'none'"),
-            _ => throw new InvalidOperationException($"OSForAI:Workers:Sandbox must be auto, bubblewrap or none, not '{options.Sandbox}'"),
-        };
+            whyNot = "OSForAI:Workers:Sandbox is 'none'";
+            return false;
+        }
+        whyNot = !File.Exists(options.BubblewrapPath) ? $"{options.BubblewrapPath} does not exist" : Probe(options.BubblewrapPath);
+        if (whyNot is null) return true;
+        if (mode == "bubblewrap")
+            throw new InvalidOperationException(
+                $"OSForAI:Workers:Sandbox is 'bubblewrap' but {whyNot}: install bubblewrap or set Sandbox to 'none'");
+        return false;
+    }
+
+    /// <summary>Runs a trivial command in the same kind of sandbox; null when it works, else what went wrong.</summary>
+    private static string? Probe(string bwrap)
+    {
+        try
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo(bwrap) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in new[] { "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent", "--", "/bin/true" })
+                psi.ArgumentList.Add(a);
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(10_000))
+            {
+                p.Kill(entireProcessTree: true);
+                return "a bubblewrap test run did not finish in 10 s";
+            }
+            return p.ExitCode == 0 ? null : $"a bubblewrap test run failed (exit {p.ExitCode}): {stderr.Result.Trim()}";
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            return "bubblewrap could not be started: " + e.Message;
+        }
     }
 
     /// <summary>The bwrap arguments that run <paramref name="command"/> inside the sandbox.</summary>

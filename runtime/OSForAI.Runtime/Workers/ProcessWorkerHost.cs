@@ -32,7 +32,7 @@ public sealed class ProcessWorkerHost : IWorkerHost
         // Unix socket paths are limited to ~108 bytes; fall back to the temp folder for deep homes.
         _runDir = _options.RunRoot.Length < 70 ? _options.RunRoot : Path.Combine(Path.GetTempPath(), "osai-" + Environment.ProcessId);
         Directory.CreateDirectory(_runDir);
-        if (BubblewrapSandbox.ShouldUse(_options.Workers))
+        if (BubblewrapSandbox.ShouldUse(_options.Workers, out var whyNot))
         {
             Directory.CreateDirectory(_options.CodeCacheRoot);
             _sandbox = new BubblewrapSandbox(_options.Workers.BubblewrapPath, Path.GetFullPath(_options.Home), _options.CodeCacheRoot, _runDir,
@@ -41,7 +41,7 @@ public sealed class ProcessWorkerHost : IWorkerHost
         }
         else
         {
-            _log.LogWarning("workers run as plain processes with the server's permissions (no sandbox); install bubblewrap to isolate them");
+            _log.LogWarning("workers run as plain processes with the server's permissions (no sandbox: {Reason})", whyNot);
         }
     }
 

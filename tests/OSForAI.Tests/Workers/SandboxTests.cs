@@ -78,4 +78,33 @@ public sealed class SandboxTests
         }));
         Assert.Contains(expected, e.Message);
     }
+
+    [Fact]
+    public async Task Auto_mode_falls_back_to_plain_processes_when_bubblewrap_cannot_run_here()
+    {
+        // A stand-in for a bwrap that exists but fails, as on hosts without unprivileged user namespaces.
+        var fake = Path.Combine(Path.GetTempPath(), "osai-fake-bwrap-" + Guid.NewGuid().ToString("N"));
+        await File.WriteAllTextAsync(fake, "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            await using (var s = await TestServer.StartAsync(new Dictionary<string, string?>
+            {
+                ["OSForAI:Workers:Sandbox"] = "auto",
+                ["OSForAI:Workers:BubblewrapPath"] = fake,
+            }))
+            {
+                Assert.False(((ProcessWorkerHost)s.Server.Services.GetService(typeof(IWorkerHost))!).IsSandboxed);
+                var result = await ProbeAsync(s);
+                Assert.Equal(s.AdminKey, result.GetProperty("read").GetString());
+            }
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?>
+            {
+                ["OSForAI:Workers:Sandbox"] = "bubblewrap",
+                ["OSForAI:Workers:BubblewrapPath"] = fake,
+            }));
+            Assert.Contains("No permissions to create new namespace", e.Message);
+        }
+        finally { File.Delete(fake); }
+    }
 }
