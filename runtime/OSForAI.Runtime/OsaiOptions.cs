@@ -23,6 +23,9 @@ public sealed class OsaiOptions
     /// <summary>Largest timeout a caller may ask for (seconds).</summary>
     public int MaxTimeoutSeconds { get; set; } = 3000;
 
+    /// <summary>Finished asynchronous jobs (and their inputs and results) are deleted after this long.</summary>
+    public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
+
     public WorkerOptions Workers { get; set; } = new();
 
     public string DatabasePath => Path.Combine(Home, "osforai.db");

@@ -119,20 +119,36 @@ internal static class AlgoCommands
 
         var versions = info.Items("versions").ToList();
         if (versions.Count == 0)
-        {
             await output.WriteLineAsync("No published versions.");
-            return 0;
+        else
+            TableWriter.Write(output, ["VERSION", "BUILD", "RUNTIME", "ENTRYPOINT", "VISIBILITY", "PUBLISHED"],
+                versions.Select(v => (IReadOnlyList<string?>)
+                [
+                    v.Str("version"),
+                    v.Str("build") is { } b ? Short(b) : null,
+                    v.Str("runtime"),
+                    v.Str("entrypoint"),
+                    v.Str("visibility"),
+                    TableWriter.Time(v.Str("published_at")),
+                ]));
+
+        // Builds are listed only to the owner, admins and grantees; any build is callable by its hash.
+        var published = versions.Select(v => v.Str("build")).ToHashSet();
+        var unpublished = info.Items("builds").Where(b => !published.Contains(b.Str("build"))).ToList();
+        if (unpublished.Count > 0)
+        {
+            await output.WriteLineAsync();
+            await output.WriteLineAsync("Unpublished builds (call them as OWNER/NAME/BUILD):");
+            TableWriter.Write(output, ["BUILD", "RUNTIME", "ENTRYPOINT", "SIZE", "UPLOADED"],
+                unpublished.Select(b => (IReadOnlyList<string?>)
+                [
+                    b.Str("build") is { } h ? Short(h) : null,
+                    b.Str("runtime"),
+                    b.Str("entrypoint"),
+                    b.TryGetProperty("size", out var size) ? size.ToString() : null,
+                    TableWriter.Time(b.Str("created_at")),
+                ]));
         }
-        TableWriter.Write(output, ["VERSION", "BUILD", "RUNTIME", "ENTRYPOINT", "VISIBILITY", "PUBLISHED"],
-            versions.Select(v => (IReadOnlyList<string?>)
-            [
-                v.Str("version"),
-                v.Str("build") is { } b ? Short(b) : null,
-                v.Str("runtime"),
-                v.Str("entrypoint"),
-                v.Str("visibility"),
-                TableWriter.Time(v.Str("published_at")),
-            ]));
         return 0;
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OSForAI.Runtime.Auth;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Workers;
@@ -7,8 +8,11 @@ using OSForAI.Runtime.Workers;
 namespace OSForAI.Runtime.Jobs;
 
 /// <summary>Runs queued asynchronous calls; on start it takes back jobs a previous run left unfinished.</summary>
-public sealed class JobRunner(JobStore jobs, CallService calls, ILogger<JobRunner> log) : IAsyncDisposable
+public sealed class JobRunner(JobStore jobs, CallService calls, IOptions<OsaiOptions> options, TimeProvider clock, ILogger<JobRunner> log)
+    : IAsyncDisposable
 {
+    private static readonly TimeSpan PurgeEvery = TimeSpan.FromHours(1);
+    private DateTimeOffset _nextPurge = DateTimeOffset.MinValue;
     private const int MaxConcurrentJobs = 16;
     private readonly SemaphoreSlim _signal = new(0);
     private readonly SemaphoreSlim _slots = new(MaxConcurrentJobs);
@@ -32,6 +36,7 @@ public sealed class JobRunner(JobStore jobs, CallService calls, ILogger<JobRunne
         {
             try
             {
+                PurgeIfDue();
                 await _slots.WaitAsync(ct);
                 var job = jobs.ClaimNext();
                 if (job is null)
@@ -53,6 +58,16 @@ public sealed class JobRunner(JobStore jobs, CallService calls, ILogger<JobRunne
                 await Task.Delay(500, CancellationToken.None);
             }
         }
+    }
+
+    /// <summary>Keeps the jobs table bounded: finished jobs older than the retention go, at most once an hour.</summary>
+    private void PurgeIfDue()
+    {
+        var now = clock.GetUtcNow();
+        if (now < _nextPurge) return;
+        _nextPurge = now + PurgeEvery;
+        var deleted = jobs.DeleteFinishedBefore(now - options.Value.JobRetention);
+        if (deleted > 0) log.LogInformation("deleted {Count} finished asynchronous jobs older than {Retention}", deleted, options.Value.JobRetention);
     }
 
     private async Task RunAsync(JobRecord job, CancellationToken ct)

@@ -52,6 +52,11 @@ public sealed class JobStore(Database db)
         db.Execute($"UPDATE jobs SET status='{JobStatus.Failed}', error=$e, completed_at=$t WHERE id=$i",
             ("$e", errorJson), ("$t", Database.Now()), ("$i", id));
 
+    /// <summary>Deletes succeeded and failed jobs completed before <paramref name="cutoff"/>; queued and running ones stay.</summary>
+    public int DeleteFinishedBefore(DateTimeOffset cutoff) =>
+        db.Execute($"DELETE FROM jobs WHERE status IN ('{JobStatus.Succeeded}', '{JobStatus.Failed}') AND completed_at < $c",
+            ("$c", cutoff.ToUniversalTime().ToString("O")));   // same text form as Database.Now()
+
     private static JobRecord Read(Microsoft.Data.Sqlite.SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), (byte[])r[6], r.GetInt32(7),
         r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : (byte[])r[10], r.IsDBNull(11) ? null : r.GetString(11),

@@ -212,7 +212,10 @@ public sealed class CliClientTests : IDisposable
                 """),
             _ => FakeServer.Json(HttpStatusCode.OK, """
                 {"owner":"alice","name":"hello","description":"Says hello","versions":[
-                  {"version":"1.2.3","build":"0123456789abcdef0123","runtime":"python3","entrypoint":"main:apply","visibility":"public","published_at":"2025-01-03T00:00:00Z"}]}
+                  {"version":"1.2.3","build":"0123456789abcdef0123","runtime":"python3","entrypoint":"main:apply","visibility":"public","published_at":"2025-01-03T00:00:00Z"}],
+                 "builds":[
+                  {"build":"0123456789abcdef0123","runtime":"python3","entrypoint":"main:apply","size":120,"created_at":"2025-01-03T00:00:00Z"},
+                  {"build":"fedcba9876543210fedc","runtime":"python3","entrypoint":"draft:apply","size":99,"created_at":"2025-01-04T00:00:00Z"}]}
                 """),
         });
 
@@ -237,6 +240,11 @@ public sealed class CliClientTests : IDisposable
         Assert.DoesNotContain("0123456789abc", row);
         Assert.Contains("main:apply", row);
         Assert.Contains("public", row);
+        // Only the build that no version uses is listed as unpublished.
+        var drafts = info.Out[info.Out.IndexOf("Unpublished builds", StringComparison.Ordinal)..];
+        Assert.Contains("fedcba987654", drafts);
+        Assert.Contains("draft:apply", drafts);
+        Assert.DoesNotContain("0123456789ab", drafts);
     }
 
     private static FakeServer CallServer(string envelope, HttpStatusCode status = HttpStatusCode.OK) =>
