@@ -161,15 +161,8 @@ internal static class AlgoCommands
         return (parts[0], parts[1]);
     }
 
-    /// <summary>Whether <paramref name="version"/> is MAJOR.MINOR.PATCH: 1–9 digits each, no leading zeros.</summary>
-    internal static bool IsValidVersion(string? version)
-    {
-        if (string.IsNullOrEmpty(version))
-            return false;
-        var parts = version.Split('.');
-        return parts.Length == 3 && parts.All(p =>
-            p.Length is > 0 and <= 9 && p.All(char.IsAsciiDigit) && (p.Length == 1 || p[0] != '0'));
-    }
+    /// <summary>Whether <paramref name="version"/> is MAJOR.MINOR.PATCH, by the catalog's own rules.</summary>
+    internal static bool IsValidVersion(string? version) => OSForAI.Runtime.Catalog.SemVer.TryParse(version, out _);
 
     internal static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash;
 
