@@ -1,3 +1,4 @@
+using OSForAI.WorkerProtocol;
 using System.Collections.Concurrent;
 using System.Text;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using OSForAI.WorkerProtocol;
 using System.Buffers.Binary;
 using System.Text;
 using OSForAI.Runtime.Workers;

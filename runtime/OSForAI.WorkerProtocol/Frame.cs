@@ -2,12 +2,12 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text.Json;
 
-namespace OSForAI.Runtime.Workers;
+namespace OSForAI.WorkerProtocol;
 
 /// <summary>
 /// One worker-protocol frame: a JSON header and a raw payload (docs/worker-protocol.md §2).
-/// The header's top-level scalar fields are read once into a small map; nested values
-/// (e.g. "context") are skipped, since the host never needs them from a worker.
+/// The header's top-level fields are read once into a small map: scalars as string, double or bool,
+/// nested arrays and objects as <see cref="JsonElement"/>.
 /// </summary>
 public sealed class Frame
 {
@@ -28,6 +28,7 @@ public sealed class Frame
     public string? GetString(string name) => _fields.GetValueOrDefault(name) as string;
     public bool GetBool(string name) => _fields.GetValueOrDefault(name) is true;
     public double GetDouble(string name) => _fields.GetValueOrDefault(name) is double d ? d : 0;
+    public JsonElement? GetElement(string name) => _fields.GetValueOrDefault(name) is JsonElement e ? e : null;
     public int GetInt(string name) => _fields.GetValueOrDefault(name) is double d && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue ? (int)d : 0;
 
     /// <summary>Reads one frame, or null at a clean end of stream. Throws <see cref="InvalidDataException"/> on a broken frame.</summary>
@@ -68,7 +69,7 @@ public sealed class Frame
                     case JsonTokenType.True: fields[name] = true; break;
                     case JsonTokenType.False: fields[name] = false; break;
                     case JsonTokenType.Null: fields[name] = null; break;
-                    default: r.Skip(); break;
+                    default: fields[name] = JsonElement.ParseValue(ref r); break;
                 }
             }
             while (r.Read()) { }   // the rest must still be well-formed JSON
