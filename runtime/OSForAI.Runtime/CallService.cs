@@ -2,12 +2,14 @@ using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using OSForAI.Runtime.Auth;
 using OSForAI.Runtime.Catalog;
+using OSForAI.Runtime.Inference;
 using OSForAI.Runtime.Workers;
+using OSForAI.WorkerProtocol;
 
 namespace OSForAI.Runtime;
 
 /// <summary>The call path below the gateway: resolve a version for a caller, then run it on the pool.</summary>
-public sealed class CallService(CatalogStore catalog, WorkerPool pool, IOptions<OsaiOptions> options)
+public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWorkerPool models, IOptions<OsaiOptions> options)
 {
     private readonly OsaiOptions _options = options.Value;
 
@@ -30,6 +32,25 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, IOptions<
     {
         var context = new CallContext(traceId ?? ActivityTraceId.CreateRandom().ToHexString(), caller.Owner, depth,
             DateTimeOffset.UtcNow + timeout);
+        if (version.Runtime == ModelWorkerPool.Runtime) return CallModelAsync(version, contentKind, body, context, timeout, ct);
         return pool.InvokeAsync(version, new InvokeRequest(contentKind, body, context), timeout, ct);
+    }
+
+    /// <summary>A model called through the v1 API: JSON arrays in, JSON arrays (and top labels) out.</summary>
+    private async Task<InvokeResult> CallModelAsync(VersionRecord v, string contentKind, ReadOnlyMemory<byte> body, CallContext context,
+        TimeSpan timeout, CancellationToken ct)
+    {
+        if (contentKind != ContentKinds.Json)
+            throw new AlgorithmCallException(ErrorTypes.InputError,
+                $"{v.FullName} is an ONNX model: send its inputs as application/json, or use the Open Inference Protocol at /v2/models/{v.Owner}.{v.Name}/infer");
+        IReadOnlyList<Tensor> inputs;
+        try { inputs = OipCodec.ParseV1Input(body, v.Model!.Inputs); }
+        catch (InferenceRequestException e) { throw new AlgorithmCallException(ErrorTypes.InputError, e.Message); }
+        var reply = await models.InferAsync(v, TensorBundle.Encode(inputs), timeout, context, ct);
+        List<Tensor> outputs;
+        try { outputs = TensorBundle.Decode(reply.Bundle); }
+        catch (InvalidDataException e) { throw new AlgorithmCallException(ErrorTypes.ProtocolError, "the model worker sent malformed outputs: " + e.Message); }
+        try { return new InvokeResult(ContentKinds.Json, OipCodec.EncodeV1Output(outputs, v.Model.Labels), CapturedOutput.None, reply.DurationMs); }
+        catch (InferenceOutputException e) { throw new AlgorithmCallException(ErrorTypes.SerializationError, e.Message); }
     }
 }

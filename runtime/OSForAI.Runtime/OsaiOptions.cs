@@ -28,6 +28,8 @@ public sealed class OsaiOptions
 
     public WorkerOptions Workers { get; set; } = new();
 
+    public ModelServingOptions Models { get; set; } = new();
+
     public string DatabasePath => Path.Combine(Home, "osforai.db");
     public string DataRoot => Path.Combine(Home, "data");
     public string CodeCacheRoot => Path.Combine(Home, "code");
@@ -69,4 +71,29 @@ public sealed class WorkerOptions
 
     /// <summary>How long a starting worker may take to connect and say hello.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(20);
+}
+
+/// <summary>How model runtimes (onnx) are served: multi-model .NET workers with a device-memory budget.</summary>
+public sealed class ModelServingOptions
+{
+    /// <summary>Multi-model workers to run; each model lives in one of them (by a stable hash of its version).</summary>
+    public int Workers { get; set; } = 1;
+
+    /// <summary>Device memory each worker may fill with models before it unloads the least recently used (bytes).</summary>
+    public long MemoryBudgetBytes { get; set; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>This node's device: "auto" (CUDA where an NVIDIA device exists), "cpu" or "gpu". A model's manifest can ask for cpu or gpu itself.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Which CUDA device the workers use.</summary>
+    public int GpuDeviceId { get; set; }
+
+    /// <summary>Calls in flight per worker before more are refused with 429.</summary>
+    public int MaxInFlightPerWorker { get; set; } = 4096;
+
+    /// <summary>The worker's entry assembly; empty: OSForAI.Worker.dll beside the server.</summary>
+    public string WorkerPath { get; set; } = "";
+
+    /// <summary>The dotnet host that runs the worker; empty: the one running the server.</summary>
+    public string DotnetPath { get; set; } = "";
 }

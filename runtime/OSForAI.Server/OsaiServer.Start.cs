@@ -10,6 +10,7 @@ using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Data;
 using OSForAI.Runtime.Jobs;
 using OSForAI.Runtime.Storage;
+using OSForAI.Runtime.Inference;
 using OSForAI.Runtime.Workers;
 using OSForAI.Server.Endpoints;
 using OSForAI.Server.Http;
@@ -52,6 +53,8 @@ public static partial class OsaiServer
         s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
         s.AddSingleton<WorkerPool>();
         s.AddSingleton<CallService>();
+        s.AddSingleton<ModelWorkerPool>();
+        s.AddSingleton<ModelService>();
         s.AddSingleton<JobRunner>();
 
         var app = builder.Build();
@@ -64,6 +67,7 @@ public static partial class OsaiServer
                 var code => $"HTTP {code}",
             }, ctx.HttpContext.Response.StatusCode == 405 ? "MethodNotAllowed" : "NotFound")));
         app.MapAlgo();
+        app.MapInference();
         app.MapData();
         app.MapManagement();
         app.MapOps();
@@ -126,6 +130,7 @@ public sealed class RunningServer : IAsyncDisposable
         await _app.Services.GetRequiredService<JobRunner>().DisposeAsync();
         await _app.StopAsync(TimeSpan.FromSeconds(5) is var t ? new CancellationTokenSource(t).Token : default);
         await _app.Services.GetRequiredService<WorkerPool>().DisposeAsync();
+        await _app.Services.GetRequiredService<ModelWorkerPool>().DisposeAsync();
         await _app.DisposeAsync();
     }
 }

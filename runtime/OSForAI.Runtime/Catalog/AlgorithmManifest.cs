@@ -9,7 +9,7 @@ namespace OSForAI.Runtime.Catalog;
 public sealed record AlgorithmManifest
 {
     public const string FileName = "algorithm.yaml";
-    public static readonly IReadOnlySet<string> KnownRuntimes = new HashSet<string> { "python3" };
+    public static readonly IReadOnlySet<string> KnownRuntimes = new HashSet<string> { "python3", "onnx" };
 
     public string Runtime { get; init; } = "python3";
     public string Entrypoint { get; init; } = "main:apply";
@@ -21,6 +21,10 @@ public sealed record AlgorithmManifest
     public IReadOnlyList<string> Tags { get; init; } = [];
     public string? SampleInput { get; init; }
     public string? SampleOutput { get; init; }
+    /// <summary>Serving settings of a model runtime; the signature is filled in from the model file at upload.</summary>
+    public ModelSpec? Model { get; init; }
+    /// <summary>The labels file named by the manifest (onnx), relative to the code root.</summary>
+    public string? LabelsFile { get; init; }
 
     private sealed class Dto
     {
@@ -34,6 +38,15 @@ public sealed record AlgorithmManifest
         public List<string>? Tags { get; set; }
         public string? SampleInput { get; set; }
         public string? SampleOutput { get; set; }
+        // onnx
+        public string? Model { get; set; }
+        public string? Labels { get; set; }
+        public string? BatchDimension { get; set; }
+        public int? MaxBatchSize { get; set; }
+        public double? MaxQueueDelayMs { get; set; }
+        public string? Device { get; set; }
+        public int? IntraOpThreads { get; set; }
+        public string? GraphOptimization { get; set; }
     }
 
     private sealed class ResourcesDto
@@ -60,11 +73,22 @@ public sealed record AlgorithmManifest
         if (runtime is null) throw new CatalogException(CatalogError.Invalid, $"{FileName} must name a runtime (e.g. 'runtime: python3')");
         if (!KnownRuntimes.Contains(runtime))
             throw new CatalogException(CatalogError.Invalid, $"{FileName}: unknown runtime '{runtime}' (known: {string.Join(", ", KnownRuntimes)})");
-        var entry = string.IsNullOrWhiteSpace(dto.Entrypoint) ? "main:apply" : dto.Entrypoint.Trim();
-        if (!IsValidPythonEntrypoint(entry))
-            throw new CatalogException(CatalogError.Invalid, $"{FileName}: entrypoint '{entry}' must look like 'module:function'");
-        var concurrency = dto.Concurrency ?? 1;
-        if (concurrency is < 1 or > 256) throw new CatalogException(CatalogError.Invalid, $"{FileName}: concurrency must be between 1 and 256");
+        string entry;
+        ModelSpec? model = null;
+        if (runtime == "onnx")
+        {
+            entry = RelativeFile(dto.Model ?? dto.Entrypoint ?? "model.onnx", "model");
+            model = ParseModelSettings(dto);
+        }
+        else
+        {
+            entry = string.IsNullOrWhiteSpace(dto.Entrypoint) ? "main:apply" : dto.Entrypoint.Trim();
+            if (!IsValidPythonEntrypoint(entry))
+                throw new CatalogException(CatalogError.Invalid, $"{FileName}: entrypoint '{entry}' must look like 'module:function'");
+        }
+        // A model worker serves many calls at once (it batches or runs them in parallel itself).
+        var concurrency = dto.Concurrency ?? (runtime == "onnx" ? 64 : 1);
+        if (concurrency is < 1 or > 1024) throw new CatalogException(CatalogError.Invalid, $"{FileName}: concurrency must be between 1 and 1024");
         var timeout = dto.Timeout ?? 300;
         if (timeout is < 1 or > 3000) throw new CatalogException(CatalogError.Invalid, $"{FileName}: timeout must be between 1 and 3000 seconds");
         var res = new ResourceRequest(dto.Resources?.Cpu ?? 1, dto.Resources?.MemoryMb ?? 512, dto.Resources?.GpuMemoryMb ?? 0);
@@ -82,7 +106,38 @@ public sealed record AlgorithmManifest
             Tags = dto.Tags ?? [],
             SampleInput = dto.SampleInput,
             SampleOutput = dto.SampleOutput,
+            Model = model,
+            LabelsFile = dto.Labels is null ? null : RelativeFile(dto.Labels, "labels"),
         };
+    }
+
+    private static ModelSpec ParseModelSettings(Dto dto)
+    {
+        var batchDim = dto.BatchDimension?.Trim().ToLowerInvariant();
+        if (batchDim is not (null or "0" or "none"))
+            throw new CatalogException(CatalogError.Invalid, $"{FileName}: batch_dimension must be 0 or none (only the first dimension can be batched), not '{dto.BatchDimension}'");
+        var maxBatch = dto.MaxBatchSize ?? 1;
+        if (maxBatch is < 1 or > 4096) throw new CatalogException(CatalogError.Invalid, $"{FileName}: max_batch_size must be between 1 and 4096");
+        if (batchDim == "none" && maxBatch > 1) throw new CatalogException(CatalogError.Invalid, $"{FileName}: max_batch_size > 1 needs batch_dimension 0");
+        var delay = dto.MaxQueueDelayMs ?? 0;
+        if (delay is < 0 or > 10_000 || double.IsNaN(delay)) throw new CatalogException(CatalogError.Invalid, $"{FileName}: max_queue_delay_ms must be between 0 and 10000");
+        var device = (dto.Device ?? "auto").Trim().ToLowerInvariant();
+        if (device is not ("auto" or "cpu" or "gpu")) throw new CatalogException(CatalogError.Invalid, $"{FileName}: device must be auto, cpu or gpu, not '{dto.Device}'");
+        var threads = dto.IntraOpThreads ?? 0;
+        if (threads is < 0 or > 256) throw new CatalogException(CatalogError.Invalid, $"{FileName}: intra_op_threads must be between 0 (automatic) and 256");
+        var opt = (dto.GraphOptimization ?? "all").Trim().ToLowerInvariant();
+        if (opt is not ("none" or "basic" or "extended" or "all"))
+            throw new CatalogException(CatalogError.Invalid, $"{FileName}: graph_optimization must be none, basic, extended or all, not '{dto.GraphOptimization}'");
+        return new ModelSpec { MaxBatchSize = maxBatch, MaxQueueDelayMs = delay, Device = device, IntraOpThreads = threads, GraphOptimization = opt };
+    }
+
+    /// <summary>A file inside the code: relative, no '..', no backslashes.</summary>
+    private static string RelativeFile(string path, string what)
+    {
+        var p = path.Trim();
+        if (p.Length == 0 || p.StartsWith('/') || p.Contains('\\') || p.Split('/').Any(s => s is "" or "." or ".."))
+            throw new CatalogException(CatalogError.Invalid, $"{FileName}: {what} '{path}' must be a relative path inside the code");
+        return p;
     }
 
     public static Visibility ParseVisibility(string text) => text.Trim().ToLowerInvariant() switch

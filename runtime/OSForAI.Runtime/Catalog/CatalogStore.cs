@@ -122,6 +122,7 @@ public sealed class CatalogStore(Database db)
         Tags = build.Manifest.Tags,
         SampleInput = build.Manifest.SampleInput,
         SampleOutput = build.Manifest.SampleOutput,
+        Model = build.Manifest.Model,
     };
 
     /// <summary>Published versions, newest first.</summary>

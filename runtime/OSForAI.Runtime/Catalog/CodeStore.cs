@@ -110,13 +110,17 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot)
     private static AlgorithmManifest ReadManifest(string dir, string? singleFileName)
     {
         var path = Path.Combine(dir, AlgorithmManifest.FileName);
-        if (File.Exists(path)) return AlgorithmManifest.Parse(File.ReadAllText(path));
-        if (singleFileName is not null && singleFileName.EndsWith(".py", StringComparison.Ordinal))
+        AlgorithmManifest manifest;
+        if (File.Exists(path)) manifest = AlgorithmManifest.Parse(File.ReadAllText(path));
+        else if (singleFileName is not null && singleFileName.EndsWith(".py", StringComparison.Ordinal))
         {
             var module = Path.GetFileNameWithoutExtension(singleFileName);
-            return AlgorithmManifest.Parse($"runtime: python3\nentrypoint: {module}:apply\n");
+            manifest = AlgorithmManifest.Parse($"runtime: python3\nentrypoint: {module}:apply\n");
         }
-        throw new CatalogException(CatalogError.Invalid, $"the code has no {AlgorithmManifest.FileName} at its root");
+        else if (singleFileName is not null && singleFileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+            manifest = AlgorithmManifest.Parse($"runtime: onnx\nmodel: {System.Text.Json.JsonSerializer.Serialize(singleFileName)}\n");
+        else throw new CatalogException(CatalogError.Invalid, $"the code has no {AlgorithmManifest.FileName} at its root");
+        return manifest.Runtime == "onnx" ? ModelInspector.Complete(manifest, dir) : manifest;
     }
 
     /// <summary>Extracts plain files and folders only; rejects absolute paths, '..', links and devices; bounds size and count.</summary>

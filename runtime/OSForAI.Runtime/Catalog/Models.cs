@@ -1,3 +1,5 @@
+using OSForAI.WorkerProtocol;
+
 namespace OSForAI.Runtime.Catalog;
 
 public enum Visibility { Public, Private }
@@ -37,9 +39,31 @@ public sealed record VersionRecord
     public string? SampleInput { get; init; }
     public string? SampleOutput { get; init; }
     public DateTimeOffset? PublishedAt { get; init; }
+    /// <summary>For model runtimes (onnx): the signature and serving settings read at upload.</summary>
+    public ModelSpec? Model { get; init; }
 
     public string FullName => $"{Owner}/{Name}";
     /// <summary>Identity of the runnable unit: published version, or the build hash.</summary>
     public string InstanceKey => $"{Owner}/{Name}@{(Version is { } v ? v.ToString() : Build)}";
     public string VersionLabel => Version?.ToString() ?? Build;
+}
+
+/// <summary>
+/// A served model's signature (read from the model file when the build is uploaded) and how to serve
+/// it: dynamic batching, device preference, session options, and the class labels if it has any.
+/// </summary>
+public sealed record ModelSpec
+{
+    public IReadOnlyList<TensorSpec> Inputs { get; init; } = [];
+    public IReadOnlyList<TensorSpec> Outputs { get; init; } = [];
+    public IReadOnlyList<string>? Labels { get; init; }
+    /// <summary>Most rows merged into one run; 1 = no dynamic batching.</summary>
+    public int MaxBatchSize { get; init; } = 1;
+    public double MaxQueueDelayMs { get; init; }
+    /// <summary>auto (the node decides), cpu or gpu.</summary>
+    public string Device { get; init; } = "auto";
+    public int IntraOpThreads { get; init; }
+    /// <summary>none, basic, extended or all.</summary>
+    public string GraphOptimization { get; init; } = "all";
+    public long WeightBytes { get; init; }
 }

@@ -7,7 +7,7 @@ namespace OSForAI.Runtime.Workers;
 /// the runner scripts are mounted back. The network is shared, so algorithms can still reach
 /// outside services (and, later, the gateway for composed calls).
 /// </summary>
-public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string codeRoot, string runDir, string runnerDir, string? userHome)
+public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string codeRoot, string runDir, IReadOnlyList<string> readOnlyDirs, string? userHome)
 {
     public string BwrapPath { get; } = bwrapPath;
 
@@ -67,6 +67,9 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
             "--proc", "/proc",
             "--tmpfs", "/tmp",
         ];
+        // NVIDIA device nodes, where present, so model workers can use the GPU.
+        foreach (var dev in Directory.Exists("/dev") ? Directory.GetFiles("/dev", "nvidia*") : [])
+            args = [.. args, "--dev-bind", dev, dev];
         var hidden = new List<string>();
         if (userHome is { Length: > 1 } && Directory.Exists(userHome)) hidden.Add(userHome);
         hidden.Add(osaiHome);
@@ -75,7 +78,7 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
         [
             .. args,
             "--ro-bind", codeRoot, codeRoot,
-            "--ro-bind", runnerDir, runnerDir,
+            .. readOnlyDirs.SelectMany(d => new[] { "--ro-bind", d, d }),
             "--bind", runDir, runDir,
             "--chdir", runDir,
             "--unshare-pid", "--unshare-ipc", "--unshare-uts",

@@ -9,7 +9,7 @@ public static class OpsEndpoints
     public static void MapOps(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", () => Results.Json(new { status = "ok" }));
-        app.MapGet("/metrics", (WorkerPool pool) =>
+        app.MapGet("/metrics", async (WorkerPool pool, ModelWorkerPool models, CancellationToken ct) =>
         {
             var s = pool.Stats;
             var sb = new StringBuilder();
@@ -26,6 +26,17 @@ public static class OpsEndpoints
             Metric("osai_cold_starts_total", "counter", "Specializations of a worker for a version.", s.ColdStarts);
             Metric("osai_worker_starts_total", "counter", "Worker processes started.", s.FreshStarts);
             Metric("osai_calls_total", "counter", "Algorithm calls dispatched to workers.", s.Calls);
+            var (inferences, batched) = models.Counters;
+            Metric("osai_inferences_total", "counter", "Model inferences answered by model workers.", inferences);
+            Metric("osai_inferences_batched_total", "counter", "Model inferences that shared a run with others (dynamic batching).", batched);
+            var workers = await models.StatsAsync(ct);
+            Metric("osai_model_workers", "gauge", "Live multi-model workers.", workers.Count);
+            Metric("osai_model_memory_budget_bytes", "gauge", "Device-memory budget of the model workers, summed.", workers.Sum(w => w.BudgetBytes));
+            Metric("osai_model_resident_bytes", "gauge", "Device memory held by resident models, by the workers' accounting.", workers.Sum(w => w.ResidentBytes));
+            Metric("osai_models_resident", "gauge", "Models loaded in model workers.", workers.Sum(w => w.Models.Count));
+            Metric("osai_model_loads_total", "counter", "Model loads by the live model workers.", workers.Sum(w => w.Loads));
+            Metric("osai_model_unloads_total", "counter", "Model unloads (evictions and explicit unloads) by the live model workers.", workers.Sum(w => w.Unloads));
+            Metric("osai_model_evictions_total", "counter", "Models unloaded to stay within the memory budget.", workers.Sum(w => w.Evictions));
             return Results.Text(sb.ToString(), "text/plain; version=0.0.4");
         });
     }

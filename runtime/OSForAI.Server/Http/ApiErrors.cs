@@ -76,6 +76,15 @@ public static class ApiErrors
         ctx.Response.ContentType = "application/json";
         if (e.Status == 429) ctx.Response.Headers.RetryAfter = "1";
         await using var w = new Utf8JsonWriter(ctx.Response.BodyWriter);
+        if (ctx.Request.Path.StartsWithSegments("/v2"))
+        {
+            // Open Inference Protocol errors are {"error": "<message>"}.
+            w.WriteStartObject();
+            w.WriteString("error", e.Message);
+            w.WriteEndObject();
+            await w.FlushAsync();
+            return;
+        }
         w.WriteStartObject();
         w.WriteStartObject("error");
         w.WriteString("message", e.Message);

@@ -63,14 +63,22 @@ public sealed class TestServer : IAsyncDisposable
     }
 
     /// <summary>Creates (if needed), uploads and publishes an algorithm whose files are given inline.</summary>
-    public async Task<JsonElement> PublishAsync(string fullName, string version, IDictionary<string, string> files,
-        string visibility = "public", HttpClient? client = null)
+    public Task<JsonElement> PublishAsync(string fullName, string version, IDictionary<string, string> files,
+        string visibility = "public", HttpClient? client = null) => PublishArchiveAsync(fullName, version, TarGz(files), visibility, client);
+
+    /// <summary>Publishes a model: the .onnx file plus an optional manifest and other files (labels).</summary>
+    public Task<JsonElement> PublishModelAsync(string fullName, string version, byte[] onnx, string? manifest = null,
+        IDictionary<string, string>? extraFiles = null, string visibility = "public") =>
+        PublishArchiveAsync(fullName, version, AlgorithmFiles.Model(onnx, manifest, extraFiles), visibility, null);
+
+    /// <summary>Creates (if needed), uploads a .tar.gz and publishes it.</summary>
+    public async Task<JsonElement> PublishArchiveAsync(string fullName, string version, byte[] tarGz, string visibility = "public", HttpClient? client = null)
     {
         client ??= Admin;
         var (owner, name) = (fullName.Split('/')[0], fullName.Split('/')[1]);
         var created = await client.PostAsJsonAsync("/v1/algorithms", new { owner, name });
         if (created.StatusCode != System.Net.HttpStatusCode.Conflict) created.EnsureSuccessStatusCode();
-        var content = new ByteArrayContent(TarGz(files));
+        var content = new ByteArrayContent(tarGz);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
         var build = await client.PostAsync($"/v1/algorithms/{owner}/{name}/builds", content);
         Assert.True(build.IsSuccessStatusCode, await build.Content.ReadAsStringAsync());

@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.Json;
+using OSForAI.Worker;
+using OSForAI.WorkerProtocol;
+
+// The generic .NET worker for the "onnx" runtime kind: connects to the host, says hello, then serves
+// loads and invocations of many models at once (docs/worker-protocol.md, "Multi-model workers").
+var address = Environment.GetEnvironmentVariable("OSAI_WORKER_ADDRESS");
+if (string.IsNullOrEmpty(address))
+{
+    Console.Error.WriteLine("OSAI_WORKER_ADDRESS is not set; this program is started by the OSForAI server");
+    return 2;
+}
+Stream stream;
+try { stream = await WorkerConnection.ConnectAsync(address); }
+catch (Exception e) when (e is SocketException or ArgumentException)
+{
+    Console.Error.WriteLine($"cannot connect to {address}: {e.Message}");
+    return 2;
+}
+await using var worker = new WorkerConnection(stream, WorkerSettings.FromEnvironment());
+return await worker.RunAsync();
+
+namespace OSForAI.Worker
+{
+    internal sealed class WorkerConnection(Stream stream, WorkerSettings settings) : IAsyncDisposable
+    {
+        private readonly SemaphoreSlim _writeLock = new(1, 1);
+        private readonly ModelCache _models = new(settings);
+        private readonly CancellationTokenSource _stopping = new();
+        private int _inFlight;
+
+        public static async Task<Stream> ConnectAsync(string address)
+        {
+            if (address.StartsWith("unix:", StringComparison.Ordinal))
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(address[5..]));
+                return new NetworkStream(s, ownsSocket: true);
+            }
+            if (address.StartsWith("tcp:", StringComparison.Ordinal))
+            {
+                var hostPort = address[4..];
+                var colon = hostPort.LastIndexOf(':');
+                if (colon < 0 || !int.TryParse(hostPort[(colon + 1)..], out var port)) throw new ArgumentException($"bad address '{address}'");
+                var client = new TcpClient { NoDelay = true };
+                await client.ConnectAsync(hostPort[..colon], port);
+                return client.GetStream();
+            }
+            throw new ArgumentException($"unknown address scheme in '{address}' (unix: or tcp:)");
+        }
+
+        public async Task<int> RunAsync()
+        {
+            await SendAsync(w =>
+            {
+                w.WriteString("type", "hello");
+                w.WriteNumber("protocol", 1);
+                w.WriteString("runtime", "onnx");
+                w.WriteString("runner", "osai-dotnet-onnx/1.0");
+                w.WriteNumber("pid", Environment.ProcessId);
+                w.WriteBoolean("multi_model", true);
+            });
+            var input = new BufferedStream(stream, 64 * 1024);
+            try
+            {
+                while (await Frame.ReadAsync(input, _stopping.Token) is { } frame)
+                {
+                    if (frame.Type == "shutdown") break;
+                    Interlocked.Increment(ref _inFlight);
+                    _ = Task.Run(() => HandleAsync(frame));
+                }
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or OperationCanceledException)
+            {
+                Console.Error.WriteLine("connection to the host ended: " + e.Message);
+            }
+            // Let running calls finish; the host kills us after its grace period anyway.
+            for (var i = 0; i < 500 && Volatile.Read(ref _inFlight) > 0; i++) await Task.Delay(10);
+            return 0;
+        }
+
+        private async Task HandleAsync(Frame frame)
+        {
+            try
+            {
+                switch (frame.Type)
+                {
+                    case "load": await LoadAsync(frame); break;
+                    case "invoke": await InvokeAsync(frame); break;
+                    case "unload": await UnloadAsync(frame); break;
+                    case "ping": await PongAsync(frame); break;
+                    default: await ErrorAsync(frame.Id, "ProtocolError", $"unknown message type '{frame.Type}'"); break;
+                }
+            }
+            catch (WorkerException e) { await ErrorAsync(frame.Id, e.ErrorType, e.Message); }
+            catch (ArgumentException e) { await ErrorAsync(frame.Id, "ProtocolError", e.Message); }
+            catch (InvalidDataException e) { await ErrorAsync(frame.Id, "InputError", e.Message); }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // ONNX Runtime errors during a run (bad values for an op, for instance) are the call's failure, not the worker's.
+                await ErrorAsync(frame.Id, "AlgorithmError", e.Message.Split('\n')[0], e.ToString());
+            }
+            finally { Interlocked.Decrement(ref _inFlight); }
+        }
+
+        private async Task LoadAsync(Frame frame)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var lease = await _models.AcquireAsync(ModelSettings.FromHeader(frame));
+            await SendAsync(w =>
+            {
+                w.WriteString("type", "loaded");
+                w.WriteNumber("id", frame.Id);
+                w.WriteNumber("load_ms", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                WriteModelFacts(w, lease.Model);
+            });
+        }
+
+        private static void WriteModelFacts(Utf8JsonWriter w, OnnxModel m)
+        {
+            w.WriteString("device", m.Device);
+            if (m.FallbackReason is { } why) w.WriteString("fallback_reason", why);
+            w.WriteNumber("resident_bytes", m.ResidentBytes);
+            w.WriteBoolean("batching", m.Batchable);
+        }
+
+        private async Task InvokeAsync(Frame frame)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var contentType = frame.GetString("content_type");
+            if (contentType != TensorBundle.ContentKind)
+                throw new WorkerException("InputError", $"the onnx runtime takes '{TensorBundle.ContentKind}' input, not '{contentType}'");
+            var inputs = TensorBundle.Decode(frame.Payload);
+            using var lease = await _models.AcquireAsync(ModelSettings.FromHeader(frame));
+            var result = await lease.RunAsync(inputs);
+            await SendAsync(w =>
+            {
+                w.WriteString("type", "result");
+                w.WriteNumber("id", frame.Id);
+                w.WriteString("content_type", TensorBundle.ContentKind);
+                w.WriteNumber("duration_ms", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                w.WriteNumber("batch_requests", result.BatchRequests);
+                w.WriteNumber("batch_rows", result.BatchRows);
+                w.WriteBoolean("loaded_now", lease.FreshlyLoaded);
+                WriteModelFacts(w, lease.Model);
+            }, result.Bundle);
+        }
+
+        private async Task UnloadAsync(Frame frame)
+        {
+            var model = frame.GetString("model") ?? throw new ArgumentException("'model' is required");
+            var wasResident = await _models.UnloadAsync(model);
+            await SendAsync(w =>
+            {
+                w.WriteString("type", "unloaded");
+                w.WriteNumber("id", frame.Id);
+                w.WriteBoolean("was_resident", wasResident);
+            });
+        }
+
+        private Task PongAsync(Frame frame)
+        {
+            var s = _models.Stats;
+            return SendAsync(w =>
+            {
+                w.WriteString("type", "pong");
+                w.WriteNumber("id", frame.Id);
+                w.WriteNumber("in_flight", Math.Max(0, Volatile.Read(ref _inFlight) - 1));
+                w.WriteNumber("rss_bytes", Environment.WorkingSet);
+                w.WriteStartArray("models");
+                foreach (var id in s.Resident) w.WriteStringValue(id);
+                w.WriteEndArray();
+                w.WriteNumber("resident_bytes", s.ResidentBytes);
+                w.WriteNumber("memory_budget_bytes", s.BudgetBytes);
+                w.WriteNumber("model_loads", s.Loads);
+                w.WriteNumber("model_unloads", s.Unloads);
+                w.WriteNumber("model_evictions", s.Evictions);
+            });
+        }
+
+        private Task ErrorAsync(long id, string errorType, string message, string? stacktrace = null) => SendAsync(w =>
+        {
+            w.WriteString("type", "error");
+            w.WriteNumber("id", id);
+            w.WriteString("error_type", errorType);
+            w.WriteString("message", message);
+            if (stacktrace is not null) w.WriteString("stacktrace", stacktrace);
+        });
+
+        private async Task SendAsync(Action<Utf8JsonWriter> header, byte[]? payload = null)
+        {
+            var bytes = Frame.Encode(header, payload);
+            await _writeLock.WaitAsync();
+            try
+            {
+                await stream.WriteAsync(bytes);
+                await stream.FlushAsync();
+            }
+            catch (IOException) { _stopping.Cancel(); }
+            finally { _writeLock.Release(); }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _models.DisposeAsync();
+            await stream.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Text.Json;
+using OSForAI.Runtime.Workers;
+using OSForAI.Testing;
+using OSForAI.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace OSForAI.Tests.Onnx;
+
+/// <summary>Dynamic batching, the device-memory budget and worker failure, each on its own server.</summary>
+public sealed class ModelWorkerTests
+{
+    private static async Task<double> MetricAsync(TestServer server, string name)
+    {
+        var text = await server.Admin.GetStringAsync("/metrics");
+        var line = text.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task Concurrent_calls_are_batched_and_match_unbatched_results()
+    {
+        await using var server = await TestServer.StartAsync();
+        const int layers = 48;
+        var model = OnnxModels.SlowModel(layers, size: 64);
+        await server.PublishModelAsync("models/batched", "1.0.0", model, "max_batch_size: 16\n");
+        await server.PublishModelAsync("models/unbatched", "1.0.0", model);
+
+        const int clients = 16;
+        var inputs = Enumerable.Range(0, clients).Select(i => OnnxModels.TestData(64, seed: 100 + i)).ToArray();
+        async Task<float[][]> RunAllAsync(string name) => await Task.WhenAll(inputs.Select(async x =>
+        {
+            var (s, body) = await Oip.InferAsync(server.Admin, name, Oip.Fp32Request("x", [1, 64], x));
+            Assert.True(s == 200, body.ToString());
+            return Oip.Floats(Oip.Output(body, "y"));
+        }));
+
+        // Warm both (load), then measure how many calls shared a run.
+        await RunAllAsync("models.unbatched");
+        await RunAllAsync("models.batched");
+        var before = await MetricAsync(server, "osai_inferences_batched_total");
+        var unbatched = await RunAllAsync("models.unbatched");
+        Assert.Equal(before, await MetricAsync(server, "osai_inferences_batched_total"));
+        var batched = await RunAllAsync("models.batched");
+        Assert.True(await MetricAsync(server, "osai_inferences_batched_total") > before, "no call shared a run with another");
+
+        for (var i = 0; i < clients; i++)
+        {
+            Oip.AssertClose(OnnxModels.SlowModelReference(inputs[i], layers, size: 64), batched[i], 1e-4f);
+            // Merged and single runs agree to float rounding (MLAS may block a batch differently).
+            Oip.AssertClose(unbatched[i], batched[i], 1e-6f);
+        }
+    }
+
+    [Fact]
+    public async Task Models_beyond_the_memory_budget_evict_the_least_recently_used()
+    {
+        var a = OnnxModels.Linear(64, 64, seed: 1);
+        var budget = (long)(a.Length * 2.5);
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Models:MemoryBudgetBytes"] = budget.ToString(),
+        });
+        await server.PublishModelAsync("models/a", "1.0.0", a);
+        await server.PublishModelAsync("models/b", "1.0.0", OnnxModels.Linear(64, 64, seed: 2));
+        await server.PublishModelAsync("models/c", "1.0.0", OnnxModels.Linear(64, 64, seed: 3));
+        var x = OnnxModels.TestData(64, 1);
+
+        async Task CallAsync(string m, int seed)
+        {
+            var (s, body) = await Oip.InferAsync(server.Admin, m, Oip.Fp32Request("x", [1, 64], x));
+            Assert.True(s == 200, body.ToString());
+            Oip.AssertClose(OnnxModels.LinearReference(x, 64, 64, seed), Oip.Floats(Oip.Output(body, "y")));
+        }
+
+        await CallAsync("models.a", 1);
+        await CallAsync("models.b", 2);
+        Assert.Equal(2, await MetricAsync(server, "osai_models_resident"));
+        Assert.Equal(0, await MetricAsync(server, "osai_model_evictions_total"));
+        await CallAsync("models.a", 1);          // a is now more recent than b
+        await CallAsync("models.c", 3);          // no room for three: b goes
+        Assert.Equal(1, await MetricAsync(server, "osai_model_evictions_total"));
+        Assert.Equal(3, await MetricAsync(server, "osai_model_loads_total"));
+        Assert.Equal(2, await MetricAsync(server, "osai_models_resident"));
+        Assert.True(await MetricAsync(server, "osai_model_resident_bytes") <= budget);
+        Assert.Equal(budget, await MetricAsync(server, "osai_model_memory_budget_bytes"));
+
+        var (_, index) = await Oip.SendAsync(server.Admin, HttpMethod.Post, "/v2/repository/index");
+        string State(string m) => index.EnumerateArray().Single(e => e.GetProperty("name").GetString() == m).GetProperty("state").GetString()!;
+        Assert.Equal("READY", State("models.a"));
+        Assert.Equal("UNAVAILABLE", State("models.b"));
+        Assert.Equal("READY", State("models.c"));
+
+        // An evicted model loads again on demand, evicting the least recently used (a).
+        await CallAsync("models.b", 2);
+        Assert.Equal(4, await MetricAsync(server, "osai_model_loads_total"));
+        Assert.Equal(2, await MetricAsync(server, "osai_model_evictions_total"));
+    }
+
+    [Fact]
+    public async Task A_model_larger_than_the_budget_is_refused_with_a_clear_error()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Models:MemoryBudgetBytes"] = "1000",
+        });
+        await server.PublishModelAsync("models/big", "1.0.0", OnnxModels.Linear(64, 64, seed: 1));
+        var (s, body) = await Oip.InferAsync(server.Admin, "models.big", Oip.Fp32Request("x", [1, 64], OnnxModels.TestData(64, 1)));
+        Assert.Equal(400, s);
+        Assert.Contains("budget", body.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task A_killed_model_worker_is_replaced_and_models_reload()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.PublishModelAsync("models/survivor", "1.0.0", OnnxModels.Linear(4, 3, seed: 1));
+        var x = OnnxModels.TestData(4, 2);
+        var (s1, _) = await Oip.InferAsync(server.Admin, "models.survivor", Oip.Fp32Request("x", [1, 4], x));
+        Assert.Equal(200, s1);
+        var pool = server.Server.Services.GetRequiredService<ModelWorkerPool>();
+        var worker = Assert.Single(await pool.StatsAsync(default));
+        Process.GetProcessById(worker.Pid).Kill();
+        await Task.Delay(200);
+        var (s2, body) = await Oip.InferAsync(server.Admin, "models.survivor", Oip.Fp32Request("x", [1, 4], x));
+        Assert.True(s2 == 200, body.ToString());
+        Oip.AssertClose(OnnxModels.LinearReference(x, 4, 3, seed: 1), Oip.Floats(Oip.Output(body, "y")));
+        var replaced = Assert.Single(await pool.StatsAsync(default));
+        Assert.NotEqual(worker.Pid, replaced.Pid);
+    }
+}
