@@ -49,11 +49,18 @@ internal sealed class BenchServer : IAsyncDisposable
     }
 
     /// <summary>Creates (if needed), uploads and publishes an algorithm whose files are given inline.</summary>
-    public async Task PublishAsync(string owner, string name, string version, IDictionary<string, string> files)
+    public Task PublishAsync(string owner, string name, string version, IDictionary<string, string> files) =>
+        PublishArchiveAsync(owner, name, version, AlgorithmFiles.TarGz(files));
+
+    /// <summary>Publishes an ONNX model with manifest settings (<paramref name="manifestExtra"/>, YAML lines).</summary>
+    public Task PublishModelAsync(string owner, string name, string version, byte[] onnx, string manifestExtra) =>
+        PublishArchiveAsync(owner, name, version, AlgorithmFiles.Model(onnx, manifestExtra));
+
+    private async Task PublishArchiveAsync(string owner, string name, string version, byte[] tarGz)
     {
         var created = await Admin.PostAsJsonAsync("/v1/algorithms", new { owner, name });
         if (created.StatusCode != HttpStatusCode.Conflict) await EnsureOk(created, "create algorithm");
-        var content = new ByteArrayContent(AlgorithmFiles.TarGz(files));
+        var content = new ByteArrayContent(tarGz);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
         var build = await Admin.PostAsync($"/v1/algorithms/{owner}/{name}/builds", content);
         await EnsureOk(build, "upload build");

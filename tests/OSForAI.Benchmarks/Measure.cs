@@ -68,11 +68,19 @@ internal static class Measure
         return body;
     }
 
+    /// <summary>Closed-loop load of a no-op call to <paramref name="path"/>; see <see cref="ClosedLoopAsync"/>.</summary>
+    public static Task<LoadResult> LoadAsync(HttpClient client, string path, int clients, TimeSpan warmup, TimeSpan duration) =>
+        ClosedLoopAsync(async () =>
+        {
+            var (status, body) = await Http.PostJsonAsync(client, path, ZeroInput);
+            return status == 200 ? null : $"HTTP {status}: {Encoding.UTF8.GetString(body.AsSpan(0, Math.Min(body.Length, 300)))}";
+        }, clients, warmup, duration);
+
     /// <summary>
     /// <paramref name="clients"/> closed loops, each one call at a time, for warm-up plus the measured
-    /// window; calls that complete inside the measured window count.
+    /// window; calls that complete inside the measured window count. A call returns null or its error.
     /// </summary>
-    public static async Task<LoadResult> LoadAsync(HttpClient client, string path, int clients, TimeSpan warmup, TimeSpan duration)
+    public static async Task<LoadResult> ClosedLoopAsync(Func<Task<string?>> call, int clients, TimeSpan warmup, TimeSpan duration)
     {
         var start = Stopwatch.GetTimestamp();
         var measureFrom = start + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
@@ -90,12 +98,8 @@ internal static class Measure
                 {
                     var t0 = Stopwatch.GetTimestamp();
                     if (t0 >= end) return;
-                    string? error = null;
-                    try
-                    {
-                        var (status, body) = await Http.PostJsonAsync(client, path, ZeroInput);
-                        if (status != 200) error = $"HTTP {status}: {Encoding.UTF8.GetString(body.AsSpan(0, Math.Min(body.Length, 300)))}";
-                    }
+                    string? error;
+                    try { error = await call(); }
                     catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
                     {
                         error = e.GetType().Name + ": " + e.Message;

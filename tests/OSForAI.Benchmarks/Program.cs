@@ -18,6 +18,7 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "models") return await ModelBenchmark.RunAsync(args[1..]);
         BenchOptions o;
         try { o = BenchOptions.Parse(args); }
         catch (ArgumentException e)
