@@ -5,10 +5,10 @@ using OSForAI.WorkerProtocol;
 namespace OSForAI.Worker;
 
 /// <summary>
-/// Merges concurrent calls of one model along dimension 0 and runs them once. One run is in flight at
-/// a time; calls that arrive meanwhile wait and form the next batch (up to MaxBatchSize rows), so an
-/// idle model answers a lone call at once and a busy one batches automatically. MaxQueueDelayMs, when
-/// set, additionally lets the first call of a batch wait that long for companions.
+/// Merges concurrent calls of one model along dimension 0 and runs them once. Up to Instances runs are in
+/// flight at a time; calls that arrive while they all run wait and form the next batch (up to MaxBatchSize
+/// rows), so an idle model answers a lone call at once and a busy one batches automatically.
+/// MaxQueueDelayMs, when set, additionally lets the first call of a batch wait that long for companions.
 /// </summary>
 public sealed class DynamicBatcher : IAsyncDisposable
 {
@@ -20,11 +20,13 @@ public sealed class DynamicBatcher : IAsyncDisposable
         FullMode = BoundedChannelFullMode.Wait,
     });
     private readonly Task _loop;
+    private readonly SemaphoreSlim _executors;
     private Pending? _carried;
 
     public DynamicBatcher(OnnxModel model)
     {
         _model = model;
+        _executors = new SemaphoreSlim(Math.Max(1, model.Settings.Instances));
         _loop = Task.Factory.StartNew(LoopAsync, TaskCreationOptions.LongRunning).Unwrap();
     }
 
@@ -39,19 +41,19 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private async Task LoopAsync()
     {
         var reader = _queue.Reader;
-        var batch = new List<Pending>();
         var delay = TimeSpan.FromMilliseconds(_model.Settings.MaxQueueDelayMs);
         while (true)
         {
+            // Form a batch only when a run can start: calls keep accumulating while every executor is busy.
+            await _executors.WaitAsync();
             Pending first;
             if (_carried is { } carried) { first = carried; _carried = null; }
             else
             {
-                if (!await reader.WaitToReadAsync()) return;
-                if (!reader.TryRead(out first!)) continue;
+                if (!await reader.WaitToReadAsync()) { await DrainAsync(); return; }
+                if (!reader.TryRead(out first!)) { _executors.Release(); continue; }
             }
-            batch.Clear();
-            batch.Add(first);
+            var batch = new List<Pending> { first };
             var rows = first.Rows;
             while (rows < _model.Settings.MaxBatchSize)
             {
@@ -72,8 +74,20 @@ public sealed class DynamicBatcher : IAsyncDisposable
                 try { if (!await reader.WaitToReadAsync(cts.Token)) break; }
                 catch (OperationCanceledException) { break; }
             }
-            Execute(batch, rows);
+            var rowsInBatch = rows;
+            _ = Task.Run(() =>
+            {
+                try { Execute(batch, rowsInBatch); }
+                finally { _executors.Release(); }
+            });
         }
+    }
+
+    /// <summary>Waits for the runs in flight to finish (on disposal).</summary>
+    private async Task DrainAsync()
+    {
+        var n = Math.Max(1, _model.Settings.Instances);
+        for (var i = 1; i < n; i++) await _executors.WaitAsync();
     }
 
     /// <summary>Calls can share a run when every input agrees on all dimensions but the first.</summary>

@@ -18,6 +18,8 @@ public sealed record ModelSettings
     public int MaxBatchSize { get; init; } = 1;
     /// <summary>How long the first request of a batch may wait for others while the model is idle (0: run at once).</summary>
     public double MaxQueueDelayMs { get; init; }
+    /// <summary>Batched runs of this model that may be in flight at once.</summary>
+    public int Instances { get; init; } = 2;
     public int IntraOpThreads { get; init; }
     public string GraphOptimization { get; init; } = "all";
     /// <summary>Declared device memory need; the file size is used when it is larger.</summary>
@@ -35,6 +37,7 @@ public sealed record ModelSettings
             Device = ParseDevice(f.GetString("device")),
             MaxBatchSize = Math.Max(1, f.GetInt("max_batch_size")),
             MaxQueueDelayMs = Math.Max(0, f.GetDouble("max_queue_delay_ms")),
+            Instances = f.GetInt("instances") is > 0 and var n ? n : 2,
             IntraOpThreads = Math.Max(0, f.GetInt("intra_op_threads")),
             GraphOptimization = f.GetString("graph_optimization") ?? "all",
             MemoryBytes = (long)Math.Max(0, f.GetDouble("memory_bytes")),

@@ -36,6 +36,7 @@ namespace OSForAI.Worker
             if (address.StartsWith("unix:", StringComparison.Ordinal))
             {
                 var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                Tune(s);
                 await s.ConnectAsync(new UnixDomainSocketEndPoint(address[5..]));
                 return new NetworkStream(s, ownsSocket: true);
             }
@@ -45,10 +46,22 @@ namespace OSForAI.Worker
                 var colon = hostPort.LastIndexOf(':');
                 if (colon < 0 || !int.TryParse(hostPort[(colon + 1)..], out var port)) throw new ArgumentException($"bad address '{address}'");
                 var client = new TcpClient { NoDelay = true };
+                Tune(client.Client);
                 await client.ConnectAsync(hostPort[..colon], port);
                 return client.GetStream();
             }
             throw new ArgumentException($"unknown address scheme in '{address}' (unix: or tcp:)");
+        }
+
+        /// <summary>Large buffers so tensors cross in few hand-offs (capped by the kernel's net.core.[rw]mem_max).</summary>
+        private static void Tune(Socket s)
+        {
+            try
+            {
+                s.SendBufferSize = 4 << 20;
+                s.ReceiveBufferSize = 4 << 20;
+            }
+            catch (SocketException) { }
         }
 
         public async Task<int> RunAsync()
@@ -62,20 +75,26 @@ namespace OSForAI.Worker
                 w.WriteNumber("pid", Environment.ProcessId);
                 w.WriteBoolean("multi_model", true);
             });
+            // A dedicated thread reads frames with blocking reads: large tensors cross in a few cheap hand-offs.
             var input = new BufferedStream(stream, 64 * 1024);
-            try
+            var reader = new Thread(() =>
             {
-                while (await Frame.ReadAsync(input, _stopping.Token) is { } frame)
+                try
                 {
-                    if (frame.Type == "shutdown") break;
-                    Interlocked.Increment(ref _inFlight);
-                    _ = Task.Run(() => HandleAsync(frame));
+                    while (Frame.Read(input) is { } frame)
+                    {
+                        if (frame.Type == "shutdown") break;
+                        Interlocked.Increment(ref _inFlight);
+                        ThreadPool.UnsafeQueueUserWorkItem(f => _ = HandleAsync(f), frame, preferLocal: false);
+                    }
                 }
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or OperationCanceledException)
-            {
-                Console.Error.WriteLine("connection to the host ended: " + e.Message);
-            }
+                catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or ObjectDisposedException)
+                {
+                    Console.Error.WriteLine("connection to the host ended: " + e.Message);
+                }
+            }) { IsBackground = true, Name = "frame reader" };
+            reader.Start();
+            await Task.Run(reader.Join);
             // Let running calls finish; the host kills us after its grace period anyway.
             for (var i = 0; i < 500 && Volatile.Read(ref _inFlight) > 0; i++) await Task.Delay(10);
             return 0;

@@ -44,8 +44,30 @@ public sealed class Frame
         {
             await stream.ReadExactlyAsync(headerBytes.AsMemory(0, (int)h), ct);
             var fields = ParseHeader(headerBytes.AsSpan(0, (int)h));
-            var payload = p == 0 ? [] : new byte[p];
+            var payload = p == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)p);
             if (p > 0) await stream.ReadExactlyAsync(payload, ct);
+            return new Frame(fields, payload);
+        }
+        finally { ArrayPool<byte>.Shared.Return(headerBytes); }
+    }
+
+    /// <summary>Blocking <see cref="ReadAsync"/>, for a reader that owns a thread (cheaper hand-offs for large payloads).</summary>
+    public static Frame? Read(Stream stream)
+    {
+        Span<byte> lengths = stackalloc byte[8];
+        var got = stream.ReadAtLeast(lengths, 8, throwOnEndOfStream: false);
+        if (got == 0) return null;
+        if (got < 8) throw new EndOfStreamException("connection closed in the middle of a frame");
+        var h = BinaryPrimitives.ReadUInt32BigEndian(lengths);
+        var p = BinaryPrimitives.ReadUInt32BigEndian(lengths[4..]);
+        if (h is 0 or > MaxHeaderBytes || p > MaxPayloadBytes) throw new InvalidDataException($"frame lengths out of range (header {h}, payload {p})");
+        var headerBytes = ArrayPool<byte>.Shared.Rent((int)h);
+        try
+        {
+            stream.ReadExactly(headerBytes.AsSpan(0, (int)h));
+            var fields = ParseHeader(headerBytes.AsSpan(0, (int)h));
+            var payload = p == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)p);
+            if (p > 0) stream.ReadExactly(payload);
             return new Frame(fields, payload);
         }
         finally { ArrayPool<byte>.Shared.Return(headerBytes); }

@@ -44,6 +44,7 @@ public sealed record AlgorithmManifest
         public string? BatchDimension { get; set; }
         public int? MaxBatchSize { get; set; }
         public double? MaxQueueDelayMs { get; set; }
+        public int? ModelInstances { get; set; }
         public string? Device { get; set; }
         public int? IntraOpThreads { get; set; }
         public string? GraphOptimization { get; set; }
@@ -121,6 +122,8 @@ public sealed record AlgorithmManifest
         if (batchDim == "none" && maxBatch > 1) throw new CatalogException(CatalogError.Invalid, $"{FileName}: max_batch_size > 1 needs batch_dimension 0");
         var delay = dto.MaxQueueDelayMs ?? 0;
         if (delay is < 0 or > 10_000 || double.IsNaN(delay)) throw new CatalogException(CatalogError.Invalid, $"{FileName}: max_queue_delay_ms must be between 0 and 10000");
+        var instances = dto.ModelInstances ?? 2;
+        if (instances is < 1 or > 64) throw new CatalogException(CatalogError.Invalid, $"{FileName}: model_instances must be between 1 and 64");
         var device = (dto.Device ?? "auto").Trim().ToLowerInvariant();
         if (device is not ("auto" or "cpu" or "gpu")) throw new CatalogException(CatalogError.Invalid, $"{FileName}: device must be auto, cpu or gpu, not '{dto.Device}'");
         var threads = dto.IntraOpThreads ?? 0;
@@ -128,7 +131,7 @@ public sealed record AlgorithmManifest
         var opt = (dto.GraphOptimization ?? "all").Trim().ToLowerInvariant();
         if (opt is not ("none" or "basic" or "extended" or "all"))
             throw new CatalogException(CatalogError.Invalid, $"{FileName}: graph_optimization must be none, basic, extended or all, not '{dto.GraphOptimization}'");
-        return new ModelSpec { MaxBatchSize = maxBatch, MaxQueueDelayMs = delay, Device = device, IntraOpThreads = threads, GraphOptimization = opt };
+        return new ModelSpec { MaxBatchSize = maxBatch, MaxQueueDelayMs = delay, Instances = instances, Device = device, IntraOpThreads = threads, GraphOptimization = opt };
     }
 
     /// <summary>A file inside the code: relative, no '..', no backslashes.</summary>

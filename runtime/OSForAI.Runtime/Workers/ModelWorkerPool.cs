@@ -127,6 +127,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
                 w.WriteString("device", spec.Device);
                 w.WriteNumber("max_batch_size", spec.MaxBatchSize);
                 w.WriteNumber("max_queue_delay_ms", spec.MaxQueueDelayMs);
+                w.WriteNumber("instances", spec.Instances);
                 w.WriteNumber("intra_op_threads", spec.IntraOpThreads);
                 w.WriteString("graph_optimization", spec.GraphOptimization);
                 w.WriteNumber("memory_bytes", (long)version.Resources.GpuMemoryMb * 1024 * 1024);
