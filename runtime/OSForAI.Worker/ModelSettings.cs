@@ -79,11 +79,5 @@ public sealed class WorkerException(string errorType, string message) : Exceptio
     public string ErrorType { get; } = errorType;
 }
 
-/// <summary>One call's inputs and what became of them.</summary>
-public sealed record InferenceCall(IReadOnlyList<Tensor> Inputs)
-{
-    public long Rows => Inputs.Count == 0 || Inputs[0].Shape.Length == 0 ? 1 : Inputs[0].Shape[0];
-}
-
 /// <summary>A call's outputs plus how it was run (for the host's metrics and tests).</summary>
 public sealed record InferenceResult(byte[] Bundle, int BatchRequests, long BatchRows);

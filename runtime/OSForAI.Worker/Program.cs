@@ -36,7 +36,7 @@ namespace OSForAI.Worker
             if (address.StartsWith("unix:", StringComparison.Ordinal))
             {
                 var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                Tune(s);
+                WorkerSockets.Tune(s);
                 await s.ConnectAsync(new UnixDomainSocketEndPoint(address[5..]));
                 return new NetworkStream(s, ownsSocket: true);
             }
@@ -46,22 +46,11 @@ namespace OSForAI.Worker
                 var colon = hostPort.LastIndexOf(':');
                 if (colon < 0 || !int.TryParse(hostPort[(colon + 1)..], out var port)) throw new ArgumentException($"bad address '{address}'");
                 var client = new TcpClient { NoDelay = true };
-                Tune(client.Client);
+                WorkerSockets.Tune(client.Client);
                 await client.ConnectAsync(hostPort[..colon], port);
                 return client.GetStream();
             }
             throw new ArgumentException($"unknown address scheme in '{address}' (unix: or tcp:)");
-        }
-
-        /// <summary>Large buffers so tensors cross in few hand-offs (capped by the kernel's net.core.[rw]mem_max).</summary>
-        private static void Tune(Socket s)
-        {
-            try
-            {
-                s.SendBufferSize = 4 << 20;
-                s.ReceiveBufferSize = 4 << 20;
-            }
-            catch (SocketException) { }
         }
 
         public async Task<int> RunAsync()

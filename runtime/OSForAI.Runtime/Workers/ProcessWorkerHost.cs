@@ -189,21 +189,3 @@ internal static class DotnetHost
         return "dotnet";
     }
 }
-
-/// <summary>Socket settings for worker connections.</summary>
-public static class WorkerSockets
-{
-    /// <summary>
-    /// Large socket buffers, so a tensor of a few megabytes crosses in one or two hand-offs instead of
-    /// dozens (the default ~200 KiB made a 600 KB image cost ~6 ms). The kernel caps them at net.core.[rw]mem_max.
-    /// </summary>
-    public static void Tune(Socket socket)
-    {
-        try
-        {
-            socket.SendBufferSize = 4 << 20;
-            socket.ReceiveBufferSize = 4 << 20;
-        }
-        catch (SocketException) { }
-    }
-}

@@ -137,7 +137,8 @@ public static class AlgoEndpoints
         }
     }
 
-    private static string? TraceIdFrom(string? traceparent) =>
+    /// <summary>The trace id of a W3C traceparent header, or null.</summary>
+    internal static string? TraceIdFrom(string? traceparent) =>
         traceparent is { Length: 55 } tp && tp[2] == '-' && tp[35] == '-' ? tp.Substring(3, 32) : null;
 
     private static async Task WriteEnvelopeAsync(HttpContext ctx, InvokeResult result, long started, bool withStdout)

@@ -125,7 +125,7 @@ public static class InferenceEndpoints
         var spec = v.Model!;
         var request = OipCodec.ParseInferRequest(body, headerLength, spec.Inputs, spec.Outputs);
         var outcome = await models.InferAsync(v, request.Inputs, caller, calls.TimeoutFor(v, null), ctx.RequestAborted,
-            TraceIdFrom(ctx.Request.Headers["traceparent"]));
+            AlgoEndpoints.TraceIdFrom(ctx.Request.Headers["traceparent"]));
         var encoded = OipCodec.EncodeInferResponse(model, v.VersionLabel, request, outcome.Outputs, spec.Labels);
         if (encoded.InferenceHeaderLength is { } jsonLength)
         {
@@ -136,9 +136,6 @@ public static class InferenceEndpoints
         ctx.Response.ContentLength = encoded.Body.Length;
         await ctx.Response.Body.WriteAsync(encoded.Body, ctx.RequestAborted);
     }
-
-    private static string? TraceIdFrom(string? traceparent) =>
-        traceparent is { Length: 55 } tp && tp[2] == '-' && tp[35] == '-' ? tp.Substring(3, 32) : null;
 
     private static async Task IndexAsync(HttpContext ctx, KeyStore keys, ModelService models, CatalogStore catalog, OsaiOptions options)
     {
