@@ -128,4 +128,21 @@ public sealed class ModelWorkerTests
         var replaced = Assert.Single(await pool.StatsAsync(default));
         Assert.NotEqual(worker.Pid, replaced.Pid);
     }
+
+    [Fact]
+    public async Task A_model_worker_that_cannot_start_is_a_clear_503_and_the_server_stays_up()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Models:DotnetPath"] = "/nonexistent/dotnet",
+        });
+        await server.PublishModelAsync("models/orphan", "1.0.0", OnnxModels.Linear(4, 3, seed: 1));
+        var (s, body) = await Oip.InferAsync(server.Admin, "models.orphan", Oip.Fp32Request("x", [1, 4], [1, 2, 3, 4]));
+        Assert.Equal(503, s);
+        Assert.Contains("onnx worker", body.GetProperty("error").GetString());
+        var (live, _) = await Oip.GetAsync(server.Admin, "/v2/health/live");
+        Assert.Equal(200, live);
+        var (s2, _) = await TestServer.CallAsync(server.Admin, "/v1/algo/models/orphan/1.0.0", TestServer.Json("""{"x": [[1, 2, 3, 4]]}"""));
+        Assert.Equal(503, s2);
+    }
 }
