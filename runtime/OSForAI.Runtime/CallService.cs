@@ -46,7 +46,7 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         IReadOnlyList<Tensor> inputs;
         try { inputs = OipCodec.ParseV1Input(body, v.Model!.Inputs); }
         catch (InferenceRequestException e) { throw new AlgorithmCallException(ErrorTypes.InputError, e.Message); }
-        var reply = await models.InferAsync(v, TensorBundle.Encode(inputs), timeout, context, ct);
+        var reply = await models.InferAsync(v, inputs, timeout, context, ct);
         List<Tensor> outputs;
         try { outputs = TensorBundle.Decode(reply.Bundle); }
         catch (InvalidDataException e) { throw new AlgorithmCallException(ErrorTypes.ProtocolError, "the model worker sent malformed outputs: " + e.Message); }

@@ -70,7 +70,7 @@ namespace OSForAI.Worker
             {
                 try
                 {
-                    while (Frame.Read(input) is { } frame)
+                    while (Frame.Read(input, pooled: true) is { } frame)
                     {
                         if (frame.Type == "shutdown") break;
                         Interlocked.Increment(ref _inFlight);
@@ -110,7 +110,11 @@ namespace OSForAI.Worker
                 // ONNX Runtime errors during a run (bad values for an op, for instance) are the call's failure, not the worker's.
                 await ErrorAsync(frame.Id, "AlgorithmError", e.Message.Split('\n')[0], e.ToString());
             }
-            finally { Interlocked.Decrement(ref _inFlight); }
+            finally
+            {
+                frame.ReturnPayload();
+                Interlocked.Decrement(ref _inFlight);
+            }
         }
 
         private async Task LoadAsync(Frame frame)
@@ -140,7 +144,7 @@ namespace OSForAI.Worker
             var contentType = frame.GetString("content_type");
             if (contentType != TensorBundle.ContentKind)
                 throw new WorkerException("InputError", $"the onnx runtime takes '{TensorBundle.ContentKind}' input, not '{contentType}'");
-            var inputs = TensorBundle.Decode(frame.Payload);
+            var inputs = TensorBundle.Decode(frame.PayloadMemory);
             using var lease = await _models.AcquireAsync(ModelSettings.FromHeader(frame));
             var result = await lease.RunAsync(inputs);
             await SendAsync(w =>
@@ -199,11 +203,14 @@ namespace OSForAI.Worker
 
         private async Task SendAsync(Action<Utf8JsonWriter> header, byte[]? payload = null)
         {
-            var bytes = Frame.Encode(header, payload);
+            // Large results follow their header as a second write instead of being copied into one buffer.
+            var inPlace = payload is { Length: >= 64 * 1024 };
+            var bytes = inPlace ? Frame.EncodeHead(header, payload!.Length) : Frame.Encode(header, payload);
             await _writeLock.WaitAsync();
             try
             {
                 await stream.WriteAsync(bytes);
+                if (inPlace) await stream.WriteAsync(payload);
                 await stream.FlushAsync();
             }
             catch (IOException) { _stopping.Cancel(); }

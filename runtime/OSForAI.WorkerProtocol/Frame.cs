@@ -16,13 +16,30 @@ public sealed class Frame
 
     private readonly Dictionary<string, object?> _fields;
 
-    private Frame(Dictionary<string, object?> fields, byte[] payload)
+    private byte[]? _rented;
+    private readonly int _payloadLength;
+
+    private Frame(Dictionary<string, object?> fields, byte[] payload, int payloadLength, bool rented)
     {
         _fields = fields;
-        Payload = payload;
+        _payload = payload;
+        _payloadLength = payloadLength;
+        if (rented) _rented = payload;
     }
 
-    public byte[] Payload { get; }
+    private readonly byte[] _payload;
+
+    /// <summary>The payload as an exact-length array (copied once if the frame was read into a pooled buffer).</summary>
+    public byte[] Payload => _rented is null && _payload.Length == _payloadLength ? _payload : PayloadMemory.ToArray();
+
+    /// <summary>The payload without copying; valid until <see cref="ReturnPayload"/>.</summary>
+    public ReadOnlyMemory<byte> PayloadMemory => _payload.AsMemory(0, _payloadLength);
+
+    /// <summary>Gives a pooled payload buffer back (frames read with <c>pooled: true</c>); the payload must not be used afterwards.</summary>
+    public void ReturnPayload()
+    {
+        if (Interlocked.Exchange(ref _rented, null) is { } buffer) ArrayPool<byte>.Shared.Return(buffer);
+    }
     public string Type => GetString("type") ?? "";
     public long Id => _fields.GetValueOrDefault("id") is double d && d >= 1 && d == Math.Floor(d) ? (long)d : 0;
     public string? GetString(string name) => _fields.GetValueOrDefault(name) as string;
@@ -46,13 +63,16 @@ public sealed class Frame
             var fields = ParseHeader(headerBytes.AsSpan(0, (int)h));
             var payload = p == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)p);
             if (p > 0) await stream.ReadExactlyAsync(payload, ct);
-            return new Frame(fields, payload);
+            return new Frame(fields, payload, (int)p, rented: false);
         }
         finally { ArrayPool<byte>.Shared.Return(headerBytes); }
     }
 
-    /// <summary>Blocking <see cref="ReadAsync"/>, for a reader that owns a thread (cheaper hand-offs for large payloads).</summary>
-    public static Frame? Read(Stream stream)
+    /// <summary>
+    /// Blocking <see cref="ReadAsync"/>, for a reader that owns a thread (cheaper hand-offs for large payloads).
+    /// With <paramref name="pooled"/> the payload lands in a pooled buffer: call <see cref="ReturnPayload"/> when done.
+    /// </summary>
+    public static Frame? Read(Stream stream, bool pooled = false)
     {
         Span<byte> lengths = stackalloc byte[8];
         var got = stream.ReadAtLeast(lengths, 8, throwOnEndOfStream: false);
@@ -66,9 +86,10 @@ public sealed class Frame
         {
             stream.ReadExactly(headerBytes.AsSpan(0, (int)h));
             var fields = ParseHeader(headerBytes.AsSpan(0, (int)h));
-            var payload = p == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)p);
-            if (p > 0) stream.ReadExactly(payload);
-            return new Frame(fields, payload);
+            var rent = pooled && p > 0;
+            var payload = p == 0 ? [] : rent ? ArrayPool<byte>.Shared.Rent((int)p) : GC.AllocateUninitializedArray<byte>((int)p);
+            if (p > 0) stream.ReadExactly(payload.AsSpan(0, (int)p));
+            return new Frame(fields, payload, (int)p, rent);
         }
         finally { ArrayPool<byte>.Shared.Return(headerBytes); }
     }
@@ -115,6 +136,15 @@ public sealed class Frame
             read += n;
         }
         return true;
+    }
+
+    /// <summary>The lengths and header of a frame whose payload of <paramref name="payloadLength"/> bytes is written right after it.</summary>
+    public static byte[] EncodeHead(Action<Utf8JsonWriter> writeHeader, long payloadLength)
+    {
+        if (payloadLength is < 0 or > MaxPayloadBytes) throw new InvalidDataException($"payload of {payloadLength} bytes exceeds the frame limit");
+        var head = Encode(writeHeader, []);
+        BinaryPrimitives.WriteUInt32BigEndian(head.AsSpan(4), (uint)payloadLength);
+        return head;
     }
 
     /// <summary>Encodes a frame into one buffer so it is written whole: lengths, header written by <paramref name="writeHeader"/>, payload.</summary>

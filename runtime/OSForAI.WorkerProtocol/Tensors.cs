@@ -106,6 +106,20 @@ public static class TensorBundle
 
     public static byte[] Encode(IReadOnlyList<Tensor> tensors)
     {
+        var segments = EncodeSegments(tensors);
+        var buffer = new byte[segments.Sum(s => (long)s.Length)];
+        var offset = 0;
+        foreach (var s in segments)
+        {
+            s.Span.CopyTo(buffer.AsSpan(offset));
+            offset += s.Length;
+        }
+        return buffer;
+    }
+
+    /// <summary>The bundle as segments (its header, then each tensor's own data, not copied), for gathered writes.</summary>
+    public static IReadOnlyList<ReadOnlyMemory<byte>> EncodeSegments(IReadOnlyList<Tensor> tensors)
+    {
         var header = new System.Buffers.ArrayBufferWriter<byte>(256);
         using (var w = new System.Text.Json.Utf8JsonWriter(header))
         {
@@ -128,16 +142,12 @@ public static class TensorBundle
         long total = 4 + header.WrittenCount;
         foreach (var t in tensors) total += t.Data.Length;
         if (total > Frame.MaxPayloadBytes) throw new InvalidDataException($"tensors of {total} bytes exceed the frame limit");
-        var buffer = new byte[total];
-        BinaryPrimitives.WriteUInt32BigEndian(buffer, (uint)header.WrittenCount);
-        header.WrittenSpan.CopyTo(buffer.AsSpan(4));
-        var offset = 4 + header.WrittenCount;
-        foreach (var t in tensors)
-        {
-            t.Data.Span.CopyTo(buffer.AsSpan(offset));
-            offset += t.Data.Length;
-        }
-        return buffer;
+        var head = new byte[4 + header.WrittenCount];
+        BinaryPrimitives.WriteUInt32BigEndian(head, (uint)header.WrittenCount);
+        header.WrittenSpan.CopyTo(head.AsSpan(4));
+        var segments = new List<ReadOnlyMemory<byte>>(tensors.Count + 1) { head };
+        foreach (var t in tensors) segments.Add(t.Data);
+        return segments;
     }
 
     /// <summary>Decodes a bundle; tensor data are slices of <paramref name="payload"/>. Throws <see cref="InvalidDataException"/>.</summary>

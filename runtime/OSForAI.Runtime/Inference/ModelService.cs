@@ -46,7 +46,7 @@ public sealed class ModelService(CallService calls, ModelWorkerPool workers)
         CancellationToken ct, string? traceId = null)
     {
         var context = new CallContext(traceId ?? ActivityTraceId.CreateRandom().ToHexString(), caller.Owner, 0, DateTimeOffset.UtcNow + timeout);
-        var reply = await workers.InferAsync(version, TensorBundle.Encode(inputs), timeout, context, ct);
+        var reply = await workers.InferAsync(version, inputs, timeout, context, ct);
         _unloaded.TryRemove(version.InstanceKey, out _);
         List<Tensor> outputs;
         try { outputs = TensorBundle.Decode(reply.Bundle); }

@@ -38,8 +38,8 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
     /// <summary>What the last load or inference of a version said about its placement (device, fallback reason), if any.</summary>
     public ModelFacts? LastFacts(VersionRecord version) => _facts.GetValueOrDefault(version.InstanceKey);
 
-    /// <summary>Runs one inference of <paramref name="version"/> on <paramref name="inputs"/> (a tensor bundle).</summary>
-    public async Task<InferenceReply> InferAsync(VersionRecord version, byte[] inputs, TimeSpan timeout, CallContext context, CancellationToken ct)
+    /// <summary>Runs one inference of <paramref name="version"/> on <paramref name="inputs"/> (sent as a tensor bundle, data not copied).</summary>
+    public async Task<InferenceReply> InferAsync(VersionRecord version, IReadOnlyList<Tensor> inputs, TimeSpan timeout, CallContext context, CancellationToken ct)
     {
         var slot = SlotFor(version);
         if (Interlocked.Increment(ref slot.InFlight) > _options.MaxInFlightPerWorker)
@@ -61,7 +61,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
                 w.WriteNumber("depth", context.Depth);
                 w.WriteNumber("deadline_unix_ms", context.Deadline.ToUnixTimeMilliseconds());
                 w.WriteEndObject();
-            }, inputs, deadline.Token, ct, timeout);
+            }, TensorBundle.EncodeSegments(inputs), deadline.Token, ct, timeout);
             Interlocked.Increment(ref _inferences);
             if (reply.GetInt("batch_requests") > 1) Interlocked.Increment(ref _batchedInferences);
             return new InferenceReply(reply.Payload, reply.GetDouble("duration_ms"), reply.GetInt("batch_requests"),
@@ -76,7 +76,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         var timeout = TimeSpan.FromSeconds(Math.Max(30, version.TimeoutSeconds));
         deadline.CancelAfter(timeout);
-        var reply = await RequestAsync(SlotFor(version), version, "load", _ => { }, default, deadline.Token, ct, timeout);
+        var reply = await RequestAsync(SlotFor(version), version, "load", _ => { }, [], deadline.Token, ct, timeout);
         return FactsOf(reply);
     }
 
@@ -112,7 +112,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         return stats;
     }
 
-    private async Task<Frame> RequestAsync(Slot slot, VersionRecord version, string type, Action<Utf8JsonWriter> extra, ReadOnlyMemory<byte> payload,
+    private async Task<Frame> RequestAsync(Slot slot, VersionRecord version, string type, Action<Utf8JsonWriter> extra, IReadOnlyList<ReadOnlyMemory<byte>> payload,
         CancellationToken deadline, CancellationToken callerToken, TimeSpan timeout)
     {
         try
@@ -120,7 +120,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
             var codeDir = await code.EnsureExtractedAsync(version.Build, version.CodeUri, deadline);
             var conn = await ConnectionAsync(slot, deadline);
             var spec = version.Model ?? new ModelSpec();
-            var reply = await conn.RequestAsync(type, w =>
+            var reply = await conn.RequestGatheredAsync(type, w =>
             {
                 w.WriteString("model", version.InstanceKey);
                 w.WriteString("model_path", Path.Combine(codeDir, version.Entrypoint));

@@ -89,22 +89,34 @@ public sealed class WorkerConnection : IAsyncDisposable
     public void Kill(string reason) => MarkDead(reason, killFirst: true);
 
     /// <summary>Sends a request and waits for the frame that answers it.</summary>
-    public async Task<Frame> RequestAsync(string type, Action<Utf8JsonWriter> fields, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    public Task<Frame> RequestAsync(string type, Action<Utf8JsonWriter> fields, ReadOnlyMemory<byte> payload, CancellationToken ct) =>
+        RequestGatheredAsync(type, fields, payload.IsEmpty ? [] : [payload], ct);
+
+    /// <summary>Payloads up to this size are copied into the frame and written at once; larger ones are written in place.</summary>
+    private const int CopyPayloadBelow = 64 * 1024;
+
+    /// <summary>Sends a request whose payload is the concatenation of <paramref name="payload"/> (written without copying when large).</summary>
+    public async Task<Frame> RequestGatheredAsync(string type, Action<Utf8JsonWriter> fields, IReadOnlyList<ReadOnlyMemory<byte>> payload, CancellationToken ct)
     {
         if (!IsAlive) throw await DiedAsync();
         var id = Interlocked.Increment(ref _nextId);
         var tcs = new TaskCompletionSource<Frame>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = tcs;
-        var bytes = Frame.Encode(w =>
+        void Header(Utf8JsonWriter w)
         {
             w.WriteString("type", type);
             w.WriteNumber("id", id);
             fields(w);
-        }, payload.Span);
+        }
+        var length = payload.Sum(p => (long)p.Length);
+        var inPlace = length >= CopyPayloadBelow;
+        var head = inPlace ? Frame.EncodeHead(Header, length) : Frame.Encode(Header, Concat(payload, (int)length));
         await _writeLock.WaitAsync(ct);
         try
         {
-            await _output.WriteAsync(bytes, ct);
+            await _output.WriteAsync(head, ct);
+            if (inPlace)
+                foreach (var segment in payload) await _output.WriteAsync(segment, ct);
             await _output.FlushAsync(ct);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
@@ -117,6 +129,20 @@ public sealed class WorkerConnection : IAsyncDisposable
         if (!IsAlive && _pending.TryRemove(id, out _)) throw await DiedAsync();
         using var reg = ct.CanBeCanceled ? ct.Register(() => { if (_pending.TryRemove(id, out var t)) t.TrySetCanceled(ct); }) : default;
         return await tcs.Task;
+    }
+
+    private static ReadOnlySpan<byte> Concat(IReadOnlyList<ReadOnlyMemory<byte>> segments, int length)
+    {
+        if (segments.Count == 0) return [];
+        if (segments.Count == 1) return segments[0].Span;
+        var buffer = new byte[length];
+        var offset = 0;
+        foreach (var s in segments)
+        {
+            s.Span.CopyTo(buffer.AsSpan(offset));
+            offset += s.Length;
+        }
+        return buffer;
     }
 
     /// <summary>The error for a call on a dead worker, once the reason (with the exit status) is known.</summary>
