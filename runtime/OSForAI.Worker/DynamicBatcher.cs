@@ -30,9 +30,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
         _loop = Task.Factory.StartNew(LoopAsync, TaskCreationOptions.LongRunning).Unwrap();
     }
 
-    public Task<InferenceResult> SubmitAsync(IReadOnlyList<Tensor> inputs)
+    public Task<InferenceResult> SubmitAsync(IReadOnlyList<Tensor> inputs, CancellationToken cancel = default)
     {
         var pending = new Pending(inputs, inputs[0].Shape[0], Stopwatch.GetTimestamp());
+        // A cancelled call still waiting in the queue is answered at once and skipped when batches form.
+        if (cancel.CanBeCanceled) cancel.Register(() => pending.Done.TrySetCanceled(cancel));
         if (!_queue.Writer.TryWrite(pending))
             throw new WorkerException("QueueFull", $"model {_model.Settings.Id} has {QueueLimit} calls waiting already");
         return pending.Done.Task;
@@ -53,12 +55,14 @@ public sealed class DynamicBatcher : IAsyncDisposable
                 if (!await reader.WaitToReadAsync()) { await DrainAsync(); return; }
                 if (!reader.TryRead(out first!)) { _executors.Release(); continue; }
             }
+            if (first.Done.Task.IsCompleted) { _executors.Release(); continue; }
             var batch = new List<Pending> { first };
             var rows = first.Rows;
             while (rows < _model.Settings.MaxBatchSize)
             {
                 if (reader.TryRead(out var next))
                 {
+                    if (next.Done.Task.IsCompleted) continue;
                     if (rows + next.Rows <= _model.Settings.MaxBatchSize && Compatible(first, next))
                     {
                         batch.Add(next);

@@ -155,11 +155,12 @@ public sealed class ModelCache(WorkerSettings worker) : IAsyncDisposable
         public OnnxModel Model => entry.Model;
         public bool FreshlyLoaded { get; } = freshlyLoaded;
 
-        public Task<InferenceResult> RunAsync(IReadOnlyList<Tensor> inputs)
+        /// <summary>Runs one call; <paramref name="cancel"/> stops its run (or takes it out of the batching queue).</summary>
+        public Task<InferenceResult> RunAsync(IReadOnlyList<Tensor> inputs, CallCancellation? cancel = null)
         {
             Model.Validate(inputs);
-            if (Model.Batchable) return entry.Batcher.SubmitAsync(inputs);
-            using var run = Model.Run(inputs);
+            if (Model.Batchable) return entry.Batcher.SubmitAsync(inputs, cancel?.Token ?? default);
+            using var run = Model.Run(inputs, cancel?.RunOptions);
             return Task.FromResult(new InferenceResult(TensorBundle.Encode(run.Outputs), 1, inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 1));
         }
 
@@ -167,5 +168,25 @@ public sealed class ModelCache(WorkerSettings worker) : IAsyncDisposable
         {
             if (Interlocked.Exchange(ref _released, 1) == 0) cache.Release(entry);
         }
+    }
+}
+
+/// <summary>What the host's cancel message reaches: the call's own run options (terminate) and a token for queued calls.</summary>
+public sealed class CallCancellation : IDisposable
+{
+    private readonly CancellationTokenSource _cts = new();
+    public Microsoft.ML.OnnxRuntime.RunOptions RunOptions { get; } = new();
+    public CancellationToken Token => _cts.Token;
+
+    public void Cancel()
+    {
+        RunOptions.Terminate = true;
+        _cts.Cancel();
+    }
+
+    public void Dispose()
+    {
+        RunOptions.Dispose();
+        _cts.Dispose();
     }
 }

@@ -128,8 +128,9 @@ public sealed class OnnxModel : IDisposable
     }
 
     /// <summary>Runs once on <paramref name="inputs"/> (in signature order). Dispose the run after reading its outputs.</summary>
-    public ModelRun Run(IReadOnlyList<Tensor> inputs)
+    public ModelRun Run(IReadOnlyList<Tensor> inputs, RunOptions? options = null)
     {
+        var runOptions = options ?? _runOptions;
         var run = new ModelRun();
         try
         {
@@ -154,12 +155,12 @@ public sealed class OnnxModel : IDisposable
 
             if (tensors.All(t => t is not null))
             {
-                _session.Run(_runOptions, _inputNames, inputValues, _outputNames, outputValues);
+                _session.Run(runOptions, _inputNames, inputValues, _outputNames, outputValues);
                 run.Outputs = tensors!;
                 return run;
             }
             // Some output's shape is only known after the run: let ONNX Runtime allocate, then copy out.
-            using var produced = _session.Run(_runOptions, _inputNames, inputValues, _outputNames);
+            using var produced = _session.Run(runOptions, _inputNames, inputValues, _outputNames);
             run.Outputs = produced.Select((v, o) => CopyOut(v, Outputs[o])).ToArray();
             return run;
         }

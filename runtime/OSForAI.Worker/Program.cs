@@ -29,6 +29,7 @@ namespace OSForAI.Worker
         private readonly SemaphoreSlim _writeLock = new(1, 1);
         private readonly ModelCache _models = new(settings);
         private readonly CancellationTokenSource _stopping = new();
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CallCancellation> _calls = new();
         private int _inFlight;
 
         public static async Task<Stream> ConnectAsync(string address)
@@ -99,6 +100,9 @@ namespace OSForAI.Worker
                     case "invoke": await InvokeAsync(frame); break;
                     case "unload": await UnloadAsync(frame); break;
                     case "ping": await PongAsync(frame); break;
+                    case "cancel":
+                        if (frame.GetString("call_id") is { } callId && _calls.TryGetValue(callId, out var call)) call.Cancel();
+                        break;
                     default: await ErrorAsync(frame.Id, "ProtocolError", $"unknown message type '{frame.Type}'"); break;
                 }
             }
@@ -146,7 +150,12 @@ namespace OSForAI.Worker
                 throw new WorkerException("InputError", $"the onnx runtime takes '{TensorBundle.ContentKind}' input, not '{contentType}'");
             var inputs = TensorBundle.Decode(frame.PayloadMemory);
             using var lease = await _models.AcquireAsync(ModelSettings.FromHeader(frame));
-            var result = await lease.RunAsync(inputs);
+            var callId = frame.GetString("call_id");
+            using var cancel = new CallCancellation();
+            if (callId is not null) _calls[callId] = cancel;
+            InferenceResult result;
+            try { result = await lease.RunAsync(inputs, cancel); }
+            finally { if (callId is not null) _calls.TryRemove(callId, out _); }
             await SendAsync(w =>
             {
                 w.WriteString("type", "result");

@@ -30,7 +30,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
     private readonly CancellationTokenSource _stopping = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ModelFacts> _facts = new();
 
-    private long _inferences, _batchedInferences;
+    private long _inferences, _batchedInferences, _callIds;
 
     /// <summary>Inferences answered, and how many of them shared a run with others (dynamic batching).</summary>
     public (long Inferences, long Batched) Counters => (Interlocked.Read(ref _inferences), Interlocked.Read(ref _batchedInferences));
@@ -51,8 +51,10 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
             deadline.CancelAfter(timeout);
+            var callId = Interlocked.Increment(ref _callIds).ToString(System.Globalization.CultureInfo.InvariantCulture);
             var reply = await RequestAsync(slot, version, "invoke", w =>
             {
+                w.WriteString("call_id", callId);
                 w.WriteString("content_type", TensorBundle.ContentKind);
                 w.WriteNumber("timeout_ms", (long)timeout.TotalMilliseconds);
                 w.WriteStartObject("context");
@@ -61,7 +63,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
                 w.WriteNumber("depth", context.Depth);
                 w.WriteNumber("deadline_unix_ms", context.Deadline.ToUnixTimeMilliseconds());
                 w.WriteEndObject();
-            }, TensorBundle.EncodeSegments(inputs), deadline.Token, ct, timeout);
+            }, TensorBundle.EncodeSegments(inputs), deadline.Token, ct, timeout, callId);
             Interlocked.Increment(ref _inferences);
             if (reply.GetInt("batch_requests") > 1) Interlocked.Increment(ref _batchedInferences);
             return new InferenceReply(reply.Payload, reply.GetDouble("duration_ms"), reply.GetInt("batch_requests"),
@@ -113,12 +115,13 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
     }
 
     private async Task<Frame> RequestAsync(Slot slot, VersionRecord version, string type, Action<Utf8JsonWriter> extra, IReadOnlyList<ReadOnlyMemory<byte>> payload,
-        CancellationToken deadline, CancellationToken callerToken, TimeSpan timeout)
+        CancellationToken deadline, CancellationToken callerToken, TimeSpan timeout, string? callId = null)
     {
+        WorkerConnection? conn = null;
         try
         {
             var codeDir = await code.EnsureExtractedAsync(version.Build, version.CodeUri, deadline);
-            var conn = await ConnectionAsync(slot, deadline);
+            conn = await ConnectionAsync(slot, deadline);
             var spec = version.Model ?? new ModelSpec();
             var reply = await conn.RequestGatheredAsync(type, w =>
             {
@@ -139,9 +142,12 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
             _facts[version.InstanceKey] = FactsOf(reply);
             return reply;
         }
-        catch (OperationCanceledException) when (!callerToken.IsCancellationRequested && !_stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
         {
-            // The worker serves other models too, so it is not killed; the late reply is dropped.
+            // The worker serves other models too, so it is not killed: it is told to stop this call's run
+            // (or drop it from the batching queue), and its late reply is dropped.
+            if (callId is not null && conn is not null) _ = conn.NotifyAsync("cancel", w => w.WriteString("call_id", callId));
+            if (callerToken.IsCancellationRequested) throw;
             throw new AlgorithmCallException(ErrorTypes.Timeout, $"the model did not answer within {timeout.TotalSeconds:0.###} s");
         }
     }

@@ -158,14 +158,26 @@ public sealed class WorkerConnection : IAsyncDisposable
         if (!IsAlive) return;
         try
         {
-            var bytes = Frame.Encode(w => w.WriteString("type", "shutdown"), default);
-            await _writeLock.WaitAsync();
-            try { await _output.WriteAsync(bytes); await _output.FlushAsync(); }
-            finally { _writeLock.Release(); }
+            await NotifyAsync("shutdown", _ => { });
             await Exited.WaitAsync(grace);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or TimeoutException) { }
         MarkDead("shut down", killFirst: true);
+    }
+
+    /// <summary>Sends a message that gets no reply (shutdown, cancel). Write failures are left to the read loop to notice.</summary>
+    public async Task NotifyAsync(string type, Action<Utf8JsonWriter> fields)
+    {
+        if (!IsAlive) return;
+        var bytes = Frame.Encode(w =>
+        {
+            w.WriteString("type", type);
+            fields(w);
+        }, default);
+        await _writeLock.WaitAsync();
+        try { await _output.WriteAsync(bytes); await _output.FlushAsync(); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        finally { _writeLock.Release(); }
     }
 
     public ValueTask DisposeAsync()

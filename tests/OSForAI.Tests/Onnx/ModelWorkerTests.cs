@@ -145,4 +145,31 @@ public sealed class ModelWorkerTests
         var (s2, _) = await TestServer.CallAsync(server.Admin, "/v1/algo/models/orphan/1.0.0", TestServer.Json("""{"x": [[1, 2, 3, 4]]}"""));
         Assert.Equal(503, s2);
     }
+
+    [Fact]
+    public async Task A_model_slower_than_its_timeout_gets_504_its_run_is_stopped_and_the_worker_keeps_serving()
+    {
+        await using var server = await TestServer.StartAsync();
+        // About 0.2 ms per layer per row on a 2-core machine: 512 layers × 64 rows would run for several seconds.
+        await server.PublishModelAsync("models/slow", "1.0.0", OnnxModels.SlowModel(512), "timeout: 1\n");
+        await server.PublishModelAsync("models/quick", "1.0.0", OnnxModels.Linear(4, 3, seed: 1));
+        var rows = OnnxModels.TestData(64 * 256, 3);
+        var (s, body) = await Oip.InferAsync(server.Admin, "models.slow", Oip.Fp32Request("x", [64, 256], rows));
+        Assert.True(s == 504, $"{s} {body}");
+        Assert.Contains("did not answer within 1 s", body.GetProperty("error").GetString());
+
+        // The worker was told to stop the run: nothing is left running on it soon after.
+        var pool = server.Server.Services.GetRequiredService<ModelWorkerPool>();
+        var idle = false;
+        for (var i = 0; i < 30 && !idle; i++)
+        {
+            idle = (await pool.StatsAsync(default)).All(w => w.InFlight == 0);
+            if (!idle) await Task.Delay(100);
+        }
+        Assert.True(idle, "the timed-out run was still running 3 s later");
+        var x = OnnxModels.TestData(4, 1);
+        var (s2, b2) = await Oip.InferAsync(server.Admin, "models.quick", Oip.Fp32Request("x", [1, 4], x));
+        Assert.True(s2 == 200, b2.ToString());
+        Oip.AssertClose(OnnxModels.LinearReference(x, 4, 3, seed: 1), Oip.Floats(Oip.Output(b2, "y")));
+    }
 }
