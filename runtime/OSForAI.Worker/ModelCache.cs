@@ -127,6 +127,8 @@ public sealed class ModelCache(WorkerSettings worker) : IAsyncDisposable
     {
         private DynamicBatcher? _batcher;
         public OnnxModel Model { get; } = model;
+        /// <summary>Runs of an unbatched model in flight at once (model_instances); more calls wait their turn.</summary>
+        public SemaphoreSlim Runs { get; } = new(Math.Max(1, model.Settings.Instances));
         public int InFlight;
         public long LastUsed;
         public bool CloseWhenIdle;
@@ -156,12 +158,18 @@ public sealed class ModelCache(WorkerSettings worker) : IAsyncDisposable
         public bool FreshlyLoaded { get; } = freshlyLoaded;
 
         /// <summary>Runs one call; <paramref name="cancel"/> stops its run (or takes it out of the batching queue).</summary>
-        public Task<InferenceResult> RunAsync(IReadOnlyList<Tensor> inputs, CallCancellation? cancel = null)
+        public async Task<InferenceResult> RunAsync(IReadOnlyList<Tensor> inputs, CallCancellation? cancel = null)
         {
             Model.Validate(inputs);
-            if (Model.Batchable) return entry.Batcher.SubmitAsync(inputs, cancel?.Token ?? default);
-            using var run = Model.Run(inputs, cancel?.RunOptions);
-            return Task.FromResult(new InferenceResult(TensorBundle.Encode(run.Outputs), 1, inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 1));
+            if (Model.Batchable) return await entry.Batcher.SubmitAsync(inputs, cancel?.Token ?? default);
+            // As many runs as model_instances at once: more would only oversubscribe ONNX Runtime's threads.
+            await entry.Runs.WaitAsync(cancel?.Token ?? default);
+            try
+            {
+                using var run = Model.Run(inputs, cancel?.RunOptions);
+                return new InferenceResult(TensorBundle.Encode(run.Outputs), 1, inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 1);
+            }
+            finally { entry.Runs.Release(); }
         }
 
         public void Dispose()

@@ -114,10 +114,11 @@ public sealed class WorkerConnection : IAsyncDisposable
         await _writeLock.WaitAsync(ct);
         try
         {
-            await _output.WriteAsync(head, ct);
+            // Not cancellable once started: a frame cut short would corrupt the stream for every later call.
+            await _output.WriteAsync(head, CancellationToken.None);
             if (inPlace)
-                foreach (var segment in payload) await _output.WriteAsync(segment, ct);
-            await _output.FlushAsync(ct);
+                foreach (var segment in payload) await _output.WriteAsync(segment, CancellationToken.None);
+            await _output.FlushAsync(CancellationToken.None);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
