@@ -18,7 +18,7 @@ public sealed record ModelSettings
     public int MaxBatchSize { get; init; } = 1;
     /// <summary>How long the first request of a batch may wait for others while the model is idle (0: run at once).</summary>
     public double MaxQueueDelayMs { get; init; }
-    /// <summary>Batched runs of this model that may be in flight at once.</summary>
+    /// <summary>Runs of this model that may be in flight at once, batched or not.</summary>
     public int Instances { get; init; } = 2;
     public int IntraOpThreads { get; init; }
     public string GraphOptimization { get; init; } = "all";

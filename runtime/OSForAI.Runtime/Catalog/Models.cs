@@ -60,7 +60,7 @@ public sealed record ModelSpec
     /// <summary>Most rows merged into one run; 1 = no dynamic batching.</summary>
     public int MaxBatchSize { get; init; } = 1;
     public double MaxQueueDelayMs { get; init; }
-    /// <summary>Batched runs of the model that may be in flight at once (with dynamic batching).</summary>
+    /// <summary>Runs of the model that may be in flight at once, batched or not.</summary>
     public int Instances { get; init; } = 2;
     /// <summary>auto (the node decides), cpu or gpu.</summary>
     public string Device { get; init; } = "auto";
