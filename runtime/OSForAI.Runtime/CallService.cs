@@ -9,7 +9,8 @@ using OSForAI.WorkerProtocol;
 namespace OSForAI.Runtime;
 
 /// <summary>The call path below the gateway: resolve a version for a caller, then run it on the pool.</summary>
-public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWorkerPool models, IOptions<OsaiOptions> options)
+public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWorkerPool models, CallTokens tokens, GatewayAddress gateway,
+    IOptions<OsaiOptions> options)
 {
     private readonly OsaiOptions _options = options.Value;
 
@@ -27,13 +28,41 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
     public TimeSpan TimeoutFor(VersionRecord version, int? requestedSeconds) =>
         TimeSpan.FromSeconds(Math.Min(requestedSeconds ?? version.TimeoutSeconds, _options.MaxTimeoutSeconds));
 
+    /// <summary>
+    /// Runs a call. <paramref name="from"/> is set when an algorithm makes the call (composition): the call then
+    /// continues its caller's trace, path and deadline, one level deeper; cycles and excessive depth are refused.
+    /// </summary>
     public Task<InvokeResult> CallAsync(VersionRecord version, string contentKind, ReadOnlyMemory<byte> body, Principal caller,
-        TimeSpan timeout, CancellationToken ct, string? traceId = null, int depth = 0)
+        TimeSpan timeout, CancellationToken ct, string? traceId = null, CallChain? from = null)
     {
-        var context = new CallContext(traceId ?? ActivityTraceId.CreateRandom().ToHexString(), caller.Owner, depth,
-            DateTimeOffset.UtcNow + timeout);
+        var context = ContextFor(version, caller, ref timeout, traceId, from);
         if (version.Runtime == ModelWorkerPool.Runtime) return CallModelAsync(version, contentKind, body, context, timeout, ct);
         return pool.InvokeAsync(version, new InvokeRequest(contentKind, body, context), timeout, ct);
+    }
+
+    private CallContext ContextFor(VersionRecord version, Principal caller, ref TimeSpan timeout, string? traceId, CallChain? from)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var path = from?.Path ?? [];
+        if (path.Contains(version.FullName))
+            throw new AlgorithmCallException(ErrorTypes.CallCycle,
+                $"{version.FullName} is already on this call's path ({string.Join(" -> ", path)} -> {version.FullName}); algorithms may not call themselves in a cycle");
+        var depth = from is null ? 0 : from.Depth + 1;
+        if (depth > _options.MaxCallDepth)
+            throw new AlgorithmCallException(ErrorTypes.CallDepthExceeded,
+                $"calling {version.FullName} would nest algorithm calls {depth} deep; the limit is {_options.MaxCallDepth} ({string.Join(" -> ", path)})");
+        var deadline = now + timeout;
+        if (from is not null && from.Deadline < deadline)
+        {
+            // A composed call never outlives its caller.
+            deadline = from.Deadline;
+            timeout = deadline - now;
+            if (timeout <= TimeSpan.Zero) throw new AlgorithmCallException(ErrorTypes.Timeout, "the calling algorithm's deadline has passed");
+        }
+        var trace = from?.TraceId ?? traceId ?? ActivityTraceId.CreateRandom().ToHexString();
+        var owner = from?.Owner ?? caller.Owner;
+        var token = tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline));
+        return new CallContext(trace, owner, depth, deadline, token, gateway.Url);
     }
 
     /// <summary>A model called through the v1 API: JSON arrays in, JSON arrays (and top labels) out.</summary>

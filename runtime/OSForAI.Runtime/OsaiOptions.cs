@@ -23,6 +23,9 @@ public sealed class OsaiOptions
     /// <summary>Largest timeout a caller may ask for (seconds).</summary>
     public int MaxTimeoutSeconds { get; set; } = 3000;
 
+    /// <summary>How deep algorithms may call algorithms (a call from outside is depth 0).</summary>
+    public int MaxCallDepth { get; set; } = 8;
+
     /// <summary>Finished asynchronous jobs (and their inputs and results) are deleted after this long.</summary>
     public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
 

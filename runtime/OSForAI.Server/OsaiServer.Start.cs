@@ -52,6 +52,8 @@ public static partial class OsaiServer
         s.AddSingleton(sp => new CodeStore(sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.CodeCacheRoot));
         s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
         s.AddSingleton<WorkerPool>();
+        s.AddSingleton<CallTokens>();
+        s.AddSingleton<GatewayAddress>();
         s.AddSingleton<CallService>();
         s.AddSingleton<ModelWorkerPool>();
         s.AddSingleton<ModelService>();
@@ -87,6 +89,7 @@ public static partial class OsaiServer
         }
 
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        app.Services.GetRequiredService<GatewayAddress>().Url = url;
         await File.WriteAllTextAsync(Path.Combine(home, ServerInfoFile), JsonSerializer.Serialize(new { url, pid = Environment.ProcessId }), ct);
         return new RunningServer(app, url, adminKeyPath);
     }

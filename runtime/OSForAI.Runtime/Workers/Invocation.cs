@@ -8,8 +8,11 @@ public static class ContentKinds
     public const string Binary = "binary";
 }
 
-/// <summary>Travels with a call into the worker and on to composed calls.</summary>
-public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline);
+/// <summary>
+/// Travels with a call into the worker and on to composed calls: <paramref name="Token"/> lets the algorithm call
+/// others through <paramref name="Gateway"/> on its caller's behalf (see CallTokens).
+/// </summary>
+public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline, string? Token = null, string? Gateway = null);
 
 public sealed record InvokeRequest(string ContentKind, ReadOnlyMemory<byte> Body, CallContext Context);
 
@@ -34,6 +37,8 @@ public static class ErrorTypes
     public const string QueueFull = "QueueFull";
     public const string Unavailable = "WorkerUnavailable";
     public const string ProtocolError = "ProtocolError";
+    public const string CallCycle = "CallCycle";
+    public const string CallDepthExceeded = "CallDepthExceeded";
 }
 
 /// <summary>A call that did not produce a result: what the algorithm or the platform said, safe to show the caller.</summary>

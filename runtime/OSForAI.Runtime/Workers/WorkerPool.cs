@@ -87,6 +87,8 @@ public sealed class WorkerPool : IAsyncDisposable
                     w.WriteString("caller", request.Context.Caller);
                     w.WriteNumber("depth", request.Context.Depth);
                     w.WriteNumber("deadline_unix_ms", request.Context.Deadline.ToUnixTimeMilliseconds());
+                    if (request.Context.Token is { } token) w.WriteString("token", token);
+                    if (request.Context.Gateway is { } gateway) w.WriteString("gateway", gateway);
                     w.WriteEndObject();
                 }, request.Body, deadline.Token);
             }

@@ -55,7 +55,7 @@ public static class AlgoEndpoints
             try
             {
                 var result = await calls.CallAsync(target, kind, body, caller, timeout, ctx.RequestAborted,
-                    traceId: TraceIdFrom(ctx.Request.Headers["traceparent"]));
+                    traceId: TraceIdFrom(ctx.Request.Headers["traceparent"]), from: Authentication.CallChainOf(ctx));
                 if (query.Output == "raw") await WriteRawAsync(ctx, result);
                 else await WriteEnvelopeAsync(ctx, result, started, wantStdout);
             }

@@ -47,7 +47,8 @@ public static class ApiErrors
         }, d.Message, d.Kind.ToString()),
         AlgorithmCallException a => new ApiException(a.ErrorType switch
         {
-            ErrorTypes.AlgorithmError or ErrorTypes.SerializationError or ErrorTypes.InputError or ErrorTypes.LoadError => 400,
+            ErrorTypes.AlgorithmError or ErrorTypes.SerializationError or ErrorTypes.InputError or ErrorTypes.LoadError
+                or ErrorTypes.CallCycle or ErrorTypes.CallDepthExceeded => 400,
             ErrorTypes.Timeout => 504,
             ErrorTypes.QueueFull => 429,
             ErrorTypes.Unavailable => 503,

@@ -9,7 +9,8 @@ threading, socket's buffered reader) is imported after it, while the host is
 still busy with the hello.
 
 Algorithms may `import osai_runner` and call `current_context()` to get the
-invocation's `context` object (to pass on to composed calls).
+invocation's `context` object, or `osai_runner.client().algo("owner/name/1.x").pipe(x).result`
+to call another algorithm on behalf of their caller.
 """
 
 import sys
@@ -120,6 +121,87 @@ _traceback = None
 def current_context():
     """The `context` object of the invocation running on this thread (None outside one)."""
     return getattr(_tls, "ctx", None) if _tls is not None else None
+
+
+class AlgorithmException(Exception):
+    """A composed call failed: the called algorithm raised, or the gateway refused the call."""
+
+    def __init__(self, message, error_type=None, status=None):
+        Exception.__init__(self, message)
+        self.error_type = error_type
+        self.status = status
+
+
+class AlgoResponse(object):
+    """What a composed call returned: `result` (decoded like the caller's own input) and `metadata`."""
+    __slots__ = ("result", "metadata")
+
+    def __init__(self, result, metadata):
+        self.result = result
+        self.metadata = metadata
+
+
+class _Algo(object):
+    __slots__ = ("_ctx", "_path")
+
+    def __init__(self, ctx, path):
+        self._ctx = ctx
+        self._path = path.strip("/")
+
+    def pipe(self, value):
+        """Calls the algorithm with `value` (bytes, str or anything JSON) on behalf of this invocation's caller."""
+        import json
+        import time
+        import urllib.request
+        import urllib.error
+        import base64
+        if isinstance(value, (bytes, bytearray)):
+            body, ctype = bytes(value), "application/octet-stream"
+        elif isinstance(value, str):
+            body, ctype = value.encode("utf-8"), "text/plain"
+        else:
+            body, ctype = json.dumps(value).encode("utf-8"), "application/json"
+        remaining = (self._ctx.get("deadline_unix_ms", 0) / 1000.0) - time.time()
+        if remaining <= 0:
+            raise AlgorithmException("no time left: this invocation's deadline has passed", "AlgorithmTimeout")
+        req = urllib.request.Request(self._ctx["gateway"].rstrip("/") + "/v1/algo/" + self._path, data=body, method="POST",
+                                     headers={"Content-Type": ctype, "Authorization": "Simple " + self._ctx["token"],
+                                              "traceparent": "00-%s-%s-01" % (self._ctx.get("trace_id", "0" * 32), "0" * 15 + "1")})
+        try:
+            with urllib.request.urlopen(req, timeout=remaining + 1) as r:
+                envelope = json.loads(r.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            try:
+                err = json.loads(e.read().decode("utf-8")).get("error", {})
+            except Exception:
+                err = {}
+            raise AlgorithmException(err.get("message") or ("HTTP %d" % e.code), err.get("error_type"), e.code)
+        except urllib.error.URLError as e:
+            raise AlgorithmException("cannot reach the gateway: %s" % (e.reason,))
+        meta = envelope.get("metadata", {})
+        result = envelope.get("result")
+        if meta.get("content_type") == "binary" and isinstance(result, str):
+            result = base64.b64decode(result)
+        return AlgoResponse(result, meta)
+
+
+class Client(object):
+    """Algorithmia-style client for composition: client().algo("owner/name/1.x").pipe(input).result"""
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def algo(self, path):
+        return _Algo(self._ctx, path)
+
+
+def client():
+    """A client that calls other algorithms as this invocation's caller (only inside an invocation)."""
+    ctx = current_context()
+    if not ctx or not ctx.get("token") or not ctx.get("gateway"):
+        raise AlgorithmException("composition needs an invocation's call context: call client() while handling a call")
+    return Client(ctx)
 
 
 class _Capture(object):
