@@ -23,7 +23,9 @@ public sealed class ModelWorkerTests
         await using var server = await TestServer.StartAsync();
         const int layers = 48;
         var model = OnnxModels.SlowModel(layers, size: 64);
-        await server.PublishModelAsync("models/batched", "1.0.0", model, "max_batch_size: 16\n");
+        // One run at a time, and a first call may wait 50 ms for companions: concurrent calls reliably share runs,
+        // however slowly a busy test machine delivers them.
+        await server.PublishModelAsync("models/batched", "1.0.0", model, "max_batch_size: 16\nmodel_instances: 1\nmax_queue_delay_ms: 50\n");
         await server.PublishModelAsync("models/unbatched", "1.0.0", model);
 
         const int clients = 16;
