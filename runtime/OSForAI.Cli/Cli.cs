@@ -27,6 +27,7 @@ public static class Cli
         new("algo list", Usage.AlgoList, ClientOptions, [], AlgoCommands.ListAsync),
         new("algo info", Usage.AlgoInfo, ClientOptions, [], AlgoCommands.InfoAsync),
         new("call", Usage.Call, [.. ClientOptions, "timeout", "out"], ["json", "text", "stdout"], CallCommand.RunAsync),
+        new("sim", Usage.Sim, SimCommand.Options, SimCommand.Flags, SimCommand.RunAsync),
     ];
 
     internal static readonly IReadOnlyDictionary<string, string> GroupUsage = new Dictionary<string, string>

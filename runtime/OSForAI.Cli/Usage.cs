@@ -22,6 +22,9 @@ internal static class Usage
           algo info OWNER/NAME      Show an algorithm and its versions
           call OWNER/NAME[/VER] IN  Call an algorithm
 
+        Simulation:
+          sim                       Replay traces through the scaling policies, write a report
+
         Client options (all client commands):
           --url URL                 Server URL (else $OSFORAI_URL, else <home>/server.json)
           --key KEY                 API key (else $OSFORAI_KEY, else <home>/admin.key)
@@ -130,5 +133,22 @@ internal static class Usage
           --timeout S     Give up after S seconds (server side)
           --stdout        Return what the algorithm printed
           --out FILE      Write the result to FILE (binary results are decoded)
+        """;
+
+    public const string Sim = """
+        Usage: osai sim [--traces DIR] [--out DIR] [--only LIST] [--quick] [--docs FILE]
+
+        Runs the trace-driven studies (keep-alive on the Azure Functions trace, autoscaling,
+        the SeeFood regimes, chains), writes their figures (SVG) and OUT/report.md, and
+        prints a summary table. Progress goes to standard error.
+        Exit code: 0 when every study ran (or was skipped), 1 when one failed, 2 on bad input.
+
+        Options:
+          --traces DIR    Folder holding the trace sets, e.g. azure-functions-2019-sample500/
+                          (else $OSAI_TRACES; without either, trace studies are skipped)
+          --out DIR       Output folder (default ./sim-out)
+          --only LIST     Comma-separated study names, e.g. keepalive,seefood
+          --quick         Smaller inputs (e.g. the first 2 hours of the trace)
+          --docs FILE     Also write the report to FILE, with figures in a scaling/ folder beside it
         """;
 }

@@ -1,0 +1,30 @@
+namespace OSForAI.Scaling.KeepAlive;
+
+/// <summary>
+/// A keep-alive policy: makes one <see cref="IAppKeepAlive"/> per application (one warm instance per application
+/// serves all its functions). Policies are pure and deterministic: time is passed in as seconds (double) on any
+/// monotonic clock the caller chooses (trace seconds in the simulator, a real clock in the scheduler).
+/// </summary>
+public interface IKeepAlivePolicy
+{
+    /// <summary>Short id used in reports (e.g. "fixed10", "hybrid", "osforai").</summary>
+    string Name { get; }
+
+    /// <summary>Fresh per-application state (no history yet).</summary>
+    IAppKeepAlive ForApp();
+}
+
+/// <summary>
+/// The keep-alive state of one application. The caller alternates:
+/// <see cref="OnIdle"/> when the application's last running invocation ends, then
+/// <see cref="OnArrival"/> when the next invocation arrives (possibly never).
+/// </summary>
+public interface IAppKeepAlive
+{
+    /// <summary>The application became idle at <paramref name="idleStartSec"/>: when to unload and pre-warm it.</summary>
+    KeepAliveWindow OnIdle(double idleStartSec);
+
+    /// <summary>The next invocation arrived at <paramref name="arrivalSec"/> after the idle period that began at
+    /// <paramref name="idleStartSec"/>: the policy learns the idle time (arrival − idle start).</summary>
+    void OnArrival(double idleStartSec, double arrivalSec);
+}

@@ -1,0 +1,267 @@
+using OSForAI.Scaling.KeepAlive;
+using OSForAI.Simulation;
+using OSForAI.Simulation.KeepAlive;
+using OSForAI.Simulation.Report;
+
+namespace OSForAI.Tests.Scaling;
+
+/// <summary>Finds the shared trace folder (shared/traces beside the repository) by walking up from the test's folder.</summary>
+internal static class SharedTraces
+{
+    public static string? Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "shared", "traces");
+            if (File.Exists(Path.Combine(candidate, AzureFunctionsTraceReader.FolderName, "invocations.csv")))
+                return candidate;
+        }
+        return null;
+    }
+
+    public const string SkipReason = "shared/traces/azure-functions-2019-sample500 not found above the test folder";
+}
+
+public class KeepAliveSimulationTests
+{
+    private static readonly KeepAliveEngine Engine = new(loadSec: 5);
+
+    private static AppActivity App(double traceEnd, params double[] arrivals) =>
+        AppActivity.FromInvocations("app", 1024, arrivals, new double[arrivals.Length], traceEnd);
+
+    /// <summary>A policy that always answers the same window.</summary>
+    private sealed class ConstantPolicy(KeepAliveWindow window) : IKeepAlivePolicy
+    {
+        public string Name => "constant";
+        public IAppKeepAlive ForApp() => new State(window);
+        private sealed class State(KeepAliveWindow window) : IAppKeepAlive
+        {
+            public KeepAliveWindow OnIdle(double idleStartSec) => window;
+            public void OnArrival(double idleStartSec, double arrivalSec) { }
+        }
+    }
+
+    [Fact]
+    public void A_minute_with_n_invocations_spreads_them_uniformly()
+    {
+        Assert.Equal([127.5, 142.5, 157.5, 172.5], MinuteSpreading.Arrivals(minute: 2, count: 4));
+        Assert.Equal([30.0], MinuteSpreading.Arrivals(minute: 0, count: 1));
+        Assert.Empty(MinuteSpreading.Arrivals(minute: 5, count: 0));
+    }
+
+    [Fact]
+    public void Overlapping_invocations_form_one_busy_period()
+    {
+        // Busy 0–10 and 5–12 overlap; 30–31 is separate; 31 arrives exactly at the end: still busy.
+        var app = AppActivity.FromInvocations("a", 128, [30, 0, 5, 31], [1, 10, 7, 2], traceEndSec: 100);
+        Assert.Equal(4, app.Invocations);
+        Assert.Equal([12.0], app.IdleStartSec);
+        Assert.Equal([30.0], app.NextArrivalSec);
+        Assert.Equal(33, app.LastIdleStartSec);
+        Assert.Equal(67, app.TrailingIdleSec);
+    }
+
+    [Fact]
+    public void Fixed_window_replay_has_the_hand_computed_answer()
+    {
+        // Gaps of 100 s (warm) and 900 s (cold with a 300-s window); trailing 200 s of the 1,200-s trace.
+        var app = App(1200, 0, 100, 1000);
+        var outcome = Engine.Replay(new ConstantPolicy(KeepAliveWindow.KeepFor(300)), [app]);
+        Assert.Equal(2, outcome.ColdStarts);                 // first + the 900-s gap
+        Assert.Equal(100 + 300 + 200, outcome.IdleWarmSec);  // warm through, window spent, trailing
+        Assert.Equal(2, outcome.Loads);
+        Assert.Equal(600 + 2 * 5, outcome.WasteSec);
+        Assert.Equal(2.0 / 3, outcome.ColdStartRate, 10);
+    }
+
+    [Fact]
+    public void Prewarm_replay_has_the_hand_computed_answer()
+    {
+        // Window: unloaded at once, warm again from +50 s to +150 s.
+        // Gap 100: warm, idle 50, one pre-warm load. Gap 900: unloaded again, idle 100, pre-warm + cold loads.
+        // Gap 30 (arrives before the pre-warm): cold, one load. Trailing 170 s: pre-warm load, idle 100.
+        var app = App(1200, 0, 100, 1000, 1030);
+        var outcome = Engine.Replay(new ConstantPolicy(new KeepAliveWindow(50, 150)), [app]);
+        Assert.Equal(3, outcome.ColdStarts);
+        Assert.Equal(50 + 100 + 0 + 100, outcome.IdleWarmSec);
+        Assert.Equal(1 + 1 + 2 + 1 + 1, outcome.Loads);
+    }
+
+    [Fact]
+    public void Always_cold_is_all_cold_and_never_unload_cold_starts_once_per_app()
+    {
+        var apps = RandomApps(new Random(1), 20);
+        var alwaysCold = Engine.AlwaysCold(apps);
+        Assert.Equal(1.0, alwaysCold.ColdStartRate);
+        Assert.Equal(100, alwaysCold.P50ColdPct);
+        Assert.Equal(0, alwaysCold.IdleWarmSec);
+        var never = Engine.NeverUnload(apps);
+        Assert.Equal(apps.Count, never.ColdStarts);
+        Assert.Equal(apps.Count, never.Loads);
+        Assert.Equal(apps.Sum(a => a.TraceEndSec - a.FirstArrivalSec - BusySec(a)), never.IdleWarmSec, 6);
+    }
+
+    private static double BusySec(AppActivity app)
+    {
+        // Busy time = (last idle start − first arrival) − the gaps.
+        var gaps = app.IdleStartSec.Zip(app.NextArrivalSec, (s, a) => a - s).Sum();
+        return app.LastIdleStartSec - app.FirstArrivalSec - gaps;
+    }
+
+    /// <summary>
+    /// What can be proved: every policy cold-starts each application's first invocation, so the oracle's one cold start
+    /// per application is the minimum; and for every gap any policy either stays warm through it (≥ gap instance-seconds)
+    /// or is unloaded in it and must load again (≥ one load), while the oracle pays min(gap, load), and nothing after
+    /// the last invocation. So the oracle's waste is ≤ every policy's waste, at no more cold starts.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void Oracle_has_the_fewest_cold_starts_and_the_least_waste(int seed)
+    {
+        var apps = RandomApps(new Random(seed), 30);
+        var oracle = Engine.Oracle(apps);
+        Assert.Equal(apps.Count, oracle.ColdStarts);
+        IKeepAlivePolicy[] policies =
+        [
+            new FixedKeepAlivePolicy(TimeSpan.FromMinutes(1)), new FixedKeepAlivePolicy(TimeSpan.FromMinutes(10)),
+            new HybridHistogramPolicy(), new CostAwareKeepAlivePolicy(), new CostAwareKeepAlivePolicy { ColdStartPriceSec = 30 },
+            new ConstantPolicy(new KeepAliveWindow(20, 40)),
+        ];
+        var others = policies.Select(p => Engine.Replay(p, apps)).Append(Engine.NeverUnload(apps)).Append(Engine.AlwaysCold(apps));
+        foreach (var other in others)
+        {
+            Assert.True(oracle.ColdStarts <= other.ColdStarts, other.Policy);
+            Assert.True(oracle.WasteSec <= other.WasteSec + 1e-6, $"{other.Policy}: {other.WasteSec} < oracle {oracle.WasteSec}");
+        }
+    }
+
+    private static List<AppActivity> RandomApps(Random random, int count) =>
+        Enumerable.Range(0, count).Select(i =>
+        {
+            var n = random.Next(1, 60);
+            var arrivals = new double[n];
+            var t = random.NextDouble() * 100;
+            var kind = i % 3; // busy, timer-like, sparse
+            for (var k = 0; k < n; k++)
+            {
+                arrivals[k] = t;
+                t += kind switch { 0 => random.NextDouble() * 3, 1 => 300 + random.NextDouble(), _ => random.NextDouble() * 7200 };
+            }
+            var durations = arrivals.Select(_ => random.NextDouble() * 2).ToArray();
+            return AppActivity.FromInvocations($"app{i}", 100 + i, arrivals, durations, t + 10);
+        }).ToList();
+
+    [Fact]
+    public void Percentile_interpolates_between_ranks()
+    {
+        Assert.Equal(2.5, KeepAliveOutcome.Percentile([1, 2, 3, 4], 50), 10);
+        Assert.Equal(3.25, KeepAliveOutcome.Percentile([1, 2, 3, 4], 75), 10);
+        Assert.Equal(0, KeepAliveOutcome.Percentile([], 75));
+    }
+
+    [Fact]
+    public void Reader_parses_the_azure_schema_and_groups_functions_by_app()
+    {
+        var dir = WriteTrace(
+            "HashOwner,HashApp,HashFunction,Trigger,480,481\no1,a1,f1,http,2,0\no1,a1,f2,timer,0,1\no2,a2,f3,queue,1,1\n");
+        var trace = AzureFunctionsTraceReader.Read(dir);
+        Assert.Equal(2, trace.Minutes);
+        Assert.Equal(2, trace.Apps.Count);
+        var a1 = trace.Apps.Single(a => a.Id == "a1");
+        Assert.Equal(3, a1.Invocations);
+        Assert.Equal(0.5, a1.Functions[0].DurationSec, 10);
+        Assert.Equal(300, a1.MemoryMb, 10); // 100 + 200
+        var activity = AppActivity.FromTrace(a1, trace.DurationSec)!;
+        Assert.Equal(15, activity.FirstArrivalSec);
+    }
+
+    [Fact]
+    public void Reader_names_the_file_and_line_of_a_malformed_row()
+    {
+        var dir = WriteTrace("HashOwner,HashApp,HashFunction,Trigger,480,481\no1,a1,f1,http,2,0\no1,a1,f2,timer,x,1\n");
+        var e = Assert.Throws<TraceFormatException>(() => AzureFunctionsTraceReader.Read(dir));
+        Assert.Contains("invocations.csv:3", e.Message);
+        Assert.Contains("'x'", e.Message);
+
+        var short_ = WriteTrace("HashOwner,HashApp,HashFunction,Trigger,480,481\no1,a1,f1,http,2\n");
+        Assert.Contains("invocations.csv:2", Assert.Throws<TraceFormatException>(() => AzureFunctionsTraceReader.Read(short_)).Message);
+    }
+
+    private static string WriteTrace(string invocations)
+    {
+        var dir = Directory.CreateTempSubdirectory("osai-trace-").FullName;
+        File.WriteAllText(Path.Combine(dir, "invocations.csv"), invocations);
+        File.WriteAllText(Path.Combine(dir, "durations.csv"),
+            "HashOwner,HashApp,HashFunction,Average,Count\no1,a1,f1,500,10\no1,a1,f2,1500,10\no2,a2,f3,100,5\n");
+        File.WriteAllText(Path.Combine(dir, "memory.csv"),
+            "HashFunction,HashOwner,HashApp,SampleCount,AverageAllocatedMb\nf1,o1,a1,5,100\nf2,o1,a1,5,200\nf3,o2,a2,5,50\n");
+        return dir;
+    }
+
+    [Fact]
+    public async Task Study_skips_with_a_reason_when_there_are_no_traces()
+    {
+        var outDir = Directory.CreateTempSubdirectory("osai-sim-").FullName;
+        var none = await new KeepAliveStudy().RunAsync(new SimulationContext(null, outDir, true, _ => { }), CancellationToken.None);
+        Assert.Contains("no traces folder", none.SkippedBecause);
+        var missing = await new KeepAliveStudy().RunAsync(new SimulationContext(outDir, outDir, true, _ => { }), CancellationToken.None);
+        Assert.Contains("missing", missing.SkippedBecause);
+    }
+
+    [SkippableFact]
+    public async Task Study_runs_in_quick_mode_on_the_real_trace()
+    {
+        var traces = SharedTraces.Find();
+        Skip.If(traces is null, SharedTraces.SkipReason);
+        var outDir = Directory.CreateTempSubdirectory("osai-sim-").FullName;
+        var result = await new KeepAliveStudy().RunAsync(new SimulationContext(traces, outDir, Quick: true, _ => { }), CancellationToken.None);
+
+        Assert.Null(result.SkippedBecause);
+        Assert.True(File.Exists(Path.Combine(outDir, KeepAliveStudy.FigureFile)));
+        Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(outDir, KeepAliveStudy.FigureFile)));
+        Assert.Contains("| osforai |", result.Markdown);
+        foreach (var policy in new[] { "fixed10", "fixed20", "hybrid", "osforai", "oracle", "never-unload", "always-cold" })
+            Assert.True(result.Numbers.ContainsKey($"{policy}.p75ColdPct"), policy);
+        Assert.Equal(100, result.Numbers["always-cold.coldStartRatePct"]);
+        foreach (var policy in new[] { "fixed10", "fixed20", "hybrid", "osforai", "never-unload", "always-cold" })
+            Assert.True(result.Numbers["oracle.wasteSec"] <= result.Numbers[$"{policy}.wasteSec"], policy);
+    }
+
+    [Fact]
+    public void Report_links_figures_relative_to_the_document_and_explains_skips()
+    {
+        StudyResult[] results =
+        [
+            new("keepalive", "## Keep-alive\n\nbody", [new Figure("a.svg", "A caption")], new Dictionary<string, double>()),
+            new("chain", "", [], new Dictionary<string, double>(), SkippedBecause: "not implemented yet"),
+        ];
+        var when = new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+        var beside = MarkdownReport.Write("Title", results, "osai sim --quick", "", when);
+        var docs = MarkdownReport.Write("Title", results, "osai sim --quick", "scaling", when);
+
+        Assert.StartsWith("# Title\n", beside);
+        Assert.Contains("`osai sim --quick`", beside);
+        Assert.Contains("2026-11-28 12:00 UTC", beside);
+        Assert.Contains("![A caption](a.svg)", beside);
+        Assert.Contains("![A caption](scaling/a.svg)", docs);
+        Assert.Contains("## chain\n\nSkipped: not implemented yet", beside);
+        Assert.True(beside.IndexOf("## Keep-alive", StringComparison.Ordinal) < beside.IndexOf("## chain", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Scatter_plot_is_well_formed_svg_with_one_labelled_dot_per_point()
+    {
+        var svg = SvgScatterPlot.Render("T <&>", "x", "y", [new("a", 1, 2), new("b&c", 1000, 50), new("d", 1001, 50)]);
+        var root = System.Xml.Linq.XDocument.Parse(svg).Root!;
+        Assert.Equal("svg", root.Name.LocalName);
+        Assert.Equal(3, root.Elements().Count(e => e.Name.LocalName == "circle"));
+        Assert.Contains(root.Elements(), e => e.Name.LocalName == "text" && e.Value == "b&c");
+        Assert.Equal(1000, SvgScatterPlot.NiceCeiling(1000));
+        Assert.Equal(2000, SvgScatterPlot.NiceCeiling(1001));
+        Assert.Equal(5, SvgScatterPlot.NiceCeiling(2.5));
+    }
+}
