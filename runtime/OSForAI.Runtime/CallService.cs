@@ -10,7 +10,7 @@ namespace OSForAI.Runtime;
 
 /// <summary>The call path below the gateway: resolve a version for a caller, then run it on the pool.</summary>
 public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWorkerPool models, CallTokens tokens, GatewayAddress gateway,
-    IOptions<OsaiOptions> options)
+    CallGraphPrewarmer prewarmer, IOptions<OsaiOptions> options)
 {
     private readonly OsaiOptions _options = options.Value;
 
@@ -36,6 +36,7 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         TimeSpan timeout, CancellationToken ct, string? traceId = null, CallChain? from = null)
     {
         var context = ContextFor(version, caller, ref timeout, traceId, from);
+        prewarmer.OnCall(version, from);
         if (version.Runtime == ModelWorkerPool.Runtime) return CallModelAsync(version, contentKind, body, context, timeout, ct);
         return pool.InvokeAsync(version, new InvokeRequest(contentKind, body, context), timeout, ct);
     }
@@ -61,7 +62,7 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         }
         var trace = from?.TraceId ?? traceId ?? ActivityTraceId.CreateRandom().ToHexString();
         var owner = from?.Owner ?? caller.Owner;
-        var token = tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline));
+        var token = tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline, version.InstanceKey, now));
         return new CallContext(trace, owner, depth, deadline, token, gateway.Url);
     }
 

@@ -53,6 +53,7 @@ public static partial class OsaiServer
         s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
         s.AddSingleton<WorkerPool>();
         s.AddSingleton<CallTokens>();
+        s.AddSingleton<CallGraphPrewarmer>();
         s.AddSingleton<GatewayAddress>();
         s.AddSingleton<CallService>();
         s.AddSingleton<ModelWorkerPool>();

@@ -6,9 +6,11 @@ namespace OSForAI.Runtime.Auth;
 
 /// <summary>
 /// Where a composed call comes from: the original caller (whose rights it carries, call scope only), the trace,
-/// how deep it is, which algorithms are already on the path (for cycle detection) and its remaining deadline.
+/// how deep it is, which algorithms are already on the path (for cycle detection), its remaining deadline, and
+/// which version made it when (so the scheduler can learn the call graph).
 /// </summary>
-public sealed record CallChain(string Owner, string TraceId, int Depth, IReadOnlyList<string> Path, DateTimeOffset Deadline);
+public sealed record CallChain(string Owner, string TraceId, int Depth, IReadOnlyList<string> Path, DateTimeOffset Deadline,
+    string? CallerKey = null, DateTimeOffset? CallerStartedAt = null);
 
 /// <summary>
 /// Short-lived tokens that let an algorithm call other algorithms through the gateway on behalf of its

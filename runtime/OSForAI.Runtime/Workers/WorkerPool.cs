@@ -7,7 +7,13 @@ using OSForAI.Runtime.Catalog;
 
 namespace OSForAI.Runtime.Workers;
 
-public sealed record PoolStats(int LiveWorkers, int GenericIdle, int Instances, int Queued, long ColdStarts, long FreshStarts, long Calls);
+/// <summary>
+/// The pool's state and counters. ColdStarts counts specializations (a worker loading a version); ColdCalls counts
+/// calls that found no instance of their version and had to wait for one; Prewarms counts specializations started
+/// ahead of demand, PrewarmHits the first calls served by them.
+/// </summary>
+public sealed record PoolStats(int LiveWorkers, int GenericIdle, int Instances, int Queued, long ColdStarts, long FreshStarts, long Calls,
+    long ColdCalls = 0, long Prewarms = 0, long PrewarmHits = 0);
 
 /// <summary>
 /// The local scheduler. Keeps a few generic warm workers per runtime kind; a cold call specializes
@@ -30,7 +36,7 @@ public sealed class WorkerPool : IAsyncDisposable
     private readonly ITimer _reaper;
     private int _liveWorkers;
     private int _spawning;
-    private long _coldStarts, _freshStarts, _calls;
+    private long _coldStarts, _freshStarts, _calls, _coldCalls, _prewarms, _prewarmHits;
 
     public WorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<WorkerPool> log, TimeProvider clock)
     {
@@ -54,7 +60,27 @@ public sealed class WorkerPool : IAsyncDisposable
         _generics.Values.Sum(g => g.Idle.Count),
         _groups.Values.Sum(g => { lock (g) return g.Instances.Count; }),
         _groups.Values.Sum(g => { lock (g) return g.Waiters.Count; }),
-        Interlocked.Read(ref _coldStarts), Interlocked.Read(ref _freshStarts), Interlocked.Read(ref _calls));
+        Interlocked.Read(ref _coldStarts), Interlocked.Read(ref _freshStarts), Interlocked.Read(ref _calls),
+        Interlocked.Read(ref _coldCalls), Interlocked.Read(ref _prewarms), Interlocked.Read(ref _prewarmHits));
+
+    /// <summary>
+    /// Starts an instance of <paramref name="version"/> ahead of a predicted call, unless one exists or is starting.
+    /// Returns whether it started one.
+    /// </summary>
+    public bool Prewarm(VersionRecord version)
+    {
+        if (_stopping.IsCancellationRequested || version.Runtime != "python3") return false;
+        var group = _groups.GetOrAdd(version.InstanceKey, _ => new VersionGroup(version));
+        lock (group)
+        {
+            if (group.Instances.Count + group.Starting > 0) return false;
+            if (group.LoadFailure is { } failure && _clock.GetUtcNow() - failure.At < LoadFailureMemory) return false;
+            group.Starting++;
+        }
+        Interlocked.Increment(ref _prewarms);
+        _ = SpecializeAsync(group, prewarm: true);
+        return true;
+    }
 
     /// <summary>Worker process ids currently serving a version (for operators and tests).</summary>
     public IReadOnlyList<int> InstancePids(string instanceKey) =>
@@ -125,6 +151,7 @@ public sealed class WorkerPool : IAsyncDisposable
             if (best is not null)
             {
                 best.InFlight++;
+                MarkUsed(best);
                 return best;
             }
             // Code that just failed to load fails the same way again: answer at once instead of churning workers.
@@ -135,6 +162,7 @@ public sealed class WorkerPool : IAsyncDisposable
                     $"{group.Version.FullName} has {group.Waiters.Count} calls waiting already; retry shortly");
             waiter = new Waiter();
             group.Waiters.AddLast(waiter.Node = new LinkedListNode<Waiter>(waiter));
+            if (group.Instances.Count == 0) Interlocked.Increment(ref _coldCalls);
             // Start another instance when the queue outgrows what the instances being started will absorb.
             if (group.Waiters.Count > group.Starting * group.Version.Concurrency &&
                 group.Instances.Count + group.Starting < _options.MaxInstancesPerVersion)
@@ -153,6 +181,14 @@ public sealed class WorkerPool : IAsyncDisposable
         return await waiter.Tcs.Task;
     }
 
+    /// <summary>The first call on a pre-warmed instance is a pre-warm hit.</summary>
+    private void MarkUsed(Instance instance)
+    {
+        if (instance.Used) return;
+        instance.Used = true;
+        if (instance.Prewarmed) Interlocked.Increment(ref _prewarmHits);
+    }
+
     private void Release(VersionGroup group, Instance instance)
     {
         lock (group)
@@ -164,14 +200,18 @@ public sealed class WorkerPool : IAsyncDisposable
                 while (group.Waiters.First is { } node)
                 {
                     group.Waiters.RemoveFirst();
-                    if (node.Value.Tcs.TrySetResult(instance)) return;
+                    if (node.Value.Tcs.TrySetResult(instance))
+                    {
+                        MarkUsed(instance);
+                        return;
+                    }
                 }
             }
             instance.InFlight--;
         }
     }
 
-    private async Task SpecializeAsync(VersionGroup group)
+    private async Task SpecializeAsync(VersionGroup group, bool prewarm = false)
     {
         var v = group.Version;
         WorkerConnection? conn = null;
@@ -194,7 +234,7 @@ public sealed class WorkerPool : IAsyncDisposable
                 throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.LoadError,
                     "the algorithm failed to load: " + (reply.GetString("message") ?? reply.Type), reply.GetString("stacktrace"));
             Interlocked.Increment(ref _coldStarts);
-            var instance = new Instance(conn, v.Concurrency, _clock.GetUtcNow());
+            var instance = new Instance(conn, v.Concurrency, _clock.GetUtcNow()) { Prewarmed = prewarm };
             lock (group)
             {
                 group.Starting--;
@@ -205,6 +245,7 @@ public sealed class WorkerPool : IAsyncDisposable
                     group.Waiters.RemoveFirst();
                     instance.InFlight++;
                     if (!node.Value.Tcs.TrySetResult(instance)) instance.InFlight--;
+                    else MarkUsed(instance);
                 }
             }
             _ = conn.Exited.ContinueWith(_ => OnInstanceGone(group, instance), TaskScheduler.Default);
@@ -379,6 +420,8 @@ public sealed class WorkerPool : IAsyncDisposable
         public int Concurrency { get; } = concurrency;
         public int InFlight;
         public DateTimeOffset LastUsed = now;
+        public bool Prewarmed;
+        public bool Used;
     }
 
     private sealed class Waiter

@@ -26,6 +26,9 @@ public static class OpsEndpoints
             Metric("osai_cold_starts_total", "counter", "Specializations of a worker for a version.", s.ColdStarts);
             Metric("osai_worker_starts_total", "counter", "Worker processes started.", s.FreshStarts);
             Metric("osai_calls_total", "counter", "Algorithm calls dispatched to workers.", s.Calls);
+            Metric("osai_cold_calls_total", "counter", "Calls that found no instance of their version and waited for one.", s.ColdCalls);
+            Metric("osai_prewarms_total", "counter", "Instances started ahead of a predicted call.", s.Prewarms);
+            Metric("osai_prewarm_hits_total", "counter", "Calls served first by a pre-warmed instance.", s.PrewarmHits);
             var (inferences, batched) = models.Counters;
             Metric("osai_inferences_total", "counter", "Model inferences answered by model workers.", inferences);
             Metric("osai_inferences_batched_total", "counter", "Model inferences that shared a run with others (dynamic batching).", batched);

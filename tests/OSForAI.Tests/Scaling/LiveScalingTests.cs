@@ -1,0 +1,62 @@
+using OSForAI.Runtime.Workers;
+using OSForAI.Tests.Support;
+using static OSForAI.Tests.Support.TestServer;
+
+namespace OSForAI.Tests.Scaling;
+
+/// <summary>The live scheduler: call-graph pre-warming and a burst against a version scaled to zero, end to end.</summary>
+public sealed class LiveScalingTests
+{
+    [Fact]
+    public async Task After_learning_calling_a_caller_leaves_no_cold_start_for_its_callee()
+    {
+        await using var s = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            // Instances are stopped one second after their last call, so every round below starts from zero.
+            ["OSForAI:Workers:IdleKeepAlive"] = "00:00:01",
+        });
+        await s.PublishAsync("chain/b", "1.0.0", Python("def apply(x):\n    return x * 2\n"));
+        // A does some work first, then calls B: the pre-warm has that long to get B ready.
+        await s.PublishAsync("chain/a", "1.0.0", Python(
+            "import time, osai_runner\n\ndef apply(x):\n    time.sleep(0.3)\n    return osai_runner.client().algo('chain/b/1.0.0').pipe(x).result + 1\n"));
+        var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
+
+        async Task<(long Cold, long Hits)> RoundAsync(int x)
+        {
+            // Wait until both versions are scaled to zero.
+            var until = DateTime.UtcNow.AddSeconds(15);
+            while ((pool.InstancePids("chain/a@1.0.0").Count > 0 || pool.InstancePids("chain/b@1.0.0").Count > 0) && DateTime.UtcNow < until)
+                await Task.Delay(100);
+            Assert.Empty(pool.InstancePids("chain/b@1.0.0"));
+            var before = pool.Stats;
+            var (status, body) = await CallAsync(s.Admin, "/v1/algo/chain/a/1.0.0", Json(x.ToString()));
+            Assert.True(status == 200, body.ToString());
+            Assert.Equal(2 * x + 1, body.GetProperty("result").GetInt32());
+            var after = pool.Stats;
+            return (after.ColdCalls - before.ColdCalls, after.PrewarmHits - before.PrewarmHits);
+        }
+
+        var first = await RoundAsync(1);
+        Assert.Equal(2, first.Cold);                  // A and B both cold: nothing learned yet
+        await RoundAsync(2);
+        var learned = await RoundAsync(3);
+        Assert.Equal(1, learned.Cold);                // only A: B was pre-warmed when A was called
+        Assert.Equal(1, learned.Hits);
+    }
+
+    [Fact]
+    public async Task A_burst_of_1000_calls_against_a_version_scaled_to_zero_completes_without_errors()
+    {
+        await using var s = await TestServer.StartAsync();
+        await s.PublishAsync("burst/echo", "1.0.0", Python("def apply(x):\n    return x\n", "concurrency: 4\n"));
+        var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
+        Assert.Empty(pool.InstancePids("burst/echo@1.0.0"));
+        var results = await Task.WhenAll(Enumerable.Range(0, 1000).Select(async i =>
+        {
+            var (status, body) = await CallAsync(s.Admin, "/v1/algo/burst/echo/1.0.0", Json(i.ToString()));
+            return (status, ok: status == 200 && body.GetProperty("result").GetInt32() == i);
+        }));
+        Assert.All(results, r => Assert.True(r.ok, $"status {r.status}"));
+        Assert.InRange(pool.InstancePids("burst/echo@1.0.0").Count, 1, 8);
+    }
+}
