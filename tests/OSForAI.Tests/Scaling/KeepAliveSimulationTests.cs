@@ -5,21 +5,26 @@ using OSForAI.Simulation.Report;
 
 namespace OSForAI.Tests.Scaling;
 
-/// <summary>Finds the shared trace folder (shared/traces beside the repository) by walking up from the test's folder.</summary>
+/// <summary>
+/// Finds the shared trace folder: $OSAI_TRACES if set, else a shared/traces folder found by walking up from the test's
+/// folder (shared/ sits beside the repository for developers and CI).
+/// </summary>
 internal static class SharedTraces
 {
-    public static string? Find()
+    /// <summary>The folder holding <paramref name="traceSet"/> (e.g. azure-llm-2023), or null.</summary>
+    public static string? Find(string traceSet = AzureFunctionsTraceReader.FolderName)
     {
+        var env = Environment.GetEnvironmentVariable("OSAI_TRACES");
+        if (!string.IsNullOrEmpty(env) && Directory.Exists(Path.Combine(env, traceSet))) return Path.GetFullPath(env);
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             var candidate = Path.Combine(dir.FullName, "shared", "traces");
-            if (File.Exists(Path.Combine(candidate, AzureFunctionsTraceReader.FolderName, "invocations.csv")))
-                return candidate;
+            if (Directory.Exists(Path.Combine(candidate, traceSet))) return candidate;
         }
         return null;
     }
 
-    public const string SkipReason = "shared/traces/azure-functions-2019-sample500 not found above the test folder";
+    public const string SkipReason = "shared/traces/azure-functions-2019-sample500 not found above the test folder (or set OSAI_TRACES)";
 }
 
 public class KeepAliveSimulationTests

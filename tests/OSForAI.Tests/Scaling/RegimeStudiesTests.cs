@@ -59,7 +59,7 @@ public sealed class RegimeStudiesTests : IDisposable
     [SkippableFact]
     public async Task Autoscaler_ReplaysTheLlmTraceWhenPresent()
     {
-        var traces = FindTraces();
+        var traces = SharedTraces.Find("azure-llm-2023");
         Skip.If(traces is null, "shared/traces/azure-llm-2023 not found (set OSAI_TRACES)");
         var r = await new AutoscalerStudy().RunAsync(Quick(traces), CancellationToken.None);
         Assert.Null(r.SkippedBecause);
@@ -103,18 +103,5 @@ public sealed class RegimeStudiesTests : IDisposable
         var svg = SvgLineChart.Render("t", "x", "y", 10, [new ChartSeries("a", [1, 2, 3]), new ChartSeries("b <&>", [3, 2, 1])]);
         Assert.Equal(2, svg.Split("<polyline").Length - 1);
         Assert.Contains("b &lt;&amp;&gt;", svg);
-    }
-
-    /// <summary>OSAI_TRACES if set, else a shared/traces folder next to or above the test binaries.</summary>
-    private static string? FindTraces()
-    {
-        var env = Environment.GetEnvironmentVariable("OSAI_TRACES");
-        if (!string.IsNullOrEmpty(env) && Directory.Exists(Path.Combine(env, "azure-llm-2023"))) return env;
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            foreach (var candidate in new[] { Path.Combine(d.FullName, "shared", "traces"), Path.Combine(d.FullName, "..", "shared", "traces") })
-                if (Directory.Exists(Path.Combine(candidate, "azure-llm-2023"))) return Path.GetFullPath(candidate);
-        }
-        return null;
     }
 }
