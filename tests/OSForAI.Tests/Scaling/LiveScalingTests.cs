@@ -18,7 +18,7 @@ public sealed class LiveScalingTests
         await s.PublishAsync("chain/b", "1.0.0", Python("def apply(x):\n    return x * 2\n"));
         // A does some work first, then calls B: the pre-warm has that long to get B ready.
         await s.PublishAsync("chain/a", "1.0.0", Python(
-            "import time, osai_runner\n\ndef apply(x):\n    time.sleep(0.3)\n    return osai_runner.client().algo('chain/b/1.0.0').pipe(x).result + 1\n"));
+            "import time, osai_runner\n\ndef apply(x):\n    time.sleep(1.0)\n    return osai_runner.client().algo('chain/b/1.0.0').pipe(x).result + 1\n"));
         var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
 
         async Task<(long Cold, long Hits)> RoundAsync(int x)
