@@ -57,8 +57,14 @@ public sealed class WorkerOptions
     /// <summary>Calls that may wait for a free slot per algorithm version; more get 429.</summary>
     public int QueueLimit { get; set; } = 1000;
 
-    /// <summary>An idle specialized instance is stopped after this long.</summary>
+    /// <summary>An idle specialized instance is stopped after this long (the "fixed" keep-alive; also how long extra instances of a busy version may sit unused).</summary>
     public TimeSpan IdleKeepAlive { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long an idle version's instances are kept: "fixed" (IdleKeepAlive) or "adaptive" (OSForAI's cost-aware policy,
+    /// learned per version from its idle times; see docs/scaling.md).
+    /// </summary>
+    public string KeepAlive { get; set; } = "fixed";
 
     /// <summary>Most captured stdout bytes returned per call.</summary>
     public int StdoutLimitBytes { get; set; } = 256 * 1024;

@@ -46,8 +46,10 @@ public sealed class CallGraphPrewarmer(WorkerPool pool, TimeProvider clock)
         {
             if (!_versions.TryGetValue(plan.Callee, out var callee)) continue;
             var wait = TimeSpan.FromSeconds(Math.Max(0, plan.StartAtSeconds - t));
-            if (wait <= TimeSpan.FromMilliseconds(5)) pool.Prewarm(callee);
-            else _ = Task.Delay(wait, clock).ContinueWith(_ => pool.Prewarm(callee), TaskScheduler.Default);
+            // Keep it until the plan would release it if unused.
+            var hold = TimeSpan.FromSeconds(Math.Max(0, plan.ReleaseAfterSeconds - plan.StartAtSeconds));
+            if (wait <= TimeSpan.FromMilliseconds(5)) pool.Prewarm(callee, hold);
+            else _ = Task.Delay(wait, clock).ContinueWith(_ => pool.Prewarm(callee, hold), TaskScheduler.Default);
         }
     }
 }

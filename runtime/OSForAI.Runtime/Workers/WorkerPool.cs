@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OSForAI.Runtime.Catalog;
+using OSForAI.Scaling.KeepAlive;
 
 namespace OSForAI.Runtime.Workers;
 
@@ -34,6 +35,8 @@ public sealed class WorkerPool : IAsyncDisposable
     private readonly ConcurrentDictionary<string, GenericPool> _generics = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly ITimer _reaper;
+    private readonly IKeepAlivePolicy _keepAlive;
+    private readonly DateTimeOffset _epoch;
     private int _liveWorkers;
     private int _spawning;
     private long _coldStarts, _freshStarts, _calls, _coldCalls, _prewarms, _prewarmHits;
@@ -45,6 +48,13 @@ public sealed class WorkerPool : IAsyncDisposable
         _options = options.Value.Workers;
         _log = log;
         _clock = clock;
+        _keepAlive = (_options.KeepAlive ?? "fixed").Trim().ToLowerInvariant() switch
+        {
+            "fixed" => new FixedKeepAlivePolicy(_options.IdleKeepAlive),
+            "adaptive" => new CostAwareKeepAlivePolicy(),
+            var other => throw new InvalidOperationException($"OSForAI:Workers:KeepAlive must be fixed or adaptive, not '{other}'"),
+        };
+        _epoch = clock.GetUtcNow();
         var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleKeepAlive.Ticks / 4, TimeSpan.FromMilliseconds(200).Ticks, TimeSpan.FromSeconds(30).Ticks));
         _reaper = clock.CreateTimer(_ => ReapIdle(), null, period, period);
     }
@@ -64,15 +74,18 @@ public sealed class WorkerPool : IAsyncDisposable
         Interlocked.Read(ref _coldCalls), Interlocked.Read(ref _prewarms), Interlocked.Read(ref _prewarmHits));
 
     /// <summary>
-    /// Starts an instance of <paramref name="version"/> ahead of a predicted call, unless one exists or is starting.
+    /// Starts an instance of <paramref name="version"/> ahead of a predicted call, unless one exists or is starting,
+    /// and keeps the version's instances for at least <paramref name="hold"/> whatever the keep-alive policy says.
     /// Returns whether it started one.
     /// </summary>
-    public bool Prewarm(VersionRecord version)
+    public bool Prewarm(VersionRecord version, TimeSpan hold)
     {
         if (_stopping.IsCancellationRequested || version.Runtime != "python3") return false;
-        var group = _groups.GetOrAdd(version.InstanceKey, _ => new VersionGroup(version));
+        var group = _groups.GetOrAdd(version.InstanceKey, NewGroup(version));
         lock (group)
         {
+            var until = _clock.GetUtcNow() + hold;
+            if (until > group.HoldUntil) group.HoldUntil = until;
             if (group.Instances.Count + group.Starting > 0) return false;
             if (group.LoadFailure is { } failure && _clock.GetUtcNow() - failure.At < LoadFailureMemory) return false;
             group.Starting++;
@@ -90,7 +103,7 @@ public sealed class WorkerPool : IAsyncDisposable
     public async Task<InvokeResult> InvokeAsync(VersionRecord version, InvokeRequest request, TimeSpan timeout, CancellationToken ct)
     {
         Interlocked.Increment(ref _calls);
-        var group = _groups.GetOrAdd(version.InstanceKey, _ => new VersionGroup(version));
+        var group = _groups.GetOrAdd(version.InstanceKey, NewGroup(version));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         deadline.CancelAfter(timeout);
         Instance instance;
@@ -139,12 +152,23 @@ public sealed class WorkerPool : IAsyncDisposable
     private static CapturedOutput OutputOf(Frame reply) => new(
         reply.GetString("stdout"), reply.GetBool("stdout_truncated"), reply.GetString("stderr"), reply.GetBool("stderr_truncated"));
 
+    private Func<string, VersionGroup> NewGroup(VersionRecord version) => _ => new VersionGroup(version, _keepAlive.ForApp());
+
+    private double Seconds(DateTimeOffset t) => (t - _epoch).TotalSeconds;
+
     private async Task<Instance> AcquireAsync(VersionGroup group, CancellationToken ct)
     {
         Waiter waiter;
         var startAnother = false;
         lock (group)
         {
+            if (group.IdleSince is { } since)
+            {
+                // The version was idle: tell the keep-alive policy how long the gap was.
+                group.KeepAlive.OnArrival(since, Seconds(_clock.GetUtcNow()));
+                group.IdleSince = null;
+                group.IdleWindow = null;
+            }
             Instance? best = null;
             foreach (var i in group.Instances)
                 if (i.InFlight < i.Concurrency && i.Conn.IsAlive && (best is null || i.InFlight < best.InFlight)) best = i;
@@ -208,6 +232,13 @@ public sealed class WorkerPool : IAsyncDisposable
                 }
             }
             instance.InFlight--;
+            if (group.Waiters.Count == 0 && group.Instances.All(i => i.InFlight == 0))
+            {
+                // The version just went idle: the keep-alive policy decides how long its instances stay.
+                var since = Seconds(_clock.GetUtcNow());
+                group.IdleSince = since;
+                group.IdleWindow = group.KeepAlive.OnIdle(since);
+            }
         }
     }
 
@@ -246,6 +277,13 @@ public sealed class WorkerPool : IAsyncDisposable
                     instance.InFlight++;
                     if (!node.Value.Tcs.TrySetResult(instance)) instance.InFlight--;
                     else MarkUsed(instance);
+                }
+                if (group.IdleSince is null && group.Instances.All(i => i.InFlight == 0))
+                {
+                    // Started with nothing to do (a pre-warm, or its callers gave up): idle from now, under the policy.
+                    var since = Seconds(_clock.GetUtcNow());
+                    group.IdleSince = since;
+                    group.IdleWindow = group.KeepAlive.OnIdle(since);
                 }
             }
             _ = conn.Exited.ContinueWith(_ => OnInstanceGone(group, instance), TaskScheduler.Default);
@@ -371,19 +409,41 @@ public sealed class WorkerPool : IAsyncDisposable
         return true;
     }
 
+    /// <summary>
+    /// Stops what the keep-alive policy no longer keeps: every instance of an idle version once its window has passed
+    /// (or at once when the policy unloads now and pre-warms later), and extra instances of a busy version that stayed
+    /// unused for IdleKeepAlive (scaling down). Pre-warms an idle version when its policy asks for it.
+    /// </summary>
     private void ReapIdle()
     {
-        var cutoff = _clock.GetUtcNow() - _options.IdleKeepAlive;
+        var now = _clock.GetUtcNow();
+        var cutoff = now - _options.IdleKeepAlive;
+        var prewarm = new List<(VersionRecord Version, TimeSpan Hold)>();
         foreach (var g in _groups.Values)
         {
             List<Instance> idle;
             lock (g)
             {
-                idle = g.Instances.Where(i => i.InFlight == 0 && i.LastUsed < cutoff).ToList();
+                if (g.HoldUntil > now)
+                {
+                    idle = [];   // pre-warmed for an expected call: kept until then
+                }
+                else if (g.IdleSince is { } since && g.IdleWindow is { } window)
+                {
+                    var idleFor = Seconds(now) - since;
+                    idle = window.IsWarmAfter(idleFor) ? [] : g.Instances.Where(i => i.InFlight == 0).ToList();
+                    if (window.Prewarms && window.IsWarmAfter(idleFor) && g.Instances.Count + g.Starting == 0)
+                        prewarm.Add((g.Version, TimeSpan.FromSeconds(Math.Min(window.UnloadAfterSec - idleFor, TimeSpan.MaxValue.TotalSeconds / 2))));
+                }
+                else
+                {
+                    idle = g.Instances.Count > 1 ? g.Instances.Where(i => i.InFlight == 0 && i.LastUsed < cutoff).Take(g.Instances.Count - 1).ToList() : [];
+                }
                 foreach (var i in idle) g.Instances.Remove(i);
             }
             foreach (var i in idle) _ = i.Conn.ShutdownAsync(TimeSpan.FromSeconds(2));
         }
+        foreach (var (v, hold) in prewarm) Prewarm(v, hold);
     }
 
     public async ValueTask DisposeAsync()
@@ -405,9 +465,15 @@ public sealed class WorkerPool : IAsyncDisposable
 
     private static T Locked<T>(object gate, Func<T> f) { lock (gate) return f(); }
 
-    private sealed class VersionGroup(VersionRecord version)
+    private sealed class VersionGroup(VersionRecord version, IAppKeepAlive keepAlive)
     {
         public VersionRecord Version { get; } = version;
+        public IAppKeepAlive KeepAlive { get; } = keepAlive;
+        /// <summary>When the version last went idle (seconds on the pool's clock), and what the policy decided then.</summary>
+        public double? IdleSince;
+        public KeepAliveWindow? IdleWindow;
+        /// <summary>A pre-warm keeps the version's instances at least until then.</summary>
+        public DateTimeOffset HoldUntil;
         public List<Instance> Instances { get; } = [];
         public LinkedList<Waiter> Waiters { get; } = new();
         public int Starting;

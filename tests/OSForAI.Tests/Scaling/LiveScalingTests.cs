@@ -59,4 +59,30 @@ public sealed class LiveScalingTests
         Assert.All(results, r => Assert.True(r.ok, $"status {r.status}"));
         Assert.InRange(pool.InstancePids("burst/echo@1.0.0").Count, 1, 8);
     }
+
+    [Fact]
+    public async Task The_adaptive_keep_alive_keeps_a_version_the_fixed_one_would_have_stopped()
+    {
+        // Same short fixed keep-alive, but the adaptive policy decides: until it has seen a few idle times it keeps an hour.
+        await using var s = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:IdleKeepAlive"] = "00:00:01",
+            ["OSForAI:Workers:KeepAlive"] = "adaptive",
+        });
+        await s.PublishAsync("keep/me", "1.0.0", Python("def apply(x):\n    return x\n"));
+        Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/keep/me/1.0.0", Json("1"))).Status);
+        var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
+        await Task.Delay(TimeSpan.FromSeconds(2.5));   // well past the fixed 1 s and several reaper ticks
+        Assert.Single(pool.InstancePids("keep/me@1.0.0"));
+    }
+
+    [Fact]
+    public async Task An_unknown_keep_alive_policy_stops_the_server_from_starting_with_a_clear_error()
+    {
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:KeepAlive"] = "forever-and-ever",
+        }));
+        Assert.Contains("KeepAlive must be fixed or adaptive", e.ToString());
+    }
 }
