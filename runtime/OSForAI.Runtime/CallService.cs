@@ -62,7 +62,9 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         }
         var trace = from?.TraceId ?? traceId ?? ActivityTraceId.CreateRandom().ToHexString();
         var owner = from?.Owner ?? caller.Owner;
-        var token = tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline, version.InstanceKey, now));
+        // Models never call out, so only code runtimes get a call token.
+        var token = version.Runtime == ModelWorkerPool.Runtime ? null
+            : tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline, version.InstanceKey, now));
         return new CallContext(trace, owner, depth, deadline, token, gateway.Url);
     }
 
@@ -77,10 +79,7 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         try { inputs = OipCodec.ParseV1Input(body, v.Model!.Inputs); }
         catch (InferenceRequestException e) { throw new AlgorithmCallException(ErrorTypes.InputError, e.Message); }
         var reply = await models.InferAsync(v, inputs, timeout, context, ct);
-        List<Tensor> outputs;
-        try { outputs = TensorBundle.Decode(reply.Bundle); }
-        catch (InvalidDataException e) { throw new AlgorithmCallException(ErrorTypes.ProtocolError, "the model worker sent malformed outputs: " + e.Message); }
-        try { return new InvokeResult(ContentKinds.Json, OipCodec.EncodeV1Output(outputs, v.Model.Labels), CapturedOutput.None, reply.DurationMs); }
+        try { return new InvokeResult(ContentKinds.Json, OipCodec.EncodeV1Output(reply.Outputs, v.Model.Labels), CapturedOutput.None, reply.DurationMs); }
         catch (InferenceOutputException e) { throw new AlgorithmCallException(ErrorTypes.SerializationError, e.Message); }
     }
 }

@@ -29,7 +29,7 @@ public sealed class ModelCache(WorkerSettings worker) : IAsyncDisposable
         try
         {
             if (TryHold(settings.Id) is { } loadedMeanwhile) return loadedMeanwhile;
-            var cost = Math.Max(settings.MemoryBytes, File.Exists(settings.Path) ? new FileInfo(settings.Path).Length : 0);
+            var cost = OnnxModel.CostOf(settings);
             if (cost > worker.MemoryBudgetBytes)
                 throw new WorkerException("LoadError", $"model {settings.Id} needs {cost} bytes of device memory; this worker's budget is {worker.MemoryBudgetBytes}");
             List<Entry> evicted = MakeRoom(cost);

@@ -52,7 +52,7 @@ public sealed class OnnxModel : IDisposable
     {
         var started = Stopwatch.GetTimestamp();
         if (!File.Exists(settings.Path)) throw new WorkerException("LoadError", $"model file {settings.Path} does not exist");
-        var resident = Math.Max(settings.MemoryBytes, new FileInfo(settings.Path).Length);
+        var resident = CostOf(settings);
         string? fallback = null;
         if (worker.WantsGpu(settings.Device))
         {
@@ -82,6 +82,10 @@ public sealed class OnnxModel : IDisposable
             throw new WorkerException("LoadError", $"ONNX Runtime could not create a session for this model: {FirstLine(e.Message)}");
         }
     }
+
+    /// <summary>What a model counts against the memory budget: its declared need or its file size, whichever is larger.</summary>
+    public static long CostOf(ModelSettings settings) =>
+        Math.Max(settings.MemoryBytes, File.Exists(settings.Path) ? new FileInfo(settings.Path).Length : 0);
 
     private static SessionOptions NewOptions(ModelSettings s)
     {

@@ -48,10 +48,7 @@ public sealed class ModelService(CallService calls, ModelWorkerPool workers)
         var context = new CallContext(traceId ?? ActivityTraceId.CreateRandom().ToHexString(), caller.Owner, 0, DateTimeOffset.UtcNow + timeout);
         var reply = await workers.InferAsync(version, inputs, timeout, context, ct);
         _unloaded.TryRemove(version.InstanceKey, out _);
-        List<Tensor> outputs;
-        try { outputs = TensorBundle.Decode(reply.Bundle); }
-        catch (InvalidDataException e) { throw new AlgorithmCallException(ErrorTypes.ProtocolError, "the model worker sent malformed outputs: " + e.Message); }
-        return new InferenceOutcome(outputs, reply);
+        return new InferenceOutcome(reply.Outputs, reply);
     }
 
     public async Task<ModelFacts> LoadAsync(VersionRecord version, CancellationToken ct)

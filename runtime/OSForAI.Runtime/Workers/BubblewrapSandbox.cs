@@ -11,6 +11,9 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
 {
     public string BwrapPath { get; } = bwrapPath;
 
+    /// <summary>NVIDIA device nodes, where present, so model workers can use the GPU (listed once).</summary>
+    private readonly string[] _gpuDevices = Directory.Exists("/dev") ? Directory.GetFiles("/dev", "nvidia*") : [];
+
     /// <summary>
     /// Which sandbox the options ask for: bubblewrap or none. "auto" uses bubblewrap when it is
     /// installed and works here (it needs unprivileged user namespaces), and says why not otherwise.
@@ -67,9 +70,7 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
             "--proc", "/proc",
             "--tmpfs", "/tmp",
         ];
-        // NVIDIA device nodes, where present, so model workers can use the GPU.
-        foreach (var dev in Directory.Exists("/dev") ? Directory.GetFiles("/dev", "nvidia*") : [])
-            args = [.. args, "--dev-bind", dev, dev];
+        foreach (var dev in _gpuDevices) args = [.. args, "--dev-bind", dev, dev];
         var hidden = new List<string>();
         if (userHome is { Length: > 1 } && Directory.Exists(userHome)) hidden.Add(userHome);
         hidden.Add(osaiHome);

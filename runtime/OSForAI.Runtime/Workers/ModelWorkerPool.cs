@@ -9,8 +9,8 @@ namespace OSForAI.Runtime.Workers;
 /// <summary>What a model worker said about a model it ran or loaded.</summary>
 public sealed record ModelFacts(string Device, string? FallbackReason, long ResidentBytes, bool Batching);
 
-/// <summary>One inference: the output bundle, how it ran, and the model's placement.</summary>
-public sealed record InferenceReply(byte[] Bundle, double DurationMs, int BatchRequests, long BatchRows, bool LoadedNow, ModelFacts Model);
+/// <summary>One inference: the outputs, how it ran, and the model's placement.</summary>
+public sealed record InferenceReply(IReadOnlyList<Tensor> Outputs, double DurationMs, int BatchRequests, long BatchRows, bool LoadedNow, ModelFacts Model);
 
 /// <summary>A model worker's view of its memory: the budget, what is resident, and the load history.</summary>
 public sealed record ModelWorkerStats(string WorkerId, int Pid, long BudgetBytes, long ResidentBytes, IReadOnlyList<string> Models,
@@ -66,7 +66,10 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
             }, TensorBundle.EncodeSegments(inputs), deadline.Token, ct, timeout, callId);
             Interlocked.Increment(ref _inferences);
             if (reply.GetInt("batch_requests") > 1) Interlocked.Increment(ref _batchedInferences);
-            return new InferenceReply(reply.Payload, reply.GetDouble("duration_ms"), reply.GetInt("batch_requests"),
+            List<Tensor> outputs;
+            try { outputs = TensorBundle.Decode(reply.Payload); }
+            catch (InvalidDataException e) { throw new AlgorithmCallException(ErrorTypes.ProtocolError, "the model worker sent malformed outputs: " + e.Message); }
+            return new InferenceReply(outputs, reply.GetDouble("duration_ms"), reply.GetInt("batch_requests"),
                 (long)reply.GetDouble("batch_rows"), reply.GetBool("loaded_now"), FactsOf(reply));
         }
         finally { Interlocked.Decrement(ref slot.InFlight); }

@@ -205,6 +205,15 @@ public sealed class WorkerPool : IAsyncDisposable
         return await waiter.Tcs.Task;
     }
 
+    /// <summary>Starts the version's idle period under its keep-alive policy when none of its instances is running a call. Call under the group's lock.</summary>
+    private void MarkIdleIfUnused(VersionGroup group)
+    {
+        if (group.Instances.Any(i => i.InFlight > 0)) return;
+        var since = Seconds(_clock.GetUtcNow());
+        group.IdleSince = since;
+        group.IdleWindow = group.KeepAlive.OnIdle(since);
+    }
+
     /// <summary>The first call on a pre-warmed instance is a pre-warm hit.</summary>
     private void MarkUsed(Instance instance)
     {
@@ -232,13 +241,8 @@ public sealed class WorkerPool : IAsyncDisposable
                 }
             }
             instance.InFlight--;
-            if (group.Waiters.Count == 0 && group.Instances.All(i => i.InFlight == 0))
-            {
-                // The version just went idle: the keep-alive policy decides how long its instances stay.
-                var since = Seconds(_clock.GetUtcNow());
-                group.IdleSince = since;
-                group.IdleWindow = group.KeepAlive.OnIdle(since);
-            }
+            // The version just went idle: the keep-alive policy decides how long its instances stay.
+            if (group.Waiters.Count == 0) MarkIdleIfUnused(group);
         }
     }
 
@@ -278,13 +282,8 @@ public sealed class WorkerPool : IAsyncDisposable
                     if (!node.Value.Tcs.TrySetResult(instance)) instance.InFlight--;
                     else MarkUsed(instance);
                 }
-                if (group.IdleSince is null && group.Instances.All(i => i.InFlight == 0))
-                {
-                    // Started with nothing to do (a pre-warm, or its callers gave up): idle from now, under the policy.
-                    var since = Seconds(_clock.GetUtcNow());
-                    group.IdleSince = since;
-                    group.IdleWindow = group.KeepAlive.OnIdle(since);
-                }
+                // Started with nothing to do (a pre-warm, or its callers gave up): idle from now, under the policy.
+                if (group.IdleSince is null) MarkIdleIfUnused(group);
             }
             _ = conn.Exited.ContinueWith(_ => OnInstanceGone(group, instance), TaskScheduler.Default);
         }

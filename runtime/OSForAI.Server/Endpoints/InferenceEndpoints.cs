@@ -141,18 +141,11 @@ public static class InferenceEndpoints
     {
         var caller = Authentication.Require(ctx, keys, Scopes.Call);
         var readyOnly = false;
-        var body = await RequestBody.ReadAsync(ctx.Request, options.MaxRequestBodyBytes, ctx.RequestAborted);
-        if (body.Length > 0)
+        using (var body = await ReadOptionalObjectAsync(ctx, options))
         {
-            try
-            {
-                using var doc = JsonDocument.Parse(body);
-                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiErrors.BadRequest("the index request must be a JSON object");
-                if (doc.RootElement.TryGetProperty("ready", out var r))
-                    readyOnly = r.ValueKind == JsonValueKind.True ? true : r.ValueKind == JsonValueKind.False ? false
-                        : throw ApiErrors.BadRequest("'ready' must be true or false");
-            }
-            catch (JsonException e) { throw ApiErrors.BadRequest("the index request is not valid JSON: " + e.Message); }
+            if (body is not null && body.RootElement.TryGetProperty("ready", out var r))
+                readyOnly = r.ValueKind == JsonValueKind.True ? true : r.ValueKind == JsonValueKind.False ? false
+                    : throw ApiErrors.BadRequest("'ready' must be true or false");
         }
         var resident = await models.ResidentAsync(ctx.RequestAborted);
         var entries = new List<object>();
@@ -179,17 +172,23 @@ public static class InferenceEndpoints
     /// <summary>Optional body {"parameters": {"version": "1.2.*"}} picks the version; latest otherwise.</summary>
     private static async Task<string?> VersionFromBodyAsync(HttpContext ctx, OsaiOptions options)
     {
+        using var body = await ReadOptionalObjectAsync(ctx, options);
+        if (body is null || !body.RootElement.TryGetProperty("parameters", out var p) || p.ValueKind != JsonValueKind.Object) return null;
+        if (!p.TryGetProperty("version", out var ver)) return null;
+        return ver.ValueKind == JsonValueKind.String ? ver.GetString() : throw ApiErrors.BadRequest("parameters.version must be a string");
+    }
+
+    /// <summary>The request's JSON object, or null for an empty body; anything else is a 400.</summary>
+    private static async Task<JsonDocument?> ReadOptionalObjectAsync(HttpContext ctx, OsaiOptions options)
+    {
         var body = await RequestBody.ReadAsync(ctx.Request, options.MaxRequestBodyBytes, ctx.RequestAborted);
         if (body.Length == 0) return null;
-        try
-        {
-            using var doc = JsonDocument.Parse(body);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiErrors.BadRequest("the request body must be a JSON object");
-            if (!doc.RootElement.TryGetProperty("parameters", out var p) || p.ValueKind != JsonValueKind.Object) return null;
-            if (!p.TryGetProperty("version", out var ver)) return null;
-            return ver.ValueKind == JsonValueKind.String ? ver.GetString() : throw ApiErrors.BadRequest("parameters.version must be a string");
-        }
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(body); }
         catch (JsonException e) { throw ApiErrors.BadRequest("the request body is not valid JSON: " + e.Message); }
+        if (doc.RootElement.ValueKind == JsonValueKind.Object) return doc;
+        doc.Dispose();
+        throw ApiErrors.BadRequest("the request body must be a JSON object");
     }
 
     private static async Task LoadAsync(HttpContext ctx, string model, KeyStore keys, ModelService models, OsaiOptions options)
