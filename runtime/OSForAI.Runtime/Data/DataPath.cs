@@ -3,13 +3,6 @@ using OSForAI.Runtime.Catalog;
 
 namespace OSForAI.Runtime.Data;
 
-public enum DataError { BadPath, Forbidden, NotFound, Conflict, TooLarge, NotEmpty }
-
-public sealed class DataException(DataError kind, string message) : Exception(message)
-{
-    public DataError Kind { get; } = kind;
-}
-
 /// <summary>
 /// A validated data:// path: an owner followed by zero or more plain segments. "." / ".." / empty
 /// segments, backslashes, control characters and encoded slashes are rejected, never normalised,

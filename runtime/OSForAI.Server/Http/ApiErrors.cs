@@ -43,6 +43,9 @@ public static class ApiErrors
             DataError.Conflict => 409,
             DataError.NotEmpty => 409,
             DataError.TooLarge => 413,
+            DataError.NotConfigured => 400,
+            DataError.NotSupported => 405,
+            DataError.Upstream => 502,
             _ => 500,
         }, d.Message, d.Kind.ToString()),
         AlgorithmCallException a => new ApiException(a.ErrorType switch
