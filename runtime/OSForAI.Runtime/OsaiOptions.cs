@@ -57,7 +57,7 @@ public sealed class WorkerOptions
     /// <summary>Calls that may wait for a free slot per algorithm version; more get 429.</summary>
     public int QueueLimit { get; set; } = 1000;
 
-    /// <summary>An idle specialized instance is stopped after this long (the "fixed" keep-alive; also how long extra instances of a busy version may sit unused).</summary>
+    /// <summary>An idle specialized instance is stopped after this long (the "fixed" keep-alive).</summary>
     public TimeSpan IdleKeepAlive { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
@@ -65,6 +65,9 @@ public sealed class WorkerOptions
     /// learned per version from its idle times; see docs/scaling.md).
     /// </summary>
     public string KeepAlive { get; set; } = "fixed";
+
+    /// <summary>How many instances a version with traffic runs (between one and MaxInstancesPerVersion).</summary>
+    public AutoscalingOptions Autoscaling { get; set; } = new();
 
     /// <summary>Most captured stdout bytes returned per call.</summary>
     public int StdoutLimitBytes { get; set; } = 256 * 1024;
@@ -80,6 +83,32 @@ public sealed class WorkerOptions
 
     /// <summary>How long a starting worker may take to connect and say hello.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(20);
+}
+
+/// <summary>
+/// The live concurrency autoscaler (docs/scaling.md). Each version's load (calls in flight + queued) is averaged per tick and
+/// fed to the policy, which decides how many instances it runs; the keep-alive policy alone decides when it drops to zero.
+/// A queue that outgrows the instances being started still starts one at once, without waiting for a tick.
+/// </summary>
+public sealed class AutoscalingOptions
+{
+    /// <summary>"osforai" (scales on max(average, latest, trend), scales down to the recent peak) or "kpa" (Knative's stable/panic windows).</summary>
+    public string Policy { get; set; } = "osforai";
+
+    /// <summary>Fraction of an instance's concurrency slots the autoscaler aims to fill (KPA's target utilisation).</summary>
+    public double TargetUtilization { get; set; } = 1.0;
+
+    /// <summary>The stable window; the panic window is PanicWindowPercentage of it.</summary>
+    public TimeSpan StableWindow { get; set; } = TimeSpan.FromSeconds(60);
+
+    public double PanicWindowPercentage { get; set; } = 10;
+
+    /// <summary>Most the instance count may grow (×) or shrink (÷) per decision.</summary>
+    public double MaxScaleUpRate { get; set; } = 1000;
+    public double MaxScaleDownRate { get; set; } = 2;
+
+    /// <summary>How often load is sampled and a decision taken.</summary>
+    public TimeSpan Tick { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>How model runtimes (onnx) are served: multi-model .NET workers with a device-memory budget.</summary>

@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OSForAI.Runtime.Catalog;
+using OSForAI.Scaling.Autoscaling;
 using OSForAI.Scaling.KeepAlive;
 
 namespace OSForAI.Runtime.Workers;
@@ -11,16 +12,20 @@ namespace OSForAI.Runtime.Workers;
 /// <summary>
 /// The pool's state and counters. ColdStarts counts specializations (a worker loading a version); ColdCalls counts
 /// calls that found no instance of their version and had to wait for one; Prewarms counts specializations started
-/// ahead of demand, PrewarmHits the first calls served by them.
+/// ahead of demand, PrewarmHits the first calls served by them. Desired is the autoscaler's instance count summed over
+/// versions; ScaleUps and ScaleDowns count instances it started and stopped.
 /// </summary>
 public sealed record PoolStats(int LiveWorkers, int GenericIdle, int Instances, int Queued, long ColdStarts, long FreshStarts, long Calls,
-    long ColdCalls = 0, long Prewarms = 0, long PrewarmHits = 0);
+    long ColdCalls = 0, long Prewarms = 0, long PrewarmHits = 0, int Desired = 0, long ScaleUps = 0, long ScaleDowns = 0);
 
 /// <summary>
 /// The local scheduler. Keeps a few generic warm workers per runtime kind; a cold call specializes
 /// one by loading the version's code into it (milliseconds), instead of starting a process. Each
 /// version gets up to MaxInstancesPerVersion instances with a per-instance concurrency limit, and a
 /// bounded FIFO queue for calls waiting for a slot. Dead, timed-out or idle workers are replaced.
+/// Scaling is split between two pure policies: a concurrency autoscaler per version decides how many
+/// instances a version with traffic runs (fed its load every tick), and a keep-alive policy decides
+/// when an idle version drops to zero (and when to pre-warm it again).
 /// </summary>
 public sealed class WorkerPool : IAsyncDisposable
 {
@@ -34,12 +39,13 @@ public sealed class WorkerPool : IAsyncDisposable
     private readonly ConcurrentDictionary<string, VersionGroup> _groups = new();
     private readonly ConcurrentDictionary<string, GenericPool> _generics = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ITimer _reaper;
+    private readonly ITimer _reaper, _scaler;
     private readonly IKeepAlivePolicy _keepAlive;
+    private readonly Func<VersionRecord, IConcurrencyAutoscaler> _autoscaler;
     private readonly DateTimeOffset _epoch;
     private int _liveWorkers;
     private int _spawning;
-    private long _coldStarts, _freshStarts, _calls, _coldCalls, _prewarms, _prewarmHits;
+    private long _coldStarts, _freshStarts, _calls, _coldCalls, _prewarms, _prewarmHits, _scaleUps, _scaleDowns;
 
     public WorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<WorkerPool> log, TimeProvider clock)
     {
@@ -54,9 +60,39 @@ public sealed class WorkerPool : IAsyncDisposable
             "adaptive" => new CostAwareKeepAlivePolicy(),
             var other => throw new InvalidOperationException($"OSForAI:Workers:KeepAlive must be fixed or adaptive, not '{other}'"),
         };
+        _autoscaler = AutoscalerFactory(_options);
         _epoch = clock.GetUtcNow();
+        _scaler = clock.CreateTimer(_ => Autoscale(), null, _options.Autoscaling.Tick, _options.Autoscaling.Tick);
         var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleKeepAlive.Ticks / 4, TimeSpan.FromMilliseconds(200).Ticks, TimeSpan.FromSeconds(30).Ticks));
         _reaper = clock.CreateTimer(_ => ReapIdle(), null, period, period);
+    }
+
+    /// <summary>One autoscaler per version: a slot per unit of the version's concurrency, bounded by MaxInstancesPerVersion.</summary>
+    private static Func<VersionRecord, IConcurrencyAutoscaler> AutoscalerFactory(WorkerOptions o)
+    {
+        var a = o.Autoscaling;
+        var policy = (a.Policy ?? "osforai").Trim().ToLowerInvariant();
+        if (policy is not ("osforai" or "kpa"))
+            throw new InvalidOperationException($"OSForAI:Workers:Autoscaling:Policy must be osforai or kpa, not '{a.Policy}'");
+        AutoscalerOptions For(int concurrency) => new()
+        {
+            TargetConcurrencyPerInstance = Math.Max(1, concurrency),
+            TargetUtilization = a.TargetUtilization,
+            StableWindowSeconds = a.StableWindow.TotalSeconds,
+            PanicWindowPercentage = a.PanicWindowPercentage,
+            BucketSeconds = a.Tick.TotalSeconds,
+            DecisionIntervalSeconds = a.Tick.TotalSeconds,
+            MaxScaleUpRate = a.MaxScaleUpRate,
+            MaxScaleDownRate = a.MaxScaleDownRate,
+            MinInstances = 0,
+            MaxInstances = Math.Max(1, o.MaxInstancesPerVersion),
+        };
+        try { For(1).Validate(); }
+        catch (ArgumentOutOfRangeException e) { throw new InvalidOperationException($"OSForAI:Workers:Autoscaling is invalid ({e.ParamName}): {e.Message}"); }
+        return policy == "kpa"
+            ? v => new KpaAutoscaler(For(v.Concurrency))
+            // The scale-down window keeps the simulator's ratio to the stable window (10 s of 60 s).
+            : v => new OsForAiAutoscaler(new OsForAiAutoscalerOptions { Base = For(v.Concurrency), ScaleDownWindowSeconds = a.StableWindow.TotalSeconds / 6 });
     }
 
     /// <summary>Starts the generic warm workers.</summary>
@@ -71,7 +107,8 @@ public sealed class WorkerPool : IAsyncDisposable
         _groups.Values.Sum(g => { lock (g) return g.Instances.Count; }),
         _groups.Values.Sum(g => { lock (g) return g.Waiters.Count; }),
         Interlocked.Read(ref _coldStarts), Interlocked.Read(ref _freshStarts), Interlocked.Read(ref _calls),
-        Interlocked.Read(ref _coldCalls), Interlocked.Read(ref _prewarms), Interlocked.Read(ref _prewarmHits));
+        Interlocked.Read(ref _coldCalls), Interlocked.Read(ref _prewarms), Interlocked.Read(ref _prewarmHits),
+        _groups.Values.Sum(g => { lock (g) return g.Desired; }), Interlocked.Read(ref _scaleUps), Interlocked.Read(ref _scaleDowns));
 
     /// <summary>
     /// Starts an instance of <paramref name="version"/> ahead of a predicted call, unless one exists or is starting,
@@ -152,7 +189,11 @@ public sealed class WorkerPool : IAsyncDisposable
     private static CapturedOutput OutputOf(Frame reply) => new(
         reply.GetString("stdout"), reply.GetBool("stdout_truncated"), reply.GetString("stderr"), reply.GetBool("stderr_truncated"));
 
-    private Func<string, VersionGroup> NewGroup(VersionRecord version) => _ => new VersionGroup(version, _keepAlive.ForApp());
+    private Func<string, VersionGroup> NewGroup(VersionRecord version) => _ => new VersionGroup(version, _keepAlive.ForApp(), _autoscaler(version));
+
+    /// <summary>Tells the version's load meter the current load (in flight + queued). Call under the group's lock after every change.</summary>
+    private void LoadChanged(VersionGroup group) =>
+        group.Load.Set(Seconds(_clock.GetUtcNow()), group.Instances.Sum(i => i.InFlight) + group.Waiters.Count);
 
     private double Seconds(DateTimeOffset t) => (t - _epoch).TotalSeconds;
 
@@ -176,6 +217,7 @@ public sealed class WorkerPool : IAsyncDisposable
             {
                 best.InFlight++;
                 MarkUsed(best);
+                LoadChanged(group);
                 return best;
             }
             // Code that just failed to load fails the same way again: answer at once instead of churning workers.
@@ -186,8 +228,10 @@ public sealed class WorkerPool : IAsyncDisposable
                     $"{group.Version.FullName} has {group.Waiters.Count} calls waiting already; retry shortly");
             waiter = new Waiter();
             group.Waiters.AddLast(waiter.Node = new LinkedListNode<Waiter>(waiter));
+            LoadChanged(group);
             if (group.Instances.Count == 0) Interlocked.Increment(ref _coldCalls);
-            // Start another instance when the queue outgrows what the instances being started will absorb.
+            // Start another instance at once when the queue outgrows what the instances being started will absorb
+            // (scaling from zero, and bursts between autoscaler ticks).
             if (group.Waiters.Count > group.Starting * group.Version.Concurrency &&
                 group.Instances.Count + group.Starting < _options.MaxInstancesPerVersion)
             {
@@ -199,7 +243,11 @@ public sealed class WorkerPool : IAsyncDisposable
         await using var reg = ct.Register(() =>
         {
             lock (group)
-                if (waiter.Node!.List is not null) group.Waiters.Remove(waiter.Node);
+                if (waiter.Node!.List is not null)
+                {
+                    group.Waiters.Remove(waiter.Node);
+                    LoadChanged(group);
+                }
             waiter.Tcs.TrySetCanceled(ct);
         });
         return await waiter.Tcs.Task;
@@ -236,11 +284,13 @@ public sealed class WorkerPool : IAsyncDisposable
                     if (node.Value.Tcs.TrySetResult(instance))
                     {
                         MarkUsed(instance);
+                        LoadChanged(group);
                         return;
                     }
                 }
             }
             instance.InFlight--;
+            LoadChanged(group);
             // The version just went idle: the keep-alive policy decides how long its instances stay.
             if (group.Waiters.Count == 0) MarkIdleIfUnused(group);
         }
@@ -282,6 +332,7 @@ public sealed class WorkerPool : IAsyncDisposable
                     if (!node.Value.Tcs.TrySetResult(instance)) instance.InFlight--;
                     else MarkUsed(instance);
                 }
+                LoadChanged(group);
                 // Started with nothing to do (a pre-warm, or its callers gave up): idle from now, under the policy.
                 if (group.IdleSince is null) MarkIdleIfUnused(group);
             }
@@ -410,13 +461,12 @@ public sealed class WorkerPool : IAsyncDisposable
 
     /// <summary>
     /// Stops what the keep-alive policy no longer keeps: every instance of an idle version once its window has passed
-    /// (or at once when the policy unloads now and pre-warms later), and extra instances of a busy version that stayed
-    /// unused for IdleKeepAlive (scaling down). Pre-warms an idle version when its policy asks for it.
+    /// (or at once when the policy unloads now and pre-warms later). Pre-warms an idle version when its policy asks for it.
+    /// Extra instances of a version with traffic are the autoscaler's business (<see cref="Autoscale"/>).
     /// </summary>
     private void ReapIdle()
     {
         var now = _clock.GetUtcNow();
-        var cutoff = now - _options.IdleKeepAlive;
         var prewarm = new List<(VersionRecord Version, TimeSpan Hold)>();
         foreach (var g in _groups.Values)
         {
@@ -434,10 +484,7 @@ public sealed class WorkerPool : IAsyncDisposable
                     if (window.Prewarms && window.IsWarmAfter(idleFor) && g.Instances.Count + g.Starting == 0)
                         prewarm.Add((g.Version, TimeSpan.FromSeconds(Math.Min(window.UnloadAfterSec - idleFor, TimeSpan.MaxValue.TotalSeconds / 2))));
                 }
-                else
-                {
-                    idle = g.Instances.Count > 1 ? g.Instances.Where(i => i.InFlight == 0 && i.LastUsed < cutoff).Take(g.Instances.Count - 1).ToList() : [];
-                }
+                else idle = [];
                 foreach (var i in idle) g.Instances.Remove(i);
             }
             foreach (var i in idle) _ = i.Conn.ShutdownAsync(TimeSpan.FromSeconds(2));
@@ -445,10 +492,51 @@ public sealed class WorkerPool : IAsyncDisposable
         foreach (var (v, hold) in prewarm) Prewarm(v, hold);
     }
 
+    /// <summary>
+    /// One autoscaler tick: feeds each version's average load since the last tick to its autoscaler and applies the
+    /// decision. Scaling up starts instances (up to MaxInstancesPerVersion and the global worker cap); scaling down stops
+    /// idle instances, least recently used first, but never the last one: dropping to zero is the keep-alive policy's call.
+    /// </summary>
+    private void Autoscale()
+    {
+        if (_stopping.IsCancellationRequested) return;
+        var nowAt = _clock.GetUtcNow();
+        var now = Seconds(nowAt);
+        foreach (var g in _groups.Values)
+        {
+            var start = 0;
+            List<Instance> stop = [];
+            lock (g)
+            {
+                g.Scaler.Observe(now, g.Load.TakeAverage(now));
+                var current = g.Instances.Count + g.Starting;
+                if (current == 0 && g.Load.Current == 0) { g.Desired = 0; continue; }
+                var desired = g.Desired = g.Scaler.Decide(now, g.Instances.Count).DesiredInstances;
+                if (desired > current && g.Load.Current > 0 &&
+                    !(g.LoadFailure is { } failure && nowAt - failure.At < LoadFailureMemory))
+                {
+                    start = Math.Min(desired, _options.MaxInstancesPerVersion) - current;
+                    g.Starting += Math.Max(0, start);
+                }
+                else if (desired < g.Instances.Count && g.Instances.Count > 1)
+                {
+                    stop = g.Instances.Where(i => i.InFlight == 0).OrderBy(i => i.LastUsed)
+                        .Take(Math.Min(g.Instances.Count - Math.Max(desired, 1), g.Instances.Count - 1)).ToList();
+                    foreach (var i in stop) g.Instances.Remove(i);
+                }
+            }
+            for (var i = 0; i < start; i++) _ = SpecializeAsync(g);
+            if (start > 0) Interlocked.Add(ref _scaleUps, start);
+            if (stop.Count > 0) Interlocked.Add(ref _scaleDowns, stop.Count);
+            foreach (var i in stop) _ = i.Conn.ShutdownAsync(TimeSpan.FromSeconds(2));
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         _stopping.Cancel();
         await _reaper.DisposeAsync();
+        await _scaler.DisposeAsync();
         var all = new List<WorkerConnection>();
         foreach (var p in _generics.Values) while (p.Idle.TryDequeue(out var c)) all.Add(c);
         foreach (var g in _groups.Values)
@@ -464,10 +552,13 @@ public sealed class WorkerPool : IAsyncDisposable
 
     private static T Locked<T>(object gate, Func<T> f) { lock (gate) return f(); }
 
-    private sealed class VersionGroup(VersionRecord version, IAppKeepAlive keepAlive)
+    private sealed class VersionGroup(VersionRecord version, IAppKeepAlive keepAlive, IConcurrencyAutoscaler scaler)
     {
         public VersionRecord Version { get; } = version;
         public IAppKeepAlive KeepAlive { get; } = keepAlive;
+        public IConcurrencyAutoscaler Scaler { get; } = scaler;
+        public LoadMeter Load { get; } = new();
+        public int Desired;
         /// <summary>When the version last went idle (seconds on the pool's clock), and what the policy decided then.</summary>
         public double? IdleSince;
         public KeepAliveWindow? IdleWindow;

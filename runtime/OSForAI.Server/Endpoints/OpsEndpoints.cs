@@ -29,6 +29,10 @@ public static class OpsEndpoints
             Metric("osai_cold_calls_total", "counter", "Calls that found no instance of their version and waited for one.", s.ColdCalls);
             Metric("osai_prewarms_total", "counter", "Instances started ahead of a predicted call.", s.Prewarms);
             Metric("osai_prewarm_hits_total", "counter", "Calls served first by a pre-warmed instance.", s.PrewarmHits);
+            Metric("osai_prewarm_misses_total", "counter", "Pre-warmed instances that were never called before they stopped or are still unused.", Math.Max(0, s.Prewarms - s.PrewarmHits));
+            Metric("osai_autoscaler_desired_instances", "gauge", "Instances the autoscaler wants, summed over versions.", s.Desired);
+            Metric("osai_autoscaler_scale_ups_total", "counter", "Instances started by the autoscaler.", s.ScaleUps);
+            Metric("osai_autoscaler_scale_downs_total", "counter", "Instances stopped by the autoscaler.", s.ScaleDowns);
             var (inferences, batched) = models.Counters;
             Metric("osai_inferences_total", "counter", "Model inferences answered by model workers.", inferences);
             Metric("osai_inferences_batched_total", "counter", "Model inferences that shared a run with others (dynamic batching).", batched);

@@ -76,6 +76,64 @@ public sealed class LiveScalingTests
         Assert.Single(pool.InstancePids("keep/me@1.0.0"));
     }
 
+    private static Dictionary<string, string?> FastAutoscaler(params (string Key, string Value)[] extra)
+    {
+        var d = new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:Autoscaling:Tick"] = "00:00:00.2",
+            ["OSForAI:Workers:Autoscaling:StableWindow"] = "00:00:03",
+        };
+        foreach (var (k, v) in extra) d[k] = v;
+        return d;
+    }
+
+    [Fact]
+    public async Task The_autoscaler_adds_an_instance_when_in_flight_load_passes_its_target_without_any_queue()
+    {
+        // Four slots per instance and four steady clients: the queue never grows, so only the autoscaler (aiming at half
+        // the slots) can decide on a second instance.
+        await using var s = await TestServer.StartAsync(FastAutoscaler(("OSForAI:Workers:Autoscaling:TargetUtilization", "0.5")));
+        await s.PublishAsync("scale/up", "1.0.0", Python("import time\n\ndef apply(x):\n    time.sleep(0.2)\n    return x\n", "concurrency: 4\n"));
+        var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
+        Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/scale/up/1.0.0", Json("0"))).Status);
+        var stop = DateTime.UtcNow.AddSeconds(3);
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async c =>
+        {
+            while (DateTime.UtcNow < stop)
+                Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/scale/up/1.0.0", Json(c.ToString()))).Status);
+        }));
+        Assert.True(pool.Stats.ScaleUps >= 1, $"scale-ups: {pool.Stats.ScaleUps}");
+        Assert.Equal(2, pool.InstancePids("scale/up@1.0.0").Count);
+    }
+
+    [Fact]
+    public async Task The_autoscaler_scales_a_burst_back_down_to_one_warm_instance_long_before_the_keep_alive_ends()
+    {
+        // Keep-alive is the default ten minutes: without the autoscaler the burst's extra instances would all stay.
+        await using var s = await TestServer.StartAsync(FastAutoscaler());
+        await s.PublishAsync("scale/down", "1.0.0", Python("import time\n\ndef apply(x):\n    time.sleep(0.3)\n    return x\n"));
+        var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
+        await Task.WhenAll(Enumerable.Range(0, 12).Select(async i =>
+            Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/scale/down/1.0.0", Json(i.ToString()))).Status)));
+        Assert.True(pool.InstancePids("scale/down@1.0.0").Count > 1, "the burst should have started several instances");
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (pool.InstancePids("scale/down@1.0.0").Count > 1 && DateTime.UtcNow < until) await Task.Delay(100);
+        Assert.Single(pool.InstancePids("scale/down@1.0.0"));
+        Assert.True(pool.Stats.ScaleDowns >= 1);
+        await Task.Delay(1000);
+        Assert.Single(pool.InstancePids("scale/down@1.0.0"));   // zero is the keep-alive policy's call, not the autoscaler's
+    }
+
+    [Fact]
+    public async Task An_unknown_autoscaler_policy_stops_the_server_from_starting_with_a_clear_error()
+    {
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:Autoscaling:Policy"] = "magic",
+        }));
+        Assert.Contains("Autoscaling:Policy must be osforai or kpa", e.ToString());
+    }
+
     [Fact]
     public async Task An_unknown_keep_alive_policy_stops_the_server_from_starting_with_a_clear_error()
     {
