@@ -66,6 +66,9 @@ public sealed class WorkerOptions
     /// </summary>
     public string KeepAlive { get; set; } = "fixed";
 
+    /// <summary>This node's capacity for specialized instances; placement packs instances by their measured needs within it.</summary>
+    public NodeCapacityOptions Node { get; set; } = new();
+
     /// <summary>How many instances a version with traffic runs (between one and MaxInstancesPerVersion).</summary>
     public AutoscalingOptions Autoscaling { get; set; } = new();
 
@@ -83,6 +86,17 @@ public sealed class WorkerOptions
 
     /// <summary>How long a starting worker may take to connect and say hello.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(20);
+}
+
+/// <summary>
+/// What this node offers specialized instances. Zero means: CPU cores = the machine's, memory = 80% of what the process
+/// may use, GPU memory = not constrained (no GPU accounting).
+/// </summary>
+public sealed class NodeCapacityOptions
+{
+    public double CpuCores { get; set; }
+    public double MemoryMb { get; set; }
+    public double GpuMemoryMb { get; set; }
 }
 
 /// <summary>

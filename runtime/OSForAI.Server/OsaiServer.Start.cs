@@ -51,6 +51,7 @@ public static partial class OsaiServer
         s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot));
         s.AddSingleton(sp => new CodeStore(sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.CodeCacheRoot));
         s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
+        s.AddSingleton<ResourceProfiles>();
         s.AddSingleton<WorkerPool>();
         s.AddSingleton<CallTokens>();
         s.AddSingleton<CallGraphPrewarmer>();

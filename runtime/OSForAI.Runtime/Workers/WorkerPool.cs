@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Scaling.Autoscaling;
 using OSForAI.Scaling.KeepAlive;
+using OSForAI.Scaling.Placement;
 
 namespace OSForAI.Runtime.Workers;
 
@@ -42,13 +43,22 @@ public sealed class WorkerPool : IAsyncDisposable
     private readonly ITimer _reaper, _scaler;
     private readonly IKeepAlivePolicy _keepAlive;
     private readonly Func<VersionRecord, IConcurrencyAutoscaler> _autoscaler;
+    private readonly ResourceProfiles _profiles;
+    private readonly NodeSpec _node;
     private readonly DateTimeOffset _epoch;
     private int _liveWorkers;
     private int _spawning;
     private long _coldStarts, _freshStarts, _calls, _coldCalls, _prewarms, _prewarmHits, _scaleUps, _scaleDowns;
 
-    public WorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<WorkerPool> log, TimeProvider clock)
+    public WorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<WorkerPool> log, TimeProvider clock,
+        ResourceProfiles profiles)
     {
+        _profiles = profiles;
+        var n = options.Value.Workers.Node;
+        _node = new NodeSpec("local", new ResourceProfile(
+            n.CpuCores > 0 ? n.CpuCores : Environment.ProcessorCount,
+            n.MemoryMb > 0 ? n.MemoryMb : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 0.8 / 1048576.0,
+            n.GpuMemoryMb));
         _host = host;
         _code = code;
         _options = options.Value.Workers;
@@ -302,6 +312,7 @@ public sealed class WorkerPool : IAsyncDisposable
         WorkerConnection? conn = null;
         try
         {
+            EnsureRoom(group);
             var codeDir = await _code.EnsureExtractedAsync(v.Build, v.CodeUri, _stopping.Token);
             conn = await ObtainGenericAsync(v.Runtime, group);
             using var loadTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
@@ -352,6 +363,7 @@ public sealed class WorkerPool : IAsyncDisposable
                 // The same code fails the same way: fail everything queued that no live instance will serve.
                 failed = group.Instances.Count == 0 ? [.. group.Waiters] : [];
                 if (failed.Count > 0) group.Waiters.Clear();
+                LoadChanged(group);
             }
             foreach (var w in failed) w.Tcs.TrySetException(error);
         }
@@ -359,10 +371,12 @@ public sealed class WorkerPool : IAsyncDisposable
 
     private void OnInstanceGone(VersionGroup group, Instance instance)
     {
+        _profiles.Forget(instance.Conn.Pid);
         var restart = false;
         lock (group)
         {
             group.Instances.Remove(instance);
+            LoadChanged(group);
             if (group.Waiters.Count > 0 && group.Starting == 0 && group.Instances.Count < _options.MaxInstancesPerVersion)
             {
                 group.Starting++;
@@ -439,6 +453,37 @@ public sealed class WorkerPool : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Placement on this node: the instances running and starting (this one included), each with its version's measured need
+    /// (declared before it is measured), must pack into the node's memory and GPU memory. When they do not, idle instances of
+    /// other versions are stopped, least recently used first; when that is not enough the start fails with a clear error.
+    /// CPU is packed but not enforced (it is shared, not exhausted).
+    /// </summary>
+    private void EnsureRoom(VersionGroup group)
+    {
+        var noGpu = _node.Capacity.GpuMemoryMb <= 0;
+        var node = _node with { Capacity = _node.Capacity with { CpuCores = double.MaxValue, GpuMemoryMb = noGpu ? 0 : _node.Capacity.GpuMemoryMb } };
+        while (true)
+        {
+            var requests = new List<InstanceRequest>();
+            foreach (var g in _groups.Values)
+            {
+                var need = _profiles.NeedOf(g.Version);
+                if (noGpu) need = need with { GpuMemoryMb = 0 };
+                int count;
+                lock (g) count = g.Instances.Count + g.Starting;
+                for (var i = 0; i < count; i++) requests.Add(new InstanceRequest($"{g.Version.InstanceKey}#{i}", need));
+            }
+            var packing = BinPacker.Pack(requests, [node], affinity: false);
+            if (packing.Unplaced.Count == 0) return;
+            if (EvictIdleInstance(except: group)) continue;
+            var used = requests.Sum(r => r.Need.MemoryMb);
+            throw new AlgorithmCallException(ErrorTypes.Unavailable,
+                $"not enough memory on this node to start {group.Version.FullName}: running and starting instances need {used:0} MB " +
+                $"of {_node.Capacity.MemoryMb:0} MB and none of the others is idle; retry shortly");
+        }
+    }
+
     /// <summary>Stops the least recently used idle instance of another version to make room. Returns false if none.</summary>
     private bool EvictIdleInstance(VersionGroup except)
     {
@@ -500,6 +545,7 @@ public sealed class WorkerPool : IAsyncDisposable
     private void Autoscale()
     {
         if (_stopping.IsCancellationRequested) return;
+        SampleResources();
         var nowAt = _clock.GetUtcNow();
         var now = Seconds(nowAt);
         foreach (var g in _groups.Values)
@@ -530,6 +576,19 @@ public sealed class WorkerPool : IAsyncDisposable
             if (stop.Count > 0) Interlocked.Add(ref _scaleDowns, stop.Count);
             foreach (var i in stop) _ = i.Conn.ShutdownAsync(TimeSpan.FromSeconds(2));
         }
+    }
+
+    /// <summary>Measures every instance's worker process tree (CPU, resident memory) into its version's profile.</summary>
+    private void SampleResources()
+    {
+        var owners = new Dictionary<int, string>();
+        foreach (var g in _groups.Values)
+            lock (g)
+                foreach (var i in g.Instances)
+                    if (i.Conn.IsAlive) owners[i.Conn.Pid] = g.Version.InstanceKey;
+        if (owners.Count == 0) return;
+        var at = _clock.GetUtcNow();
+        foreach (var (pid, usage) in ProcessSampler.Sample(owners.Keys)) _profiles.Observe(owners[pid], pid, usage, at);
     }
 
     public async ValueTask DisposeAsync()

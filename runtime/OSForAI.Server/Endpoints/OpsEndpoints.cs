@@ -9,7 +9,7 @@ public static class OpsEndpoints
     public static void MapOps(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", () => Results.Json(new { status = "ok" }));
-        app.MapGet("/metrics", async (WorkerPool pool, ModelWorkerPool models, CancellationToken ct) =>
+        app.MapGet("/metrics", async (WorkerPool pool, ModelWorkerPool models, ResourceProfiles profiles, CancellationToken ct) =>
         {
             var s = pool.Stats;
             var sb = new StringBuilder();
@@ -18,6 +18,14 @@ public static class OpsEndpoints
                 sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
                 sb.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
                 sb.Append(name).Append(' ').Append(value.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
+            }
+            void Labelled(string name, string help, IEnumerable<(string Version, double Value)> values)
+            {
+                sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+                sb.Append("# TYPE ").Append(name).Append(" gauge\n");
+                foreach (var (version, value) in values)
+                    sb.Append(name).Append("{version=\"").Append(version.Replace("\\", "\\\\").Replace("\"", "\\\"")).Append("\"} ")
+                      .Append(value.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
             }
             Metric("osai_workers_live", "gauge", "Worker processes alive.", s.LiveWorkers);
             Metric("osai_workers_generic_idle", "gauge", "Generic warm workers waiting to be specialized.", s.GenericIdle);
@@ -44,6 +52,10 @@ public static class OpsEndpoints
             Metric("osai_model_loads_total", "counter", "Model loads by the live model workers.", workers.Sum(w => w.Loads));
             Metric("osai_model_unloads_total", "counter", "Model unloads (evictions and explicit unloads) by the live model workers.", workers.Sum(w => w.Unloads));
             Metric("osai_model_evictions_total", "counter", "Models unloaded to stay within the memory budget.", workers.Sum(w => w.Evictions));
+            Labelled("osai_version_cpu_cores", "CPU cores one instance of a version used, moving average (measured).",
+                profiles.All.Select(p => (p.Version, p.CpuCores)));
+            Labelled("osai_version_memory_peak_bytes", "Peak resident memory of one instance of a version (measured).",
+                profiles.All.Select(p => (p.Version, p.PeakMemoryMb * 1048576.0)));
             return Results.Text(sb.ToString(), "text/plain; version=0.0.4");
         });
     }

@@ -48,6 +48,9 @@ public sealed class TestServer : IAsyncDisposable
         Admin = fresh.Admin;
     }
 
+    /// <summary>A service of the running server (pool, profiles) for white-box assertions.</summary>
+    public T Get<T>() where T : notnull => (T)Server.Services.GetService(typeof(T))!;
+
     public HttpClient ClientFor(string? key)
     {
         var c = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(60) };
