@@ -57,14 +57,15 @@ public sealed class WorkerOptions
     /// <summary>Calls that may wait for a free slot per algorithm version; more get 429.</summary>
     public int QueueLimit { get; set; } = 1000;
 
-    /// <summary>An idle specialized instance is stopped after this long (the "fixed" keep-alive).</summary>
+    /// <summary>With the "fixed" keep-alive, an idle version's instances are stopped after this long.</summary>
     public TimeSpan IdleKeepAlive { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// How long an idle version's instances are kept: "fixed" (IdleKeepAlive) or "adaptive" (OSForAI's cost-aware policy,
-    /// learned per version from its idle times; see docs/scaling.md).
+    /// How long an idle version's instances are kept: "adaptive" (OSForAI's cost-aware policy, learned per version from its
+    /// idle times, pre-warming ahead of expected calls; see docs/scaling.md) or "fixed" (IdleKeepAlive after the last call).
+    /// Idle instances kept by either are stopped early when placement needs their memory.
     /// </summary>
-    public string KeepAlive { get; set; } = "fixed";
+    public string KeepAlive { get; set; } = "adaptive";
 
     /// <summary>This node's capacity for specialized instances; placement packs instances by their measured needs within it.</summary>
     public NodeCapacityOptions Node { get; set; } = new();

@@ -64,7 +64,7 @@ public sealed class WorkerPool : IAsyncDisposable
         _options = options.Value.Workers;
         _log = log;
         _clock = clock;
-        _keepAlive = (_options.KeepAlive ?? "fixed").Trim().ToLowerInvariant() switch
+        _keepAlive = (_options.KeepAlive ?? "adaptive").Trim().ToLowerInvariant() switch
         {
             "fixed" => new FixedKeepAlivePolicy(_options.IdleKeepAlive),
             "adaptive" => new CostAwareKeepAlivePolicy(),
@@ -145,6 +145,10 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>Worker process ids currently serving a version (for operators and tests).</summary>
     public IReadOnlyList<int> InstancePids(string instanceKey) =>
         _groups.TryGetValue(instanceKey, out var g) ? Locked(g, () => g.Instances.Select(i => i.Conn.Pid).ToList()) : [];
+
+    /// <summary>Calls running on a version's instances right now (for operators and tests).</summary>
+    public int InFlight(string instanceKey) =>
+        _groups.TryGetValue(instanceKey, out var g) ? Locked(g, () => g.Instances.Sum(i => i.InFlight)) : 0;
 
     /// <summary>Runs one call on a warm instance of <paramref name="version"/>.</summary>
     public async Task<InvokeResult> InvokeAsync(VersionRecord version, InvokeRequest request, TimeSpan timeout, CancellationToken ct)

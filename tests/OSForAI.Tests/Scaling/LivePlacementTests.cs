@@ -52,8 +52,10 @@ public sealed class LivePlacementTests
         await WaitMeasuredAsync(pool, s.Get<ResourceProfiles>(), "fit/busy@1.0.0");
 
         // While fit/busy runs a call, fit/big (240 MB declared) cannot join it on a 250 MB node.
-        var running = CallAsync(s.Admin, "/v1/algo/fit/busy/1.0.0", Json("2"));
-        await Task.Delay(500);
+        var running = CallAsync(s.Admin, "/v1/algo/fit/busy/1.0.0", Json("3"));
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (pool.InFlight("fit/busy@1.0.0") == 0 && DateTime.UtcNow < until) await Task.Delay(20);
+        Assert.Equal(1, pool.InFlight("fit/busy@1.0.0"));
         var (status, body) = await CallAsync(s.Admin, "/v1/algo/fit/big/1.0.0", Json("0"));
         Assert.Equal(503, status);
         Assert.Contains("not enough memory on this node", body.GetProperty("error").GetProperty("message").GetString());

@@ -14,11 +14,12 @@ public sealed class LiveScalingTests
         {
             // Instances are stopped one second after their last call, so every round below starts from zero.
             ["OSForAI:Workers:IdleKeepAlive"] = "00:00:01",
+            ["OSForAI:Workers:KeepAlive"] = "fixed",
         });
         await s.PublishAsync("chain/b", "1.0.0", Python("def apply(x):\n    return x * 2\n"));
-        // A does some work first, then calls B: the pre-warm has that long to get B ready.
+        // A does some work first (2 s, generous for a loaded machine), then calls B: the pre-warm has that long to get B ready.
         await s.PublishAsync("chain/a", "1.0.0", Python(
-            "import time, osai_runner\n\ndef apply(x):\n    time.sleep(1.0)\n    return osai_runner.client().algo('chain/b/1.0.0').pipe(x).result + 1\n"));
+            "import time, osai_runner\n\ndef apply(x):\n    time.sleep(2.0)\n    return osai_runner.client().algo('chain/b/1.0.0').pipe(x).result + 1\n"));
         var pool = (WorkerPool)s.Server.Services.GetService(typeof(WorkerPool))!;
 
         async Task<(long Cold, long Hits)> RoundAsync(int x)

@@ -39,6 +39,7 @@ public sealed class PoolBehaviourTests
         await using var s = await TestServer.StartAsync(new Dictionary<string, string?>
         {
             ["OSForAI:Workers:IdleKeepAlive"] = "00:00:01",
+            ["OSForAI:Workers:KeepAlive"] = "fixed",
         });
         await s.PublishAsync("quinn/brief", "1.0.0", Python("def apply(x):\n    return x\n"));
         Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/quinn/brief", Json("1"))).Status);
