@@ -51,6 +51,9 @@ public sealed record StorageUri
 
     public StorageUri AsDirectory() => new(Scheme, Label, Container, Segments, true, Address);
 
+    /// <summary>The same path in another container (e.g. data://.my resolved to the caller's own folder).</summary>
+    public StorageUri WithContainer(string container) => new(Scheme, Label, ValidSegment(container), Segments, IsDirectory, Address);
+
     public override string ToString()
     {
         if (Address is not null) return Address.AbsoluteUri;

@@ -64,7 +64,8 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         var owner = from?.Owner ?? caller.Owner;
         // Models never call out, so only code runtimes get a call token.
         var token = version.Runtime == ModelWorkerPool.Runtime ? null
-            : tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline, version.InstanceKey, now));
+            : tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline, version.InstanceKey, now,
+                from?.Grants ?? caller.Grants.Select(g => g.ToString()).ToList()));
         return new CallContext(trace, owner, depth, deadline, token, gateway.Url);
     }
 

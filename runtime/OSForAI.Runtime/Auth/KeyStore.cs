@@ -6,7 +6,11 @@ using OSForAI.Runtime.Storage;
 
 namespace OSForAI.Runtime.Auth;
 
-public sealed record ApiKeyInfo(string Id, string Owner, string Name, Scopes Scopes, DateTimeOffset CreatedAt, bool Revoked);
+public sealed record ApiKeyInfo(string Id, string Owner, string Name, Scopes Scopes, DateTimeOffset CreatedAt, bool Revoked,
+    IReadOnlyList<DataGrant>? DataGrants = null)
+{
+    public IReadOnlyList<DataGrant> Grants => DataGrants ?? [];
+}
 
 /// <summary>
 /// API keys look like "osai_&lt;id&gt;_&lt;secret&gt;". Only a per-key salt and HMAC-SHA256(salt, secret) are
@@ -18,16 +22,17 @@ public sealed class KeyStore(Database db)
     private const string Prefix = "osai_";
     private readonly ConcurrentDictionary<string, Principal> _verified = new(StringComparer.Ordinal);
 
-    public (ApiKeyInfo Info, string Key) Create(string owner, Scopes scopes, string? name = null)
+    public (ApiKeyInfo Info, string Key) Create(string owner, Scopes scopes, string? name = null, IReadOnlyList<DataGrant>? grants = null)
     {
         Names.Require(owner, "owner");
+        grants ??= [];
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
         var salt = RandomNumberGenerator.GetBytes(16);
-        var info = new ApiKeyInfo(id, owner, name ?? "", scopes, DateTimeOffset.UtcNow, false);
-        db.Execute("INSERT INTO api_keys(id, owner, name, scopes, salt, hash, created_at) VALUES ($i, $o, $n, $s, $salt, $h, $t)",
+        var info = new ApiKeyInfo(id, owner, name ?? "", scopes, DateTimeOffset.UtcNow, false, grants);
+        db.Execute("INSERT INTO api_keys(id, owner, name, scopes, salt, hash, created_at, data_grants) VALUES ($i, $o, $n, $s, $salt, $h, $t, $g)",
             ("$i", id), ("$o", owner), ("$n", info.Name), ("$s", string.Join(',', Principal.ScopeNames(scopes))),
-            ("$salt", salt), ("$h", Hash(salt, secret)), ("$t", info.CreatedAt.ToString("O")));
+            ("$salt", salt), ("$h", Hash(salt, secret)), ("$t", info.CreatedAt.ToString("O")), ("$g", FormatGrants(grants)));
         return (info, $"{Prefix}{id}_{secret}");
     }
 
@@ -42,20 +47,30 @@ public sealed class KeyStore(Database db)
         if (sep <= 0) return null;
         var id = rest[..sep].ToString();
         var secret = rest[(sep + 1)..].ToString();
-        var row = db.Query("SELECT owner, scopes, salt, hash FROM api_keys WHERE id=$i AND revoked_at IS NULL",
-            r => (Owner: r.GetString(0), Scopes: r.GetString(1), Salt: (byte[])r[2], Hash: (byte[])r[3]), ("$i", id)).FirstOrDefault();
+        var row = db.Query("SELECT owner, scopes, salt, hash, data_grants FROM api_keys WHERE id=$i AND revoked_at IS NULL",
+            r => (Owner: r.GetString(0), Scopes: r.GetString(1), Salt: (byte[])r[2], Hash: (byte[])r[3], Grants: r.GetString(4)), ("$i", id)).FirstOrDefault();
         if (row.Owner is null) return null;
         if (!CryptographicOperations.FixedTimeEquals(Hash(row.Salt, secret), row.Hash)) return null;
-        var principal = new Principal(id, row.Owner, Principal.ParseScopes(row.Scopes.Split(',')));
+        var principal = new Principal(id, row.Owner, Principal.ParseScopes(row.Scopes.Split(',')), ParseGrants(row.Grants));
         if (_verified.Count > 10_000) _verified.Clear();
         _verified[key] = principal;
         return principal;
     }
 
     public IReadOnlyList<ApiKeyInfo> List(string? owner = null) =>
-        db.Query("SELECT id, owner, name, scopes, created_at, revoked_at FROM api_keys WHERE ($o IS NULL OR owner=$o) ORDER BY created_at",
+        db.Query("SELECT id, owner, name, scopes, created_at, revoked_at, data_grants FROM api_keys WHERE ($o IS NULL OR owner=$o) ORDER BY created_at",
             r => new ApiKeyInfo(r.GetString(0), r.GetString(1), r.GetString(2), Principal.ParseScopes(r.GetString(3).Split(',')),
-                DateTimeOffset.Parse(r.GetString(4)), !r.IsDBNull(5)), ("$o", owner));
+                DateTimeOffset.Parse(r.GetString(4)), !r.IsDBNull(5), ParseGrants(r.GetString(6))), ("$o", owner));
+
+    /// <summary>The data grants of an active key (for work done on its behalf, e.g. by an algorithm it called); empty when revoked or unknown.</summary>
+    public IReadOnlyList<DataGrant> GrantsOf(string keyId) =>
+        db.Query("SELECT data_grants FROM api_keys WHERE id=$i AND revoked_at IS NULL", r => ParseGrants(r.GetString(0)), ("$i", keyId))
+            .FirstOrDefault() ?? [];
+
+    private static string FormatGrants(IReadOnlyList<DataGrant> grants) => string.Join('\n', grants.Select(g => g.ToString()));
+
+    private static IReadOnlyList<DataGrant> ParseGrants(string text) =>
+        text.Length == 0 ? [] : text.Split('\n').Select(DataGrant.Parse).ToList();
 
     public bool Revoke(string id)
     {

@@ -9,9 +9,14 @@ public enum Scopes
     Admin = 4,
 }
 
-/// <summary>Who is calling: the key's owner and what the key may do.</summary>
-public sealed record Principal(string KeyId, string Owner, Scopes Scopes)
+/// <summary>
+/// Who is calling: the key's owner, what the key may do, and the data it may reach beyond its owner's own data://
+/// space (<see cref="DataGrants"/>; an algorithm called with this key acts with the same grants, never more).
+/// </summary>
+public sealed record Principal(string KeyId, string Owner, Scopes Scopes, IReadOnlyList<DataGrant>? DataGrants = null)
 {
+    public IReadOnlyList<DataGrant> Grants => DataGrants ?? [];
+
     public bool IsAdmin => Scopes.HasFlag(Scopes.Admin);
     /// <summary>Admin keys may do everything.</summary>
     public bool Has(Scopes scope) => IsAdmin || Scopes.HasFlag(scope);

@@ -42,6 +42,9 @@ public sealed class Database
               created_at TEXT NOT NULL, started_at TEXT, completed_at TEXT);
             CREATE INDEX jobs_status ON jobs(status, created_at);
             """),
+        (3, """
+            ALTER TABLE api_keys ADD COLUMN data_grants TEXT NOT NULL DEFAULT '';
+            """),
     ];
 
     public Database(string path)

@@ -7,79 +7,102 @@ using OSForAI.Server.Http;
 
 namespace OSForAI.Server.Endpoints;
 
-/// <summary>The Algorithmia data API on data:// (PROTOCOLS.md): files, directories, listings with markers.</summary>
+/// <summary>
+/// The Algorithmia data API (PROTOCOLS.md) over every connector: /v1/data/&lt;owner&gt;/... is data://, and
+/// /v1/connector/&lt;scheme&gt;[+label]/&lt;container&gt;/... is any other store. Objects stream both ways (with ranges);
+/// directories list with markers.
+/// </summary>
 public static class DataEndpoints
 {
     public static void MapData(this IEndpointRouteBuilder app)
     {
-        app.MapMethods("/v1/data/{**path}", ["GET", "HEAD", "PUT", "POST", "DELETE"], HandleAsync);
+        string[] methods = ["GET", "HEAD", "PUT", "POST", "DELETE"];
+        app.MapMethods("/v1/data/{**path}", methods, (HttpContext ctx, KeyStore keys, DataService data, IOptions<OsaiOptions> options) =>
+            HandleAsync(ctx, keys, data, options.Value, "data://" + RawRest(ctx, "/v1/data")));
+        app.MapMethods("/v1/connector/{**path}", methods, (HttpContext ctx, KeyStore keys, DataService data, IOptions<OsaiOptions> options) =>
+        {
+            var rest = RawRest(ctx, "/v1/connector");
+            var slash = rest.IndexOf('/');
+            var connector = slash < 0 ? rest : rest[..slash];
+            return HandleAsync(ctx, keys, data, options.Value, Uri.UnescapeDataString(connector) + "://" + (slash < 0 ? "" : rest[(slash + 1)..]));
+        });
     }
 
-    private static async Task HandleAsync(HttpContext ctx, KeyStore keys, LocalDataStore store, IOptions<OsaiOptions> options)
+    private static async Task HandleAsync(HttpContext ctx, KeyStore keys, DataService data, OsaiOptions options, string uriText)
     {
         try
         {
             var caller = Authentication.Require(ctx, keys, Scopes.None);
-            var raw = RawDataPath(ctx);
-            var dataPath = DataPath.Parse(raw, caller);
             var write = ctx.Request.Method is "PUT" or "POST" or "DELETE";
-            dataPath.Authorize(caller, write);
+            var (uri, connector) = data.Open(uriText, caller, write);
+            var ct = ctx.RequestAborted;
             switch (ctx.Request.Method)
             {
-                case "GET": await GetAsync(ctx, store, dataPath, options.Value.DataListPageSize); break;
-                case "HEAD": Head(ctx, store, dataPath); break;
-                case "PUT": await PutAsync(ctx, store, dataPath, options.Value.MaxDataUploadBytes); break;
-                case "POST": await CreateDirectoryAsync(ctx, store, dataPath); break;
-                case "DELETE": await DeleteAsync(ctx, store, dataPath); break;
+                case "GET": await GetAsync(ctx, connector, uri, options.DataListPageSize, ct); break;
+                case "HEAD": await HeadAsync(ctx, connector, uri, ct); break;
+                case "PUT": await PutAsync(ctx, connector, uri, options.MaxDataUploadBytes, ct); break;
+                case "POST": await CreateDirectoryAsync(ctx, connector, uri, ct); break;
+                case "DELETE": await DeleteAsync(ctx, connector, uri, ct); break;
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
         {
-            await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
+            // Headers already sent: the only honest signal left is to break the connection, so the client sees an
+            // incomplete body instead of a short object.
+            if (ctx.Response.HasStarted) ctx.Abort();
+            else await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
         }
     }
 
     /// <summary>
-    /// The path exactly as sent, decoded once per segment: an encoded slash or backslash inside a
-    /// segment is refused rather than turned into a separator, and '.'/'..' are refused by DataPath.
+    /// The path after <paramref name="prefix"/> exactly as sent (still percent-encoded): StorageUri decodes each segment
+    /// once and refuses encoded slashes, backslashes, '.' and '..', so nothing is normalised on the way.
     /// </summary>
-    private static string RawDataPath(HttpContext ctx)
+    private static string RawRest(HttpContext ctx, string prefix)
     {
         var target = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? ctx.Request.Path.Value ?? "";
         var q = target.IndexOf('?');
         if (q >= 0) target = target[..q];
-        const string prefix = "/v1/data";
         var rest = target.StartsWith(prefix, StringComparison.Ordinal) ? target[prefix.Length..] : target;
-        var segments = rest.Trim('/').Split('/').Select(seg =>
-        {
-            var decoded = Uri.UnescapeDataString(seg);
-            if (decoded.Contains('/') || decoded.Contains('\\'))
-                throw new DataException(DataError.BadPath, "data paths may not contain encoded slashes or backslashes");
-            return decoded;
-        });
-        return string.Join('/', segments);
+        return rest.TrimStart('/');
     }
 
-    private static async Task GetAsync(HttpContext ctx, LocalDataStore store, DataPath path, int pageSize)
+    private static async Task GetAsync(HttpContext ctx, IDataConnector connector, StorageUri uri, int pageSize, CancellationToken ct)
     {
-        if (store.FileExists(path))
+        if (!uri.IsDirectory && await connector.StatAsync(uri, ct) is { } info)
         {
+            var range = ByteRange.ParseHttp(ctx.Request.Headers.Range.ToString(), info.Size);
+            if (range is { } r && r.Offset >= info.Size && info.Size > 0)
+            {
+                ctx.Response.StatusCode = 416;
+                ctx.Response.Headers.ContentRange = $"bytes */{info.Size}";
+                return;
+            }
+            await using var o = await connector.OpenReadAsync(uri, range, ct);
             var accept = ctx.Request.Headers.Accept.ToString();
             ctx.Response.ContentType = accept.Contains("application/json", StringComparison.OrdinalIgnoreCase) ? "application/json"
                 : accept.Contains("text/plain", StringComparison.OrdinalIgnoreCase) ? "text/plain; charset=utf-8"
                 : "application/octet-stream";
-            await using var file = store.OpenRead(path);
-            ctx.Response.ContentLength = file.Length;
-            await file.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
+            ctx.Response.Headers.AcceptRanges = "bytes";
+            WriteMetadata(ctx, o.Info);
+            if (o.Range is { } served)
+            {
+                ctx.Response.StatusCode = 206;
+                ctx.Response.Headers.ContentRange = $"bytes {served.Offset}-{served.Offset + o.Length - 1}/{o.Info.Size}";
+            }
+            ctx.Response.ContentLength = o.Length;
+            await o.Content.CopyToAsync(ctx.Response.Body, 256 * 1024, ct);
             return;
         }
+        if (!await connector.DirectoryExistsAsync(uri.AsDirectory(), ct))
+            throw new DataException(DataError.NotFound, $"{uri} not found");
         var marker = ctx.Request.Query["marker"].ToString();
-        var listing = store.List(path, marker, pageSize);
+        var page = await connector.ListAsync(uri.AsDirectory(), marker.Length == 0 ? null : marker, pageSize, ct);
         ctx.Response.ContentType = "application/json";
         await using var w = new Utf8JsonWriter(ctx.Response.BodyWriter);
         w.WriteStartObject();
         w.WriteStartArray("folders");
-        foreach (var f in listing.Folders)
+        foreach (var f in page.Folders)
         {
             w.WriteStartObject();
             w.WriteString("name", f);
@@ -87,40 +110,48 @@ public static class DataEndpoints
         }
         w.WriteEndArray();
         w.WriteStartArray("files");
-        foreach (var f in listing.Files)
+        foreach (var f in page.Files)
         {
             w.WriteStartObject();
             w.WriteString("filename", f.Name);
             w.WriteNumber("size", f.Size);
-            w.WriteString("last_modified", f.LastModified.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'"));
+            if (f.LastModified is { } at) w.WriteString("last_modified", at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'"));
             w.WriteEndObject();
         }
         w.WriteEndArray();
-        if (listing.Marker is not null) w.WriteString("marker", listing.Marker);
+        if (page.Marker is not null) w.WriteString("marker", page.Marker);
         w.WriteEndObject();
     }
 
-    private static void Head(HttpContext ctx, LocalDataStore store, DataPath path)
+    private static void WriteMetadata(HttpContext ctx, ObjectInfo info)
     {
-        if (store.Stat(path) is { } file)
+        if (info.ETag is { } etag) ctx.Response.Headers.ETag = etag.StartsWith('"') || etag.StartsWith("W/", StringComparison.Ordinal) ? etag : $"\"{etag}\"";
+        if (info.LastModified is { } at) ctx.Response.Headers.LastModified = at.ToString("R");
+    }
+
+    private static async Task HeadAsync(HttpContext ctx, IDataConnector connector, StorageUri uri, CancellationToken ct)
+    {
+        if (!uri.IsDirectory && await connector.StatAsync(uri, ct) is { } info)
         {
-            ctx.Response.ContentLength = file.Size;
-            ctx.Response.Headers.LastModified = file.LastModified.ToString("R");
+            ctx.Response.ContentLength = info.Size;
+            ctx.Response.Headers.AcceptRanges = "bytes";
+            WriteMetadata(ctx, info);
             return;
         }
-        ctx.Response.StatusCode = store.DirectoryExists(path) ? 200 : 404;
+        ctx.Response.StatusCode = await connector.DirectoryExistsAsync(uri.AsDirectory(), ct) ? 200 : 404;
     }
 
-    private static async Task PutAsync(HttpContext ctx, LocalDataStore store, DataPath path, long limit)
+    private static async Task PutAsync(HttpContext ctx, IDataConnector connector, StorageUri uri, long limit, CancellationToken ct)
     {
+        if (uri.IsDirectory) throw new DataException(DataError.BadPath, "a file URI may not end in '/'");
         RequestBody.RejectIfDeclaredOver(ctx.Request, limit);
-        var size = await store.WriteAsync(path, ctx.Request.Body, limit, ctx.RequestAborted);
-        await WriteResultAsync(ctx, 200, new { result = "data://" + path, size });
+        var info = await connector.WriteAsync(uri, new LimitedReadStream(ctx.Request.Body, limit), ctx.Request.ContentLength, ct);
+        await WriteResultAsync(ctx, 200, new { result = uri.ToString(), size = info.Size });
     }
 
-    private static async Task CreateDirectoryAsync(HttpContext ctx, LocalDataStore store, DataPath parent)
+    private static async Task CreateDirectoryAsync(HttpContext ctx, IDataConnector connector, StorageUri parent, CancellationToken ct)
     {
-        var body = await RequestBody.ReadAsync(ctx.Request, 64 * 1024, ctx.RequestAborted);
+        var body = await RequestBody.ReadAsync(ctx.Request, 64 * 1024, ct);
         string? name;
         try
         {
@@ -130,21 +161,21 @@ public static class DataEndpoints
         }
         catch (JsonException e) { throw ApiErrors.BadRequest("the request body is not valid JSON: " + e.Message); }
         if (string.IsNullOrEmpty(name)) throw ApiErrors.BadRequest("creating a directory needs a JSON body {\"name\": \"<folder name>\"}");
-        store.CreateDirectory(parent, name);
-        await WriteResultAsync(ctx, 200, new { result = "data://" + parent.Child(name) });
+        var child = parent.Child(name, directory: true);
+        await connector.CreateDirectoryAsync(child, ct);
+        await WriteResultAsync(ctx, 200, new { result = child.ToString().TrimEnd('/') });
     }
 
-    private static async Task DeleteAsync(HttpContext ctx, LocalDataStore store, DataPath path)
+    private static async Task DeleteAsync(HttpContext ctx, IDataConnector connector, StorageUri uri, CancellationToken ct)
     {
-        if (store.FileExists(path))
+        if (!uri.IsDirectory && await connector.DeleteAsync(uri, ct))
         {
-            store.DeleteFile(path);
             await WriteResultAsync(ctx, 200, new { result = new { deleted = 1 } });
             return;
         }
-        if (path.IsRoot) throw ApiErrors.Forbidden("an owner's root folder cannot be deleted");
+        if (uri.IsContainerRoot) throw ApiErrors.Forbidden("a container's root (an owner's data folder, a bucket) cannot be deleted here");
         var force = string.Equals(ctx.Request.Query["force"], "true", StringComparison.OrdinalIgnoreCase);
-        var deleted = store.DeleteDirectory(path, force);
+        var deleted = await connector.DeleteDirectoryAsync(uri.AsDirectory(), force, ct);
         await WriteResultAsync(ctx, 200, new { result = new { deleted } });
     }
 

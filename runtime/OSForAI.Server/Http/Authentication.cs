@@ -21,12 +21,12 @@ public static class Authentication
             if (key.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) { key = key[scheme.Length..].Trim(); break; }
         if (key.StartsWith(CallTokens.Prefix, StringComparison.Ordinal))
         {
-            // An algorithm calling another on its caller's behalf: the caller's identity, call scope only.
+            // An algorithm acting on its caller's behalf: the caller's identity and data grants, call scope only.
             var chain = ctx.RequestServices.GetRequiredService<CallTokens>().Verify(key, DateTimeOffset.UtcNow)
                 ?? throw ApiErrors.Unauthorized("the call token is not valid or has expired");
-            if (scope != Scopes.Call) throw ApiErrors.Forbidden("a call token may only call algorithms");
+            if (scope is not (Scopes.Call or Scopes.None)) throw ApiErrors.Forbidden("a call token may only call algorithms and use data");
             ctx.Items[CallChainItem] = chain;
-            return new Principal("call", chain.Owner, Scopes.Call);
+            return new Principal("call", chain.Owner, Scopes.Call, (chain.Grants ?? []).Select(DataGrant.Parse).ToList());
         }
         var principal = keys.Verify(key) ?? throw ApiErrors.Unauthorized("the API key is not valid or has been revoked");
         if (!principal.Has(scope))
