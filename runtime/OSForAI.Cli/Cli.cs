@@ -20,7 +20,7 @@ public static class Cli
     internal static readonly IReadOnlyList<CommandDefinition> Commands =
     [
         new("serve", Usage.Serve, ["port", "host", "home"], [], ServeCommand.RunAsync),
-        new("keys create", Usage.KeysCreate, [.. ClientOptions, "owner", "scopes", "name"], [], KeysCommands.CreateAsync),
+        new("keys create", Usage.KeysCreate, [.. ClientOptions, "owner", "scopes", "name", "grants"], [], KeysCommands.CreateAsync),
         new("keys list", Usage.KeysList, ClientOptions, [], KeysCommands.ListAsync),
         new("keys revoke", Usage.KeysRevoke, ClientOptions, [], KeysCommands.RevokeAsync),
         new("algo publish", Usage.AlgoPublish, [.. ClientOptions, "name", "version", "description"], ["public", "private"], AlgoCommands.PublishAsync),

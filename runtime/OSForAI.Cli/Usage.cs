@@ -47,7 +47,7 @@ internal static class Usage
     public const string Keys = """
         Usage: osai keys <create|list|revoke> [options]
 
-          keys create --owner NAME --scopes SCOPE[,SCOPE...] [--name LABEL]
+          keys create --owner NAME --scopes SCOPE[,SCOPE...] [--name LABEL] [--grants GRANT[,GRANT...]]
           keys list
           keys revoke ID
 
@@ -55,7 +55,7 @@ internal static class Usage
         """;
 
     public const string KeysCreate = """
-        Usage: osai keys create --owner NAME --scopes SCOPE[,SCOPE...] [--name LABEL] [client options]
+        Usage: osai keys create --owner NAME --scopes SCOPE[,SCOPE...] [--name LABEL] [--grants GRANT[,GRANT...]] [client options]
 
         Creates an API key and prints only the key on standard output, e.g.
           KEY=$(osai keys create --owner alice --scopes call,publish)
@@ -64,6 +64,8 @@ internal static class Usage
           --owner NAME      User the key acts as (required)
           --scopes LIST     Comma-separated scopes, e.g. call,publish (required)
           --name LABEL      Label to recognise the key by
+          --grants LIST     Comma-separated data grants beyond the owner's own data:// space, each
+                            r:, w: or rw: and a URI prefix, e.g. r:s3+prod://bucket/public/
           --url, --key, --home   see 'osai --help'
         """;
 

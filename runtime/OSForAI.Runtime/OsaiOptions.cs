@@ -20,6 +20,12 @@ public sealed class OsaiOptions
     /// <summary>Entries per data-API listing page.</summary>
     public int DataListPageSize { get; set; } = 1000;
 
+    /// <summary>
+    /// Where data:// lives: empty for the local data folder (the embedded default), or a base URI in another store,
+    /// e.g. "s3+platform://my-bucket/osforai" on a cloud stack (its connector configured under OSForAI:Data).
+    /// </summary>
+    public string DataStore { get; set; } = "";
+
     /// <summary>Largest timeout a caller may ask for (seconds).</summary>
     public int MaxTimeoutSeconds { get; set; } = 3000;
 

@@ -49,6 +49,8 @@ public static partial class OsaiServer
         s.AddSingleton<KeyStore>();
         s.AddSingleton<JobStore>();
         s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot));
+        s.AddSingleton(sp => new DataService(DataConnectors.Create(SettingsOf(builder.Configuration),
+            sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataStore)));
         s.AddSingleton(sp => new CodeStore(sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.CodeCacheRoot));
         s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
         s.AddSingleton<ResourceProfiles>();
@@ -97,6 +99,15 @@ public static partial class OsaiServer
     }
 
     /// <summary>The first start creates an admin key and keeps it, readable by the owner only, in the home folder.</summary>
+    /// <summary>A configuration section flattened to keys relative to it ("Roots:shared" → path), or null when it is absent.</summary>
+    private static Func<string, IReadOnlyDictionary<string, string?>?> SettingsOf(IConfiguration configuration) => path =>
+    {
+        var section = configuration.GetSection(path);
+        if (!section.Exists()) return null;
+        return section.AsEnumerable(makePathsRelative: true).Where(kv => kv.Value is not null)
+            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
+    };
+
     private static string EnsureAdminKey(string home, KeyStore keys)
     {
         var path = Path.Combine(home, AdminKeyFile);

@@ -11,17 +11,21 @@ internal static class KeysCommands
         var owner = args.Require("owner", "the user the key acts as");
         var scopes = ParseScopes(args.Require("scopes", "e.g. --scopes call,publish"));
         var name = args.Get("name");
+        var grants = args.Get("grants")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
 
         using var client = ClientContext.Create(args, host);
         var body = new Dictionary<string, object?> { ["owner"] = owner, ["scopes"] = scopes };
         if (name is not null)
             body["name"] = name;
+        if (grants.Length > 0)
+            body["data_grants"] = grants;
         var created = (await client.SendJsonAsync(HttpMethod.Post, "v1/keys", body)).EnsureSuccess();
         var key = created.Str("key") ?? throw new CliException("the server's answer has no key");
 
         await host.Out.WriteLineAsync(key);
         await host.Error.WriteLineAsync(
-            $"Created key {created.Str("id") ?? "?"} for {created.Str("owner") ?? owner} with scopes {string.Join(",", scopes)}");
+            $"Created key {created.Str("id") ?? "?"} for {created.Str("owner") ?? owner} with scopes {string.Join(",", scopes)}" +
+            (grants.Length > 0 ? $" and data grants {string.Join(", ", grants)}" : ""));
         return 0;
     }
 
@@ -36,10 +40,11 @@ internal static class KeysCommands
             k.Str("owner"),
             k.Str("scopes"),
             k.Str("name"),
+            k.Prop("data_grants") is { ValueKind: JsonValueKind.Array } g ? string.Join(" ", g.EnumerateArray().Select(x => x.GetString())) : "",
             TableWriter.Time(k.Str("created_at")),
             k.Prop("revoked") is { ValueKind: JsonValueKind.True } ? "yes" : "no",
         ]);
-        TableWriter.Write(host.Out, ["ID", "OWNER", "SCOPES", "NAME", "CREATED", "REVOKED"], rows);
+        TableWriter.Write(host.Out, ["ID", "OWNER", "SCOPES", "NAME", "DATA GRANTS", "CREATED", "REVOKED"], rows);
         return 0;
     }
 

@@ -23,9 +23,8 @@ public sealed class LocalDataConnector(LocalDataStore store) : IDataConnector
         var info = store.Stat(path) is { } f ? Info(f) : throw new DataException(DataError.NotFound, $"{uri} not found");
         if (range is not { } r) return Task.FromResult(new ObjectStream(file, info));
         var offset = Math.Min(r.Offset, info.Size);
-        file.Seek(offset, SeekOrigin.Begin);
         var length = Math.Min(r.Length ?? long.MaxValue, info.Size - offset);
-        return Task.FromResult(new ObjectStream(new RangeReadStream(file, length), info, new ByteRange(offset, length)));
+        return Task.FromResult(new ObjectStream(new RangeWindowStream(file, offset, length), info, new ByteRange(offset, length)));
     }
 
     public async Task<ObjectInfo> WriteAsync(StorageUri uri, Stream content, long? length, CancellationToken ct)

@@ -71,8 +71,9 @@ public static class DataEndpoints
     {
         if (!uri.IsDirectory && await connector.StatAsync(uri, ct) is { } info)
         {
-            var range = ByteRange.ParseHttp(ctx.Request.Headers.Range.ToString(), info.Size);
-            if (range is { } r && r.Offset >= info.Size && info.Size > 0)
+            long? size = info.Size >= 0 ? info.Size : null;   // http(s) objects may have no known size
+            var range = ByteRange.ParseHttp(ctx.Request.Headers.Range.ToString(), size);
+            if (range is { } r && r.Offset >= size && size > 0)
             {
                 ctx.Response.StatusCode = 416;
                 ctx.Response.Headers.ContentRange = $"bytes */{info.Size}";
@@ -85,12 +86,14 @@ public static class DataEndpoints
                 : "application/octet-stream";
             ctx.Response.Headers.AcceptRanges = "bytes";
             WriteMetadata(ctx, o.Info);
-            if (o.Range is { } served)
+            if (o.Range is { } served && (size is not null || served.Length is not null))
             {
+                var length = size is null ? served.Length!.Value : o.Length;
                 ctx.Response.StatusCode = 206;
-                ctx.Response.Headers.ContentRange = $"bytes {served.Offset}-{served.Offset + o.Length - 1}/{o.Info.Size}";
+                ctx.Response.Headers.ContentRange = $"bytes {served.Offset}-{served.Offset + length - 1}/{size?.ToString() ?? "*"}";
+                ctx.Response.ContentLength = length;
             }
-            ctx.Response.ContentLength = o.Length;
+            else if (o.Range is null && size is not null) ctx.Response.ContentLength = o.Length;
             await o.Content.CopyToAsync(ctx.Response.Body, 256 * 1024, ct);
             return;
         }
@@ -133,7 +136,7 @@ public static class DataEndpoints
     {
         if (!uri.IsDirectory && await connector.StatAsync(uri, ct) is { } info)
         {
-            ctx.Response.ContentLength = info.Size;
+            if (info.Size >= 0) ctx.Response.ContentLength = info.Size;
             ctx.Response.Headers.AcceptRanges = "bytes";
             WriteMetadata(ctx, info);
             return;

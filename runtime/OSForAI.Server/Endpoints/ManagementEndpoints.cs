@@ -98,14 +98,17 @@ public static class ManagementEndpoints
             Scopes scopes;
             try { scopes = Principal.ParseScopes(req.Scopes ?? []); }
             catch (ArgumentException e) { throw ApiErrors.BadRequest(e.Message); }
-            var (info, key) = k.Create(req.Owner, scopes, req.Name);
-            return (201, (object)new { id = info.Id, key, owner = info.Owner, scopes = Principal.ScopeNames(info.Scopes), name = info.Name, created_at = info.CreatedAt });
+            var grants = (req.DataGrants ?? []).Select(DataGrant.Parse).ToList();
+            var (info, key) = k.Create(req.Owner, scopes, req.Name, grants);
+            return (201, (object)new { id = info.Id, key, owner = info.Owner, scopes = Principal.ScopeNames(info.Scopes), name = info.Name,
+                data_grants = info.Grants.Select(g => g.ToString()), created_at = info.CreatedAt });
         }));
 
         app.MapGet("/v1/keys", (HttpContext c, KeyStore k) => Run(c, () =>
         {
             Authentication.Require(c, k, Scopes.Admin);
-            var keys = k.List().Select(i => new { id = i.Id, owner = i.Owner, scopes = Principal.ScopeNames(i.Scopes), name = i.Name, created_at = i.CreatedAt, revoked = i.Revoked });
+            var keys = k.List().Select(i => new { id = i.Id, owner = i.Owner, scopes = Principal.ScopeNames(i.Scopes), name = i.Name,
+                data_grants = i.Grants.Select(g => g.ToString()), created_at = i.CreatedAt, revoked = i.Revoked });
             return Task.FromResult((200, (object)new { keys }));
         }));
 
@@ -231,5 +234,12 @@ public static class ManagementEndpoints
         public List<string>? Tags { get; set; }
     }
     private sealed class GrantRequest { public string? Grantee { get; set; } }
-    private sealed class CreateKeyRequest { public string? Owner { get; set; } public List<string>? Scopes { get; set; } public string? Name { get; set; } }
+    private sealed class CreateKeyRequest
+    {
+        public string? Owner { get; set; }
+        public List<string>? Scopes { get; set; }
+        public string? Name { get; set; }
+        /// <summary>"rw:s3+prod://bucket/prefix/" and the like (see DataGrant).</summary>
+        public List<string>? DataGrants { get; set; }
+    }
 }
