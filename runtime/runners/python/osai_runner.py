@@ -185,8 +185,194 @@ class _Algo(object):
         return AlgoResponse(result, meta)
 
 
+class DataApiError(Exception):
+    """A data request failed: not found, not allowed by the caller's grants, a bad URI, or the store failed."""
+
+    def __init__(self, message, error_type=None, status=None):
+        Exception.__init__(self, message)
+        self.error_type = error_type
+        self.status = status
+
+
+def _gateway_path(uri):
+    """The gateway path of a data URI: data://a/b (or a bare a/b) -> /v1/data/a/b, s3+prod://b/k -> /v1/connector/s3+prod/b/k."""
+    import urllib.parse
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "data", uri
+    if "?" in rest or "#" in rest:
+        raise DataApiError("data URIs may not contain '?' or '#': %s" % uri, "BadPath")
+    path = "/".join(urllib.parse.quote(seg, safe="") for seg in rest.lstrip("/").split("/"))
+    if scheme == "data":
+        return "/v1/data/" + path
+    return "/v1/connector/" + urllib.parse.quote(scheme, safe="+") + "/" + path
+
+
+def _data_request(ctx, method, uri, body=None, headers=None, stream=False, query=""):
+    """One data request through the gateway with this invocation's call token; returns the response (open when stream)."""
+    import json
+    import urllib.request
+    import urllib.error
+    h = {"Authorization": "Simple " + ctx["token"]}
+    h.update(headers or {})
+    req = urllib.request.Request(ctx["gateway"].rstrip("/") + _gateway_path(uri) + query, data=body, method=method, headers=h)
+    try:
+        r = urllib.request.urlopen(req, timeout=300)
+    except urllib.error.HTTPError as e:
+        if method == "HEAD":
+            return e
+        try:
+            err = json.loads(e.read().decode("utf-8")).get("error", {})
+        except Exception:
+            err = {}
+        raise DataApiError(err.get("message") or ("HTTP %d for %s" % (e.code, uri)), err.get("error_type"), e.code)
+    except urllib.error.URLError as e:
+        raise DataApiError("cannot reach the gateway: %s" % (e.reason,))
+    if stream:
+        return r
+    with r:
+        return r.status, r.read()
+
+
+class DataFile(object):
+    """A file at a data URI (data://, s3://, azure://, gs://, hdfs://, dropbox://, file://, http(s)://), read and
+    written with this invocation's caller's permissions."""
+    __slots__ = ("_ctx", "uri")
+
+    def __init__(self, ctx, uri):
+        self._ctx = ctx
+        self.uri = uri
+
+    def getBytes(self):
+        return _data_request(self._ctx, "GET", self.uri, headers={"Accept": "application/octet-stream"})[1]
+
+    def getString(self):
+        return self.getBytes().decode("utf-8")
+
+    def getJson(self):
+        import json
+        return json.loads(self.getBytes().decode("utf-8"))
+
+    def getStream(self, offset=None, length=None):
+        """A readable, streaming file-like object (close it); `offset`/`length` read a byte range."""
+        headers = {"Accept": "application/octet-stream"}
+        if offset is not None or length is not None:
+            start = offset or 0
+            headers["Range"] = "bytes=%d-%s" % (start, "" if length is None else str(start + length - 1))
+        return _data_request(self._ctx, "GET", self.uri, headers=headers, stream=True)
+
+    def getFile(self):
+        """The content in a temporary file, opened for reading in binary mode."""
+        import shutil
+        import tempfile
+        f = tempfile.TemporaryFile()
+        with self.getStream() as r:
+            shutil.copyfileobj(r, f, 1024 * 1024)
+        f.seek(0)
+        return f
+
+    def put(self, data):
+        """Writes bytes, a string, or a readable binary file-like object (streamed)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        headers = {"Content-Type": "application/octet-stream"}
+        body = data
+        if not isinstance(data, (bytes, bytearray)):
+            body = iter(lambda: data.read(1024 * 1024), b"")
+            headers["Transfer-Encoding"] = "chunked"
+        _data_request(self._ctx, "PUT", self.uri, body=body, headers=headers)
+        return self
+
+    def putJson(self, value):
+        import json
+        return self.put(json.dumps(value).encode("utf-8"))
+
+    def putFile(self, path):
+        with open(path, "rb") as f:
+            return self.put(f)
+
+    def exists(self):
+        r = _data_request(self._ctx, "HEAD", self.uri, stream=True)
+        try:
+            return r.status == 200
+        finally:
+            r.close()
+
+    def delete(self):
+        _data_request(self._ctx, "DELETE", self.uri)
+
+    # snake_case spellings
+    get = getBytes
+    get_bytes = getBytes
+    get_string = getString
+    get_json = getJson
+    get_stream = getStream
+    get_file = getFile
+    put_json = putJson
+    put_file = putFile
+
+
+class DataDirectory(object):
+    """A directory (or key prefix) at a data URI."""
+    __slots__ = ("_ctx", "uri")
+
+    def __init__(self, ctx, uri):
+        self._ctx = ctx
+        self.uri = uri.rstrip("/")
+
+    def file(self, name):
+        return DataFile(self._ctx, self.uri + "/" + name)
+
+    def dir(self, name):
+        return DataDirectory(self._ctx, self.uri + "/" + name)
+
+    def _pages(self):
+        import json
+        import urllib.parse
+        marker = None
+        while True:
+            query = "?marker=" + urllib.parse.quote(marker, safe="") if marker else ""
+            page = json.loads(_data_request(self._ctx, "GET", self.uri + "/", query=query)[1].decode("utf-8"))
+            yield page
+            marker = page.get("marker")
+            if not marker:
+                return
+
+    def list(self):
+        """Every entry, page by page: ("dir", name) for folders, then ("file", name, size) for files of each page."""
+        for page in self._pages():
+            for d in page.get("folders", []):
+                yield ("dir", d["name"])
+            for f in page.get("files", []):
+                yield ("file", f["filename"], f.get("size"))
+
+    def files(self):
+        return (self.file(e[1]) for e in self.list() if e[0] == "file")
+
+    def dirs(self):
+        return (self.dir(e[1]) for e in self.list() if e[0] == "dir")
+
+    def exists(self):
+        r = _data_request(self._ctx, "HEAD", self.uri + "/", stream=True)
+        try:
+            return r.status == 200
+        finally:
+            r.close()
+
+    def create(self):
+        import json
+        parent, _, name = self.uri.rpartition("/")
+        _data_request(self._ctx, "POST", parent + "/", body=json.dumps({"name": name}).encode("utf-8"),
+                      headers={"Content-Type": "application/json"})
+        return self
+
+    def delete(self, force=False):
+        _data_request(self._ctx, "DELETE", self.uri + "/", query="?force=true" if force else "")
+
+
 class Client(object):
-    """Algorithmia-style client for composition: client().algo("owner/name/1.x").pipe(input).result"""
+    """Algorithmia-style client inside an invocation: client().algo("owner/name/1.x").pipe(input).result,
+    client().file("s3://bucket/key").getBytes(), client().dir("data://.my/out").list()"""
     __slots__ = ("_ctx",)
 
     def __init__(self, ctx):
@@ -195,12 +381,18 @@ class Client(object):
     def algo(self, path):
         return _Algo(self._ctx, path)
 
+    def file(self, uri):
+        return DataFile(self._ctx, uri)
+
+    def dir(self, uri):
+        return DataDirectory(self._ctx, uri)
+
 
 def client():
-    """A client that calls other algorithms as this invocation's caller (only inside an invocation)."""
+    """A client that calls other algorithms and reads and writes data as this invocation's caller (only inside an invocation)."""
     ctx = current_context()
     if not ctx or not ctx.get("token") or not ctx.get("gateway"):
-        raise AlgorithmException("composition needs an invocation's call context: call client() while handling a call")
+        raise AlgorithmException("the client needs an invocation's call context: call client() while handling a call")
     return Client(ctx)
 
 

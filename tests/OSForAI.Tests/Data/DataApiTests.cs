@@ -85,7 +85,7 @@ public sealed class DataApiTests(ServerFixture fixture) : IClassFixture<ServerFi
     {
         using var c = await UserAsync("ivan");
         // Send the path exactly as written: HttpClient would normalise "..", so use a raw request target.
-        var (status, body) = await RawRequestAsync(c, "PUT", path, "evil");
+        var (status, body) = await S.RawRequestAsync(c, "PUT", path, "evil");
         Assert.True(status is 400 or 403 or 404, $"{path} gave {status}: {body}");
         Assert.False(File.Exists(Path.Combine(S.Home, "data", "judy", "secret.txt")));
         Assert.DoesNotContain(Directory.EnumerateFiles(Path.Combine(S.Home, "data"), "*", SearchOption.AllDirectories),
@@ -96,11 +96,11 @@ public sealed class DataApiTests(ServerFixture fixture) : IClassFixture<ServerFi
     public async Task Other_owners_data_and_the_platform_space_are_forbidden()
     {
         using var c = await UserAsync("ivan");
-        var (status, _) = await RawRequestAsync(c, "GET", "/v1/data/judy/anything", null);
+        var (status, _) = await S.RawRequestAsync(c, "GET", "/v1/data/judy/anything", null);
         Assert.Equal(403, status);
-        (status, _) = await RawRequestAsync(c, "GET", "/v1/data/.osforai/code", null);
+        (status, _) = await S.RawRequestAsync(c, "GET", "/v1/data/.osforai/code", null);
         Assert.Equal(403, status);
-        (status, _) = await RawRequestAsync(c, "PUT", "/v1/data/judy/planted.txt", "x");
+        (status, _) = await S.RawRequestAsync(c, "PUT", "/v1/data/judy/planted.txt", "x");
         Assert.Equal(403, status);
     }
 
@@ -117,20 +117,4 @@ public sealed class DataApiTests(ServerFixture fixture) : IClassFixture<ServerFi
         Assert.Single(Directory.EnumerateFiles(Path.Combine(server.Home, "data", "kim")));
     }
 
-    /// <summary>Sends a request line exactly as given over a raw socket (no client-side path normalisation).</summary>
-    private async Task<(int Status, string Body)> RawRequestAsync(HttpClient client, string method, string target, string? body)
-    {
-        var uri = new Uri(S.Url);
-        using var tcp = new System.Net.Sockets.TcpClient();
-        await tcp.ConnectAsync(uri.Host, uri.Port);
-        await using var stream = tcp.GetStream();
-        var auth = client.DefaultRequestHeaders.Authorization!.ToString();
-        var payload = body is null ? "" : body;
-        var request = $"{method} {target} HTTP/1.1\r\nHost: {uri.Authority}\r\nAuthorization: {auth}\r\nContent-Length: {Encoding.UTF8.GetByteCount(payload)}\r\nConnection: close\r\n\r\n{payload}";
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(request));
-        using var reader = new StreamReader(stream);
-        var response = await reader.ReadToEndAsync();
-        var status = int.Parse(response.Split(' ')[1]);
-        return (status, response);
-    }
 }

@@ -48,6 +48,25 @@ public sealed class TestServer : IAsyncDisposable
         Admin = fresh.Admin;
     }
 
+    /// <summary>
+    /// Sends a request line exactly as given over a raw socket (HttpClient would normalise "..", "%2e%2e" and the like),
+    /// with the client's Authorization header. Returns the status and the whole response text.
+    /// </summary>
+    public async Task<(int Status, string Body)> RawRequestAsync(HttpClient client, string method, string target, string? body)
+    {
+        var uri = new Uri(Url);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        await using var stream = tcp.GetStream();
+        var auth = client.DefaultRequestHeaders.Authorization!.ToString();
+        var payload = body ?? "";
+        var request = $"{method} {target} HTTP/1.1\r\nHost: {uri.Authority}\r\nAuthorization: {auth}\r\nContent-Length: {Encoding.UTF8.GetByteCount(payload)}\r\nConnection: close\r\n\r\n{payload}";
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(request));
+        using var reader = new StreamReader(stream);
+        var response = await reader.ReadToEndAsync();
+        return (int.Parse(response.Split(' ')[1]), response);
+    }
+
     /// <summary>A service of the running server (pool, profiles) for white-box assertions.</summary>
     public T Get<T>() where T : notnull => (T)Server.Services.GetService(typeof(T))!;
 
@@ -58,9 +77,12 @@ public sealed class TestServer : IAsyncDisposable
         return c;
     }
 
-    public async Task<string> CreateKeyAsync(string owner, params string[] scopes)
+    public Task<string> CreateKeyAsync(string owner, params string[] scopes) => CreateKeyAsync(owner, scopes, []);
+
+    /// <summary>A key with data grants ("r:file://shared/public/" and the like).</summary>
+    public async Task<string> CreateKeyAsync(string owner, string[] scopes, string[] dataGrants)
     {
-        var r = await Admin.PostAsJsonAsync("/v1/keys", new { owner, scopes });
+        var r = await Admin.PostAsJsonAsync("/v1/keys", new { owner, scopes, data_grants = dataGrants });
         r.EnsureSuccessStatusCode();
         return (await r.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
     }
