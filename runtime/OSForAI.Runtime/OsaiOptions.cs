@@ -21,6 +21,12 @@ public sealed class OsaiOptions
     public int DataListPageSize { get; set; } = 1000;
 
     /// <summary>
+    /// Results larger than this are not returned inline: they are written to the caller's data space
+    /// (data://&lt;caller&gt;/.results/...) and the response carries the URI (metadata.stored).
+    /// </summary>
+    public long MaxInlineResultBytes { get; set; } = 10L * 1024 * 1024;
+
+    /// <summary>
     /// Where data:// lives: empty for the local data folder (the embedded default), or a base URI in another store,
     /// e.g. "s3+platform://my-bucket/osforai" on a cloud stack (its connector configured under OSForAI:Data).
     /// </summary>

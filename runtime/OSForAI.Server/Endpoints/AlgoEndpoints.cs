@@ -5,6 +5,7 @@ using System.Text.Unicode;
 using Microsoft.Extensions.Options;
 using OSForAI.Runtime;
 using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Data;
 using OSForAI.Runtime.Jobs;
 using OSForAI.Runtime.Workers;
 using OSForAI.Server.Http;
@@ -20,7 +21,7 @@ public static class AlgoEndpoints
     }
 
     private static async Task CallAsync(HttpContext ctx, string owner, string name, string? version,
-        KeyStore keys, CallService calls, JobStore jobs, JobRunner jobRunner, IOptions<OsaiOptions> options)
+        KeyStore keys, CallService calls, JobStore jobs, JobRunner jobRunner, DataService data, IOptions<OsaiOptions> options)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -57,6 +58,8 @@ public static class AlgoEndpoints
                 var result = await calls.CallAsync(target, kind, body, caller, timeout, ctx.RequestAborted,
                     traceId: TraceIdFrom(ctx.Request.Headers["traceparent"]), from: Authentication.CallChainOf(ctx));
                 if (query.Output == "raw") await WriteRawAsync(ctx, result);
+                else if (result.Body.Length > options.Value.MaxInlineResultBytes)
+                    await WriteStoredAsync(ctx, await StoreResultAsync(data, caller, owner, name, result, ctx.RequestAborted), result, started, wantStdout);
                 else await WriteEnvelopeAsync(ctx, result, started, wantStdout);
             }
             catch (AlgorithmCallException e)
@@ -164,6 +167,43 @@ public static class AlgoEndpoints
             WriteMetadata(w, result.ContentKind, started, withStdout ? result.Output : null);
             w.WriteEndObject();
         }
+    }
+
+    /// <summary>
+    /// A result too large to return inline is written to the caller's own data space,
+    /// data://&lt;caller&gt;/.results/&lt;owner&gt;/&lt;name&gt;/&lt;id&gt;, and answered by reference.
+    /// </summary>
+    private static async Task<StorageUri> StoreResultAsync(DataService data, Principal caller, string owner, string name, InvokeResult result, CancellationToken ct)
+    {
+        var id = $"{DateTime.UtcNow:yyyyMMddTHHmmss}-{Guid.NewGuid():N}" + result.ContentKind switch
+        {
+            ContentKinds.Json => ".json",
+            ContentKinds.Text => ".txt",
+            _ => ".bin",
+        };
+        var (uri, connector) = data.Open($"data://{caller.Owner}/.results/{owner}/{name}/{id}", caller, write: true);
+        await connector.WriteAsync(uri, new MemoryStream(result.Body, writable: false), result.Body.Length, ct);
+        return uri;
+    }
+
+    /// <summary>The envelope of a stored result: the URI as a text result, and what it holds in metadata.stored.</summary>
+    private static async Task WriteStoredAsync(HttpContext ctx, StorageUri uri, InvokeResult result, long started, bool withStdout)
+    {
+        ctx.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(ctx.Response.BodyWriter);
+        w.WriteStartObject();
+        w.WriteString("result", uri.ToString());
+        w.WriteStartObject("metadata");
+        w.WriteString("content_type", ContentKinds.Text);
+        w.WriteNumber("duration", Stopwatch.GetElapsedTime(started).TotalSeconds);
+        w.WriteStartObject("stored");
+        w.WriteString("uri", uri.ToString());
+        w.WriteString("content_type", result.ContentKind is ContentKinds.Json or ContentKinds.Text ? result.ContentKind : ContentKinds.Binary);
+        w.WriteNumber("size", result.Body.Length);
+        w.WriteEndObject();
+        if (withStdout) ApiErrors.WriteOutput(w, result.Output);
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     private static void WriteMetadata(Utf8JsonWriter w, string kind, long started, CapturedOutput? output)

@@ -206,4 +206,23 @@ public sealed class DataAdapterTests : IAsyncLifetime
         var adminDir = Directory.GetDirectories(Path.Combine(_s.Home, "data")).SelectMany(d => Directory.GetFiles(d, "*", SearchOption.AllDirectories));
         Assert.DoesNotContain(adminDir, f => f.Contains("cut.bin") || Path.GetFileName(f).StartsWith(".osai-upload-"));
     }
+
+    [Fact]
+    public async Task A_result_over_the_inline_limit_comes_back_as_a_uri_in_the_callers_space()
+    {
+        await using var s = await TestServer.StartAsync(new Dictionary<string, string?> { ["OSForAI:MaxInlineResultBytes"] = "1000" });
+        await s.PublishAsync("alice/big", "1.0.0", Python("def apply(n):\n    return 'x' * n\n"));
+        var bob = s.ClientFor(await s.CreateKeyAsync("bob", "call"));
+        var (status, body) = await CallAsync(bob, "/v1/algo/alice/big/1.0.0", Json("5000"));
+        Assert.Equal(200, status);
+        var uri = body.GetProperty("result").GetString()!;
+        Assert.StartsWith("data://bob/.results/alice/big/", uri);
+        var stored = body.GetProperty("metadata").GetProperty("stored");
+        Assert.Equal("text", stored.GetProperty("content_type").GetString());   // a Python str is a text result
+        Assert.Equal(5000, stored.GetProperty("size").GetInt32());
+        Assert.Equal(new string('x', 5000), await bob.GetStringAsync("/v1/data/" + uri["data://".Length..]));
+        // Small results stay inline.
+        (_, body) = await CallAsync(bob, "/v1/algo/alice/big/1.0.0", Json("3"));
+        Assert.Equal("xxx", body.GetProperty("result").GetString());
+    }
 }
