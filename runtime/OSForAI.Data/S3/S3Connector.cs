@@ -222,22 +222,38 @@ public sealed class S3Connector : IDataConnector, IDisposable
             while (true)
             {
                 if (page.S3Objects is { Count: > 0 } objects)
-                {
-                    var result = await _s3.DeleteObjectsAsync(new DeleteObjectsRequest
-                    {
-                        BucketName = uri.Container, Quiet = true, Objects = objects.Select(o => new KeyVersion { Key = o.Key }).ToList(),
-                    }, ct);
-                    var errors = result.DeleteErrors ?? [];
-                    deleted += objects.Count - errors.Count;
-                    if (errors.Count > 0)
-                        throw errors.Any(x => x.Code == "AccessDenied") ? Refused()
-                            : new DataException(DataError.Upstream, $"the store could not delete {errors.Count} objects under {uri} ({deleted} were deleted)");
-                }
+                    deleted += await DeleteBatchAsync(uri, objects.Select(o => o.Key).ToList(), deleted, ct);
                 if (page.IsTruncated != true) return deleted;
                 page = await ListKeysAsync(uri.Container, prefix, page.NextContinuationToken, DeleteBatch, ct);
             }
         }
         catch (Exception e) when (IsStoreFailure(e, ct)) { throw Map(e, uri); }
+    }
+
+    /// <summary>Deletes up to 1000 keys in one request; returns how many went.</summary>
+    private async Task<int> DeleteBatchAsync(StorageUri uri, List<string> keys, int deletedBefore, CancellationToken ct)
+    {
+        DeleteObjectsResponse result;
+        try
+        {
+            result = await _s3.DeleteObjectsAsync(new DeleteObjectsRequest
+            {
+                BucketName = uri.Container, Quiet = true, Objects = keys.Select(k => new KeyVersion { Key = k }).ToList(),
+            }, ct);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotImplemented || e.ErrorCode is "NotImplemented" or "InvalidArgument")
+        {
+            // Some S3-compatible stores have no multi-object delete (GCS's XML API long answered
+            // 501 NotImplemented or 400 InvalidArgument): delete one at a time.
+            foreach (var key in keys)
+                await _s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = uri.Container, Key = key }, ct);
+            return keys.Count;
+        }
+        var errors = result.DeleteErrors ?? [];
+        if (errors.Count == 0) return keys.Count;
+        var deleted = deletedBefore + keys.Count - errors.Count;
+        throw errors.Any(x => x.Code == "AccessDenied") ? Refused()
+            : new DataException(DataError.Upstream, $"the store could not delete {errors.Count} objects under {uri} ({deleted} were deleted)");
     }
 
     private Task<ListObjectsV2Response> ListKeysAsync(string bucket, string prefix, string? token, int max, CancellationToken ct) =>
