@@ -1,5 +1,7 @@
+using OSForAI.Data.Azure;
 using OSForAI.Data.Files;
 using OSForAI.Data.Http;
+using OSForAI.Data.S3;
 
 namespace OSForAI.Runtime.Data;
 
@@ -21,6 +23,8 @@ public static class DataConnectors
         {
             new PlatformDataFactory(local, dataStore, () => registry!),
             new FileConnectorFactory(),
+            new S3ConnectorFactory(),
+            new AzureBlobConnectorFactory(),
         };
         factories.AddRange(HttpConnectorFactory.Both);
         registry = new ConnectorRegistry(factories,
