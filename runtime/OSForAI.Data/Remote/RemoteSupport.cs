@@ -37,15 +37,16 @@ internal static class RemoteSupport
         if (source.Failure is { } f) ExceptionDispatchInfo.Throw(f);
     }
 
-    /// <summary>Reads at most <paramref name="max"/> characters of an error body (bodies are parsed, never shown).</summary>
+    /// <summary>Reads a (JSON or error) body as text, at most <paramref name="max"/> bytes of it.</summary>
     public static async Task<string> ReadSmallAsync(HttpContent content, CancellationToken ct, int max = 64 * 1024)
     {
         await using var s = await content.ReadAsStreamAsync(ct);
-        var buffer = new byte[max];
-        var total = 0;
+        using var ms = new MemoryStream();
+        var buffer = new byte[16 * 1024];
         int n;
-        while (total < max && (n = await s.ReadAsync(buffer.AsMemory(total), ct)) > 0) total += n;
-        return Encoding.UTF8.GetString(buffer, 0, total);
+        while (ms.Length < max && (n = await s.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, max - ms.Length)), ct)) > 0)
+            ms.Write(buffer, 0, n);
+        return Encoding.UTF8.GetString(ms.GetBuffer(), 0, (int)ms.Length);
     }
 
     /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns the bytes read.</summary>
