@@ -140,6 +140,13 @@ public sealed class WebHdfsConnector : IDataConnector, IDisposable
 
     public async Task<ListPage> ListAsync(StorageUri uri, string? marker, int pageSize, CancellationToken ct)
     {
+        // A directory that does not exist lists as empty, as a prefix does on object stores.
+        try { return await ListPageAsync(uri, marker, pageSize, ct); }
+        catch (DataException e) when (e.Kind == DataError.NotFound) { return new ListPage([], [], null); }
+    }
+
+    private async Task<ListPage> ListPageAsync(StorageUri uri, string? marker, int pageSize, CancellationToken ct)
+    {
         // HDFS lists in name order and resumes after a name (LISTSTATUS_BATCH&startAfter). Folders come
         // first across pages: the marker says which pass (folders, then files) and the last name returned.
         pageSize = Math.Clamp(pageSize, 1, 10_000);

@@ -50,11 +50,11 @@ internal static class RemoteSupport
     }
 
     /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns the bytes read.</summary>
-    public static async Task<int> FillAsync(Stream source, byte[] buffer, CancellationToken ct)
+    public static async Task<int> FillAsync(Stream source, Memory<byte> buffer, CancellationToken ct)
     {
         var total = 0;
         int n;
-        while (total < buffer.Length && (n = await source.ReadAsync(buffer.AsMemory(total), ct)) > 0) total += n;
+        while (total < buffer.Length && (n = await source.ReadAsync(buffer[total..], ct)) > 0) total += n;
         return total;
     }
 
