@@ -58,6 +58,10 @@ public sealed class DropboxConnectorTests(DropboxFixture fx) : ConnectorContract
     }
 
     [Fact]
+    public Task Reads_stream_without_buffering_the_object() =>
+        AssertReadsStreamAsync(Connector, NewRoot().Child("streamed.bin"), hold => fx.Server.HoldDownloads = hold);
+
+    [Fact]
     public async Task Unreachable_endpoint_is_upstream()
     {
         var closed = $"http://127.0.0.1:{ClosedPort()}";

@@ -84,6 +84,10 @@ public sealed class GcsConnectorTests(GcsFixture fx) : ConnectorContract, IClass
     }
 
     [Fact]
+    public Task Reads_stream_without_buffering_the_object() =>
+        AssertReadsStreamAsync(Connector, NewRoot().Child("streamed.bin"), hold => fx.Server.HoldDownloads = hold);
+
+    [Fact]
     public async Task Unreachable_endpoint_is_upstream()
     {
         using var c = GcsConnector.Create(Settings("gs", ("Endpoint", $"http://127.0.0.1:{ClosedPort()}"), ("AnonymousAccess", "true")));

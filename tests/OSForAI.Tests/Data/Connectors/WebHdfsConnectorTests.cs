@@ -62,6 +62,10 @@ public sealed class WebHdfsConnectorTests(WebHdfsFixture fx) : ConnectorContract
     }
 
     [Fact]
+    public Task Reads_stream_without_buffering_the_object() =>
+        AssertReadsStreamAsync(Connector, NewRoot().Child("streamed.bin"), hold => fx.Server.HoldDownloads = hold);
+
+    [Fact]
     public async Task Unreachable_endpoint_is_upstream()
     {
         using var c = WebHdfsConnector.Create(Settings("hdfs", ("Endpoint", $"http://127.0.0.1:{ClosedPort()}")));

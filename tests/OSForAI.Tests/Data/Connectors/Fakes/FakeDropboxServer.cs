@@ -33,6 +33,8 @@ public sealed class FakeDropboxServer : IAsyncDisposable
     /// <summary>The most entries one list_folder answer holds, whatever the limit asked (Dropbox's limit is approximate).</summary>
     public int MaxPage { get; init; } = 4;
     public ConcurrentQueue<string> Requests { get; } = new();
+    /// <summary>When set, downloads pause after their first 64 KiB until this completes (see LoopbackHost.WriteBodyAsync).</summary>
+    public Task? HoldDownloads { get; set; }
 
     public Uri BaseUri => _host!.BaseUri;
     public LoopbackHost Host => _host!;
@@ -131,7 +133,7 @@ public sealed class FakeDropboxServer : IAsyncDisposable
             res.Headers.ContentRange = $"bytes {from}-{to}/{data.Length}";
         }
         res.ContentLength = to - from + 1;
-        await res.Body.WriteAsync(data.AsMemory((int)from, (int)(to - from + 1)));
+        await LoopbackHost.WriteBodyAsync(res, data.AsMemory((int)from, (int)(to - from + 1)), HoldDownloads);
     }
 
     /// <summary>files/upload and the commit of upload_session/finish: the file appears whole, or not at all.</summary>

@@ -36,6 +36,8 @@ public sealed class FakeGcsServer : IAsyncDisposable
     public ISet<string> ForbiddenBuckets { get; } = new HashSet<string>(StringComparer.Ordinal);
     /// <summary>Every request as "METHOD path?query", for tests that check what the client sent.</summary>
     public ConcurrentQueue<string> Requests { get; } = new();
+    /// <summary>When set, downloads pause after their first 64 KiB until this completes (see LoopbackHost.WriteBodyAsync).</summary>
+    public Task? HoldDownloads { get; set; }
 
     public Uri BaseUri => _host!.BaseUri;
     public LoopbackHost Host => _host!;
@@ -127,7 +129,7 @@ public sealed class FakeGcsServer : IAsyncDisposable
             res.Headers.ContentRange = $"bytes {from}-{to}/{o.Data.Length}";
         }
         res.ContentLength = to - from + 1;
-        await res.Body.WriteAsync(o.Data.AsMemory((int)from, (int)(to - from + 1)));
+        await LoopbackHost.WriteBodyAsync(res, o.Data.AsMemory((int)from, (int)(to - from + 1)), HoldDownloads);
     }
 
     private async Task ListAsync(HttpContext ctx, string bucket)

@@ -29,6 +29,8 @@ public sealed class FakeWebHdfsServer : IAsyncDisposable
     /// <summary>Paths (and everything below) refused with AccessControlException.</summary>
     public ISet<string> LockedPaths { get; } = new HashSet<string>(StringComparer.Ordinal);
     public ConcurrentQueue<string> Requests { get; } = new();
+    /// <summary>When set, downloads pause after their first 64 KiB until this completes (see LoopbackHost.WriteBodyAsync).</summary>
+    public Task? HoldDownloads { get; set; }
 
     public Uri BaseUri => _host!.BaseUri;
     public LoopbackHost Host => _host!;
@@ -211,7 +213,7 @@ public sealed class FakeWebHdfsServer : IAsyncDisposable
         length = Math.Min(length, data.Length - offset);
         ctx.Response.ContentType = "application/octet-stream";
         ctx.Response.ContentLength = length;
-        await ctx.Response.Body.WriteAsync(data.AsMemory((int)offset, (int)length));
+        await LoopbackHost.WriteBodyAsync(ctx.Response, data.AsMemory((int)offset, (int)length), HoldDownloads);
     }
 
     private async Task MkdirsAsync(HttpContext ctx, string path)

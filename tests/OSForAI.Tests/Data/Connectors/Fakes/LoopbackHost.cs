@@ -71,6 +71,24 @@ public sealed class LoopbackHost : IAsyncDisposable
         return ms.ToArray();
     }
 
+    /// <summary>
+    /// Writes a download body. With <paramref name="hold"/>, sends the first 64 KiB, flushes, and sends the
+    /// rest only once it completes: a client that buffers whole bodies cannot return before then.
+    /// </summary>
+    public static async Task WriteBodyAsync(HttpResponse response, ReadOnlyMemory<byte> data, Task? hold)
+    {
+        if (hold is null)
+        {
+            await response.Body.WriteAsync(data);
+            return;
+        }
+        var first = Math.Min(64 * 1024, data.Length);
+        await response.Body.WriteAsync(data[..first]);
+        await response.Body.FlushAsync();
+        await hold;
+        await response.Body.WriteAsync(data[first..]);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
