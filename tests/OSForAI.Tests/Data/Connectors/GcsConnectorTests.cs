@@ -47,6 +47,38 @@ public sealed class GcsConnectorTests(GcsFixture fx) : ConnectorContract, IClass
         Assert.Contains("CredentialsJson", e.Message);
     }
 
+    /// <summary>The client signs its own JWT access tokens with the key; the fake verifies them with the public half.</summary>
+    [Fact]
+    public async Task A_service_account_key_authenticates()
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var json = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+        {
+            ["type"] = "service_account",
+            ["project_id"] = "osai-test",
+            ["private_key_id"] = "k1",
+            ["private_key"] = key.ExportPkcs8PrivateKeyPem(),
+            ["client_email"] = "osai@osai-test.iam.gserviceaccount.com",
+            ["client_id"] = "1",
+            ["token_uri"] = new Uri(fx.Server.BaseUri, "token").AbsoluteUri,
+        });
+        var path = Path.Combine(Path.GetTempPath(), $"osai-gcs-key-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, json);
+        try
+        {
+            fx.Server.ServiceAccountKey = key;
+            using var c = fx.Make(("CredentialsJsonFile", path));
+            var f = NewRoot().Child("sa.txt");
+            await c.WriteAsync(f, new MemoryStream("sa"u8.ToArray()), 2, Ct);
+            Assert.Equal(2, (await c.StatAsync(f, Ct))!.Size);
+        }
+        finally
+        {
+            fx.Server.ServiceAccountKey = null;
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void A_malformed_key_is_refused_without_echoing_it()
     {

@@ -32,6 +32,11 @@ public sealed class FakeGcsServer : IAsyncDisposable
 
     /// <summary>When set, every request must carry "Authorization: Bearer &lt;token&gt;" (else 401).</summary>
     public string? RequiredToken { get; init; }
+    /// <summary>
+    /// A service account's key: bearer tokens that are RS256 JWTs it signed are accepted (the client
+    /// signs its own access tokens for service accounts instead of calling the token endpoint).
+    /// </summary>
+    public RSA? ServiceAccountKey { get; set; }
     /// <summary>Buckets whose every request is refused with 403, as for a caller without IAM permission.</summary>
     public ISet<string> ForbiddenBuckets { get; } = new HashSet<string>(StringComparer.Ordinal);
     /// <summary>Every request as "METHOD path?query", for tests that check what the client sent.</summary>
@@ -62,7 +67,7 @@ public sealed class FakeGcsServer : IAsyncDisposable
     {
         var req = ctx.Request;
         Requests.Enqueue($"{req.Method} {req.Path}{req.QueryString}");
-        if (RequiredToken is not null && req.Headers.Authorization.ToString() != "Bearer " + RequiredToken)
+        if (RequiredToken is not null && !Authorized(req.Headers.Authorization.ToString()))
         {
             await ErrorAsync(ctx, 401, "Invalid Credentials", "authError");
             return;
@@ -90,6 +95,26 @@ public sealed class FakeGcsServer : IAsyncDisposable
             }
         }
         await ErrorAsync(ctx, 501, $"the fake does not implement {req.Method} {req.Path}", "notImplemented");
+    }
+
+    private bool Authorized(string header)
+    {
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal)) return false;
+        var token = header[7..];
+        return token == RequiredToken || SignedByServiceAccount(token);
+    }
+
+    /// <summary>True for an RS256 JWT whose signature the service account's key verifies.</summary>
+    private bool SignedByServiceAccount(string jwt)
+    {
+        var parts = jwt.Split('.');
+        if (ServiceAccountKey is null || parts.Length != 3) return false;
+        try
+        {
+            var signature = System.Buffers.Text.Base64Url.DecodeFromChars(parts[2]);
+            return ServiceAccountKey.VerifyData(Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]), signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        }
+        catch (FormatException) { return false; }
     }
 
     private async Task GetAsync(HttpContext ctx, string bucket, string name)
