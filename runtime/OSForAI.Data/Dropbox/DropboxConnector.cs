@@ -86,7 +86,7 @@ public sealed class DropboxConnector : IDataConnector, IDisposable
             return new ObjectStream(Stream.Null, info, RemoteSupport.Served(range, info.Size));
         }
         var header = range is { } r ? new RangeHeaderValue(r.Offset, r.Length is { } n ? r.Offset + n - 1 : null) : null;
-        var response = await ContentAsync("files/download", new { path = PathOf(uri) }, null, uri, "read", ct, header);
+        var response = await ContentAsync("files/download", new { path = PathOf(uri) }, null, ct, header);
         if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
         {
             // The range starts at or after the end: serve nothing, with the file's metadata.
@@ -263,14 +263,14 @@ public sealed class DropboxConnector : IDataConnector, IDisposable
     {
         var body = new ByteArrayContent(data, 0, count);
         body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        using var response = await ContentAsync(route, arg, body, uri, "write", ct);
+        using var response = await ContentAsync(route, arg, body, ct);
         await EnsureSuccessAsync(response, uri, "write", ct);
         return await ReadJsonAsync(response, uri, ct);
     }
 
     /// <summary>A content endpoint call: the argument travels in the Dropbox-API-Arg header.</summary>
-    private async Task<HttpResponseMessage> ContentAsync(string route, object arg, HttpContent? body, StorageUri uri, string action,
-        CancellationToken ct, RangeHeaderValue? range = null)
+    private async Task<HttpResponseMessage> ContentAsync(string route, object arg, HttpContent? body, CancellationToken ct,
+        RangeHeaderValue? range = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, _content + route) { Content = body };
         request.Headers.TryAddWithoutValidation("Dropbox-API-Arg", HeaderSafeJson(arg));

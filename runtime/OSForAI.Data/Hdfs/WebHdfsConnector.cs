@@ -32,7 +32,7 @@ public sealed class WebHdfsConnector : IDataConnector, IDisposable
     private readonly string? _delegation;
 
     /// <param name="endpoint">The namenode's HTTP address, e.g. http://namenode:9870 (a gateway path prefix is kept).</param>
-    /// <param name="user">Sent as user.name (clusters without security).</param>
+    /// <param name="user">Sent as user.name (clusters without security) when there is no token.</param>
     /// <param name="delegationToken">Sent as delegation (secured clusters).</param>
     public WebHdfsConnector(Uri endpoint, string? user = null, string? delegationToken = null)
     {
@@ -191,7 +191,7 @@ public sealed class WebHdfsConnector : IDataConnector, IDisposable
         if (force)
         {
             using var summary = await JsonAsync(Op(path, "GETCONTENTSUMMARY"), uri, "delete", ct);
-            files = summary.RootElement.GetProperty("ContentSummary").GetProperty("fileCount").GetInt32();
+            files = (int)Math.Min(int.MaxValue, summary.RootElement.GetProperty("ContentSummary").GetProperty("fileCount").GetInt64());
         }
         // A non-empty directory without recursive=true fails with PathIsNotEmptyDirectoryException (NotEmpty).
         await BooleanAsync(HttpMethod.Delete, Op(path, "DELETE", ("recursive", force ? "true" : "false")), uri, "delete", ct);
@@ -327,8 +327,9 @@ public sealed class WebHdfsConnector : IDataConnector, IDisposable
         sb.Append(path == "/" ? "/" : string.Join('/', path.Split('/').Select(Uri.EscapeDataString)));
         sb.Append("?op=").Append(op);
         foreach (var (k, v) in args) sb.Append('&').Append(k).Append('=').Append(Uri.EscapeDataString(v));
-        if (_user is not null) sb.Append("&user.name=").Append(Uri.EscapeDataString(_user));
+        // As Hadoop's own client does: the token when there is one (it names the user), else user.name.
         if (_delegation is not null) sb.Append("&delegation=").Append(Uri.EscapeDataString(_delegation));
+        else if (_user is not null) sb.Append("&user.name=").Append(Uri.EscapeDataString(_user));
         return new Uri(sb.ToString());
     }
 
