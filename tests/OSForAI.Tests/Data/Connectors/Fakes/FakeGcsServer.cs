@@ -46,8 +46,6 @@ public sealed class FakeGcsServer : IAsyncDisposable
 
     public Uri BaseUri => _host!.BaseUri;
     public LoopbackHost Host => _host!;
-    /// <summary>Resumable sessions started but never finalized.</summary>
-    public int OpenSessions => _sessions.Count;
 
     public static async Task<FakeGcsServer> StartAsync(string[] buckets, string? requiredToken = null)
     {
@@ -87,12 +85,6 @@ public sealed class FakeGcsServer : IAsyncDisposable
             var id = req.Query["upload_id"].ToString();
             if (HttpMethods.IsPost(req.Method) && req.Query["uploadType"] == "resumable") { await StartSessionAsync(ctx, s[4]); return; }
             if (HttpMethods.IsPut(req.Method) && id.Length > 0) { await PutChunkAsync(ctx, id); return; }
-            if (HttpMethods.IsDelete(req.Method) && id.Length > 0)
-            {
-                // Cancelling a session: the documented answer is 499.
-                ctx.Response.StatusCode = _sessions.TryRemove(id, out _) ? 499 : 404;
-                return;
-            }
         }
         await ErrorAsync(ctx, 501, $"the fake does not implement {req.Method} {req.Path}", "notImplemented");
     }
