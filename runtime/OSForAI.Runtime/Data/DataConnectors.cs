@@ -1,5 +1,8 @@
 using OSForAI.Data.Azure;
+using OSForAI.Data.Dropbox;
 using OSForAI.Data.Files;
+using OSForAI.Data.Gcs;
+using OSForAI.Data.Hdfs;
 using OSForAI.Data.Http;
 using OSForAI.Data.S3;
 
@@ -25,6 +28,9 @@ public static class DataConnectors
             new FileConnectorFactory(),
             new S3ConnectorFactory(),
             new AzureBlobConnectorFactory(),
+            new GcsConnectorFactory(),
+            new WebHdfsConnectorFactory(),
+            new DropboxConnectorFactory(),
         };
         factories.AddRange(HttpConnectorFactory.Both);
         registry = new ConnectorRegistry(factories,
