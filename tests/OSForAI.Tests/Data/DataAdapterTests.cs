@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using OSForAI.Tests.Support;
 using static OSForAI.Tests.Support.TestServer;
 
@@ -224,5 +225,41 @@ public sealed class DataAdapterTests : IAsyncLifetime
         // Small results stay inline.
         (_, body) = await CallAsync(bob, "/v1/algo/alice/big/1.0.0", Json("3"));
         Assert.Equal("xxx", body.GetProperty("result").GetString());
+    }
+
+    [Fact]
+    public async Task Http_through_the_gateway_is_refused_for_loopback_by_default_and_a_dropped_upstream_breaks_the_download()
+    {
+        // A real web server on loopback: one whole file, and one that promises 1 MB and hangs up after 100 KB.
+        await using var upstream = await Connectors.Fakes.LoopbackHost.StartAsync(async ctx =>
+        {
+            if (ctx.Request.Path == "/whole.txt")
+            {
+                await ctx.Response.WriteAsync("from the web");
+                return;
+            }
+            ctx.Response.ContentLength = 1_000_000;
+            if (HttpMethods.IsHead(ctx.Request.Method)) return;
+            await ctx.Response.Body.WriteAsync(new byte[100_000]);
+            await ctx.Response.Body.FlushAsync();
+            ctx.Abort();
+        });
+        var target = $"/v1/connector/http/127.0.0.1:{upstream.BaseUri.Port}";
+
+        var (status, body) = await GetAsync(_s.Admin, target + "/whole.txt");
+        Assert.Equal(HttpStatusCode.Forbidden, status);
+        Assert.Contains("private or loopback", ErrorOf(body));
+
+        await using var open = await TestServer.StartAsync(new Dictionary<string, string?> { ["OSForAI:Data:Http:default:AllowPrivateAddresses"] = "true" });
+        Assert.Equal((HttpStatusCode.OK, "from the web"), await GetAsync(open.Admin, target + "/whole.txt"));
+        var put = await open.Admin.PutAsync(target + "/whole.txt", new ByteArrayContent("x"u8.ToArray()));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, put.StatusCode);
+
+        // Headers were already sent when the upstream dropped: the gateway breaks the connection instead of ending the body short.
+        using var r = await open.Admin.GetAsync(target + "/dropped.bin", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal(1_000_000, r.Content.Headers.ContentLength);
+        await using var stream = await r.Content.ReadAsStreamAsync();
+        await Assert.ThrowsAnyAsync<IOException>(() => stream.CopyToAsync(Stream.Null));
     }
 }
