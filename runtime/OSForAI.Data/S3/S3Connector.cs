@@ -16,7 +16,8 @@ public sealed class S3ConnectorFactory : IConnectorFactory
     internal S3ConnectorFactory(Func<string, string?> environment) => _environment = environment;
 
     public string Scheme => "s3";
-    public bool WorksUnconfigured => false;
+    /// <summary>The unlabelled set may come from the standard AWS_* variables alone.</summary>
+    public bool WorksUnconfigured => true;
     public IDataConnector Create(ConnectorSettings settings) => new S3Connector(S3Options.From(settings, _environment));
 }
 

@@ -84,7 +84,7 @@ public sealed class DataAdapterTests : IAsyncLifetime
     [Theory]
     [InlineData("/v1/connector/ftp/host/x", 400, "unknown data scheme")]
     [InlineData("/v1/connector/file+nope/shared/public/a.txt", 400, "unknown connector label")]
-    [InlineData("/v1/connector/s3/bucket/key", 400, "not configured")]
+    [InlineData("/v1/connector/s3/bucket/key", 400, "has no AccessKeyId configured")]
     [InlineData("/v1/connector/s3+bad!label/bucket/key", 400, "label")]
     [InlineData("/v1/connector/file/shared/public/..%2f..%2fsecret/b.txt", 400, "encoded slashes")]
     [InlineData("/v1/connector/file/shared/public/%2e%2e/secret/b.txt", 400, "are not allowed")]
