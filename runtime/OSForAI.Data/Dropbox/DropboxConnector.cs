@@ -1,3 +1,4 @@
+using OSForAI.Data.Cloud;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -104,7 +105,7 @@ public sealed class DropboxConnector : IDataConnector, IDisposable
             if (served is { } s && response.StatusCode != HttpStatusCode.PartialContent && !(s.Offset == 0 && s.Length == meta.Info.Size))
                 throw new DataException(DataError.Upstream, $"{Store} ignored the requested range of {uri}");
             var body = await response.Content.ReadAsStreamAsync(ct);
-            return new ObjectStream(new ResponseStream(response, body), meta.Info, served);
+            return new ObjectStream(new UpstreamReadStream(body, response, uri.ToString()), meta.Info, served);
         }
         catch
         {

@@ -1,3 +1,4 @@
+using OSForAI.Data.Cloud;
 using System.Net;
 using Google;
 using Google.Apis.Auth.OAuth2;
@@ -124,7 +125,7 @@ public sealed class GcsConnector : IDataConnector, IDisposable
             throw FromStatus(status, uri, "read");
         }
         var body = await response.Content.ReadAsStreamAsync(ct);
-        return new ObjectStream(new ResponseStream(response, body), info, served);
+        return new ObjectStream(new UpstreamReadStream(body, response, uri.ToString()), info, served);
     }
 
     public async Task<ObjectInfo> WriteAsync(StorageUri uri, Stream content, long? length, CancellationToken ct)

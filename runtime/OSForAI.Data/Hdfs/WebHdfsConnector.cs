@@ -1,3 +1,4 @@
+using OSForAI.Data.Cloud;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -85,7 +86,7 @@ public sealed class WebHdfsConnector : IDataConnector, IDisposable
         }
         await EnsureSuccessAsync(response, uri, "read", ct);
         var body = await response.Content.ReadAsStreamAsync(ct);
-        return new ObjectStream(new ResponseStream(response, body), info, served);
+        return new ObjectStream(new UpstreamReadStream(body, response, uri.ToString()), info, served);
     }
 
     public async Task<ObjectInfo> WriteAsync(StorageUri uri, Stream content, long? length, CancellationToken ct)
