@@ -19,6 +19,7 @@ internal static class Program
     private static async Task<int> Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "models") return await ModelBenchmark.RunAsync(args[1..]);
+        if (args.Length > 0 && args[0] == "data") return await DataBenchmark.RunAsync(args[1..]);
         BenchOptions o;
         try { o = BenchOptions.Parse(args); }
         catch (ArgumentException e)
@@ -220,7 +221,7 @@ internal static class Program
     /// Waits (up to <paramref name="max"/>) until other processes are nearly idle for a second, e.g. the build
     /// nodes a preceding `dotnet run` leaves busy for a few seconds. Returns the seconds waited.
     /// </summary>
-    private static async Task<double> SettleAsync(CpuMonitor cpu, TimeSpan max)
+    internal static async Task<double> SettleAsync(CpuMonitor cpu, TimeSpan max)
     {
         if (max <= TimeSpan.Zero || double.IsNaN(cpu.Now.Foreign)) return 0;
         var t0 = Stopwatch.GetTimestamp();

@@ -2,6 +2,7 @@
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using OSForAI.Data.Azure;
+using OSForAI.Testing;
 using OSForAI.Tests.Support;
 
 namespace OSForAI.Tests.Data.Connectors;

@@ -1,6 +1,7 @@
 // Runs against a real S3 server: the s3rver emulator from npm (tests/emulators), started by Support/Emulators.cs.
 using Amazon.Runtime;
 using OSForAI.Data.S3;
+using OSForAI.Testing;
 using OSForAI.Tests.Support;
 
 namespace OSForAI.Tests.Data.Connectors;
