@@ -262,4 +262,24 @@ public sealed class DataAdapterTests : IAsyncLifetime
         await using var stream = await r.Content.ReadAsStreamAsync();
         await Assert.ThrowsAnyAsync<IOException>(() => stream.CopyToAsync(Stream.Null));
     }
+
+    [Fact]
+    public async Task Data_can_live_in_another_store_under_a_prefix()
+    {
+        // As a cloud stack keeps data:// in its bucket; here the other store is a file:// root.
+        var store = Path.Combine(_shared, "store");
+        Directory.CreateDirectory(store);
+        await using var s = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Data:File:platform:Roots:store"] = store,
+            ["OSForAI:DataStore"] = "file+platform://store/osforai",
+        });
+        var bob = s.ClientFor(await s.CreateKeyAsync("bob", "call"));
+        Assert.Equal(HttpStatusCode.OK, (await bob.PutAsync("/v1/data/.my/notes/a.txt", new StringContent("kept elsewhere"))).StatusCode);
+        Assert.Equal("kept elsewhere", await File.ReadAllTextAsync(Path.Combine(store, "osforai", "bob", "notes", "a.txt")));
+        Assert.Equal("kept elsewhere", await bob.GetStringAsync("/v1/data/bob/notes/a.txt"));
+        var listing = JsonDocument.Parse(await bob.GetStringAsync("/v1/data/bob/notes")).RootElement;
+        Assert.Equal("a.txt", listing.GetProperty("files")[0].GetProperty("filename").GetString());
+        Assert.False(Directory.Exists(Path.Combine(s.Home, "data", "bob")));
+    }
 }
