@@ -58,14 +58,4 @@ public sealed record DataPath(string Owner, IReadOnlyList<string> Segments)
             throw new DataException(DataError.BadPath, "names starting with '" + LocalDataStore.TempPrefix + "' are reserved");
         return s;
     }
-
-    /// <summary>Owners reach their own folder; admins reach every folder; the platform namespace is admin-only.</summary>
-    public void Authorize(Principal caller, bool write)
-    {
-        if (caller.IsAdmin) return;
-        if (Owner == PlatformOwner || Owner != caller.Owner)
-            throw new DataException(DataError.Forbidden, $"your key may not {(write ? "write" : "read")} data://{Owner}/");
-        if (write && !caller.Has(Scopes.Call) && !caller.Has(Scopes.Publish))
-            throw new DataException(DataError.Forbidden, "your key has no scope that allows writing data");
-    }
 }
