@@ -130,9 +130,10 @@ public sealed record StorageUri
 
     private static string Decode(string segment)
     {
-        string decoded;
-        try { decoded = Uri.UnescapeDataString(segment); }
-        catch (UriFormatException) { throw Bad("malformed percent-encoding in data URI"); }
+        for (var i = segment.IndexOf('%'); i >= 0; i = segment.IndexOf('%', i + 1))
+            if (i + 2 >= segment.Length || !char.IsAsciiHexDigit(segment[i + 1]) || !char.IsAsciiHexDigit(segment[i + 2]))
+                throw Bad("malformed percent-encoding in data URI (a '%' must start %XX)");
+        var decoded = Uri.UnescapeDataString(segment);
         if (decoded.Contains('/') || decoded.Contains('\\')) throw Bad("data URIs may not contain encoded slashes or backslashes");
         return decoded;
     }
