@@ -1,0 +1,194 @@
+using System.Text;
+using YamlDotNet.RepresentationModel;
+
+namespace OSForAI.Components.Synthesis;
+
+/// <summary>
+/// A whole Pulumi YAML program (runtime: yaml): config declarations, variables, resources and outputs, written
+/// deterministically by <see cref="ToYaml"/>. Names must be unique; every reference must point at something the
+/// program declares (checked when writing).
+/// </summary>
+public sealed class PulumiProgram(string name, string? description = null)
+{
+    private readonly List<ConfigKey> _config = [];
+    private readonly List<Variable> _variables = [];
+    private readonly List<Resource> _resources = [];
+    private readonly List<KeyValuePair<string, Expr>> _outputs = [];
+
+    public string Name { get; } = name;
+    public string? Description { get; } = description;
+    public IReadOnlyList<ConfigKey> Config => _config;
+    public IReadOnlyList<Variable> Variables => _variables;
+    public IReadOnlyList<Resource> Resources => _resources;
+    public IReadOnlyList<KeyValuePair<string, Expr>> Outputs => _outputs;
+
+    public ConfigKey AddConfig(ConfigKey key)
+    {
+        if (_config.Any(c => c.Name == key.Name)) throw new InvalidOperationException($"config key '{key.Name}' is declared twice");
+        _config.Add(key);
+        return key;
+    }
+
+    public Variable AddVariable(string name, Expr value)
+    {
+        var v = new Variable(name, value);
+        CheckName(name);
+        _variables.Add(v);
+        return v;
+    }
+
+    public T Add<T>(T resource) where T : Resource
+    {
+        CheckName(resource.Name);
+        _resources.Add(resource);
+        return resource;
+    }
+
+    /// <summary>Adds every resource of a component tree.</summary>
+    public void Add(ComponentResource component)
+    {
+        foreach (var r in component.AllResources()) Add(r);
+    }
+
+    public void AddOutput(string name, Expr value) => _outputs.Add(new(name, value));
+
+    private void CheckName(string name)
+    {
+        if (_resources.Any(r => r.Name == name) || _variables.Any(v => v.Name == name))
+            throw new InvalidOperationException($"the name '{name}' is used twice in the program");
+    }
+
+    /// <summary>The program as Pulumi YAML.</summary>
+    public string ToYaml() => new YamlWriter(this).Write();
+
+    private sealed class YamlWriter(PulumiProgram program)
+    {
+        private readonly HashSet<Resource> _declared = [.. program._resources];
+        private readonly HashSet<Variable> _variables = [.. program._variables];
+        private readonly HashSet<ConfigKey> _config = [.. program._config];
+
+        public string Write()
+        {
+            var root = new YamlMappingNode
+            {
+                { "name", program.Name },
+                { "runtime", "yaml" },
+            };
+            if (program.Description is { } d) root.Add("description", d);
+            if (program._config.Count > 0)
+            {
+                var config = new YamlMappingNode();
+                foreach (var c in program._config)
+                {
+                    var node = new YamlMappingNode { { "type", c.Type } };
+                    if (c.Default is { } def) node.Add("default", Node(def));
+                    if (c.Secret) node.Add("secret", Scalar(true));
+                    config.Add(c.Name, node);
+                }
+                root.Add("config", config);
+            }
+            if (program._variables.Count > 0)
+            {
+                var variables = new YamlMappingNode();
+                foreach (var v in program._variables) variables.Add(v.Name, Node(v.Value));
+                root.Add("variables", variables);
+            }
+            var resources = new YamlMappingNode();
+            foreach (var r in program._resources) resources.Add(r.Name, ResourceNode(r));
+            root.Add("resources", resources);
+            if (program._outputs.Count > 0)
+            {
+                var outputs = new YamlMappingNode();
+                foreach (var (k, v) in program._outputs) outputs.Add(k, Node(v));
+                root.Add("outputs", outputs);
+            }
+            var stream = new YamlStream(new YamlDocument(root));
+            var sb = new StringBuilder();
+            using (var w = new StringWriter(sb) { NewLine = "\n" }) stream.Save(w, assignAnchors: false);
+            var text = sb.ToString();
+            // YamlDotNet ends a document with "...": not needed for a single program.
+            if (text.EndsWith("...\n", StringComparison.Ordinal)) text = text[..^4];
+            return text;
+        }
+
+        private YamlMappingNode ResourceNode(Resource r)
+        {
+            var node = new YamlMappingNode { { "type", r.Type } };
+            if (r.Properties.Count > 0)
+            {
+                var props = new YamlMappingNode();
+                foreach (var (k, v) in r.Properties) props.Add(k, Node(v));
+                node.Add("properties", props);
+            }
+            var o = r.Options;
+            var options = new YamlMappingNode();
+            if (o.Provider is { } p) options.Add("provider", Node(p.Self));
+            if (o.DependsOn.Count > 0) options.Add("dependsOn", new YamlSequenceNode(o.DependsOn.Select(d => Node(d.Self))));
+            if (o.Protect) options.Add("protect", Scalar(true));
+            if (o.IgnoreChanges.Count > 0) options.Add("ignoreChanges", new YamlSequenceNode(o.IgnoreChanges.Select(s => (YamlNode)new YamlScalarNode(s))));
+            if (o.DeleteBeforeReplace) options.Add("deleteBeforeReplace", Scalar(true));
+            if (o.AdditionalSecretOutputs.Count > 0)
+                options.Add("additionalSecretOutputs", new YamlSequenceNode(o.AdditionalSecretOutputs.Select(s => (YamlNode)new YamlScalarNode(s))));
+            if (o.Version is { } version) options.Add("version", version);
+            if (options.Children.Count > 0) node.Add("options", options);
+            return node;
+        }
+
+        private YamlNode Node(Expr e) => e switch
+        {
+            Lit { Value: null } => new YamlScalarNode("null") { Style = YamlDotNet.Core.ScalarStyle.Plain },
+            Lit { Value: string s } => Text(Escape(s)),
+            Lit l => Scalar(l.Value!),
+            Arr a => new YamlSequenceNode(a.Items.Select(Node)),
+            Obj o => Mapping(o.Entries.Select(kv => (kv.Key, Node(kv.Value)))),
+            Ref or ConfigRef or VarRef or PulumiRef => Text("${" + Reference(e) + "}"),
+            Interp i => Text(string.Concat(i.Parts.Select(p => p is Lit { Value: string s } ? Escape(s) : p is Lit l ? l.ToString() : "${" + Reference(p) + "}"))),
+            Fn f => Mapping([(f.Name, Node(f.Argument))]),
+            Invoke inv => Mapping([("fn::invoke", Mapping(new (string, YamlNode)?[]
+            {
+                ("function", Text(inv.Token)),
+                ("arguments", Node(inv.Arguments)),
+                inv.Provider is { } ip ? ("options", Mapping([("provider", Node(ip.Self))])) : null,
+                inv.Return is { } ret ? ("return", Text(ret)) : null,
+            }.Where(x => x is not null).Select(x => x!.Value)))]),
+            _ => throw new InvalidOperationException($"cannot write {e.GetType().Name}"),
+        };
+
+        private string Reference(Expr e) => e switch
+        {
+            Ref r => _declared.Contains(r.Resource)
+                ? Path(r.Resource.Name, r.Path)
+                : throw new InvalidOperationException($"a reference points at {r.Resource}, which is not in the program"),
+            VarRef v => _variables.Contains(v.Variable)
+                ? Path(v.Variable.Name, v.Path)
+                : throw new InvalidOperationException($"a reference points at variable '{v.Variable.Name}', which is not in the program"),
+            ConfigRef c => _config.Contains(c.Key)
+                ? c.Key.Name
+                : throw new InvalidOperationException($"a reference points at config key '{c.Key.Name}', which is not declared"),
+            PulumiRef p => "pulumi." + p.Name,
+            _ => throw new InvalidOperationException($"{e.GetType().Name} cannot be interpolated into a string"),
+        };
+
+        private static string Path(string name, string path) =>
+            path.Length == 0 ? name : path.StartsWith('[') ? name + path : name + "." + path;
+
+        /// <summary>Pulumi YAML reads "${" as the start of an expression; a literal one is written "$${".</summary>
+        private static string Escape(string s) => s.Replace("${", "$${", StringComparison.Ordinal);
+
+        private static YamlScalarNode Text(string s) => new(s) { Style = NeedsQuotes(s) ? YamlDotNet.Core.ScalarStyle.DoubleQuoted : YamlDotNet.Core.ScalarStyle.Any };
+
+        /// <summary>Strings that would read back as another type (numbers, booleans, null) are quoted.</summary>
+        private static bool NeedsQuotes(string s) =>
+            s.Length == 0 || bool.TryParse(s, out _) || double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _) ||
+            s is "null" or "~" or "yes" or "no" or "on" or "off" or "Yes" or "No" or "On" or "Off" or "NULL" or "Null";
+
+        private static YamlScalarNode Scalar(object v) => new(new Lit(v).ToString()) { Style = YamlDotNet.Core.ScalarStyle.Plain };
+
+        private static YamlMappingNode Mapping(IEnumerable<(string Key, YamlNode Value)> entries)
+        {
+            var m = new YamlMappingNode();
+            foreach (var (k, v) in entries) m.Add(k, v);
+            return m;
+        }
+    }
+}
