@@ -1,0 +1,187 @@
+using OSForAI.Components.Stacks;
+using OSForAI.Components.Synthesis;
+
+namespace OSForAI.Components.Kubernetes;
+
+/// <summary>Whether the stack installs the NVIDIA device plugin or the cloud manages it (GKE does).</summary>
+public enum DevicePluginMode { Helm, Managed }
+
+/// <summary>Which field of a LoadBalancer Service's ingress the cloud fills in: AWS gives a hostname, Azure and GCP an IP.</summary>
+public enum LoadBalancerAddress { Hostname, Ip }
+
+/// <summary>
+/// Where data:// lives and how the runtime reaches it, in the shape the data connectors read:
+/// <c>OSForAI__DataStore=&lt;Uri&gt;</c> and <c>OSForAI__Data__&lt;Scheme&gt;__&lt;Label&gt;__&lt;Setting&gt;</c>. Plain settings become
+/// environment variables; secret settings go into a Kubernetes Secret mounted as files and are passed as
+/// <c>&lt;Setting&gt;File</c>, which the connectors read instead of the value (docs/data.md, "Configuration").
+/// </summary>
+/// <param name="Scheme">Connector scheme as configured: "S3", "Azure", "Gs".</param>
+/// <param name="Label">The connector label in the URI (<c>s3+platform://</c> → "platform").</param>
+/// <param name="Uri">The OSForAI:DataStore value, e.g. <c>s3+platform://bucket/osforai</c>.</param>
+public sealed record DataStoreBinding(string Scheme, string Label, Expr Uri)
+{
+    public IReadOnlyList<KeyValuePair<string, Expr>> Settings { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, Expr>> Secrets { get; init; } = [];
+}
+
+public sealed record RuntimeDeploymentArgs
+{
+    /// <summary>The <c>pulumi:providers:kubernetes</c> of the cluster.</summary>
+    public required Resource Provider { get; init; }
+    public required Expr Namespace { get; init; }
+    public required Expr Image { get; init; }
+    public required Expr MinReplicas { get; init; }
+    public required Expr MaxReplicas { get; init; }
+    public required DataStoreBinding DataStore { get; init; }
+    public DevicePluginMode DevicePlugin { get; init; } = DevicePluginMode.Helm;
+    /// <summary>Pins the nvidia-device-plugin chart; null takes the repository's latest.</summary>
+    public string? DevicePluginVersion { get; init; }
+    public LoadBalancerAddress GatewayAddress { get; init; } = LoadBalancerAddress.Hostname;
+    /// <summary>Cloud-specific annotations of the gateway Service (load balancer type, scheme).</summary>
+    public IReadOnlyList<KeyValuePair<string, Expr>> ServiceAnnotations { get; init; } = [];
+    public string CpuRequest { get; init; } = "500m";
+    public string MemoryRequest { get; init; } = "1Gi";
+    public string MemoryLimit { get; init; } = "4Gi";
+}
+
+/// <summary>
+/// The OSForAI runtime on any Kubernetes cluster: namespace, service account with the pod permissions the scheduler
+/// needs, connector settings (ConfigMap + Secret files), the gateway Deployment with its autoscaler and disruption
+/// budget, a public LoadBalancer Service, and the NVIDIA device plugin unless the cloud manages it. Nothing here is
+/// cloud-specific: the cloud component passes the provider, the data-store binding and the load-balancer details.
+/// </summary>
+public sealed class RuntimeDeployment : ComponentResource
+{
+    public const string ServiceAccountName = "osforai-runtime";
+    public const string AppName = "osforai-gateway";
+    public const int ContainerPort = 8080;
+    public const string HomePath = "/var/lib/osforai";
+    public const string SecretsPath = "/var/run/secrets/osforai/data";
+
+    public RuntimeDeployment(string name, RuntimeDeploymentArgs args, ComponentResource? parent = null)
+        : base("osforai:kubernetes:RuntimeDeployment", name, parent)
+    {
+        var provider = args.Provider;
+        var labels = Expr.Object(("app.kubernetes.io/name", AppName), ("app.kubernetes.io/part-of", "osforai"));
+
+        Namespace = new Resource("kubernetes:core/v1:Namespace", "namespace", Expr.Object(
+            ("metadata", Expr.Object(("name", args.Namespace), ("labels", Expr.Object(("app.kubernetes.io/part-of", "osforai")))))), Child(provider));
+        var ns = Namespace.Output("metadata.name");
+        Obj Meta(string? name) => Expr.Object(("name", name is null ? null : (Expr)name), ("namespace", ns), ("labels", labels));
+
+        ServiceAccount = new Resource("kubernetes:core/v1:ServiceAccount", "service-account", Expr.Object(
+            ("metadata", Meta(ServiceAccountName))), Child(provider));
+
+        // The scheduler starts, watches and removes the pods that run algorithms; nothing more.
+        Role = new Resource("kubernetes:rbac.authorization.k8s.io/v1:Role", "pod-manager", Expr.Object(
+            ("metadata", Meta("osforai-pod-manager")),
+            ("rules", Expr.List(
+                Expr.Object(("apiGroups", Expr.List("")), ("resources", Expr.List("pods")), ("verbs", Expr.List("create", "get", "list", "watch", "delete"))),
+                Expr.Object(("apiGroups", Expr.List("")), ("resources", Expr.List("pods/log")), ("verbs", Expr.List("get")))))), Child(provider));
+        RoleBinding = new Resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "pod-manager-binding", Expr.Object(
+            ("metadata", Meta("osforai-pod-manager")),
+            ("roleRef", Expr.Object(("apiGroup", "rbac.authorization.k8s.io"), ("kind", "Role"), ("name", Role.Output("metadata.name")))),
+            ("subjects", Expr.List(Expr.Object(("kind", "ServiceAccount"), ("name", ServiceAccount.Output("metadata.name")), ("namespace", ns))))), Child(provider));
+
+        // Connector settings. The ConfigMap and Secret are auto-named, so a changed value gives a new object
+        // and the Deployment rolls to pick it up.
+        var store = args.DataStore;
+        var prefix = $"OSForAI__Data__{store.Scheme}__{store.Label}__";
+        var env = new List<(string, Expr?)> { ("OSForAI__DataStore", store.Uri) };
+        env.AddRange(store.Settings.Select(s => (prefix + s.Key, (Expr?)s.Value)));
+        env.AddRange(store.Secrets.Select(s => (prefix + s.Key + "File", (Expr?)$"{SecretsPath}/{SecretFileName(store, s.Key)}")));
+        Settings = new Resource("kubernetes:core/v1:ConfigMap", "settings", Expr.Object(
+            ("metadata", Meta(null)),
+            ("data", Expr.Object([.. env]))), Child(provider));
+        DataSecret = new Resource("kubernetes:core/v1:Secret", "data-credentials", Expr.Object(
+            ("metadata", Meta(null)),
+            ("type", "Opaque"),
+            ("stringData", Expr.Object([.. store.Secrets.Select(s => (SecretFileName(store, s.Key), (Expr?)Expr.Secret(s.Value)))]))), Child(provider));
+
+        var probe = Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", "http"))), ("periodSeconds", 10), ("timeoutSeconds", 3));
+        Deployment = new Resource("kubernetes:apps/v1:Deployment", "gateway", Expr.Object(
+            ("metadata", Meta(AppName)),
+            ("spec", Expr.Object(
+                // No replicas: the HorizontalPodAutoscaler owns the count.
+                ("selector", Expr.Object(("matchLabels", labels))),
+                ("template", Expr.Object(
+                    ("metadata", Expr.Object(("labels", labels))),
+                    ("spec", Expr.Object(
+                        ("serviceAccountName", ServiceAccount.Output("metadata.name")),
+                        ("nodeSelector", Expr.Object((NodePools.PoolLabel, NodePools.System))),
+                        ("containers", Expr.List(Expr.Object(
+                            ("name", "server"),
+                            ("image", args.Image),
+                            ("args", Expr.List("serve", "--host", "0.0.0.0", "--port", ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--home", HomePath)),
+                            ("ports", Expr.List(Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")))),
+                            ("envFrom", Expr.List(Expr.Object(("configMapRef", Expr.Object(("name", Settings.Output("metadata.name"))))))),
+                            ("readinessProbe", probe),
+                            ("livenessProbe", Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", "http"))), ("initialDelaySeconds", 15), ("periodSeconds", 20), ("failureThreshold", 3))),
+                            ("resources", Expr.Object(
+                                ("requests", Expr.Object(("cpu", args.CpuRequest), ("memory", args.MemoryRequest))),
+                                ("limits", Expr.Object(("memory", args.MemoryLimit))))),
+                            ("volumeMounts", Expr.List(
+                                Expr.Object(("name", "home"), ("mountPath", HomePath)),
+                                Expr.Object(("name", "data-credentials"), ("mountPath", SecretsPath), ("readOnly", true))))))),
+                        ("volumes", Expr.List(
+                            Expr.Object(("name", "home"), ("emptyDir", Expr.Object())),
+                            Expr.Object(("name", "data-credentials"), ("secret", Expr.Object(("secretName", DataSecret.Output("metadata.name")), ("defaultMode", 256))))))))))))),
+            Child(provider, RoleBinding));
+
+        Service = new Resource("kubernetes:core/v1:Service", "gateway-service", Expr.Object(
+            ("metadata", Expr.Object(("name", AppName), ("namespace", ns), ("labels", labels),
+                ("annotations", args.ServiceAnnotations.Count == 0 ? null : new Obj(args.ServiceAnnotations)))),
+            ("spec", Expr.Object(
+                ("type", "LoadBalancer"),
+                ("selector", labels),
+                ("ports", Expr.List(Expr.Object(("name", "http"), ("port", 80), ("targetPort", "http"), ("protocol", "TCP"))))))), Child(provider));
+
+        Autoscaler = new Resource("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "gateway-autoscaler", Expr.Object(
+            ("metadata", Meta(AppName)),
+            ("spec", Expr.Object(
+                ("scaleTargetRef", Expr.Object(("apiVersion", "apps/v1"), ("kind", "Deployment"), ("name", Deployment.Output("metadata.name")))),
+                ("minReplicas", args.MinReplicas),
+                ("maxReplicas", args.MaxReplicas),
+                ("metrics", Expr.List(Expr.Object(
+                    ("type", "Resource"),
+                    ("resource", Expr.Object(("name", "cpu"), ("target", Expr.Object(("type", "Utilization"), ("averageUtilization", 70))))))))))), Child(provider));
+
+        DisruptionBudget = new Resource("kubernetes:policy/v1:PodDisruptionBudget", "gateway-disruption-budget", Expr.Object(
+            ("metadata", Meta(AppName)),
+            ("spec", Expr.Object(("minAvailable", 1), ("selector", Expr.Object(("matchLabels", labels)))))), Child(provider));
+
+        if (args.DevicePlugin == DevicePluginMode.Helm)
+        {
+            // Runs only on the GPU pool (which it tolerates); advertises nvidia.com/gpu to the scheduler.
+            DevicePlugin = new Resource("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin", Expr.Object(
+                ("name", "nvidia-device-plugin"),
+                ("chart", "nvidia-device-plugin"),
+                ("version", args.DevicePluginVersion is { } version ? (Expr)version : null),
+                ("namespace", "kube-system"),
+                ("repositoryOpts", Expr.Object(("repo", "https://nvidia.github.io/k8s-device-plugin"))),
+                ("values", Expr.Object(
+                    ("nodeSelector", Expr.Object((NodePools.PoolLabel, NodePools.Gpu))),
+                    ("tolerations", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("operator", "Exists"), ("effect", "NoSchedule"))))))), Child(provider));
+        }
+
+        var field = args.GatewayAddress == LoadBalancerAddress.Hostname ? "hostname" : "ip";
+        GatewayUrl = Expr.Concat("http://", Service.Output($"status.loadBalancer.ingress[0].{field}"));
+    }
+
+    private static string SecretFileName(DataStoreBinding store, string setting) => $"{store.Scheme}.{store.Label}.{setting}";
+
+    public Resource Namespace { get; }
+    public Resource ServiceAccount { get; }
+    public Resource Role { get; }
+    public Resource RoleBinding { get; }
+    public Resource Settings { get; }
+    public Resource DataSecret { get; }
+    public Resource Deployment { get; }
+    public Resource Service { get; }
+    public Resource Autoscaler { get; }
+    public Resource DisruptionBudget { get; }
+    /// <summary>Null when the cloud manages the device plugin.</summary>
+    public Resource? DevicePlugin { get; }
+    /// <summary>The public gateway: http://&lt;load balancer address&gt;.</summary>
+    public Expr GatewayUrl { get; }
+}

@@ -1,0 +1,277 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using OSForAI.Components.Synthesis;
+using YamlDotNet.RepresentationModel;
+
+namespace OSForAI.Components.Stacks;
+
+/// <summary>One key of the stack's Pulumi config: its YAML type and default (none: the key is required).</summary>
+public sealed record ConfigSetting(string Key, string Type, object? Default, string Description)
+{
+    public bool Required => Default is null;
+}
+
+/// <summary>A problem with one config key of one stack.</summary>
+public sealed record ConfigError(string Key, string Message);
+
+/// <summary>Thrown when a stack's config cannot be used; the message names every bad key.</summary>
+public sealed class StackConfigException(string message, IReadOnlyList<ConfigError> errors) : Exception(message)
+{
+    public IReadOnlyList<ConfigError> Errors { get; } = errors;
+}
+
+/// <summary>
+/// The config keys every cloud's inference stack reads, and their validation.
+/// <para>
+/// The program always declares these keys in its <c>config:</c> section and refers to them (<see cref="Declare"/>),
+/// so the values live in Pulumi.&lt;stack&gt;.yaml and <c>pulumi config set</c> works as usual. The concrete values
+/// are read from that file only to validate them at synth time (<see cref="StackFile"/>, <see cref="Validate"/>):
+/// when Pulumi runs the compiler for a stack it sets PULUMI_STACK; when it runs it only to learn the required
+/// plugins it sets no stack, and then nothing is validated and the same program (same providers) is printed.
+/// </para>
+/// </summary>
+public static partial class StackConfig
+{
+    public const string Region = "region";
+    public const string KubernetesVersion = "kubernetesVersion";
+    public const string SystemInstanceType = "systemInstanceType";
+    public const string SystemMinNodes = "systemMinNodes";
+    public const string SystemMaxNodes = "systemMaxNodes";
+    public const string GpuType = "gpuType";
+    public const string GpuInstanceType = "gpuInstanceType";
+    public const string GpusPerNode = "gpusPerNode";
+    public const string GpuMinNodes = "gpuMinNodes";
+    public const string GpuMaxNodes = "gpuMaxNodes";
+    public const string RuntimeImage = "runtimeImage";
+    public const string GatewayMinReplicas = "gatewayMinReplicas";
+    public const string GatewayMaxReplicas = "gatewayMaxReplicas";
+    public const string Namespace = "namespace";
+
+    public static IReadOnlyList<ConfigSetting> Settings { get; } =
+    [
+        new(Region, "string", null, "cloud region"),
+        new(KubernetesVersion, "string", "1.33", "Kubernetes minor version"),
+        new(SystemInstanceType, "string", null, "machine type of the system pool"),
+        new(SystemMinNodes, "integer", 2, "fewest system nodes"),
+        new(SystemMaxNodes, "integer", null, "most system nodes"),
+        new(GpuType, "string", null, "GPU type, e.g. nvidia-l4"),
+        new(GpuInstanceType, "string", null, "machine type of the GPU pool"),
+        new(GpusPerNode, "integer", 1, "GPUs on one GPU node"),
+        new(GpuMinNodes, "integer", 0, "fewest GPU nodes (0: scale from zero)"),
+        new(GpuMaxNodes, "integer", null, "most GPU nodes"),
+        new(RuntimeImage, "string", null, "OSForAI runtime image"),
+        new(GatewayMinReplicas, "integer", 2, "fewest gateway replicas"),
+        new(GatewayMaxReplicas, "integer", 6, "most gateway replicas"),
+        new(Namespace, "string", "osforai", "Kubernetes namespace of the runtime"),
+    ];
+
+    /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
+    public static InferenceStackArgs Declare(PulumiProgram program)
+    {
+        var keys = Settings.ToDictionary(s => s.Key, s => program.AddConfig(new ConfigKey(s.Key, s.Type, s.Default switch
+        {
+            null => null,
+            int i => i,
+            string str => str,
+            var other => throw new InvalidOperationException($"unsupported default {other}"),
+        })).Ref);
+        return new InferenceStackArgs
+        {
+            Region = keys[Region],
+            KubernetesVersion = keys[KubernetesVersion],
+            SystemPool = new NodePoolArgs(keys[SystemInstanceType], keys[SystemMinNodes], keys[SystemMaxNodes]),
+            GpuPool = new GpuPoolArgs(keys[GpuInstanceType], keys[GpuType], keys[GpusPerNode], keys[GpuMinNodes], keys[GpuMaxNodes]),
+            RuntimeImage = keys[RuntimeImage],
+            GatewayMinReplicas = keys[GatewayMinReplicas],
+            GatewayMaxReplicas = keys[GatewayMaxReplicas],
+            Namespace = keys[Namespace],
+            Tags = InferenceStackArgs.DefaultTags,
+        };
+    }
+
+    /// <summary>Checks a stack's values against the rules every cloud shares and what <paramref name="cloud"/> offers.</summary>
+    public static IReadOnlyList<ConfigError> Validate(StackFile file, CloudOffering cloud)
+    {
+        var errors = new List<ConfigError>();
+        var values = new Values(file, errors);
+
+        if (values.String(Region) is { } region && !cloud.RegionFormat.IsMatch(region))
+            errors.Add(new(Region, $"'{region}' is not an {cloud.Cloud} region (expected something like '{cloud.RegionExample}')"));
+        if (values.String(KubernetesVersion) is { } version && !KubernetesVersionFormat().IsMatch(version))
+            errors.Add(new(KubernetesVersion, $"'{version}' is not a Kubernetes minor version such as '1.33'"));
+        if (values.String(RuntimeImage) is { } image && (image.Length == 0 || image.Any(char.IsWhiteSpace)))
+            errors.Add(new(RuntimeImage, $"'{image}' is not a container image reference"));
+        if (values.String(Namespace) is { } ns && !DnsLabel().IsMatch(ns))
+            errors.Add(new(Namespace, $"'{ns}' is not a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)"));
+        values.String(SystemInstanceType);
+
+        Range(values, errors, SystemMinNodes, SystemMaxNodes, minFloor: 0);
+        Range(values, errors, GpuMinNodes, GpuMaxNodes, minFloor: 0);
+        Range(values, errors, GatewayMinReplicas, GatewayMaxReplicas, minFloor: 1);
+        if (values.Integer(GpusPerNode) is { } gpus && gpus < 1)
+            errors.Add(new(GpusPerNode, $"must be at least 1, got {gpus}"));
+
+        var gpuType = values.String(GpuType);
+        if (gpuType is not null && !cloud.GpuFamilies.ContainsKey(gpuType))
+            errors.Add(new(GpuType, $"'{gpuType}' is not offered on {cloud.Cloud}; choose one of {string.Join(", ", cloud.GpuFamilies.Keys)}"));
+        if (values.String(GpuInstanceType) is { } instanceType && gpuType is not null && cloud.CheckGpuInstance(gpuType, instanceType) is { } mismatch)
+            errors.Add(new(GpuInstanceType, mismatch));
+        return errors;
+    }
+
+    /// <summary>Validates and throws one exception naming every bad key, as "project:key: problem (in file)".</summary>
+    public static void ValidateOrThrow(StackFile file, CloudOffering cloud)
+    {
+        var errors = Validate(file, cloud);
+        if (errors.Count == 0) return;
+        var lines = errors.Select(e => $"{file.Project}:{e.Key}: {e.Message} (in {Path.GetFileName(file.Path)})");
+        throw new StackConfigException(string.Join(Environment.NewLine, lines), errors);
+    }
+
+    private static void Range(Values values, List<ConfigError> errors, string minKey, string maxKey, int minFloor)
+    {
+        var min = values.Integer(minKey);
+        var max = values.Integer(maxKey);
+        if (min is { } lo && lo < minFloor) errors.Add(new(minKey, $"must be at least {minFloor}, got {lo}"));
+        if (max is { } hi && hi <= 0) errors.Add(new(maxKey, $"must be at least 1, got {hi}"));
+        else if (min is { } a && max is { } b && a > b) errors.Add(new(minKey, $"{a} is more than {maxKey} ({b})"));
+    }
+
+    /// <summary>Reads typed values (or defaults) once, recording missing and mistyped keys.</summary>
+    private sealed class Values(StackFile file, List<ConfigError> errors)
+    {
+        private readonly HashSet<string> _reported = [];
+
+        public string? String(string key) => Raw(key) is { } raw ? raw : null;
+
+        public int? Integer(string key)
+        {
+            var raw = Raw(key);
+            if (raw is null) return null;
+            if (int.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)) return n;
+            Report(key, $"must be an integer, got '{raw}'");
+            return null;
+        }
+
+        private string? Raw(string key)
+        {
+            var setting = Settings.Single(s => s.Key == key);
+            switch (file.Get(key))
+            {
+                case StackValue.Plain plain: return plain.Text;
+                case StackValue.Secret: return null; // encrypted: cannot be checked here
+                case StackValue.Structured:
+                    Report(key, $"must be a single {setting.Type} value, not a list or object");
+                    return null;
+            }
+            if (setting.Default is { } d) return Convert.ToString(d, CultureInfo.InvariantCulture);
+            // A stack that imports a Pulumi ESC environment may get the value from there.
+            if (!file.ImportsEnvironment) Report(key, $"is required ({setting.Description}); set it with 'pulumi config set {key} <value>'");
+            return null;
+        }
+
+        private void Report(string key, string message)
+        {
+            if (_reported.Add(key)) errors.Add(new(key, message));
+        }
+    }
+
+    [GeneratedRegex(@"^1\.\d{1,2}$")]
+    private static partial Regex KubernetesVersionFormat();
+
+    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    private static partial Regex DnsLabel();
+}
+
+/// <summary>A config value as a stack file holds it.</summary>
+public abstract record StackValue
+{
+    public sealed record Plain(string Text) : StackValue;
+    /// <summary><c>{secure: ...}</c>: encrypted by Pulumi.</summary>
+    public sealed record Secret : StackValue;
+    /// <summary>A list or an object.</summary>
+    public sealed record Structured : StackValue;
+}
+
+/// <summary>
+/// A stack's settings file, Pulumi.&lt;stack&gt;.yaml: the <c>config:</c> entries of this project
+/// (<c>&lt;project&gt;:&lt;key&gt;</c>; other namespaces, such as <c>aws:</c>, belong to providers).
+/// </summary>
+public sealed class StackFile
+{
+    private readonly Dictionary<string, StackValue> _values;
+
+    private StackFile(string project, string stack, string path, Dictionary<string, StackValue> values, bool importsEnvironment)
+    {
+        Project = project;
+        Stack = stack;
+        Path = path;
+        _values = values;
+        ImportsEnvironment = importsEnvironment;
+    }
+
+    public string Project { get; }
+    public string Stack { get; }
+    public string Path { get; }
+    /// <summary>The file imports a Pulumi ESC environment (<c>environment:</c>), which may supply config.</summary>
+    public bool ImportsEnvironment { get; }
+
+    public StackValue? Get(string key) => _values.GetValueOrDefault(key);
+
+    /// <summary>The project's name, from Pulumi.yaml in <paramref name="projectDir"/>.</summary>
+    public static string ProjectName(string projectDir)
+    {
+        var path = System.IO.Path.Combine(projectDir, "Pulumi.yaml");
+        if (!File.Exists(path)) throw new StackConfigException($"no Pulumi.yaml in {projectDir}", []);
+        var root = LoadMapping(path);
+        return root.Children.TryGetValue(new YamlScalarNode("name"), out var name) && name is YamlScalarNode { Value: { Length: > 0 } n }
+            ? n
+            : throw new StackConfigException($"{path} has no project name", []);
+    }
+
+    /// <summary>Reads Pulumi.&lt;stack&gt;.yaml of the project in <paramref name="projectDir"/>.</summary>
+    public static StackFile Load(string projectDir, string stack)
+    {
+        var project = ProjectName(projectDir);
+        // PULUMI_STACK may be fully qualified ("org/project/stack"); the file is named after the stack alone.
+        var shortName = stack[(stack.LastIndexOf('/') + 1)..];
+        var path = System.IO.Path.Combine(projectDir, $"Pulumi.{shortName}.yaml");
+        if (!File.Exists(path))
+            throw new StackConfigException($"stack '{shortName}' has no settings file: {path} does not exist (create it with 'pulumi stack init {shortName}' and 'pulumi config set')", []);
+        var root = LoadMapping(path);
+        var values = new Dictionary<string, StackValue>(StringComparer.Ordinal);
+        if (root.Children.TryGetValue(new YamlScalarNode("config"), out var configNode) && configNode is YamlMappingNode config)
+        {
+            var prefix = project + ":";
+            foreach (var (k, v) in config.Children)
+            {
+                var key = ((YamlScalarNode)k).Value ?? "";
+                if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
+                values[key[prefix.Length..]] = v switch
+                {
+                    YamlScalarNode s => new StackValue.Plain(s.Value ?? ""),
+                    YamlMappingNode m when m.Children.ContainsKey(new YamlScalarNode("secure")) => new StackValue.Secret(),
+                    _ => new StackValue.Structured(),
+                };
+            }
+        }
+        var importsEnvironment = root.Children.ContainsKey(new YamlScalarNode("environment"));
+        return new StackFile(project, shortName, path, values, importsEnvironment);
+    }
+
+    private static YamlMappingNode LoadMapping(string path)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            using var reader = File.OpenText(path);
+            stream.Load(reader);
+        }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            throw new StackConfigException($"{path} is not valid YAML: {e.Message}", []);
+        }
+        if (stream.Documents.Count == 0) return new YamlMappingNode();
+        return stream.Documents[0].RootNode as YamlMappingNode ?? throw new StackConfigException($"{path} is not a YAML mapping", []);
+    }
+}
