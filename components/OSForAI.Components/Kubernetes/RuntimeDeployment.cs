@@ -148,7 +148,7 @@ public sealed class RuntimeDeployment : ComponentResource
 
         DisruptionBudget = new Resource("kubernetes:policy/v1:PodDisruptionBudget", "gateway-disruption-budget", Expr.Object(
             ("metadata", Meta(AppName)),
-            ("spec", Expr.Object(("minAvailable", 1), ("selector", Expr.Object(("matchLabels", labels)))))), Child(provider));
+            ("spec", Expr.Object(("maxUnavailable", 1), ("selector", Expr.Object(("matchLabels", labels)))))), Child(provider));
 
         if (args.DevicePlugin == DevicePluginMode.Helm)
         {

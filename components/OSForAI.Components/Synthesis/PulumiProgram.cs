@@ -8,7 +8,7 @@ namespace OSForAI.Components.Synthesis;
 /// deterministically by <see cref="ToYaml"/>. Names must be unique; every reference must point at something the
 /// program declares (checked when writing).
 /// </summary>
-public sealed class PulumiProgram(string name, string? description = null)
+public sealed partial class PulumiProgram(string name, string? description = null)
 {
     private readonly List<ConfigKey> _config = [];
     private readonly List<Variable> _variables = [];
@@ -29,12 +29,14 @@ public sealed class PulumiProgram(string name, string? description = null)
         return key;
     }
 
-    public Variable AddVariable(string name, Expr value)
+    public Variable AddVariable(string name, Expr value) => AddVariable(new Variable(name, value));
+
+    /// <summary>Adds a variable a component made (components cannot declare program variables themselves).</summary>
+    public Variable AddVariable(Variable variable)
     {
-        var v = new Variable(name, value);
-        CheckName(name);
-        _variables.Add(v);
-        return v;
+        CheckName(variable.Name);
+        _variables.Add(variable);
+        return variable;
     }
 
     public T Add<T>(T resource) where T : Resource
@@ -61,7 +63,7 @@ public sealed class PulumiProgram(string name, string? description = null)
     /// <summary>The program as Pulumi YAML.</summary>
     public string ToYaml() => new YamlWriter(this).Write();
 
-    private sealed class YamlWriter(PulumiProgram program)
+    private sealed partial class YamlWriter(PulumiProgram program)
     {
         private readonly HashSet<Resource> _declared = [.. program._resources];
         private readonly HashSet<Variable> _variables = [.. program._variables];
@@ -177,10 +179,17 @@ public sealed class PulumiProgram(string name, string? description = null)
 
         private static YamlScalarNode Text(string s) => new(s) { Style = NeedsQuotes(s) ? YamlDotNet.Core.ScalarStyle.DoubleQuoted : YamlDotNet.Core.ScalarStyle.Any };
 
-        /// <summary>Strings that would read back as another type (numbers, booleans, null) are quoted.</summary>
+        /// <summary>
+        /// Strings that would read back as another type are quoted: numbers, booleans, null, and what YAML 1.1 readers
+        /// also resolve — dates ("2012-10-17", the IAM policy version), hex/octal/binary integers, y/n, .inf/.nan.
+        /// </summary>
         private static bool NeedsQuotes(string s) =>
             s.Length == 0 || bool.TryParse(s, out _) || double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _) ||
-            s is "null" or "~" or "yes" or "no" or "on" or "off" or "Yes" or "No" or "On" or "Off" or "NULL" or "Null";
+            s is "null" or "~" or "yes" or "no" or "on" or "off" or "Yes" or "No" or "On" or "Off" or "NULL" or "Null" or "YES" or "NO" or "ON" or "OFF" or "y" or "n" or "Y" or "N" ||
+            OtherTypedScalar().IsMatch(s);
+
+        [System.Text.RegularExpressions.GeneratedRegex(@"^(\d{4}-\d{1,2}-\d{1,2}([Tt ].*)?|[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?)$")]
+        private static partial System.Text.RegularExpressions.Regex OtherTypedScalar();
 
         private static YamlScalarNode Scalar(object v) => new(new Lit(v).ToString()) { Style = YamlDotNet.Core.ScalarStyle.Plain };
 

@@ -1,0 +1,349 @@
+using OSForAI.Components.Kubernetes;
+using OSForAI.Components.Stacks;
+using OSForAI.Components.Synthesis;
+
+namespace OSForAI.Components.Aws;
+
+/// <summary>The cloud-agnostic args plus what only AWS needs.</summary>
+public sealed record AwsInferenceStackArgs(InferenceStackArgs Stack)
+{
+    public string VpcCidr { get; init; } = "10.0.0.0/16";
+    /// <summary>One public subnet per availability zone (load balancers, the NAT gateway).</summary>
+    public IReadOnlyList<string> PublicSubnetCidrs { get; init; } = ["10.0.0.0/20", "10.0.16.0/20"];
+    /// <summary>One private subnet per availability zone (nodes and pods: the VPC CNI gives pods VPC addresses, so these are large).</summary>
+    public IReadOnlyList<string> PrivateSubnetCidrs { get; init; } = ["10.0.128.0/18", "10.0.192.0/18"];
+    public int GpuNodeDiskGiB { get; init; } = 200;
+    /// <summary>Chart versions; null takes the repository's latest.</summary>
+    public string? ClusterAutoscalerChartVersion { get; init; }
+    public string? MetricsServerChartVersion { get; init; }
+    public string? DevicePluginChartVersion { get; init; }
+}
+
+/// <summary>
+/// The OSForAI inference stack on AWS: a VPC over two availability zones, an EKS cluster with a system pool and a GPU
+/// pool that scales from zero (cluster-autoscaler, with the ASG tags it needs to do that), an S3 bucket for data://,
+/// and the cloud-agnostic <see cref="RuntimeDeployment"/> on top.
+/// <para>
+/// Storage credentials: the runtime's S3 connector takes static keys (AccessKeyId/SecretAccessKey, or the
+/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables for the unlabelled set); it does not read the container
+/// credentials EKS Pod Identity provides (AWS_CONTAINER_CREDENTIALS_FULL_URI). data:// uses the labelled set
+/// <c>s3+platform://</c>, whose settings must be explicit. So the runtime gets an IAM user limited to the bucket, its
+/// access key goes into a Kubernetes Secret mounted as files, and the connector reads
+/// <c>OSForAI__Data__S3__platform__AccessKeyIdFile</c>/<c>SecretAccessKeyFile</c> — the same shape as Azure's account
+/// key and GCS's HMAC key on the other clouds. Pod Identity (agent add-on + role) is used for the cluster-autoscaler,
+/// which the AWS SDK in its image understands.
+/// </para>
+/// </summary>
+public sealed class AwsInferenceStack : ComponentResource
+{
+    public AwsInferenceStack(string name, AwsInferenceStackArgs awsArgs) : base("osforai:aws:InferenceStack", name)
+    {
+        var args = awsArgs.Stack;
+        if (awsArgs.PublicSubnetCidrs.Count != 2 || awsArgs.PrivateSubnetCidrs.Count != 2)
+            throw new ArgumentException("the AWS stack spans exactly two availability zones: give two public and two private subnet ranges");
+
+        Provider = new Resource("pulumi:providers:aws", "aws", Expr.Object(
+            ("region", args.Region),
+            ("defaultTags", Expr.Object(("tags", new Obj(args.Tags))))), Child());
+        var aws = Provider;
+
+        Partition = new Variable($"{Name}-partition", new Invoke("aws:index/getPartition:getPartition", Expr.Object(), "partition", aws));
+        Zones = new Variable($"{Name}-zones", new Invoke("aws:index/getAvailabilityZones:getAvailabilityZones", Expr.Object(("state", "available")), "names", aws));
+        Expr ManagedPolicy(string policy) => Expr.Concat("arn:", Partition.Output(), ":iam::aws:policy/", policy);
+        Obj NameTag(string suffix, params (string, Expr?)[] more) =>
+            Expr.Object([("Name", Expr.Concat(PulumiRef.Project, "-", PulumiRef.Stack, "-" + suffix)), .. more]);
+
+        // Network: public subnets for load balancers and the NAT gateway, private subnets for nodes.
+        Vpc = new Resource("aws:ec2/vpc:Vpc", "vpc", Expr.Object(
+            ("cidrBlock", awsArgs.VpcCidr),
+            ("enableDnsHostnames", true),
+            ("enableDnsSupport", true),
+            ("tags", NameTag("vpc"))), Child(aws));
+        var vpcId = Vpc.Output("id");
+        InternetGateway = new Resource("aws:ec2/internetGateway:InternetGateway", "igw", Expr.Object(
+            ("vpcId", vpcId), ("tags", NameTag("igw"))), Child(aws));
+        var publicSubnets = new List<Resource>();
+        var privateSubnets = new List<Resource>();
+        string[] zoneSuffix = ["a", "b"];
+        for (var i = 0; i < 2; i++)
+        {
+            var zone = Zones.Output($"[{i}]");
+            publicSubnets.Add(new Resource("aws:ec2/subnet:Subnet", $"public-{zoneSuffix[i]}", Expr.Object(
+                ("vpcId", vpcId),
+                ("cidrBlock", awsArgs.PublicSubnetCidrs[i]),
+                ("availabilityZone", zone),
+                ("mapPublicIpOnLaunch", true),
+                // Where the in-tree service controller puts internet-facing load balancers.
+                ("tags", NameTag($"public-{zoneSuffix[i]}", ("kubernetes.io/role/elb", "1")))), Child(aws)));
+            privateSubnets.Add(new Resource("aws:ec2/subnet:Subnet", $"private-{zoneSuffix[i]}", Expr.Object(
+                ("vpcId", vpcId),
+                ("cidrBlock", awsArgs.PrivateSubnetCidrs[i]),
+                ("availabilityZone", zone),
+                ("tags", NameTag($"private-{zoneSuffix[i]}", ("kubernetes.io/role/internal-elb", "1")))), Child(aws)));
+        }
+        PublicSubnets = publicSubnets;
+        PrivateSubnets = privateSubnets;
+
+        NatAddress = new Resource("aws:ec2/eip:Eip", "nat-eip", Expr.Object(("domain", "vpc"), ("tags", NameTag("nat"))), Child(aws, InternetGateway));
+        NatGateway = new Resource("aws:ec2/natGateway:NatGateway", "nat", Expr.Object(
+            ("allocationId", NatAddress.Output("id")),
+            ("subnetId", publicSubnets[0].Output("id")),
+            ("tags", NameTag("nat"))), Child(aws, InternetGateway));
+        PublicRouteTable = new Resource("aws:ec2/routeTable:RouteTable", "public-routes", Expr.Object(
+            ("vpcId", vpcId),
+            ("routes", Expr.List(Expr.Object(("cidrBlock", "0.0.0.0/0"), ("gatewayId", InternetGateway.Output("id"))))),
+            ("tags", NameTag("public"))), Child(aws));
+        PrivateRouteTable = new Resource("aws:ec2/routeTable:RouteTable", "private-routes", Expr.Object(
+            ("vpcId", vpcId),
+            ("routes", Expr.List(Expr.Object(("cidrBlock", "0.0.0.0/0"), ("natGatewayId", NatGateway.Output("id"))))),
+            ("tags", NameTag("private"))), Child(aws));
+        for (var i = 0; i < 2; i++)
+        {
+            _ = new Resource("aws:ec2/routeTableAssociation:RouteTableAssociation", $"public-{zoneSuffix[i]}-routes", Expr.Object(
+                ("subnetId", publicSubnets[i].Output("id")), ("routeTableId", PublicRouteTable.Output("id"))), Child(aws));
+            _ = new Resource("aws:ec2/routeTableAssociation:RouteTableAssociation", $"private-{zoneSuffix[i]}-routes", Expr.Object(
+                ("subnetId", privateSubnets[i].Output("id")), ("routeTableId", PrivateRouteTable.Output("id"))), Child(aws));
+        }
+
+        // IAM: the cluster's role and the nodes' role.
+        ClusterRole = new Resource("aws:iam/role:Role", "cluster-role", Expr.Object(
+            ("assumeRolePolicy", TrustPolicy("eks.amazonaws.com")),
+            ("description", "EKS control plane of the OSForAI inference stack")), Child(aws));
+        var clusterPolicy = new Resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "cluster-policy", Expr.Object(
+            ("role", ClusterRole.Output("name")), ("policyArn", ManagedPolicy("AmazonEKSClusterPolicy"))), Child(aws));
+        NodeRole = new Resource("aws:iam/role:Role", "node-role", Expr.Object(
+            ("assumeRolePolicy", TrustPolicy("ec2.amazonaws.com")),
+            ("description", "EKS nodes of the OSForAI inference stack")), Child(aws));
+        var nodePolicies = new[] { ("worker", "AmazonEKSWorkerNodePolicy"), ("cni", "AmazonEKS_CNI_Policy"), ("ecr", "AmazonEC2ContainerRegistryReadOnly") }
+            .Select(p => new Resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", $"node-{p.Item1}-policy", Expr.Object(
+                ("role", NodeRole.Output("name")), ("policyArn", ManagedPolicy(p.Item2))), Child(aws)))
+            .ToArray();
+
+        // The cluster. API_AND_CONFIG_MAP with creator admin: whoever runs `pulumi up` can use the kubeconfig below.
+        Cluster = new Resource("aws:eks/cluster:Cluster", "cluster", Expr.Object(
+            ("roleArn", ClusterRole.Output("arn")),
+            ("version", args.KubernetesVersion),
+            ("vpcConfig", Expr.Object(
+                ("subnetIds", Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id")), .. publicSubnets.Select(s => (Expr)s.Output("id"))])),
+                ("endpointPrivateAccess", true),
+                ("endpointPublicAccess", true))),
+            ("accessConfig", Expr.Object(
+                ("authenticationMode", "API_AND_CONFIG_MAP"),
+                ("bootstrapClusterCreatorAdminPermissions", true)))), Child(aws, clusterPolicy));
+        var clusterName = Cluster.Output("name");
+        var privateSubnetIds = Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id"))]);
+
+        // The cluster-autoscaler owns desiredSize once the group exists.
+        var scaledByAutoscaler = new ResourceOptions { Parent = this, Provider = aws, DependsOn = nodePolicies, IgnoreChanges = ["scalingConfig.desiredSize"] };
+        SystemNodeGroup = new Resource("aws:eks/nodeGroup:NodeGroup", "system-nodes", Expr.Object(
+            ("clusterName", clusterName),
+            ("nodeRoleArn", NodeRole.Output("arn")),
+            ("subnetIds", privateSubnetIds),
+            ("amiType", "AL2023_x86_64_STANDARD"),
+            ("instanceTypes", Expr.List(args.SystemPool.InstanceType)),
+            ("scalingConfig", Expr.Object(
+                ("minSize", args.SystemPool.MinNodes), ("maxSize", args.SystemPool.MaxNodes), ("desiredSize", args.SystemPool.MinNodes))),
+            ("labels", Expr.Object((NodePools.PoolLabel, NodePools.System)))), scaledByAutoscaler);
+        GpuNodeGroup = new Resource("aws:eks/nodeGroup:NodeGroup", "gpu-nodes", Expr.Object(
+            ("clusterName", clusterName),
+            ("nodeRoleArn", NodeRole.Output("arn")),
+            ("subnetIds", privateSubnetIds),
+            // NVIDIA driver and container toolkit preinstalled; the device plugin comes from RuntimeDeployment.
+            ("amiType", "AL2023_x86_64_NVIDIA"),
+            ("instanceTypes", Expr.List(args.GpuPool.InstanceType)),
+            ("diskSize", awsArgs.GpuNodeDiskGiB),
+            ("scalingConfig", Expr.Object(
+                ("minSize", args.GpuPool.MinNodes), ("maxSize", args.GpuPool.MaxNodes), ("desiredSize", args.GpuPool.MinNodes))),
+            ("labels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType))),
+            ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE"))))), scaledByAutoscaler);
+
+        // Scale from zero: with no node running, the cluster-autoscaler learns what a new GPU node would look like
+        // from these ASG tags. Managed node groups do not copy labels and taints to their ASG, so they are set here.
+        // (EKS does tag the ASG with the k8s.io/cluster-autoscaler/enabled and /<cluster> discovery tags itself.)
+        var gpuAsg = GpuNodeGroup.Output("resources[0].autoscalingGroups[0].name");
+        var templateTags = new (string Name, string Key, Expr Value)[]
+        {
+            ("gpu-asg-pool-label", $"k8s.io/cluster-autoscaler/node-template/label/{NodePools.PoolLabel}", NodePools.Gpu),
+            ("gpu-asg-gpu-type-label", $"k8s.io/cluster-autoscaler/node-template/label/{NodePools.GpuTypeLabel}", args.GpuPool.GpuType),
+            ("gpu-asg-taint", $"k8s.io/cluster-autoscaler/node-template/taint/{NodePools.GpuTaintKey}", $"{NodePools.GpuTaintValue}:NoSchedule"),
+            // Tag values are strings; toJSON turns the integer config value into one.
+            ("gpu-asg-gpu-resource", $"k8s.io/cluster-autoscaler/node-template/resources/{NodePools.GpuResource}", Expr.ToJson(args.GpuPool.GpusPerNode)),
+        };
+        GpuAsgTags = [.. templateTags.Select(t => new Resource("aws:autoscaling/tag:Tag", t.Name, Expr.Object(
+            ("autoscalingGroupName", gpuAsg),
+            ("tag", Expr.Object(("key", t.Key), ("value", t.Value), ("propagateAtLaunch", false)))), Child(aws)))];
+
+        // Pod Identity: the agent add-on, and a role for the cluster-autoscaler's service account.
+        PodIdentityAgent = new Resource("aws:eks/addon:Addon", "pod-identity-agent", Expr.Object(
+            ("clusterName", clusterName),
+            ("addonName", "eks-pod-identity-agent")), Child(aws, SystemNodeGroup));
+        AutoscalerRole = new Resource("aws:iam/role:Role", "cluster-autoscaler-role", Expr.Object(
+            ("assumeRolePolicy", PodIdentityTrustPolicy()),
+            ("description", "cluster-autoscaler of the OSForAI inference stack (EKS Pod Identity)")), Child(aws));
+        _ = new Resource("aws:iam/rolePolicy:RolePolicy", "cluster-autoscaler-policy", Expr.Object(
+            ("role", AutoscalerRole.Output("name")),
+            ("policy", PolicyDocument(
+                Statement(Expr.List(
+                    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities", "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup"), "*"),
+                Statement(Expr.List("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"), "*")))), Child(aws));
+        var autoscalerIdentity = new Resource("aws:eks/podIdentityAssociation:PodIdentityAssociation", "cluster-autoscaler-identity", Expr.Object(
+            ("clusterName", clusterName),
+            ("namespace", "kube-system"),
+            ("serviceAccount", "cluster-autoscaler"),
+            ("roleArn", AutoscalerRole.Output("arn"))), Child(aws, PodIdentityAgent));
+
+        // Storage: the bucket behind data://, private, and an IAM user limited to it for the runtime (see the class comment).
+        Bucket = new Resource("aws:s3/bucket:Bucket", "data", Expr.Object(("forceDestroy", false)), Child(aws));
+        _ = new Resource("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "data-public-access-block", Expr.Object(
+            ("bucket", Bucket.Output("id")),
+            ("blockPublicAcls", true),
+            ("blockPublicPolicy", true),
+            ("ignorePublicAcls", true),
+            ("restrictPublicBuckets", true)), Child(aws));
+        RuntimeUser = new Resource("aws:iam/user:User", "runtime-user", Expr.Object(("path", "/osforai/")), Child(aws));
+        _ = new Resource("aws:iam/userPolicy:UserPolicy", "runtime-bucket-access", Expr.Object(
+            ("user", RuntimeUser.Output("name")),
+            ("policy", PolicyDocument(
+                Statement(Expr.List("s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"), Bucket.Output("arn")),
+                Statement(Expr.List("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
+                    Expr.Concat(Bucket.Output("arn"), "/*"))))), Child(aws));
+        RuntimeAccessKey = new Resource("aws:iam/accessKey:AccessKey", "runtime-access-key", Expr.Object(
+            ("user", RuntimeUser.Output("name"))), Child(aws));
+
+        // kubeconfig: the cluster's endpoint and CA, and a user that gets tokens from the AWS CLI of whoever runs kubectl.
+        Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.ToJson(Expr.Object(
+            ("apiVersion", "v1"),
+            ("kind", "Config"),
+            ("clusters", Expr.List(Expr.Object(("name", "osforai"), ("cluster", Expr.Object(
+                ("server", Cluster.Output("endpoint")),
+                ("certificate-authority-data", Cluster.Output("certificateAuthority.data"))))))),
+            ("contexts", Expr.List(Expr.Object(("name", "osforai"), ("context", Expr.Object(("cluster", "osforai"), ("user", "osforai")))))),
+            ("current-context", "osforai"),
+            ("users", Expr.List(Expr.Object(("name", "osforai"), ("user", Expr.Object(("exec", Expr.Object(
+                ("apiVersion", "client.authentication.k8s.io/v1beta1"),
+                ("command", "aws"),
+                ("args", Expr.List("--region", args.Region, "eks", "get-token", "--cluster-name", clusterName, "--output", "json"))))))))))));
+        // Everything on the cluster waits for the system nodes (and the Pod Identity agent) through this provider.
+        KubernetesProvider = new Resource("pulumi:providers:kubernetes", "k8s", Expr.Object(
+            ("kubeconfig", Kubeconfig.Output())), Child(null, SystemNodeGroup, PodIdentityAgent));
+        var k8s = KubernetesProvider;
+
+        // Node autoscaling: EKS has none built in. Auto-discovery finds both node groups by their ASG tags.
+        ClusterAutoscaler = new Resource("kubernetes:helm.sh/v3:Release", "cluster-autoscaler", Expr.Object(
+            ("name", "cluster-autoscaler"),
+            ("chart", "cluster-autoscaler"),
+            ("version", awsArgs.ClusterAutoscalerChartVersion is { } cav ? (Expr)cav : null),
+            ("namespace", "kube-system"),
+            ("repositoryOpts", Expr.Object(("repo", "https://kubernetes.github.io/autoscaler"))),
+            ("values", Expr.Object(
+                ("cloudProvider", "aws"),
+                ("awsRegion", args.Region),
+                ("autoDiscovery", Expr.Object(("clusterName", clusterName))),
+                ("rbac", Expr.Object(("serviceAccount", Expr.Object(("create", true), ("name", "cluster-autoscaler"))))),
+                ("nodeSelector", Expr.Object((NodePools.PoolLabel, NodePools.System))),
+                ("extraArgs", Expr.Object(
+                    ("balance-similar-node-groups", true),
+                    ("skip-nodes-with-system-pods", false),
+                    ("expander", "least-waste")))))), Child(k8s, autoscalerIdentity));
+        // The gateway's HorizontalPodAutoscaler needs resource metrics, which EKS does not serve by default.
+        MetricsServer = new Resource("kubernetes:helm.sh/v3:Release", "metrics-server", Expr.Object(
+            ("name", "metrics-server"),
+            ("chart", "metrics-server"),
+            ("version", awsArgs.MetricsServerChartVersion is { } msv ? (Expr)msv : null),
+            ("namespace", "kube-system"),
+            ("repositoryOpts", Expr.Object(("repo", "https://kubernetes-sigs.github.io/metrics-server/"))),
+            ("values", Expr.Object(("nodeSelector", Expr.Object((NodePools.PoolLabel, NodePools.System)))))), Child(k8s));
+
+        Runtime = new RuntimeDeployment("runtime", new RuntimeDeploymentArgs
+        {
+            Provider = k8s,
+            Namespace = args.Namespace,
+            Image = args.RuntimeImage,
+            MinReplicas = args.GatewayMinReplicas,
+            MaxReplicas = args.GatewayMaxReplicas,
+            DevicePlugin = DevicePluginMode.Helm,
+            DevicePluginVersion = awsArgs.DevicePluginChartVersion,
+            GatewayAddress = LoadBalancerAddress.Hostname,
+            // An internet-facing Network Load Balancer from the in-tree service controller.
+            ServiceAnnotations = [new("service.beta.kubernetes.io/aws-load-balancer-type", "nlb")],
+            DataStore = new DataStoreBinding("S3", "platform", Expr.Concat("s3+platform://", Bucket.Output("bucket"), "/osforai"))
+            {
+                Settings = [new("Region", args.Region)],
+                Secrets = [new("AccessKeyId", RuntimeAccessKey.Output("id")), new("SecretAccessKey", RuntimeAccessKey.Output("secret"))],
+            },
+        }, this);
+
+        GatewayUrl = Runtime.GatewayUrl;
+        BucketUri = Expr.Concat("s3://", Bucket.Output("bucket"));
+    }
+
+    private static Expr TrustPolicy(string service) => PolicyDocument(Expr.Object(
+        ("Effect", "Allow"), ("Principal", Expr.Object(("Service", service))), ("Action", "sts:AssumeRole")));
+
+    /// <summary>EKS Pod Identity assumes the role with session tags.</summary>
+    private static Expr PodIdentityTrustPolicy() => PolicyDocument(Expr.Object(
+        ("Effect", "Allow"), ("Principal", Expr.Object(("Service", "pods.eks.amazonaws.com"))), ("Action", Expr.List("sts:AssumeRole", "sts:TagSession"))));
+
+    private static Obj Statement(Expr actions, Expr resource) => Expr.Object(("Effect", "Allow"), ("Action", actions), ("Resource", resource));
+
+    private static Expr PolicyDocument(params Expr[] statements) =>
+        Expr.ToJson(Expr.Object(("Version", "2012-10-17"), ("Statement", Expr.List(statements))));
+
+    /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
+    public IReadOnlyList<Variable> Variables => [Partition, Zones, Kubeconfig];
+
+    public Resource Provider { get; }
+    public Variable Partition { get; }
+    public Variable Zones { get; }
+    public Resource Vpc { get; }
+    public Resource InternetGateway { get; }
+    public IReadOnlyList<Resource> PublicSubnets { get; }
+    public IReadOnlyList<Resource> PrivateSubnets { get; }
+    public Resource NatAddress { get; }
+    public Resource NatGateway { get; }
+    public Resource PublicRouteTable { get; }
+    public Resource PrivateRouteTable { get; }
+    public Resource ClusterRole { get; }
+    public Resource NodeRole { get; }
+    public Resource Cluster { get; }
+    public Resource SystemNodeGroup { get; }
+    public Resource GpuNodeGroup { get; }
+    public IReadOnlyList<Resource> GpuAsgTags { get; }
+    public Resource PodIdentityAgent { get; }
+    public Resource AutoscalerRole { get; }
+    public Resource Bucket { get; }
+    public Resource RuntimeUser { get; }
+    public Resource RuntimeAccessKey { get; }
+    public Variable Kubeconfig { get; }
+    public Resource KubernetesProvider { get; }
+    public Resource ClusterAutoscaler { get; }
+    public Resource MetricsServer { get; }
+    public RuntimeDeployment Runtime { get; }
+
+    /// <summary>http://&lt;NLB hostname&gt;.</summary>
+    public Expr GatewayUrl { get; }
+    /// <summary>s3://&lt;bucket&gt;.</summary>
+    public Expr BucketUri { get; }
+}
+
+/// <summary>The whole AWS program: config keys, the stack, and the parity outputs.</summary>
+public static class AwsStackProgram
+{
+    public const string ProjectName = "osforai-aws";
+
+    public static PulumiProgram Build(string projectName = ProjectName)
+    {
+        var program = new PulumiProgram(projectName, "OSForAI GPU inference stack on AWS (EKS, S3), synthesized by OSForAI.Stacks");
+        var args = StackConfig.Declare(program);
+        var stack = new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args));
+        foreach (var v in stack.Variables) program.AddVariable(v);
+        program.Add(stack);
+        program.AddOutput("gatewayUrl", stack.GatewayUrl);
+        program.AddOutput("bucketUri", stack.BucketUri);
+        program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
+        program.AddOutput("clusterName", stack.Cluster.Output("name"));
+        return program;
+    }
+}

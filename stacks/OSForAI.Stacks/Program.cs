@@ -1,0 +1,1 @@
+return OSForAI.Stacks.StacksCli.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,161 @@
+using OSForAI.Components.Aws;
+using OSForAI.Components.Stacks;
+using YamlDotNet.RepresentationModel;
+
+namespace OSForAI.Stacks;
+
+/// <summary>
+/// <code>
+/// synth &lt;aws|azure|gcp|byo&gt; [--stack NAME] [--project-dir DIR]
+///     Prints the stack's Pulumi YAML program on stdout. Pulumi runs this as the YAML runtime's compiler, in the
+///     project directory, with PULUMI_STACK set; with a stack (PULUMI_STACK or --stack) the stack's settings file
+///     Pulumi.&lt;stack&gt;.yaml is validated first. Without one (Pulumi asking which plugins the program needs) the
+///     same program is printed and nothing is validated.
+/// validate &lt;cloud&gt; [--project-dir DIR]
+///     Synthesizes the program, reads it back, and validates every stack settings file of the project.
+/// </code>
+/// Exit codes: 0 done; 1 invalid stack config or program (message on stderr, nothing on stdout); 2 usage or a
+/// cloud that is not implemented yet.
+/// </summary>
+public static class StacksCli
+{
+    public const string Usage = """
+        Usage:
+          osforai-stacks synth <aws|azure|gcp|byo> [--stack NAME] [--project-dir DIR]
+          osforai-stacks validate <aws|azure|gcp|byo> [--project-dir DIR]
+
+        The project directory defaults to the current directory when it holds Pulumi.yaml (Pulumi runs the
+        compiler there), else stacks/<cloud> under the repository root (the folder with OSForAI.sln).
+        The stack defaults to $PULUMI_STACK.
+        """;
+
+    private static readonly string[] Clouds = ["aws", "azure", "gcp", "byo"];
+
+    /// <param name="environment">Reads environment variables (PULUMI_STACK); the process environment when null.</param>
+    /// <param name="currentDirectory">The working directory; the process's when null.</param>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment = null, string? currentDirectory = null)
+    {
+        environment ??= Environment.GetEnvironmentVariable;
+        currentDirectory ??= Directory.GetCurrentDirectory();
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            (args.Length == 0 ? stderr : stdout).WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        var command = args[0];
+        if (command is not ("synth" or "validate"))
+            return UsageError(stderr, $"unknown command '{command}'");
+        if (args.Length < 2 || args[1].StartsWith('-'))
+            return UsageError(stderr, $"{command}: which cloud? ({string.Join("|", Clouds)})");
+        var cloud = args[1];
+        if (!Clouds.Contains(cloud)) return UsageError(stderr, $"unknown cloud '{cloud}' ({string.Join("|", Clouds)})");
+
+        string? stack = null, projectDir = null;
+        for (var i = 2; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--stack" when i + 1 < args.Length && command == "synth": stack = args[++i]; break;
+                case "--project-dir" when i + 1 < args.Length: projectDir = args[++i]; break;
+                default: return UsageError(stderr, $"{command}: unexpected argument '{args[i]}'");
+            }
+        }
+        if (cloud != "aws")
+        {
+            stderr.WriteLine($"osforai-stacks: the {cloud} stack is not implemented yet");
+            return 2;
+        }
+
+        try
+        {
+            projectDir = ResolveProjectDir(projectDir, cloud, currentDirectory);
+            return command == "synth"
+                ? Synth(projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
+                : Validate(projectDir, stdout);
+        }
+        catch (StackConfigException e)
+        {
+            stderr.WriteLine($"osforai-stacks: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Synth(string projectDir, string? stack, TextWriter stdout)
+    {
+        var project = StackFile.ProjectName(projectDir);
+        if (stack is not null) StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), AwsOffering.Instance);
+        // Written only once everything is valid, so a failed synth prints nothing on stdout.
+        stdout.Write(AwsStackProgram.Build(project).ToYaml());
+        return 0;
+    }
+
+    private static int Validate(string projectDir, TextWriter stdout)
+    {
+        var project = StackFile.ProjectName(projectDir);
+        var yaml = AwsStackProgram.Build(project).ToYaml();
+        CheckReadsBack(yaml);
+        // schema validation: ProgramValidator — the schema validator (components/OSForAI.Components/Validation,
+        // another branch) checks every resource's type, properties and required inputs against
+        // shared/pulumi-schema; call it here on `yaml` and throw StackConfigException with its findings.
+
+        var stackFiles = Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal).ToList();
+        if (stackFiles.Count == 0) throw new StackConfigException($"no stack settings files (Pulumi.<stack>.yaml) in {projectDir}", []);
+        var messages = new List<string>();
+        foreach (var file in stackFiles)
+        {
+            var stack = Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length];
+            try { StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), AwsOffering.Instance); }
+            catch (StackConfigException e) { messages.Add(e.Message); }
+        }
+        if (messages.Count > 0) throw new StackConfigException(string.Join(Environment.NewLine, messages), []);
+        stdout.WriteLine($"{project}: program valid; stacks {string.Join(", ", stackFiles.Select(f => Path.GetFileName(f)["Pulumi.".Length..^".yaml".Length]))} valid");
+        return 0;
+    }
+
+    /// <summary>The written program must read back as one YAML mapping with resources and the parity outputs.</summary>
+    private static void CheckReadsBack(string yaml)
+    {
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(yaml)); }
+        catch (YamlDotNet.Core.YamlException e) { throw new StackConfigException($"the synthesized program is not valid YAML: {e.Message}", []); }
+        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new StackConfigException("the synthesized program is not one YAML mapping", []);
+        if (!root.Children.TryGetValue(new YamlScalarNode("outputs"), out var outputs) || outputs is not YamlMappingNode o)
+            throw new StackConfigException("the synthesized program has no outputs", []);
+        foreach (var name in new[] { "gatewayUrl", "bucketUri", "kubeconfig" })
+            if (!o.Children.ContainsKey(new YamlScalarNode(name)))
+                throw new StackConfigException($"the synthesized program lacks the output '{name}'", []);
+    }
+
+    /// <summary>
+    /// --project-dir when given; else the current directory when it holds Pulumi.yaml (Pulumi runs the compiler in the
+    /// project directory); else stacks/&lt;cloud&gt; under the repository root, found by walking up to OSForAI.sln.
+    /// </summary>
+    public static string ResolveProjectDir(string? projectDir, string cloud, string currentDirectory)
+    {
+        if (projectDir is not null)
+        {
+            var full = Path.GetFullPath(projectDir, currentDirectory);
+            return Directory.Exists(full) ? full : throw new StackConfigException($"project directory {full} does not exist", []);
+        }
+        if (File.Exists(Path.Combine(currentDirectory, "Pulumi.yaml"))) return currentDirectory;
+        for (var dir = new DirectoryInfo(currentDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln")))
+            {
+                var candidate = Path.Combine(dir.FullName, "stacks", cloud);
+                return Directory.Exists(candidate) ? candidate : throw new StackConfigException($"no project directory {candidate}", []);
+            }
+        }
+        throw new StackConfigException($"cannot find the {cloud} stack project: {currentDirectory} has no Pulumi.yaml and no OSForAI.sln above it; pass --project-dir", []);
+    }
+
+    private static int UsageError(TextWriter stderr, string message)
+    {
+        stderr.WriteLine($"osforai-stacks: {message}");
+        stderr.WriteLine(Usage);
+        return 2;
+    }
+
+    private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+}
