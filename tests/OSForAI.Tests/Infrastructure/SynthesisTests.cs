@@ -59,4 +59,19 @@ public sealed class SynthesisTests
         Assert.Contains("stray", e.Message);
         Assert.Throws<InvalidOperationException>(() => program.Add(new Resource("aws:s3/bucket:Bucket", "block")));
     }
+
+    [Fact]
+    public void Strings_that_a_yaml_reader_would_take_for_dates_or_numbers_are_quoted()
+    {
+        var program = new PulumiProgram("demo");
+        program.Add(new Resource("aws:iam/role:Role", "role", Expr.Object(
+            ("assumeRolePolicy", Expr.ToJson(Expr.Object(("Version", "2012-10-17")))),
+            ("description", "0x1F"), ("name", "y"), ("path", "1_000"), ("maxSessionDuration", 3600))));
+        var yaml = program.ToYaml();
+        Assert.Contains("Version: \"2012-10-17\"", yaml);
+        Assert.Contains("description: \"0x1F\"", yaml);
+        Assert.Contains("name: \"y\"", yaml);
+        Assert.Contains("path: \"1_000\"", yaml);
+        Assert.Contains("maxSessionDuration: 3600", yaml);
+    }
 }
