@@ -12,17 +12,8 @@ namespace OSForAI.Tests.Scaling;
 internal static class SharedTraces
 {
     /// <summary>The folder holding <paramref name="traceSet"/> (e.g. azure-llm-2023), or null.</summary>
-    public static string? Find(string traceSet = AzureFunctionsTraceReader.FolderName)
-    {
-        var env = Environment.GetEnvironmentVariable("OSAI_TRACES");
-        if (!string.IsNullOrEmpty(env) && Directory.Exists(Path.Combine(env, traceSet))) return Path.GetFullPath(env);
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "traces");
-            if (Directory.Exists(Path.Combine(candidate, traceSet))) return candidate;
-        }
-        return null;
-    }
+    public static string? Find(string traceSet = AzureFunctionsTraceReader.FolderName) =>
+        Support.SharedData.Find("traces", "OSAI_TRACES", traceSet);
 
     public const string SkipReason = "shared/traces/azure-functions-2019-sample500 not found above the test folder (or set OSAI_TRACES)";
 }
