@@ -1,5 +1,6 @@
 using OSForAI.Components.Aws;
 using OSForAI.Components.Stacks;
+using OSForAI.Components.Validation;
 using YamlDotNet.RepresentationModel;
 
 namespace OSForAI.Stacks;
@@ -11,8 +12,9 @@ namespace OSForAI.Stacks;
 ///     project directory, with PULUMI_STACK set; with a stack (PULUMI_STACK or --stack) the stack's settings file
 ///     Pulumi.&lt;stack&gt;.yaml is validated first. Without one (Pulumi asking which plugins the program needs) the
 ///     same program is printed and nothing is validated.
-/// validate &lt;cloud&gt; [--project-dir DIR]
-///     Synthesizes the program, reads it back, and validates every stack settings file of the project.
+/// validate &lt;cloud&gt; [--project-dir DIR] [--schema DIR]
+///     Synthesizes the program, reads it back, checks it against the providers' schemas when a schema folder is
+///     given (--schema or $OSAI_PULUMI_SCHEMA), and validates every stack settings file of the project.
 /// </code>
 /// Exit codes: 0 done; 1 invalid stack config or program (message on stderr, nothing on stdout); 2 usage or a
 /// cloud that is not implemented yet.
@@ -22,11 +24,12 @@ public static class StacksCli
     public const string Usage = """
         Usage:
           osforai-stacks synth <aws|azure|gcp|byo> [--stack NAME] [--project-dir DIR]
-          osforai-stacks validate <aws|azure|gcp|byo> [--project-dir DIR]
+          osforai-stacks validate <aws|azure|gcp|byo> [--project-dir DIR] [--schema DIR]
 
         The project directory defaults to the current directory when it holds Pulumi.yaml (Pulumi runs the
         compiler there), else stacks/<cloud> under the repository root (the folder with OSForAI.sln).
-        The stack defaults to $PULUMI_STACK.
+        The stack defaults to $PULUMI_STACK. The schema folder (provider mini-schemas, see
+        shared/pulumi-schema/README.md) defaults to $OSAI_PULUMI_SCHEMA.
         """;
 
     private static readonly string[] Clouds = ["aws", "azure", "gcp", "byo"];
@@ -50,13 +53,14 @@ public static class StacksCli
         var cloud = args[1];
         if (!Clouds.Contains(cloud)) return UsageError(stderr, $"unknown cloud '{cloud}' ({string.Join("|", Clouds)})");
 
-        string? stack = null, projectDir = null;
+        string? stack = null, projectDir = null, schema = Blank(environment("OSAI_PULUMI_SCHEMA"));
         for (var i = 2; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--stack" when i + 1 < args.Length && command == "synth": stack = args[++i]; break;
                 case "--project-dir" when i + 1 < args.Length: projectDir = args[++i]; break;
+                case "--schema" when i + 1 < args.Length && command == "validate": schema = args[++i]; break;
                 default: return UsageError(stderr, $"{command}: unexpected argument '{args[i]}'");
             }
         }
@@ -71,7 +75,7 @@ public static class StacksCli
             projectDir = ResolveProjectDir(projectDir, cloud, currentDirectory);
             return command == "synth"
                 ? Synth(projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
-                : Validate(projectDir, stdout);
+                : Validate(projectDir, schema, stdout, stderr);
         }
         catch (StackConfigException e)
         {
@@ -89,14 +93,21 @@ public static class StacksCli
         return 0;
     }
 
-    private static int Validate(string projectDir, TextWriter stdout)
+    private static int Validate(string projectDir, string? schemaFolder, TextWriter stdout, TextWriter stderr)
     {
         var project = StackFile.ProjectName(projectDir);
-        var yaml = AwsStackProgram.Build(project).ToYaml();
-        CheckReadsBack(yaml);
-        // schema validation: ProgramValidator — the schema validator (components/OSForAI.Components/Validation,
-        // another branch) checks every resource's type, properties and required inputs against
-        // shared/pulumi-schema; call it here on `yaml` and throw StackConfigException with its findings.
+        var program = AwsStackProgram.Build(project);
+        CheckReadsBack(program.ToYaml());
+        if (schemaFolder is null)
+            stderr.WriteLine("osforai-stacks: no schema folder (--schema or OSAI_PULUMI_SCHEMA): provider schema checks skipped");
+        else
+        {
+            if (!Directory.Exists(schemaFolder)) throw new StackConfigException($"the schema folder {schemaFolder} does not exist", []);
+            var violations = ProgramValidator.Validate(program, PulumiSchema.Load(schemaFolder));
+            if (violations.Count > 0)
+                throw new StackConfigException($"the program breaks the provider schemas:{Environment.NewLine}  " +
+                    string.Join(Environment.NewLine + "  ", violations), []);
+        }
 
         var stackFiles = Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal).ToList();
         if (stackFiles.Count == 0) throw new StackConfigException($"no stack settings files (Pulumi.<stack>.yaml) in {projectDir}", []);

@@ -307,3 +307,31 @@ public sealed partial class AwsStackTests
         throw new InvalidOperationException("OSForAI.sln not found above the test binaries");
     }
 }
+
+/// <summary>The AWS program against the providers' schemas (shared/pulumi-schema): tokens, required inputs, properties, enums, outputs.</summary>
+public sealed class AwsSchemaTests
+{
+    [SkippableFact]
+    public void The_aws_program_has_no_schema_violations()
+    {
+        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
+        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
+        var violations = OSForAI.Components.Validation.ProgramValidator.Validate(
+            OSForAI.Components.Aws.AwsStackProgram.Build("osforai-aws"), OSForAI.Components.Validation.PulumiSchema.Load(folder));
+        Assert.True(violations.Count == 0, string.Join("\n", violations));
+    }
+
+    [SkippableFact]
+    public void Validate_checks_the_schema_and_both_stack_files()
+    {
+        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
+        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var code = OSForAI.Stacks.StacksCli.Run(["validate", "aws", "--schema", folder], stdout, stderr, _ => null);
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Contains("dev, prod", stdout.ToString());
+        Assert.Equal(1, OSForAI.Stacks.StacksCli.Run(["validate", "aws", "--schema", "/nonexistent-schema"], new StringWriter(), stderr, _ => null));
+        Assert.Contains("does not exist", stderr.ToString());
+    }
+}
