@@ -1,5 +1,6 @@
 using OSForAI.Components.Aws;
 using OSForAI.Components.Stacks;
+using OSForAI.Components.Synthesis;
 using OSForAI.Components.Validation;
 using YamlDotNet.RepresentationModel;
 
@@ -34,6 +35,12 @@ public static class StacksCli
 
     private static readonly string[] Clouds = ["aws", "azure", "gcp", "byo"];
 
+    /// <summary>The clouds built so far: how to build each program and what the cloud offers (for config checks).</summary>
+    private static readonly Dictionary<string, (Func<string, PulumiProgram> Build, CloudOffering Offering)> Implemented = new()
+    {
+        ["aws"] = (project => AwsStackProgram.Build(project), AwsOffering.Instance),
+    };
+
     /// <param name="environment">Reads environment variables (PULUMI_STACK); the process environment when null.</param>
     /// <param name="currentDirectory">The working directory; the process's when null.</param>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment = null, string? currentDirectory = null)
@@ -64,7 +71,7 @@ public static class StacksCli
                 default: return UsageError(stderr, $"{command}: unexpected argument '{args[i]}'");
             }
         }
-        if (cloud != "aws")
+        if (!Implemented.TryGetValue(cloud, out var impl))
         {
             stderr.WriteLine($"osforai-stacks: the {cloud} stack is not implemented yet");
             return 2;
@@ -74,8 +81,8 @@ public static class StacksCli
         {
             projectDir = ResolveProjectDir(projectDir, cloud, currentDirectory);
             return command == "synth"
-                ? Synth(projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
-                : Validate(projectDir, schema, stdout, stderr);
+                ? Synth(impl.Build, impl.Offering, projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
+                : Validate(impl.Build, impl.Offering, projectDir, schema, stdout, stderr);
         }
         catch (StackConfigException e)
         {
@@ -84,19 +91,19 @@ public static class StacksCli
         }
     }
 
-    private static int Synth(string projectDir, string? stack, TextWriter stdout)
+    private static int Synth(Func<string, PulumiProgram> build, CloudOffering offering, string projectDir, string? stack, TextWriter stdout)
     {
         var project = StackFile.ProjectName(projectDir);
-        if (stack is not null) StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), AwsOffering.Instance);
+        if (stack is not null) StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), offering);
         // Written only once everything is valid, so a failed synth prints nothing on stdout.
-        stdout.Write(AwsStackProgram.Build(project).ToYaml());
+        stdout.Write(build(project).ToYaml());
         return 0;
     }
 
-    private static int Validate(string projectDir, string? schemaFolder, TextWriter stdout, TextWriter stderr)
+    private static int Validate(Func<string, PulumiProgram> build, CloudOffering offering, string projectDir, string? schemaFolder, TextWriter stdout, TextWriter stderr)
     {
         var project = StackFile.ProjectName(projectDir);
-        var program = AwsStackProgram.Build(project);
+        var program = build(project);
         CheckReadsBack(program.ToYaml());
         if (schemaFolder is null)
             stderr.WriteLine("osforai-stacks: no schema folder (--schema or OSAI_PULUMI_SCHEMA): provider schema checks skipped");
@@ -115,7 +122,7 @@ public static class StacksCli
         foreach (var file in stackFiles)
         {
             var stack = Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length];
-            try { StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), AwsOffering.Instance); }
+            try { StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), offering); }
             catch (StackConfigException e) { messages.Add(e.Message); }
         }
         if (messages.Count > 0) throw new StackConfigException(string.Join(Environment.NewLine, messages), []);
