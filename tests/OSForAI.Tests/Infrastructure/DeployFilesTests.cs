@@ -1,0 +1,590 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using YamlDotNet.RepresentationModel;
+
+namespace OSForAI.Tests.Infrastructure;
+
+/// <summary>
+/// Static checks of the container images (deploy/docker/*.Dockerfile, .dockerignore) and the CI pipeline
+/// example (.github/workflows/stacks.yml). No Docker engine or GitHub runner is needed: the files are
+/// parsed and checked against the repository, the way a reviewer would read them.
+/// </summary>
+public sealed class DeployFilesTests
+{
+    private static readonly string Root = FindRepositoryRoot();
+    private const string RuntimeDockerfile = "deploy/docker/runtime.Dockerfile";
+    private const string GpuDockerfile = "deploy/docker/worker-gpu.Dockerfile";
+    private const string Workflow = ".github/workflows/stacks.yml";
+
+    public static TheoryData<string> Dockerfiles => new() { RuntimeDockerfile, GpuDockerfile };
+
+    // ---------------------------------------------------------------------------------------------- Dockerfiles
+
+    [Theory]
+    [MemberData(nameof(Dockerfiles))]
+    public void Every_copy_source_from_the_build_context_exists(string dockerfile)
+    {
+        var copies = Parse(dockerfile).Instructions.Where(i => i.Keyword is "COPY" or "ADD").ToList();
+        Assert.NotEmpty(copies);
+        var fromContext = 0;
+        foreach (var copy in copies)
+        {
+            var (flags, sources, _) = CopyArguments(copy);
+            if (flags.ContainsKey("from")) continue; // from another stage or image, not the context
+            foreach (var source in sources)
+            {
+                fromContext++;
+                Assert.True(ContextMatches(source).Any(), $"{dockerfile} line {copy.Line}: '{source}' is not in the repository");
+            }
+        }
+        Assert.True(fromContext > 0, $"{dockerfile} copies nothing from the build context");
+    }
+
+    [Theory]
+    [MemberData(nameof(Dockerfiles))]
+    public void Every_base_image_has_an_explicit_tag_that_is_not_latest(string dockerfile)
+    {
+        var file = Parse(dockerfile);
+        var stages = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var froms = file.Instructions.Where(i => i.Keyword == "FROM").ToList();
+        Assert.NotEmpty(froms);
+        foreach (var from in froms)
+        {
+            var words = Words(from.Arguments).Where(w => !w.StartsWith("--", StringComparison.Ordinal)).ToList();
+            var image = file.Substitute(words[0]);
+            var isEarlierStage = stages.Contains(image);
+            if (words.Count >= 3 && words[1].Equals("AS", StringComparison.OrdinalIgnoreCase)) stages.Add(words[2]);
+            if (image == "scratch" || isEarlierStage) continue;
+            Assert.False(image.Contains('$'), $"{dockerfile} line {from.Line}: '{words[0]}' uses an ARG without a default");
+            var name = image.Split('@')[0];
+            var lastSlash = name.LastIndexOf('/');
+            var colon = name.LastIndexOf(':');
+            Assert.True(colon > lastSlash, $"{dockerfile} line {from.Line}: '{image}' has no tag");
+            var tag = name[(colon + 1)..];
+            Assert.False(tag.Length == 0 || tag.Equals("latest", StringComparison.OrdinalIgnoreCase),
+                $"{dockerfile} line {from.Line}: '{image}' must name a version, not '{tag}'");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Dockerfiles))]
+    public void The_image_runs_as_a_non_root_user(string dockerfile)
+    {
+        var user = Parse(dockerfile).FinalStage.LastOrDefault(i => i.Keyword == "USER");
+        Assert.True(user is not null, $"{dockerfile}: the final stage sets no USER, so it runs as root");
+        var name = user!.Arguments.Trim().Split(':')[0];
+        Assert.DoesNotContain(name, new[] { "root", "0", "" });
+    }
+
+    [Theory]
+    [MemberData(nameof(Dockerfiles))]
+    public void The_image_serves_on_all_interfaces_at_the_exposed_port(string dockerfile)
+    {
+        var stage = Parse(dockerfile).FinalStage;
+        var entrypoint = stage.LastOrDefault(i => i.Keyword == "ENTRYPOINT") is { } e ? CommandWords(e.Arguments) : [];
+        var cmd = stage.LastOrDefault(i => i.Keyword == "CMD") is { } c ? CommandWords(c.Arguments) : [];
+        var command = entrypoint.Concat(cmd).ToList();
+        // Kubernetes `args` replace CMD only: the stacks' gateway passes "serve --host ... --home ...", so the
+        // entry point must stop at the osai executable and leave the subcommand to CMD.
+        Assert.DoesNotContain("serve", entrypoint);
+        Assert.Equal("serve", cmd.FirstOrDefault());
+        Assert.Contains("serve", command);
+        Assert.Contains(command, w => w.EndsWith("osai", StringComparison.Ordinal) || w.EndsWith("osai.dll", StringComparison.Ordinal));
+        Assert.Equal("0.0.0.0", ValueAfter(command, "--host"));
+
+        var port = ValueAfter(command, "--port") ?? "8080"; // osai serve's default
+        var exposed = stage.Where(i => i.Keyword == "EXPOSE").SelectMany(i => Words(i.Arguments)).Select(p => p.Split('/')[0]);
+        Assert.Contains(port, exposed);
+    }
+
+    [Theory]
+    [MemberData(nameof(Dockerfiles))]
+    public void Workers_run_unsandboxed_with_the_system_python(string dockerfile)
+    {
+        var env = Parse(dockerfile).FinalEnvironment();
+        Assert.Equal("none", env.GetValueOrDefault("OSForAI__Workers__Sandbox"));
+        Assert.Equal("/usr/bin/python3", env.GetValueOrDefault("OSForAI__Workers__PythonPath"));
+        Assert.StartsWith("/var/lib/osforai", env.GetValueOrDefault("OSFORAI_HOME"));
+        var installs = string.Join('\n', Parse(dockerfile).FinalStage.Where(i => i.Keyword == "RUN").Select(i => i.Arguments));
+        Assert.Matches(@"apt-get install[^\n]*\bpython3\b", installs);
+    }
+
+    [Fact]
+    public void The_dockerignore_keeps_what_the_images_copy_and_drops_build_output()
+    {
+        var ignore = DockerIgnore.Load(Path.Combine(Root, ".dockerignore"));
+        foreach (var dockerfile in new[] { RuntimeDockerfile, GpuDockerfile })
+        {
+            foreach (var copy in Parse(dockerfile).Instructions.Where(i => i.Keyword is "COPY" or "ADD"))
+            {
+                var (flags, sources, _) = CopyArguments(copy);
+                if (flags.ContainsKey("from")) continue;
+                foreach (var source in sources)
+                {
+                    foreach (var path in ContextMatches(source))
+                    {
+                        Assert.False(ignore.Excludes(path), $"{dockerfile} line {copy.Line}: .dockerignore excludes '{path}', which COPY needs");
+                        if (!Directory.Exists(Path.Combine(Root, path))) continue;
+                        var files = SourceFilesUnder(path).ToList();
+                        Assert.NotEmpty(files);
+                        var excluded = files.Where(ignore.Excludes).ToList();
+                        Assert.True(excluded.Count == 0, $".dockerignore drops sources under '{path}': {string.Join(", ", excluded.Take(5))}");
+                    }
+                }
+            }
+        }
+
+        // What must stay out: the host's build output (it would land on top of the image's own) and the VCS.
+        Assert.True(ignore.Excludes("runtime/OSForAI.Cli/bin/Debug/net10.0/osai.dll"));
+        Assert.True(ignore.Excludes("runtime/OSForAI.Worker/obj/project.assets.json"));
+        Assert.True(ignore.Excludes(".git/HEAD"));
+        Assert.True(ignore.Excludes("tests/node-client/node_modules/algorithmia/package.json"));
+        Assert.False(ignore.Excludes("runtime/runners/python/osai_runner.py"));
+    }
+
+    [Fact]
+    public void The_dockerignore_matcher_follows_dockers_rules()
+    {
+        var ignore = DockerIgnore.Parse("""
+            # comment
+            **/bin
+            /docs
+            *.md
+            !README.md
+            tests
+            !tests/keep
+            a/*/c
+            """);
+        Assert.True(ignore.Excludes("bin/x"));
+        Assert.True(ignore.Excludes("deep/er/bin/x.dll"));
+        Assert.False(ignore.Excludes("binary/x"));
+        Assert.True(ignore.Excludes("docs/api.md"));
+        Assert.True(ignore.Excludes("CHANGES.md"));
+        Assert.False(ignore.Excludes("sub/CHANGES.md")); // '*' does not cross '/'
+        Assert.False(ignore.Excludes("README.md"));       // the last matching pattern wins
+        Assert.True(ignore.Excludes("tests/x.cs"));
+        Assert.False(ignore.Excludes("tests/keep"));
+        Assert.True(ignore.Excludes("a/b/c/d"));
+        Assert.False(ignore.Excludes("a/b/x/c"));
+    }
+
+    // ---------------------------------------------------------------------------------------------- workflow
+
+    [Fact]
+    public void The_workflow_has_the_pipeline_jobs_and_prod_waits_for_dev_and_an_approval()
+    {
+        var jobs = Map(LoadWorkflow(), "jobs");
+        foreach (var job in new[] { "validate", "images", "dev", "prod" })
+            Assert.True(jobs.Children.ContainsKey(new YamlScalarNode(job)), $"{Workflow} has no job '{job}'");
+
+        var prod = Map(jobs, "prod");
+        Assert.Contains("dev", Strings(prod, "needs"));
+        var environment = Child(prod, "environment");
+        var environmentName = environment switch
+        {
+            YamlScalarNode s => s.Value,
+            YamlMappingNode m => (Child(m, "name") as YamlScalarNode)?.Value,
+            _ => null,
+        };
+        Assert.False(string.IsNullOrWhiteSpace(environmentName), "prod needs an environment (its required reviewers are the approval gate)");
+
+        Assert.Contains("images", Strings(Map(jobs, "dev"), "needs"));
+        Assert.Contains("validate", Strings(Map(jobs, "images"), "needs"));
+    }
+
+    [Fact]
+    public void Validation_covers_every_stack_on_pull_requests()
+    {
+        var root = LoadWorkflow();
+        var on = Child(root, "on");
+        var triggers = on switch
+        {
+            YamlMappingNode m => m.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).ToList(),
+            YamlSequenceNode s => s.Children.Select(k => ((YamlScalarNode)k).Value!).ToList(),
+            YamlScalarNode s => [s.Value!],
+            _ => [],
+        };
+        Assert.Contains("pull_request", triggers);
+        Assert.Contains("push", triggers);
+
+        var validate = Map(Map(root, "jobs"), "validate");
+        var clouds = Strings(Map(Map(validate, "strategy"), "matrix"), "cloud");
+        Assert.Equal(new[] { "aws", "azure", "byo", "gcp" }, clouds.Order(StringComparer.Ordinal));
+        var runs = RunScripts(validate);
+        Assert.Contains(runs, r => r.Contains("dotnet test") && r.Contains("FullyQualifiedName~Infrastructure"));
+        Assert.Contains(runs, r => r.Contains("dotnet run --project stacks/OSForAI.Stacks -- validate ${{ matrix.cloud }}"));
+    }
+
+    [Fact]
+    public void Images_are_pushed_to_the_configured_registry_tagged_with_the_commit()
+    {
+        var jobs = Map(LoadWorkflow(), "jobs");
+        var images = Map(jobs, "images");
+        var text = Flatten(images);
+        Assert.Contains("vars.IMAGE_REGISTRY", text);
+        Assert.True(text.Contains("GITHUB_SHA") || text.Contains("github.sha"), "images must be tagged with the commit SHA");
+        var dockerfiles = Steps(images).Select(s => Child(Child(s, "with") as YamlMappingNode, "file") as YamlScalarNode)
+            .Where(f => f is not null).Select(f => f!.Value!).ToList();
+        Assert.Equal(new[] { GpuDockerfile, RuntimeDockerfile }.Order(StringComparer.Ordinal), dockerfiles.Order(StringComparer.Ordinal));
+        foreach (var file in dockerfiles) Assert.True(File.Exists(Path.Combine(Root, file)), file);
+    }
+
+    [Fact]
+    public void Dev_deploys_then_prod_gets_devs_image_config()
+    {
+        var jobs = Map(LoadWorkflow(), "jobs");
+        var dev = Map(jobs, "dev");
+        Assert.Equal(new[] { "preview", "up" }, PulumiCommands(dev, "dev"));
+        Assert.Contains(RunScripts(dev), r => r.Contains("pulumi config set runtimeImage") && r.Contains("--stack dev"));
+
+        var prod = Map(jobs, "prod");
+        Assert.Contains("up", PulumiCommands(prod, "prod"));
+        var promote = string.Join('\n', RunScripts(prod));
+        Assert.Contains("pulumi config get runtimeImage --stack dev", promote);
+        Assert.Matches(@"pulumi config set runtimeImage \S+ --stack prod", promote);
+        // The promotion happens before prod's update.
+        var steps = Steps(prod).ToList();
+        var promoteAt = steps.FindIndex(s => Flatten(s).Contains("--stack prod"));
+        var upAt = steps.FindIndex(s => Flatten(s).Contains("command: up"));
+        Assert.InRange(promoteAt, 0, upAt - 1);
+
+        foreach (var name in new[] { "dev", "prod" })
+        {
+            var permissions = Map(Map(jobs, name), "permissions");
+            Assert.Equal("write", (Child(permissions, "id-token") as YamlScalarNode)?.Value);
+        }
+    }
+
+    [Fact]
+    public void The_workflow_names_no_registry_host_or_credential()
+    {
+        var text = File.ReadAllText(Path.Combine(Root, Workflow));
+        var scalars = Scalars(LoadWorkflow()).Concat([text]);
+        foreach (var value in scalars)
+        {
+            foreach (var host in new[] { "amazonaws.com", "azurecr.io", "gcr.io", "docker.io" })
+                Assert.False(value.Contains(host, StringComparison.OrdinalIgnoreCase), $"{Workflow} names '{host}': take registries from variables");
+            Assert.False(value.Contains("AKIA", StringComparison.Ordinal), $"{Workflow} contains what looks like an AWS access key id");
+        }
+        Assert.DoesNotMatch(@"(?im)^\s*(password|client-secret|aws-secret-access-key)\s*:\s*[^$\s]", text);
+    }
+
+    [Fact]
+    public void Every_action_is_pinned_to_a_version()
+    {
+        foreach (var uses in Scalars(LoadWorkflow(), key: "uses"))
+            Assert.Matches(@"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$", uses);
+    }
+
+    // ---------------------------------------------------------------------------------------------- Dockerfile parsing
+
+    private sealed record Instruction(string Keyword, string Arguments, int Line);
+
+    private sealed class DockerfileModel(List<Instruction> instructions, Dictionary<string, string> globalArgs)
+    {
+        public List<Instruction> Instructions { get; } = instructions;
+
+        public List<Instruction> FinalStage => Instructions.Skip(Instructions.FindLastIndex(i => i.Keyword == "FROM")).ToList();
+
+        /// <summary>Replaces $NAME and ${NAME} with the default of an ARG declared before the first FROM.</summary>
+        public string Substitute(string value) =>
+            Regex.Replace(value, @"\$\{(\w+)\}|\$(\w+)", m =>
+                globalArgs.TryGetValue(m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value, out var v) ? v : m.Value);
+
+        public Dictionary<string, string> FinalEnvironment()
+        {
+            var env = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var i in FinalStage.Where(i => i.Keyword == "ENV"))
+            {
+                var words = Words(i.Arguments);
+                if (words.Count == 2 && !words[0].Contains('=')) { env[words[0]] = words[1]; continue; } // ENV KEY value
+                foreach (var w in words)
+                {
+                    var eq = w.IndexOf('=');
+                    if (eq > 0) env[w[..eq]] = w[(eq + 1)..];
+                }
+            }
+            return env;
+        }
+    }
+
+    private static DockerfileModel Parse(string relativePath)
+    {
+        var lines = File.ReadAllLines(Path.Combine(Root, relativePath));
+        var instructions = new List<Instruction>();
+        var current = new StringBuilder();
+        var start = 0;
+        for (var n = 0; n < lines.Length; n++)
+        {
+            var line = lines[n];
+            var trimmed = line.TrimStart();
+            if (trimmed.StartsWith('#') || (current.Length == 0 && trimmed.Length == 0)) continue; // comments, also inside continuations
+            if (current.Length == 0) start = n + 1;
+            var continues = line.TrimEnd().EndsWith('\\');
+            current.Append(continues ? line.TrimEnd()[..^1] : line).Append(' ');
+            if (continues) continue;
+            var text = current.ToString().Trim();
+            current.Clear();
+            if (text.Length == 0) continue;
+            var space = text.IndexOfAny([' ', '\t']);
+            instructions.Add(space < 0
+                ? new Instruction(text.ToUpperInvariant(), "", start)
+                : new Instruction(text[..space].ToUpperInvariant(), text[(space + 1)..].Trim(), start));
+        }
+        Assert.True(current.Length == 0, $"{relativePath} ends inside a line continuation");
+
+        var globalArgs = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var arg in instructions.TakeWhile(i => i.Keyword != "FROM").Where(i => i.Keyword == "ARG"))
+        {
+            var w = Words(arg.Arguments)[0];
+            var eq = w.IndexOf('=');
+            if (eq > 0) globalArgs[w[..eq]] = w[(eq + 1)..];
+        }
+        return new DockerfileModel(instructions, globalArgs);
+    }
+
+    /// <summary>Flags (--from=..., --chown=...), sources and destination of a COPY or ADD, shell or JSON form.</summary>
+    private static (Dictionary<string, string> Flags, List<string> Sources, string Destination) CopyArguments(Instruction copy)
+    {
+        var words = Words(copy.Arguments);
+        var flags = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        while (words.Count > 0 && words[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            var flag = words[0][2..];
+            var eq = flag.IndexOf('=');
+            flags[eq < 0 ? flag : flag[..eq]] = eq < 0 ? "" : flag[(eq + 1)..];
+            words.RemoveAt(0);
+        }
+        var rest = string.Join(' ', words);
+        if (rest.StartsWith('[')) words = JsonSerializer.Deserialize<List<string>>(rest)!;
+        Assert.True(words.Count >= 2, $"line {copy.Line}: {copy.Keyword} needs a source and a destination");
+        var sources = words[..^1].Where(s => !Regex.IsMatch(s, "^(https?|git)://|^git@")).ToList();
+        return (flags, sources, words[^1]);
+    }
+
+    /// <summary>Repository paths (relative, '/'-separated) that a COPY source names; wildcards as Go's filepath.Match.</summary>
+    private static IEnumerable<string> ContextMatches(string source)
+    {
+        var path = source.Replace('\\', '/').TrimStart('/');
+        while (path.StartsWith("./", StringComparison.Ordinal)) path = path[2..];
+        path = path.TrimEnd('/');
+        if (path is "" or ".") return ["."];
+        if (path.IndexOfAny(['*', '?', '[']) < 0)
+            return File.Exists(Path.Combine(Root, path)) || Directory.Exists(Path.Combine(Root, path)) ? [path] : [];
+        var regex = new Regex("^" + GlobToRegex(path, doubleStar: false) + "$");
+        return Directory.EnumerateFileSystemEntries(Root, "*", SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(Root, p).Replace('\\', '/'))
+            .Where(p => regex.IsMatch(p));
+    }
+
+    /// <summary>Files under a copied folder that a build needs: everything but build output and editor/cache files.</summary>
+    private static IEnumerable<string> SourceFilesUnder(string directory)
+    {
+        var skippedDirectories = new HashSet<string>(StringComparer.Ordinal) { "bin", "obj", "node_modules", "__pycache__" };
+        return Directory.EnumerateFiles(Path.Combine(Root, directory), "*", SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(Root, p).Replace('\\', '/'))
+            .Where(p => !p.Split('/')[..^1].Any(skippedDirectories.Contains))
+            .Where(p => !p.EndsWith(".swp", StringComparison.Ordinal) && !p.EndsWith(".pyc", StringComparison.Ordinal));
+    }
+
+    /// <summary>Words of a shell-form argument list, honouring single and double quotes.</summary>
+    private static List<string> Words(string text)
+    {
+        var words = new List<string>();
+        var word = new StringBuilder();
+        var inWord = false;
+        char quote = '\0';
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (quote != '\0')
+            {
+                if (c == quote) quote = '\0';
+                else if (c == '\\' && quote == '"' && i + 1 < text.Length) word.Append(text[++i]);
+                else word.Append(c);
+            }
+            else if (c is '"' or '\'') { quote = c; inWord = true; }
+            else if (char.IsWhiteSpace(c)) { if (inWord) { words.Add(word.ToString()); word.Clear(); inWord = false; } }
+            else { word.Append(c); inWord = true; }
+        }
+        if (inWord) words.Add(word.ToString());
+        return words;
+    }
+
+    private static List<string> CommandWords(string arguments) =>
+        arguments.TrimStart().StartsWith('[') ? JsonSerializer.Deserialize<List<string>>(arguments)! : Words(arguments);
+
+    private static string? ValueAfter(List<string> words, string option)
+    {
+        var i = words.IndexOf(option);
+        if (i >= 0 && i + 1 < words.Count) return words[i + 1];
+        return words.FirstOrDefault(w => w.StartsWith(option + "=", StringComparison.Ordinal))?[(option.Length + 1)..];
+    }
+
+    /// <summary>A glob as a regex: '*' and '?' stay within one path segment; with doubleStar, '**' crosses segments.</summary>
+    private static string GlobToRegex(string pattern, bool doubleStar)
+    {
+        var sb = new StringBuilder();
+        for (var i = 0; i < pattern.Length; i++)
+        {
+            var c = pattern[i];
+            if (c == '*')
+            {
+                if (doubleStar && i + 1 < pattern.Length && pattern[i + 1] == '*')
+                {
+                    i++;
+                    if (i + 1 < pattern.Length && pattern[i + 1] == '/') i++;
+                    sb.Append(i + 1 >= pattern.Length ? ".*" : "(.*/)?");
+                }
+                else sb.Append("[^/]*");
+            }
+            else if (c == '?') sb.Append("[^/]");
+            else if (c == '[')
+            {
+                var end = pattern.IndexOf(']', i + 1);
+                if (end < 0) { sb.Append(@"\["); continue; }
+                var set = pattern[(i + 1)..end];
+                if (set.StartsWith('!')) set = "^" + set[1..];
+                sb.Append('[').Append(set.Replace(@"\", @"\\")).Append(']');
+                i = end;
+            }
+            else if (c == '\\' && i + 1 < pattern.Length) sb.Append(Regex.Escape(pattern[++i].ToString()));
+            else sb.Append(Regex.Escape(c.ToString()));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// .dockerignore as Docker reads it: one pattern a line, '#' comments, paths relative to the context root
+    /// (a leading '/' is dropped), '!' re-includes, the last matching pattern decides, and a pattern that
+    /// matches a folder excludes everything in it.
+    /// </summary>
+    private sealed class DockerIgnore
+    {
+        private readonly List<(Regex Pattern, bool Exclude)> _patterns = [];
+
+        public static DockerIgnore Load(string path) => Parse(File.ReadAllText(path));
+
+        public static DockerIgnore Parse(string text)
+        {
+            var ignore = new DockerIgnore();
+            foreach (var raw in text.Split('\n'))
+            {
+                var line = raw.Trim();
+                if (line.Length == 0 || line.StartsWith('#')) continue;
+                var exclude = true;
+                if (line.StartsWith('!')) { exclude = false; line = line[1..].Trim(); }
+                line = CleanPath(line);
+                if (line.Length == 0) continue;
+                ignore._patterns.Add((new Regex("^" + GlobToRegex(line, doubleStar: true) + "$"), exclude));
+            }
+            return ignore;
+        }
+
+        public bool Excludes(string relativePath)
+        {
+            var path = CleanPath(relativePath);
+            var parts = path.Split('/');
+            var excluded = false;
+            foreach (var (pattern, exclude) in _patterns)
+            {
+                var match = pattern.IsMatch(path);
+                for (var i = 1; !match && i < parts.Length; i++)
+                    match = pattern.IsMatch(string.Join('/', parts[..i]));
+                if (match) excluded = exclude;
+            }
+            return excluded;
+        }
+
+        private static string CleanPath(string p)
+        {
+            var parts = new List<string>();
+            foreach (var part in p.Replace('\\', '/').Split('/'))
+            {
+                if (part is "" or ".") continue;
+                if (part == ".." && parts.Count > 0) parts.RemoveAt(parts.Count - 1);
+                else parts.Add(part);
+            }
+            return string.Join('/', parts);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------- workflow parsing
+
+    private static YamlMappingNode LoadWorkflow()
+    {
+        var stream = new YamlStream();
+        using (var reader = new StreamReader(Path.Combine(Root, Workflow))) stream.Load(reader);
+        return (YamlMappingNode)stream.Documents.Single().RootNode;
+    }
+
+    private static YamlNode? Child(YamlMappingNode? map, string key) =>
+        map is not null && map.Children.TryGetValue(new YamlScalarNode(key), out var node) ? node : null;
+
+    private static YamlMappingNode Map(YamlMappingNode map, string key) =>
+        Assert.IsType<YamlMappingNode>(Child(map, key) ?? throw new Xunit.Sdk.XunitException($"'{key}' is missing"));
+
+    private static List<string> Strings(YamlMappingNode map, string key) => Child(map, key) switch
+    {
+        YamlScalarNode s => [s.Value!],
+        YamlSequenceNode seq => seq.Children.OfType<YamlScalarNode>().Select(s => s.Value!).ToList(),
+        _ => [],
+    };
+
+    private static IEnumerable<YamlMappingNode> Steps(YamlMappingNode job) =>
+        (Child(job, "steps") as YamlSequenceNode)?.Children.OfType<YamlMappingNode>() ?? [];
+
+    private static List<string> RunScripts(YamlMappingNode job) =>
+        Steps(job).Select(s => (Child(s, "run") as YamlScalarNode)?.Value).OfType<string>().ToList();
+
+    /// <summary>The pulumi/actions commands a job runs on a stack, in order.</summary>
+    private static List<string> PulumiCommands(YamlMappingNode job, string stack) =>
+        Steps(job)
+            .Where(s => (Child(s, "uses") as YamlScalarNode)?.Value?.StartsWith("pulumi/actions@", StringComparison.Ordinal) == true)
+            .Select(s => Child(s, "with") as YamlMappingNode)
+            .Where(w => (Child(w, "stack-name") as YamlScalarNode)?.Value == stack)
+            .Select(w => (Child(w, "command") as YamlScalarNode)?.Value)
+            .OfType<string>()
+            .ToList();
+
+    /// <summary>All scalars of a node (keys and values), or only the values of one key.</summary>
+    private static IEnumerable<string> Scalars(YamlNode node, string? key = null)
+    {
+        switch (node)
+        {
+            case YamlScalarNode s when key is null:
+                yield return s.Value ?? "";
+                break;
+            case YamlSequenceNode seq:
+                foreach (var child in seq.Children)
+                    foreach (var v in Scalars(child, key)) yield return v;
+                break;
+            case YamlMappingNode map:
+                foreach (var (k, v) in map.Children)
+                {
+                    if (key is null) yield return ((YamlScalarNode)k).Value ?? "";
+                    if (key is not null && v is YamlScalarNode sv && ((YamlScalarNode)k).Value == key) yield return sv.Value ?? "";
+                    else foreach (var inner in Scalars(v, key)) yield return inner;
+                }
+                break;
+        }
+    }
+
+    /// <summary>A node written back as "key: value" lines, for substring checks.</summary>
+    private static string Flatten(YamlNode node) => node switch
+    {
+        YamlScalarNode s => s.Value ?? "",
+        YamlSequenceNode seq => string.Join('\n', seq.Children.Select(Flatten)),
+        YamlMappingNode map => string.Join('\n', map.Children.Select(kv =>
+            kv.Value is YamlScalarNode v ? $"{((YamlScalarNode)kv.Key).Value}: {v.Value}" : $"{((YamlScalarNode)kv.Key).Value}:\n{Flatten(kv.Value)}")),
+        _ => "",
+    };
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln"))) return dir.FullName;
+        throw new InvalidOperationException("cannot find the repository root (OSForAI.sln) above " + AppContext.BaseDirectory);
+    }
+}
