@@ -92,7 +92,10 @@ public static partial class OsaiServer
             throw;
         }
 
-        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        // Bound to every interface (0.0.0.0 or [::], as in a container): clients on this machine, the CLI and
+        // algorithms calling back, reach it on loopback.
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()
+            .Replace("://0.0.0.0:", "://127.0.0.1:", StringComparison.Ordinal).Replace("://[::]:", "://[::1]:", StringComparison.Ordinal);
         app.Services.GetRequiredService<GatewayAddress>().Url = url;
         await File.WriteAllTextAsync(Path.Combine(home, ServerInfoFile), JsonSerializer.Serialize(new { url, pid = Environment.ProcessId }), ct);
         return new RunningServer(app, url, adminKeyPath);
