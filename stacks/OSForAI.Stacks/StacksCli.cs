@@ -41,6 +41,9 @@ public static class StacksCli
         ["aws"] = (project => AwsStackProgram.Build(project), AwsOffering.Instance),
     };
 
+    /// <summary>The clouds whose programs can be synthesized now.</summary>
+    public static IReadOnlyCollection<string> ImplementedClouds => Implemented.Keys;
+
     /// <param name="environment">Reads environment variables (PULUMI_STACK); the process environment when null.</param>
     /// <param name="currentDirectory">The working directory; the process's when null.</param>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment = null, string? currentDirectory = null)
