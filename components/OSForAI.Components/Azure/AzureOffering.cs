@@ -1,0 +1,51 @@
+using System.Text.RegularExpressions;
+using OSForAI.Components.Stacks;
+
+namespace OSForAI.Components.Azure;
+
+/// <summary>
+/// Azure regions ("eastus", "westeurope", "eastus2") and the VM size families of each NVIDIA GPU.
+/// <para>
+/// A family is the size's series letters and its accelerator/version suffix, with the vCPU count and the feature
+/// letters dropped (see <see cref="InstanceFamily"/>): Standard_NC4as_T4_v3 and Standard_NC64as_T4_v3 are both
+/// "NC_T4_v3"; Standard_ND96isr_H100_v5 is "ND_H100_v5". Sizes that do not name their GPU (Standard_ND96asr_v4, A100
+/// 40 GB) map to their plain series ("ND_v4").
+/// </para>
+/// </summary>
+public sealed partial class AzureOffering : CloudOffering
+{
+    public static AzureOffering Instance { get; } = new();
+
+    public override string Cloud => "azure";
+    public override Regex RegionFormat => Region();
+    public override string RegionExample => "eastus";
+
+    public override IReadOnlyDictionary<string, IReadOnlyList<string>> GpuFamilies { get; } = new Dictionary<string, IReadOnlyList<string>>
+    {
+        ["nvidia-t4"] = ["NC_T4_v3"],
+        ["nvidia-a10"] = ["NV_A10_v5"],
+        ["nvidia-a100"] = ["NC_A100_v4", "ND_A100_v4", "ND_v4"],
+        ["nvidia-h100"] = ["NC_H100_v5", "ND_H100_v5"],
+        ["nvidia-h200"] = ["ND_H200_v5"],
+    };
+
+    /// <summary>
+    /// "Standard_NC4as_T4_v3" → "NC_T4_v3", "Standard_NC24ads_A100_v4" → "NC_A100_v4", "Standard_NV36ads_A10_v5" →
+    /// "NV_A10_v5", "Standard_D4s_v5" → "D_v5": drop the "Standard_" prefix, keep the upper-case series letters of the
+    /// first part (dropping the vCPU count and the lower-case feature letters) and the remaining parts as they are.
+    /// </summary>
+    public override string InstanceFamily(string instanceType)
+    {
+        var size = instanceType.StartsWith("Standard_", StringComparison.Ordinal) ? instanceType["Standard_".Length..] : instanceType;
+        var parts = size.Split('_');
+        var series = SeriesLetters().Match(parts[0]).Value;
+        return string.Join("_", [series, .. parts.Skip(1)]);
+    }
+
+    /// <summary>Lower-case letters then optional digits: "eastus", "westeurope", "eastus2", "southcentralus".</summary>
+    [GeneratedRegex(@"^[a-z]{4,}\d?$")]
+    private static partial Regex Region();
+
+    [GeneratedRegex(@"^[A-Z]+")]
+    private static partial Regex SeriesLetters();
+}
