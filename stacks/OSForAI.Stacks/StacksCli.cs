@@ -1,4 +1,5 @@
 using OSForAI.Components.Aws;
+using OSForAI.Components.Gcp;
 using OSForAI.Components.Stacks;
 using OSForAI.Components.Synthesis;
 using OSForAI.Components.Validation;
@@ -39,6 +40,7 @@ public static class StacksCli
     private static readonly Dictionary<string, (Func<string, PulumiProgram> Build, CloudOffering Offering)> Implemented = new()
     {
         ["aws"] = (project => AwsStackProgram.Build(project), AwsOffering.Instance),
+        ["gcp"] = (project => GcpStackProgram.Build(project), GcpOffering.Instance),
     };
 
     /// <param name="environment">Reads environment variables (PULUMI_STACK); the process environment when null.</param>

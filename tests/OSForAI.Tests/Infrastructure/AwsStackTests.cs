@@ -186,7 +186,6 @@ public sealed partial class AwsStackTests
 
     [Theory]
     [InlineData("azure")]
-    [InlineData("gcp")]
     [InlineData("byo")]
     public void Other_clouds_are_not_implemented_yet(string cloud)
     {
