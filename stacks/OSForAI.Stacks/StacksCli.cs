@@ -1,5 +1,6 @@
 using OSForAI.Components.Aws;
 using OSForAI.Components.Azure;
+using OSForAI.Components.Gcp;
 using OSForAI.Components.Stacks;
 using OSForAI.Components.Synthesis;
 using OSForAI.Components.Validation;
@@ -41,6 +42,7 @@ public static class StacksCli
     {
         ["aws"] = (project => AwsStackProgram.Build(project), AwsOffering.Instance),
         ["azure"] = (project => AzureStackProgram.Build(project), AzureOffering.Instance),
+        ["gcp"] = (project => GcpStackProgram.Build(project), GcpOffering.Instance),
     };
 
     /// <summary>The clouds whose programs can be synthesized now.</summary>

@@ -60,8 +60,9 @@ public static partial class StackConfig
         new(GpuMinNodes, "integer", 0, "fewest GPU nodes (0: scale from zero)"),
         new(GpuMaxNodes, "integer", null, "most GPU nodes"),
         new(RuntimeImage, "string", null, "OSForAI runtime image"),
-        new(GatewayMinReplicas, "integer", 2, "fewest gateway replicas"),
-        new(GatewayMaxReplicas, "integer", 6, "most gateway replicas"),
+        // One replica by default: the catalog is SQLite inside the pod until it moves to PostgreSQL.
+        new(GatewayMinReplicas, "integer", 1, "fewest gateway replicas"),
+        new(GatewayMaxReplicas, "integer", 1, "most gateway replicas"),
         new(Namespace, "string", "osforai", "Kubernetes namespace of the runtime"),
     ];
 

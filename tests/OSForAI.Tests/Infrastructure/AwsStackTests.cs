@@ -185,7 +185,6 @@ public sealed partial class AwsStackTests
     }
 
     [Theory]
-    [InlineData("gcp")]
     [InlineData("byo")]
     public void Other_clouds_are_not_implemented_yet(string cloud)
     {

@@ -1,0 +1,237 @@
+using OSForAI.Components.Kubernetes;
+using OSForAI.Components.Stacks;
+using OSForAI.Components.Synthesis;
+
+namespace OSForAI.Components.Gcp;
+
+/// <summary>The cloud-agnostic args plus what only GCP needs.</summary>
+public sealed record GcpInferenceStackArgs(InferenceStackArgs Stack)
+{
+    /// <summary>Primary range of the nodes' subnetwork.</summary>
+    public string NodeCidr { get; init; } = "10.0.0.0/20";
+    /// <summary>Secondary range for pods (VPC-native cluster).</summary>
+    public string PodCidr { get; init; } = "10.4.0.0/14";
+    /// <summary>Secondary range for services.</summary>
+    public string ServiceCidr { get; init; } = "10.8.0.0/20";
+    public int GpuNodeDiskGiB { get; init; } = 200;
+    /// <summary>GKE release channel: RAPID, REGULAR, STABLE or EXTENDED.</summary>
+    public string ReleaseChannel { get; init; } = "REGULAR";
+    /// <summary>Off so that `pulumi destroy` works on development stacks; turn on for production clusters.</summary>
+    public bool DeletionProtection { get; init; }
+}
+
+/// <summary>
+/// The OSForAI inference stack on GCP: a VPC network with one VPC-native subnetwork, a regional GKE cluster with a
+/// system pool and a GPU pool that scales from zero (GKE's own cluster autoscaler, enabled per node pool), a GCS bucket
+/// for data://, and the cloud-agnostic <see cref="RuntimeDeployment"/> on top.
+/// <para>
+/// GKE installs the NVIDIA driver (<c>gpuDriverInstallationConfig</c>) and manages the device plugin, so
+/// <see cref="RuntimeDeployment"/> runs with <see cref="DevicePluginMode.Managed"/>; metrics-server is built in too.
+/// </para>
+/// <para>
+/// Project: the GCP project is the provider's own setting, as GCP users expect: <c>pulumi config set gcp:project
+/// &lt;id&gt;</c> (or GOOGLE_PROJECT). The program reads it once through the default provider
+/// (<c>gcp:organizations/getClientConfig</c>) and passes it to the explicit provider and the workload identity pool.
+/// </para>
+/// <para>
+/// Storage credentials: the runtime's S3 connector talks to GCS through its S3-compatible XML API (interoperability):
+/// a service account limited to the bucket, an HMAC key of that account mounted as files
+/// (<c>OSForAI__Data__S3__platform__AccessKeyIdFile</c>/<c>SecretAccessKeyFile</c>), endpoint
+/// https://storage.googleapis.com and region <c>auto</c> — the same shape as the IAM access key on AWS.
+/// </para>
+/// </summary>
+public sealed class GcpInferenceStack : ComponentResource
+{
+    public const string GcsEndpoint = "https://storage.googleapis.com";
+
+    public GcpInferenceStack(string name, GcpInferenceStackArgs gcpArgs) : base("osforai:gcp:InferenceStack", name)
+    {
+        var args = gcpArgs.Stack;
+
+        // The project as the default provider resolves it (gcp:project config or GOOGLE_PROJECT).
+        ClientConfig = new Variable($"{Name}-client-config", new Invoke("gcp:organizations/getClientConfig:getClientConfig", Expr.Object()));
+        var project = ClientConfig.Output("project");
+
+        Provider = new Resource("pulumi:providers:gcp", "gcp", Expr.Object(
+            ("project", project),
+            ("region", args.Region),
+            ("defaultLabels", new Obj(args.Tags))), Child());
+        var gcp = Provider;
+        Expr Named(string suffix) => Expr.Concat(PulumiRef.Project, "-", PulumiRef.Stack, "-" + suffix);
+
+        // Network: a custom-mode VPC; nodes on the primary range, pods and services on secondary ranges.
+        Network = new Resource("gcp:compute/network:Network", "network", Expr.Object(
+            ("name", Named("vpc")),
+            ("autoCreateSubnetworks", false),
+            ("description", "OSForAI inference stack")), Child(gcp));
+        Subnetwork = new Resource("gcp:compute/subnetwork:Subnetwork", "nodes", Expr.Object(
+            ("name", Named("nodes")),
+            ("network", Network.Output("id")),
+            ("region", args.Region),
+            ("ipCidrRange", gcpArgs.NodeCidr),
+            ("privateIpGoogleAccess", true),
+            ("secondaryIpRanges", Expr.List(
+                Expr.Object(("rangeName", "pods"), ("ipCidrRange", gcpArgs.PodCidr)),
+                Expr.Object(("rangeName", "services"), ("ipCidrRange", gcpArgs.ServiceCidr))))), Child(gcp));
+
+        // The cluster. The default pool is removed at once; the pools below are managed separately.
+        Cluster = new Resource("gcp:container/cluster:Cluster", "cluster", Expr.Object(
+            ("name", Named("gke")),
+            ("location", args.Region),
+            ("network", Network.Output("id")),
+            ("subnetwork", Subnetwork.Output("id")),
+            ("removeDefaultNodePool", true),
+            ("initialNodeCount", 1),
+            ("deletionProtection", gcpArgs.DeletionProtection),
+            ("minMasterVersion", args.KubernetesVersion),
+            ("releaseChannel", Expr.Object(("channel", gcpArgs.ReleaseChannel))),
+            ("networkingMode", "VPC_NATIVE"),
+            ("ipAllocationPolicy", Expr.Object(
+                ("clusterSecondaryRangeName", "pods"),
+                ("servicesSecondaryRangeName", "services"))),
+            ("workloadIdentityConfig", Expr.Object(("workloadPool", Expr.Concat(project, ".svc.id.goog")))),
+            ("resourceLabels", new Obj(args.Tags))), Child(gcp));
+        var clusterName = Cluster.Output("name");
+
+        // Node pools. Autoscaling counts are totals over the region's zones (the total* pair), so the config keys
+        // mean what they mean on the other clouds; GKE's autoscaler owns the node count.
+        Obj NodeConfig(Expr machineType, Obj labels, params (string, Expr?)[] more) => Expr.Object([
+            ("machineType", machineType),
+            ("labels", labels),
+            ("oauthScopes", Expr.List("https://www.googleapis.com/auth/cloud-platform")),
+            ("workloadMetadataConfig", Expr.Object(("mode", "GKE_METADATA"))),
+            ("resourceLabels", new Obj(args.Tags)),
+            .. more]);
+        SystemNodePool = new Resource("gcp:container/nodePool:NodePool", "system-nodes", Expr.Object(
+            ("cluster", clusterName),
+            ("location", args.Region),
+            ("initialNodeCount", 1),
+            ("autoscaling", Expr.Object(
+                ("totalMinNodeCount", args.SystemPool.MinNodes),
+                ("totalMaxNodeCount", args.SystemPool.MaxNodes),
+                ("locationPolicy", "BALANCED"))),
+            ("management", Expr.Object(("autoRepair", true), ("autoUpgrade", true))),
+            ("nodeConfig", NodeConfig(args.SystemPool.InstanceType, Expr.Object((NodePools.PoolLabel, NodePools.System))))),
+            new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"] });
+        GpuNodePool = new Resource("gcp:container/nodePool:NodePool", "gpu-nodes", Expr.Object(
+            ("cluster", clusterName),
+            ("location", args.Region),
+            ("initialNodeCount", 0),
+            ("autoscaling", Expr.Object(
+                ("totalMinNodeCount", args.GpuPool.MinNodes),
+                ("totalMaxNodeCount", args.GpuPool.MaxNodes),
+                // Any zone of the region with GPU capacity.
+                ("locationPolicy", "ANY"))),
+            ("management", Expr.Object(("autoRepair", true), ("autoUpgrade", true))),
+            ("nodeConfig", NodeConfig(args.GpuPool.InstanceType,
+                Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType)),
+                ("diskSizeGb", gcpArgs.GpuNodeDiskGiB),
+                ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE")))),
+                // gpuType is GKE's accelerator name (see GcpOffering); GKE installs the driver and the device plugin.
+                ("guestAccelerators", Expr.List(Expr.Object(
+                    ("type", args.GpuPool.GpuType),
+                    ("count", args.GpuPool.GpusPerNode),
+                    ("gpuDriverInstallationConfig", Expr.Object(("gpuDriverVersion", "DEFAULT"))))))))),
+            new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"] });
+
+        // Storage: the bucket behind data://, private, and a service account limited to it whose HMAC key the runtime uses.
+        Bucket = new Resource("gcp:storage/bucket:Bucket", "data", Expr.Object(
+            ("location", args.Region),
+            ("uniformBucketLevelAccess", true),
+            ("publicAccessPrevention", "enforced"),
+            ("forceDestroy", false)), Child(gcp));
+        RuntimeAccount = new Resource("gcp:serviceaccount/account:Account", "runtime-account", Expr.Object(
+            // 6–30 characters, unique in the project: one per stack.
+            ("accountId", Expr.Concat("osforai-", PulumiRef.Stack, "-data")),
+            ("displayName", "OSForAI runtime data access"),
+            ("description", "data:// bucket of the OSForAI inference stack (HMAC key for the S3-compatible API)")), Child(gcp));
+        _ = new Resource("gcp:storage/bucketIAMMember:BucketIAMMember", "runtime-bucket-access", Expr.Object(
+            ("bucket", Bucket.Output("name")),
+            ("role", "roles/storage.objectAdmin"),
+            ("member", RuntimeAccount.Output("member"))), Child(gcp));
+        RuntimeHmacKey = new Resource("gcp:storage/hmacKey:HmacKey", "runtime-hmac-key", Expr.Object(
+            ("serviceAccountEmail", RuntimeAccount.Output("email"))), Child(gcp));
+
+        // kubeconfig: the cluster's endpoint and CA, and a user that gets tokens from gcloud's auth plugin.
+        Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.ToJson(Expr.Object(
+            ("apiVersion", "v1"),
+            ("kind", "Config"),
+            ("clusters", Expr.List(Expr.Object(("name", "osforai"), ("cluster", Expr.Object(
+                ("server", Expr.Concat("https://", Cluster.Output("endpoint"))),
+                ("certificate-authority-data", Cluster.Output("masterAuth.clusterCaCertificate"))))))),
+            ("contexts", Expr.List(Expr.Object(("name", "osforai"), ("context", Expr.Object(("cluster", "osforai"), ("user", "osforai")))))),
+            ("current-context", "osforai"),
+            ("users", Expr.List(Expr.Object(("name", "osforai"), ("user", Expr.Object(("exec", Expr.Object(
+                ("apiVersion", "client.authentication.k8s.io/v1beta1"),
+                ("command", "gke-gcloud-auth-plugin"),
+                ("installHint", "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin"),
+                ("provideClusterInfo", true)))))))))));
+        // Everything on the cluster waits for the system nodes through this provider.
+        KubernetesProvider = new Resource("pulumi:providers:kubernetes", "k8s", Expr.Object(
+            ("kubeconfig", Kubeconfig.Output())), Child(null, SystemNodePool));
+        var k8s = KubernetesProvider;
+
+        Runtime = new RuntimeDeployment("runtime", new RuntimeDeploymentArgs
+        {
+            Provider = k8s,
+            Namespace = args.Namespace,
+            Image = args.RuntimeImage,
+            MinReplicas = args.GatewayMinReplicas,
+            MaxReplicas = args.GatewayMaxReplicas,
+            // GKE runs the NVIDIA device plugin on GPU nodes itself.
+            DevicePlugin = DevicePluginMode.Managed,
+            // An external passthrough Network Load Balancer, GKE's default for a LoadBalancer Service.
+            GatewayAddress = LoadBalancerAddress.Ip,
+            DataStore = new DataStoreBinding("S3", "platform", Expr.Concat("s3+platform://", Bucket.Output("name"), "/osforai"))
+            {
+                Settings = [new("ServiceUrl", GcsEndpoint), new("Region", "auto")],
+                Secrets = [new("AccessKeyId", RuntimeHmacKey.Output("accessId")), new("SecretAccessKey", RuntimeHmacKey.Output("secret"))],
+            },
+        }, this);
+
+        GatewayUrl = Runtime.GatewayUrl;
+        BucketUri = Expr.Concat("gs://", Bucket.Output("name"));
+    }
+
+    /// <summary>Program variables the stack needs (the client config invoke, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
+    public IReadOnlyList<Variable> Variables => [ClientConfig, Kubeconfig];
+
+    public Variable ClientConfig { get; }
+    public Resource Provider { get; }
+    public Resource Network { get; }
+    public Resource Subnetwork { get; }
+    public Resource Cluster { get; }
+    public Resource SystemNodePool { get; }
+    public Resource GpuNodePool { get; }
+    public Resource Bucket { get; }
+    public Resource RuntimeAccount { get; }
+    public Resource RuntimeHmacKey { get; }
+    public Variable Kubeconfig { get; }
+    public Resource KubernetesProvider { get; }
+    public RuntimeDeployment Runtime { get; }
+
+    /// <summary>http://&lt;load balancer IP&gt;.</summary>
+    public Expr GatewayUrl { get; }
+    /// <summary>gs://&lt;bucket&gt;.</summary>
+    public Expr BucketUri { get; }
+}
+
+/// <summary>The whole GCP program: config keys, the stack, and the parity outputs.</summary>
+public static class GcpStackProgram
+{
+    public const string ProjectName = "osforai-gcp";
+
+    public static PulumiProgram Build(string projectName = ProjectName)
+    {
+        var program = new PulumiProgram(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS), synthesized by OSForAI.Stacks");
+        var args = StackConfig.Declare(program);
+        var stack = new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args));
+        foreach (var v in stack.Variables) program.AddVariable(v);
+        program.Add(stack);
+        program.AddOutput("gatewayUrl", stack.GatewayUrl);
+        program.AddOutput("bucketUri", stack.BucketUri);
+        program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
+        program.AddOutput("clusterName", stack.Cluster.Output("name"));
+        return program;
+    }
+}
