@@ -1,5 +1,6 @@
 using OSForAI.Components.Aws;
 using OSForAI.Components.Azure;
+using OSForAI.Components.Byo;
 using OSForAI.Components.Gcp;
 using OSForAI.Components.Stacks;
 using OSForAI.Components.Synthesis;
@@ -30,19 +31,25 @@ public static class StacksCli
           osforai-stacks validate <aws|azure|gcp|byo> [--project-dir DIR] [--schema DIR]
 
         The project directory defaults to the current directory when it holds Pulumi.yaml (Pulumi runs the
-        compiler there), else stacks/<cloud> under the repository root (the folder with OSForAI.sln).
+        compiler there), else stacks/<cloud> under the repository root (the folder with OSForAI.sln); for byo
+        it is the repository root itself (the root Pulumi.yaml).
         The stack defaults to $PULUMI_STACK. The schema folder (provider mini-schemas, see
         shared/pulumi-schema/README.md) defaults to $OSAI_PULUMI_SCHEMA.
         """;
 
     private static readonly string[] Clouds = ["aws", "azure", "gcp", "byo"];
 
-    /// <summary>The clouds built so far: how to build each program and what the cloud offers (for config checks).</summary>
-    private static readonly Dictionary<string, (Func<string, PulumiProgram> Build, CloudOffering Offering)> Implemented = new()
+    /// <summary>
+    /// The stacks built so far: how to build each program (from the project name and, when synthesizing for a stack,
+    /// its settings file — only byo reads synth-time choices from it) and how to validate a stack's settings.
+    /// </summary>
+    private static readonly Dictionary<string, (Func<string, StackFile?, PulumiProgram> Build, Action<StackFile> Validate)> Implemented = new()
     {
-        ["aws"] = (project => AwsStackProgram.Build(project), AwsOffering.Instance),
-        ["azure"] = (project => AzureStackProgram.Build(project), AzureOffering.Instance),
-        ["gcp"] = (project => GcpStackProgram.Build(project), GcpOffering.Instance),
+        ["aws"] = ((project, _) => AwsStackProgram.Build(project), file => StackConfig.ValidateOrThrow(file, AwsOffering.Instance)),
+        ["azure"] = ((project, _) => AzureStackProgram.Build(project), file => StackConfig.ValidateOrThrow(file, AzureOffering.Instance)),
+        ["gcp"] = ((project, _) => GcpStackProgram.Build(project), file => StackConfig.ValidateOrThrow(file, GcpOffering.Instance)),
+        ["byo"] = ((project, file) => ByoStackProgram.Build(project, ByoStackConfig.DevicePluginOf(file), ByoStackConfig.LoadBalancerAddressOf(file)),
+            ByoStackConfig.ValidateOrThrow),
     };
 
     /// <summary>The clouds whose programs can be synthesized now.</summary>
@@ -88,8 +95,8 @@ public static class StacksCli
         {
             projectDir = ResolveProjectDir(projectDir, cloud, currentDirectory);
             return command == "synth"
-                ? Synth(impl.Build, impl.Offering, projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
-                : Validate(impl.Build, impl.Offering, projectDir, schema, stdout, stderr);
+                ? Synth(impl.Build, impl.Validate, projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
+                : Validate(impl.Build, impl.Validate, projectDir, schema, stdout, stderr);
         }
         catch (StackConfigException e)
         {
@@ -98,19 +105,20 @@ public static class StacksCli
         }
     }
 
-    private static int Synth(Func<string, PulumiProgram> build, CloudOffering offering, string projectDir, string? stack, TextWriter stdout)
+    private static int Synth(Func<string, StackFile?, PulumiProgram> build, Action<StackFile> validate, string projectDir, string? stack, TextWriter stdout)
     {
         var project = StackFile.ProjectName(projectDir);
-        if (stack is not null) StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), offering);
+        var file = stack is null ? null : StackFile.Load(projectDir, stack);
+        if (file is not null) validate(file);
         // Written only once everything is valid, so a failed synth prints nothing on stdout.
-        stdout.Write(build(project).ToYaml());
+        stdout.Write(build(project, file).ToYaml());
         return 0;
     }
 
-    private static int Validate(Func<string, PulumiProgram> build, CloudOffering offering, string projectDir, string? schemaFolder, TextWriter stdout, TextWriter stderr)
+    private static int Validate(Func<string, StackFile?, PulumiProgram> build, Action<StackFile> validate, string projectDir, string? schemaFolder, TextWriter stdout, TextWriter stderr)
     {
         var project = StackFile.ProjectName(projectDir);
-        var program = build(project);
+        var program = build(project, null);
         CheckReadsBack(program.ToYaml());
         if (schemaFolder is null)
             stderr.WriteLine("osforai-stacks: no schema folder (--schema or OSAI_PULUMI_SCHEMA): provider schema checks skipped");
@@ -129,7 +137,7 @@ public static class StacksCli
         foreach (var file in stackFiles)
         {
             var stack = Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length];
-            try { StackConfig.ValidateOrThrow(StackFile.Load(projectDir, stack), offering); }
+            try { validate(StackFile.Load(projectDir, stack)); }
             catch (StackConfigException e) { messages.Add(e.Message); }
         }
         if (messages.Count > 0) throw new StackConfigException(string.Join(Environment.NewLine, messages), []);
@@ -154,7 +162,8 @@ public static class StacksCli
 
     /// <summary>
     /// --project-dir when given; else the current directory when it holds Pulumi.yaml (Pulumi runs the compiler in the
-    /// project directory); else stacks/&lt;cloud&gt; under the repository root, found by walking up to OSForAI.sln.
+    /// project directory) — except the repository root for a cloud, whose root Pulumi.yaml is the byo project; else
+    /// stacks/&lt;cloud&gt; under the repository root, found by walking up to OSForAI.sln, or that root itself for byo.
     /// </summary>
     public static string ResolveProjectDir(string? projectDir, string cloud, string currentDirectory)
     {
@@ -163,12 +172,15 @@ public static class StacksCli
             var full = Path.GetFullPath(projectDir, currentDirectory);
             return Directory.Exists(full) ? full : throw new StackConfigException($"project directory {full} does not exist", []);
         }
-        if (File.Exists(Path.Combine(currentDirectory, "Pulumi.yaml"))) return currentDirectory;
+        var isRepoRoot = File.Exists(Path.Combine(currentDirectory, "OSForAI.sln"));
+        if (File.Exists(Path.Combine(currentDirectory, "Pulumi.yaml")) && (cloud == "byo" || !isRepoRoot)) return currentDirectory;
         for (var dir = new DirectoryInfo(currentDirectory); dir is not null; dir = dir.Parent)
         {
             if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln")))
             {
-                var candidate = Path.Combine(dir.FullName, "stacks", cloud);
+                var candidate = cloud == "byo" ? dir.FullName : Path.Combine(dir.FullName, "stacks", cloud);
+                if (cloud == "byo" && !File.Exists(Path.Combine(candidate, "Pulumi.yaml")))
+                    throw new StackConfigException($"no Pulumi.yaml in the repository root {candidate} (the bring-your-own-cluster project)", []);
                 return Directory.Exists(candidate) ? candidate : throw new StackConfigException($"no project directory {candidate}", []);
             }
         }

@@ -22,7 +22,18 @@ public sealed record DataStoreBinding(string Scheme, string Label, Expr Uri)
 {
     public IReadOnlyList<KeyValuePair<string, Expr>> Settings { get; init; } = [];
     public IReadOnlyList<KeyValuePair<string, Expr>> Secrets { get; init; } = [];
+    /// <summary>
+    /// Settings known only when the stack is deployed (bring your own cluster): an object of setting name → string,
+    /// written as the data Secret's content and given to the container as environment variables named
+    /// <see cref="DeployTimeSettings.EnvPrefix"/> + name (Kubernetes <c>envFrom</c> with a prefix). Not combined with
+    /// <see cref="Secrets"/>.
+    /// </summary>
+    public DeployTimeSettings? DeployTime { get; init; }
 }
+
+/// <param name="EnvPrefix">e.g. <c>OSForAI__Data__s3__platform__</c>, computed from the store URI when deployed.</param>
+/// <param name="Values">An object of setting name → string value (a secret).</param>
+public sealed record DeployTimeSettings(Expr EnvPrefix, Expr Values);
 
 public sealed record RuntimeDeploymentArgs
 {
@@ -37,6 +48,12 @@ public sealed record RuntimeDeploymentArgs
     /// <summary>Pins the nvidia-device-plugin chart; null takes the repository's latest.</summary>
     public string? DevicePluginVersion { get; init; }
     public LoadBalancerAddress GatewayAddress { get; init; } = LoadBalancerAddress.Hostname;
+    /// <summary>
+    /// The cluster's nodes carry the <see cref="NodePools.PoolLabel"/> labels the cloud stacks give them, so the gateway
+    /// is pinned to the system pool and the device plugin to the GPU pool. False (someone else's cluster): no node
+    /// selectors; the device plugin runs wherever its chart's defaults place it.
+    /// </summary>
+    public bool NodePoolLabels { get; init; } = true;
     /// <summary>Cloud-specific annotations of the gateway Service (load balancer type, scheme).</summary>
     public IReadOnlyList<KeyValuePair<string, Expr>> ServiceAnnotations { get; init; } = [];
     public string CpuRequest { get; init; } = "500m";
@@ -86,6 +103,8 @@ public sealed class RuntimeDeployment : ComponentResource
         // Connector settings. The ConfigMap and Secret are auto-named, so a changed value gives a new object
         // and the Deployment rolls to pick it up.
         var store = args.DataStore;
+        if (store.DeployTime is not null && store.Secrets.Count > 0)
+            throw new ArgumentException("a data-store binding has either deploy-time settings or secrets, not both", nameof(args));
         var prefix = $"OSForAI__Data__{store.Scheme}__{store.Label}__";
         var env = new List<(string, Expr?)> { ("OSForAI__DataStore", store.Uri) };
         env.AddRange(store.Settings.Select(s => (prefix + s.Key, (Expr?)s.Value)));
@@ -96,7 +115,12 @@ public sealed class RuntimeDeployment : ComponentResource
         DataSecret = new Resource("kubernetes:core/v1:Secret", "data-credentials", Expr.Object(
             ("metadata", Meta(null)),
             ("type", "Opaque"),
-            ("stringData", Expr.Object([.. store.Secrets.Select(s => (SecretFileName(store, s.Key), (Expr?)Expr.Secret(s.Value)))]))), Child(provider));
+            ("stringData", store.DeployTime is { } deployTime
+                ? Expr.Secret(deployTime.Values)
+                : Expr.Object([.. store.Secrets.Select(s => (SecretFileName(store, s.Key), (Expr?)Expr.Secret(s.Value)))]))), Child(provider));
+        var envFrom = new List<Expr> { Expr.Object(("configMapRef", Expr.Object(("name", Settings.Output("metadata.name"))))) };
+        if (store.DeployTime is { } dt)
+            envFrom.Add(Expr.Object(("prefix", dt.EnvPrefix), ("secretRef", Expr.Object(("name", DataSecret.Output("metadata.name"))))));
 
         var probe = Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", "http"))), ("periodSeconds", 10), ("timeoutSeconds", 3));
         Deployment = new Resource("kubernetes:apps/v1:Deployment", "gateway", Expr.Object(
@@ -108,13 +132,13 @@ public sealed class RuntimeDeployment : ComponentResource
                     ("metadata", Expr.Object(("labels", labels))),
                     ("spec", Expr.Object(
                         ("serviceAccountName", ServiceAccount.Output("metadata.name")),
-                        ("nodeSelector", Expr.Object((NodePools.PoolLabel, NodePools.System))),
+                        ("nodeSelector", args.NodePoolLabels ? Expr.Object((NodePools.PoolLabel, NodePools.System)) : null),
                         ("containers", Expr.List(Expr.Object(
                             ("name", "server"),
                             ("image", args.Image),
                             ("args", Expr.List("serve", "--host", "0.0.0.0", "--port", ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--home", HomePath)),
                             ("ports", Expr.List(Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")))),
-                            ("envFrom", Expr.List(Expr.Object(("configMapRef", Expr.Object(("name", Settings.Output("metadata.name"))))))),
+                            ("envFrom", Expr.List(envFrom)),
                             ("readinessProbe", probe),
                             ("livenessProbe", Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", "http"))), ("initialDelaySeconds", 15), ("periodSeconds", 20), ("failureThreshold", 3))),
                             ("resources", Expr.Object(
@@ -160,7 +184,7 @@ public sealed class RuntimeDeployment : ComponentResource
                 ("namespace", "kube-system"),
                 ("repositoryOpts", Expr.Object(("repo", "https://nvidia.github.io/k8s-device-plugin"))),
                 ("values", Expr.Object(
-                    ("nodeSelector", Expr.Object((NodePools.PoolLabel, NodePools.Gpu))),
+                    ("nodeSelector", args.NodePoolLabels ? Expr.Object((NodePools.PoolLabel, NodePools.Gpu)) : null),
                     ("tolerations", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("operator", "Exists"), ("effect", "NoSchedule"))))))), Child(provider));
         }
 

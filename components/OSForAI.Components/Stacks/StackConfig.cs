@@ -69,13 +69,7 @@ public static partial class StackConfig
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
     public static InferenceStackArgs Declare(PulumiProgram program)
     {
-        var keys = Settings.ToDictionary(s => s.Key, s => program.AddConfig(new ConfigKey(s.Key, s.Type, s.Default switch
-        {
-            null => null,
-            int i => i,
-            string str => str,
-            var other => throw new InvalidOperationException($"unsupported default {other}"),
-        })).Ref);
+        var keys = DeclareAll(program, Settings);
         return new InferenceStackArgs
         {
             Region = keys[Region],
@@ -94,7 +88,7 @@ public static partial class StackConfig
     public static IReadOnlyList<ConfigError> Validate(StackFile file, CloudOffering cloud)
     {
         var errors = new List<ConfigError>();
-        var values = new Values(file, errors);
+        var values = new Values(file, errors, Settings);
 
         if (values.String(Region) is { } region && !cloud.RegionFormat.IsMatch(region))
             errors.Add(new(Region, $"'{region}' is not an {cloud.Cloud} region (expected something like '{cloud.RegionExample}')"));
@@ -123,13 +117,18 @@ public static partial class StackConfig
     /// <summary>Validates and throws one exception naming every bad key, as "project:key: problem (in file)".</summary>
     public static void ValidateOrThrow(StackFile file, CloudOffering cloud)
     {
-        var errors = Validate(file, cloud);
+        Throw(file, Validate(file, cloud));
+    }
+
+    /// <summary>Throws one exception naming every error as "project:key: problem (in file)"; nothing when there are none.</summary>
+    internal static void Throw(StackFile file, IReadOnlyList<ConfigError> errors)
+    {
         if (errors.Count == 0) return;
         var lines = errors.Select(e => $"{file.Project}:{e.Key}: {e.Message} (in {Path.GetFileName(file.Path)})");
         throw new StackConfigException(string.Join(Environment.NewLine, lines), errors);
     }
 
-    private static void Range(Values values, List<ConfigError> errors, string minKey, string maxKey, int minFloor)
+    internal static void Range(Values values, List<ConfigError> errors, string minKey, string maxKey, int minFloor)
     {
         var min = values.Integer(minKey);
         var max = values.Integer(maxKey);
@@ -139,7 +138,7 @@ public static partial class StackConfig
     }
 
     /// <summary>Reads typed values (or defaults) once, recording missing and mistyped keys.</summary>
-    private sealed class Values(StackFile file, List<ConfigError> errors)
+    internal sealed class Values(StackFile file, List<ConfigError> errors, IReadOnlyList<ConfigSetting> settings)
     {
         private readonly HashSet<string> _reported = [];
 
@@ -156,7 +155,7 @@ public static partial class StackConfig
 
         private string? Raw(string key)
         {
-            var setting = Settings.Single(s => s.Key == key);
+            var setting = settings.Single(s => s.Key == key);
             switch (file.Get(key))
             {
                 case StackValue.Plain plain: return plain.Text;
@@ -171,7 +170,16 @@ public static partial class StackConfig
             return null;
         }
 
-        private void Report(string key, string message)
+        public bool? Boolean(string key)
+        {
+            var raw = Raw(key);
+            if (raw is null) return null;
+            if (bool.TryParse(raw, out var b)) return b;
+            Report(key, $"must be true or false, got '{raw}'");
+            return null;
+        }
+
+        public void Report(string key, string message)
         {
             if (_reported.Add(key)) errors.Add(new(key, message));
         }
@@ -181,7 +189,19 @@ public static partial class StackConfig
     private static partial Regex KubernetesVersionFormat();
 
     [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
-    private static partial Regex DnsLabel();
+    internal static partial Regex DnsLabel();
+
+    /// <summary>Declares <paramref name="settings"/> in the program's config section; returns each key's reference.</summary>
+    internal static Dictionary<string, Expr> DeclareAll(PulumiProgram program, IEnumerable<ConfigSetting> settings, ISet<string>? secrets = null) =>
+        settings.ToDictionary(s => s.Key, s => (Expr)program.AddConfig(new ConfigKey(s.Key, s.Type, s.Default switch
+        {
+            null => null,
+            int i => i,
+            bool b => b,
+            string str => str,
+            Expr e => e,
+            var other => throw new InvalidOperationException($"unsupported default {other}"),
+        }, Secret: secrets?.Contains(s.Key) == true)).Ref);
 }
 
 /// <summary>A config value as a stack file holds it.</summary>

@@ -184,14 +184,12 @@ public sealed partial class AwsStackTests
         Assert.Contains("osforai-aws:gpuMaxNodes", bad.Err);
     }
 
-    [Theory]
-    [InlineData("byo")]
-    public void Other_clouds_are_not_implemented_yet(string cloud)
+    [Fact]
+    public void From_the_repository_root_a_cloud_uses_its_own_project_not_the_root_byo_one()
     {
-        var r = Run(["synth", cloud]);
-        Assert.Equal(2, r.Code);
-        Assert.Equal("", r.Out);
-        Assert.Contains("not implemented yet", r.Err);
+        var fromRoot = Run(["synth", "aws", "--stack", "dev"], currentDirectory: RepoRoot);
+        Assert.True(fromRoot.Code == 0, fromRoot.Err);
+        Assert.Equal(Run(["synth", "aws", "--stack", "dev", "--project-dir", AwsProject]).Out, fromRoot.Out);
     }
 
     [Theory]
