@@ -22,9 +22,10 @@ public sealed class KubernetesObjectTests
         ["aws"] = AwsStackProgram.Build(),
         ["azure"] = AzureStackProgram.Build(),
         ["gcp"] = GcpStackProgram.Build(),
+        ["byo"] = OSForAI.Components.Byo.ByoStackProgram.Build(),
     };
 
-    public static TheoryData<string> Clouds => ["aws", "azure", "gcp"];
+    public static TheoryData<string> Clouds => ["aws", "azure", "gcp", "byo"];
 
     /// <summary>Pulumi type token → KubernetesClient model.</summary>
     private static readonly Dictionary<string, Type> Models = new(StringComparer.Ordinal)
@@ -83,8 +84,12 @@ public sealed class KubernetesObjectTests
         {
             "integer" => JsonValue.Create(1),
             "boolean" => JsonValue.Create(true),
+            "object" => new JsonObject { ["key"] = "x" },
+            "array" => new JsonArray("x"),
             _ => JsonValue.Create("x"),
         },
+        // A secret keeps its value's shape.
+        Fn { Name: "fn::secret" } f => ToJson(f.Argument),
         // Resource outputs, variables, stack names, interpolations and functions are strings in every field we use.
         Ref or VarRef or PulumiRef or Interp or Fn or Invoke => JsonValue.Create("placeholder"),
         _ => throw new InvalidOperationException($"unexpected expression {expr.GetType().Name}"),
