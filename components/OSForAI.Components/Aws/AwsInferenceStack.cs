@@ -34,7 +34,7 @@ public sealed record AwsInferenceStackArgs(InferenceStackArgs Stack)
 /// which the AWS SDK in its image understands.
 /// </para>
 /// </summary>
-public sealed class AwsInferenceStack : ComponentResource
+public sealed class AwsInferenceStack : InferenceStack
 {
     public AwsInferenceStack(string name, AwsInferenceStackArgs awsArgs) : base("osforai:aws:InferenceStack", name)
     {
@@ -292,7 +292,7 @@ public sealed class AwsInferenceStack : ComponentResource
         Expr.ToJson(Expr.Object(("Version", "2012-10-17"), ("Statement", Expr.List(statements))));
 
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public IReadOnlyList<Variable> Variables => [Partition, Zones, Kubeconfig];
+    public override IReadOnlyList<Variable> Variables => [Partition, Zones, Kubeconfig];
 
     public Resource Provider { get; }
     public Variable Partition { get; }
@@ -307,7 +307,7 @@ public sealed class AwsInferenceStack : ComponentResource
     public Resource PrivateRouteTable { get; }
     public Resource ClusterRole { get; }
     public Resource NodeRole { get; }
-    public Resource Cluster { get; }
+    public override Resource Cluster { get; }
     public Resource SystemNodeGroup { get; }
     public Resource GpuNodeGroup { get; }
     public IReadOnlyList<Resource> GpuAsgTags { get; }
@@ -316,16 +316,16 @@ public sealed class AwsInferenceStack : ComponentResource
     public Resource Bucket { get; }
     public Resource RuntimeUser { get; }
     public Resource RuntimeAccessKey { get; }
-    public Variable Kubeconfig { get; }
+    public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }
     public Resource ClusterAutoscaler { get; }
     public Resource MetricsServer { get; }
     public RuntimeDeployment Runtime { get; }
 
     /// <summary>http://&lt;NLB hostname&gt;.</summary>
-    public Expr GatewayUrl { get; }
+    public override Expr GatewayUrl { get; }
     /// <summary>s3://&lt;bucket&gt;.</summary>
-    public Expr BucketUri { get; }
+    public override Expr BucketUri { get; }
 }
 
 /// <summary>The whole AWS program: config keys, the stack, and the parity outputs.</summary>
@@ -333,17 +333,7 @@ public static class AwsStackProgram
 {
     public const string ProjectName = "osforai-aws";
 
-    public static PulumiProgram Build(string projectName = ProjectName)
-    {
-        var program = new PulumiProgram(projectName, "OSForAI GPU inference stack on AWS (EKS, S3), synthesized by OSForAI.Stacks");
-        var args = StackConfig.Declare(program);
-        var stack = new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args));
-        foreach (var v in stack.Variables) program.AddVariable(v);
-        program.Add(stack);
-        program.AddOutput("gatewayUrl", stack.GatewayUrl);
-        program.AddOutput("bucketUri", stack.BucketUri);
-        program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
-        program.AddOutput("clusterName", stack.Cluster.Output("name"));
-        return program;
-    }
+    public static PulumiProgram Build(string projectName = ProjectName) =>
+        InferenceStack.Program(projectName, "OSForAI GPU inference stack on AWS (EKS, S3), synthesized by OSForAI.Stacks",
+            args => new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args)));
 }

@@ -32,7 +32,7 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
 /// <c>OSForAI__Data__Azure__platform__AccountKeyFile</c> — the same shape as the S3 keys on AWS.
 /// </para>
 /// </summary>
-public sealed class AzureInferenceStack : ComponentResource
+public sealed class AzureInferenceStack : InferenceStack
 {
     public const string SystemPoolName = "system";
     public const string GpuPoolName = "gpu";
@@ -156,14 +156,14 @@ public sealed class AzureInferenceStack : ComponentResource
     }
 
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public IReadOnlyList<Variable> Variables => [Credentials, Kubeconfig, StorageKeys];
+    public override IReadOnlyList<Variable> Variables => [Credentials, Kubeconfig, StorageKeys];
 
     public Resource Provider { get; }
     public Resource ResourceGroup { get; }
-    public Resource Cluster { get; }
+    public override Resource Cluster { get; }
     public Resource GpuPool { get; }
     public Variable Credentials { get; }
-    public Variable Kubeconfig { get; }
+    public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }
     public Resource AccountSuffix { get; }
     public Resource StorageAccount { get; }
@@ -172,9 +172,9 @@ public sealed class AzureInferenceStack : ComponentResource
     public RuntimeDeployment Runtime { get; }
 
     /// <summary>http://&lt;load balancer IP&gt;.</summary>
-    public Expr GatewayUrl { get; }
+    public override Expr GatewayUrl { get; }
     /// <summary>azure://&lt;container&gt;.</summary>
-    public Expr BucketUri { get; }
+    public override Expr BucketUri { get; }
 }
 
 /// <summary>The whole Azure program: config keys, the stack, and the parity outputs.</summary>
@@ -182,17 +182,7 @@ public static class AzureStackProgram
 {
     public const string ProjectName = "osforai-azure";
 
-    public static PulumiProgram Build(string projectName = ProjectName)
-    {
-        var program = new PulumiProgram(projectName, "OSForAI GPU inference stack on Azure (AKS, Blob Storage), synthesized by OSForAI.Stacks");
-        var args = StackConfig.Declare(program);
-        var stack = new AzureInferenceStack("osforai", new AzureInferenceStackArgs(args));
-        foreach (var v in stack.Variables) program.AddVariable(v);
-        program.Add(stack);
-        program.AddOutput("gatewayUrl", stack.GatewayUrl);
-        program.AddOutput("bucketUri", stack.BucketUri);
-        program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
-        program.AddOutput("clusterName", stack.Cluster.Output("name"));
-        return program;
-    }
+    public static PulumiProgram Build(string projectName = ProjectName) =>
+        InferenceStack.Program(projectName, "OSForAI GPU inference stack on Azure (AKS, Blob Storage), synthesized by OSForAI.Stacks",
+            args => new AzureInferenceStack("osforai", new AzureInferenceStackArgs(args)));
 }

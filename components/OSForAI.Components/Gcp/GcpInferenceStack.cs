@@ -40,7 +40,7 @@ public sealed record GcpInferenceStackArgs(InferenceStackArgs Stack)
 /// https://storage.googleapis.com and region <c>auto</c> — the same shape as the IAM access key on AWS.
 /// </para>
 /// </summary>
-public sealed class GcpInferenceStack : ComponentResource
+public sealed class GcpInferenceStack : InferenceStack
 {
     public const string GcsEndpoint = "https://storage.googleapis.com";
 
@@ -194,26 +194,26 @@ public sealed class GcpInferenceStack : ComponentResource
     }
 
     /// <summary>Program variables the stack needs (the client config invoke, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public IReadOnlyList<Variable> Variables => [ClientConfig, Kubeconfig];
+    public override IReadOnlyList<Variable> Variables => [ClientConfig, Kubeconfig];
 
     public Variable ClientConfig { get; }
     public Resource Provider { get; }
     public Resource Network { get; }
     public Resource Subnetwork { get; }
-    public Resource Cluster { get; }
+    public override Resource Cluster { get; }
     public Resource SystemNodePool { get; }
     public Resource GpuNodePool { get; }
     public Resource Bucket { get; }
     public Resource RuntimeAccount { get; }
     public Resource RuntimeHmacKey { get; }
-    public Variable Kubeconfig { get; }
+    public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }
     public RuntimeDeployment Runtime { get; }
 
     /// <summary>http://&lt;load balancer IP&gt;.</summary>
-    public Expr GatewayUrl { get; }
+    public override Expr GatewayUrl { get; }
     /// <summary>gs://&lt;bucket&gt;.</summary>
-    public Expr BucketUri { get; }
+    public override Expr BucketUri { get; }
 }
 
 /// <summary>The whole GCP program: config keys, the stack, and the parity outputs.</summary>
@@ -221,17 +221,7 @@ public static class GcpStackProgram
 {
     public const string ProjectName = "osforai-gcp";
 
-    public static PulumiProgram Build(string projectName = ProjectName)
-    {
-        var program = new PulumiProgram(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS), synthesized by OSForAI.Stacks");
-        var args = StackConfig.Declare(program);
-        var stack = new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args));
-        foreach (var v in stack.Variables) program.AddVariable(v);
-        program.Add(stack);
-        program.AddOutput("gatewayUrl", stack.GatewayUrl);
-        program.AddOutput("bucketUri", stack.BucketUri);
-        program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
-        program.AddOutput("clusterName", stack.Cluster.Output("name"));
-        return program;
-    }
+    public static PulumiProgram Build(string projectName = ProjectName) =>
+        InferenceStack.Program(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS), synthesized by OSForAI.Stacks",
+            args => new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args)));
 }

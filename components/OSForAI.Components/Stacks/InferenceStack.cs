@@ -1,0 +1,37 @@
+using OSForAI.Components.Synthesis;
+
+namespace OSForAI.Components.Stacks;
+
+/// <summary>
+/// The cloud-agnostic inference stack: what every cloud's implementation (AWS, Azure, GCP) exposes, built from the
+/// same <see cref="InferenceStackArgs"/>. The parity contract's outputs are defined here once, so no cloud can drift.
+/// </summary>
+public abstract class InferenceStack(string type, string name) : ComponentResource(type, name)
+{
+    /// <summary>The program variables the stack's resources refer to (provider function results).</summary>
+    public abstract IReadOnlyList<Variable> Variables { get; }
+    public abstract Resource Cluster { get; }
+    /// <summary>The cluster's kubeconfig (a secret output of the program).</summary>
+    public abstract Variable Kubeconfig { get; }
+    /// <summary>The public gateway endpoint of the runtime.</summary>
+    public abstract Expr GatewayUrl { get; }
+    /// <summary>The bucket (or container) data:// lives in, as a URI of its own scheme.</summary>
+    public abstract Expr BucketUri { get; }
+
+    /// <summary>
+    /// A whole program: the shared config keys, the stack <paramref name="create"/> builds from them, and the parity
+    /// outputs <c>gatewayUrl</c>, <c>bucketUri</c>, <c>kubeconfig</c> (secret) and <c>clusterName</c>.
+    /// </summary>
+    public static PulumiProgram Program(string projectName, string description, Func<InferenceStackArgs, InferenceStack> create)
+    {
+        var program = new PulumiProgram(projectName, description);
+        var stack = create(StackConfig.Declare(program));
+        foreach (var v in stack.Variables) program.AddVariable(v);
+        program.Add(stack);
+        program.AddOutput("gatewayUrl", stack.GatewayUrl);
+        program.AddOutput("bucketUri", stack.BucketUri);
+        program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
+        program.AddOutput("clusterName", stack.Cluster.Output("name"));
+        return program;
+    }
+}
