@@ -22,7 +22,7 @@ internal static class EmulatorPackages
         lock (Gate)
         {
             if (_dir is not null) return _dir;
-            var dir = Path.Combine(RepoRoot(), "tests", "emulators");
+            var dir = Path.Combine(Repository.Root, "tests", "emulators");
             var manifest = Path.Combine(dir, "package.json");
             if (!File.Exists(manifest)) throw new InvalidOperationException($"{manifest} is missing");
             var wanted = Pins(manifest);
@@ -66,12 +66,6 @@ internal static class EmulatorPackages
         return doc.RootElement.TryGetProperty("version", out var v) ? v.GetString() : null;
     }
 
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "OSForAI.sln"))) return d.FullName;
-        throw new InvalidOperationException($"cannot find the repository root (OSForAI.sln) above {AppContext.BaseDirectory}");
-    }
 
     private static string Tool(string name)
     {

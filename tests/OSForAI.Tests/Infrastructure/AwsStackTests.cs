@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using OSForAI.Stacks;
 using YamlDotNet.RepresentationModel;
+using static OSForAI.Tests.Infrastructure.StackHarness;
 
 namespace OSForAI.Tests.Infrastructure;
 
@@ -16,36 +17,12 @@ namespace OSForAI.Tests.Infrastructure;
 /// </summary>
 public sealed partial class AwsStackTests
 {
-    private static readonly string RepoRoot = FindRepoRoot();
     private static readonly string AwsProject = Path.Combine(RepoRoot, "stacks", "aws");
-    private static readonly string GoldenFile = Path.Combine(RepoRoot, "tests", "OSForAI.Tests", "Infrastructure", "Golden", "aws-dev.yaml");
 
-    private sealed record Result(int Code, string Out, string Err);
+    private static YamlMappingNode Synth(string stack) => StackHarness.Synth("aws", stack, AwsProject);
 
-    private static Result Run(string[] args, string? pulumiStack = null, string? currentDirectory = null)
-    {
-        var stdout = new StringWriter { NewLine = "\n" };
-        var stderr = new StringWriter { NewLine = "\n" };
-        var code = StacksCli.Run(args, stdout, stderr, name => name == "PULUMI_STACK" ? pulumiStack : null, currentDirectory ?? RepoRoot);
-        return new Result(code, stdout.ToString(), stderr.ToString());
-    }
-
-    private static YamlMappingNode Synth(string stack)
-    {
-        var r = Run(["synth", "aws", "--stack", stack, "--project-dir", AwsProject]);
-        Assert.True(r.Code == 0, r.Err);
-        Assert.Equal("", r.Err);
-        var doc = new YamlStream();
-        doc.Load(new StringReader(r.Out));
-        return (YamlMappingNode)doc.Documents[0].RootNode;
-    }
-
-    private static YamlMappingNode Map(YamlNode node, string key) => (YamlMappingNode)((YamlMappingNode)node)[key];
-    private static string Text(YamlNode node, string key) => ((YamlScalarNode)((YamlMappingNode)node)[key]).Value!;
-    private static IEnumerable<(string Name, YamlMappingNode Node)> Resources(YamlMappingNode root, string type) =>
-        Map(root, "resources").Children
-            .Select(kv => (Name: ((YamlScalarNode)kv.Key).Value!, Node: (YamlMappingNode)kv.Value))
-            .Where(r => Text(r.Node, "type") == type);
+    /// <summary>A copy of stacks/aws whose dev stack has keys changed (null: removed).</summary>
+    private static TempProject Project(params (string Key, string? Value)[] changes) => new(AwsProject, "osforai-aws", changes);
 
     [Theory]
     [InlineData("dev")]
@@ -177,7 +154,7 @@ public sealed partial class AwsStackTests
         Assert.True(r.Code == 0, r.Err);
         Assert.Contains("dev, prod", r.Out);
 
-        using var project = new TempProject(("gpuMaxNodes", "0"));
+        using var project = Project(("gpuMaxNodes", "0"));
         var bad = Run(["validate", "aws", "--project-dir", project.Dir]);
         Assert.Equal(1, bad.Code);
         Assert.Equal("", bad.Out);
@@ -212,7 +189,7 @@ public sealed partial class AwsStackTests
     [InlineData("gpuMaxNodes", null, "is required")]
     public void A_bad_stack_value_fails_synth_naming_the_key_and_prints_no_program(string key, string? value, string message)
     {
-        using var project = new TempProject((key, value));
+        using var project = Project((key, value));
         var r = Run(["synth", "aws", "--stack", "dev", "--project-dir", project.Dir]);
         Assert.Equal(1, r.Code);
         Assert.Equal("", r.Out);
@@ -233,7 +210,7 @@ public sealed partial class AwsStackTests
     [Fact]
     public void A_stack_importing_an_esc_environment_may_leave_required_keys_to_it_but_bad_values_still_fail()
     {
-        using var project = new TempProject(("region", null), ("runtimeImage", null));
+        using var project = Project(("region", null), ("runtimeImage", null));
         File.AppendAllText(Path.Combine(project.Dir, "Pulumi.dev.yaml"), "environment:\n  - osforai/aws-dev\n");
         Assert.Equal(0, Run(["synth", "aws", "--stack", "dev", "--project-dir", project.Dir]).Code);
         File.WriteAllText(Path.Combine(project.Dir, "Pulumi.dev.yaml"), File.ReadAllText(Path.Combine(project.Dir, "Pulumi.dev.yaml")).Replace("gpuMaxNodes: 1", "gpuMaxNodes: 0"));
@@ -245,40 +222,7 @@ public sealed partial class AwsStackTests
     {
         var r = Run(["synth", "aws", "--stack", "dev", "--project-dir", AwsProject]);
         Assert.Equal(0, r.Code);
-        if (Environment.GetEnvironmentVariable("OSAI_UPDATE_GOLDEN") == "1")
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(GoldenFile)!);
-            File.WriteAllText(GoldenFile, r.Out);
-        }
-        Assert.True(File.Exists(GoldenFile), $"{GoldenFile} is missing; create it with OSAI_UPDATE_GOLDEN=1");
-        var golden = File.ReadAllText(GoldenFile);
-        Assert.True(golden == r.Out,
-            $"the synthesized dev program differs from {GoldenFile}; if the change is intended, regenerate it with OSAI_UPDATE_GOLDEN=1 and review the diff");
-    }
-
-    /// <summary>A copy of stacks/aws whose dev stack has one or more keys changed (null: removed).</summary>
-    private sealed class TempProject : IDisposable
-    {
-        public TempProject(params (string Key, string? Value)[] changes)
-        {
-            Dir = Path.Combine(Path.GetTempPath(), "osforai-stack-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(Dir);
-            File.Copy(Path.Combine(AwsProject, "Pulumi.yaml"), Path.Combine(Dir, "Pulumi.yaml"));
-            var lines = File.ReadAllLines(Path.Combine(AwsProject, "Pulumi.dev.yaml")).ToList();
-            foreach (var (key, value) in changes)
-            {
-                var prefix = $"  osforai-aws:{key}:";
-                var i = lines.FindIndex(l => l.StartsWith(prefix, StringComparison.Ordinal));
-                Assert.True(i >= 0, $"Pulumi.dev.yaml has no {key}");
-                if (value is null) lines.RemoveAt(i);
-                else lines[i] = $"{prefix} {value}";
-            }
-            File.WriteAllLines(Path.Combine(Dir, "Pulumi.dev.yaml"), lines);
-        }
-
-        public string Dir { get; }
-
-        public void Dispose() => Directory.Delete(Dir, recursive: true);
+        MatchesGolden("aws-dev.yaml", r.Out);
     }
 
     private static IEnumerable<string> Scalars(YamlNode node) => node switch
@@ -295,13 +239,6 @@ public sealed partial class AwsStackTests
 
     [GeneratedRegex(@"^[^.\[]+")]
     private static partial Regex RootName();
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln"))) return dir.FullName;
-        throw new InvalidOperationException("OSForAI.sln not found above the test binaries");
-    }
 }
 
 /// <summary>The AWS program against the providers' schemas (shared/pulumi-schema): tokens, required inputs, properties, enums, outputs.</summary>
@@ -310,11 +247,7 @@ public sealed class AwsSchemaTests
     [SkippableFact]
     public void The_aws_program_has_no_schema_violations()
     {
-        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
-        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
-        var violations = OSForAI.Components.Validation.ProgramValidator.Validate(
-            OSForAI.Components.Aws.AwsStackProgram.Build("osforai-aws"), OSForAI.Components.Validation.PulumiSchema.Load(folder));
-        Assert.True(violations.Count == 0, string.Join("\n", violations));
+        HasNoSchemaViolations(OSForAI.Components.Aws.AwsStackProgram.Build("osforai-aws"));
     }
 
     [SkippableFact]

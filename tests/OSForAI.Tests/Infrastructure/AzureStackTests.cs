@@ -1,6 +1,7 @@
 using OSForAI.Components.Azure;
 using OSForAI.Stacks;
 using YamlDotNet.RepresentationModel;
+using static OSForAI.Tests.Infrastructure.StackHarness;
 
 namespace OSForAI.Tests.Infrastructure;
 
@@ -15,36 +16,12 @@ namespace OSForAI.Tests.Infrastructure;
 /// </summary>
 public sealed class AzureStackTests
 {
-    private static readonly string RepoRoot = FindRepoRoot();
     private static readonly string AzureProject = Path.Combine(RepoRoot, "stacks", "azure");
-    private static readonly string GoldenFile = Path.Combine(RepoRoot, "tests", "OSForAI.Tests", "Infrastructure", "Golden", "azure-dev.yaml");
 
-    private sealed record Result(int Code, string Out, string Err);
+    private static YamlMappingNode Synth(string stack) => StackHarness.Synth("azure", stack, AzureProject);
 
-    private static Result Run(string[] args, string? pulumiStack = null, string? currentDirectory = null)
-    {
-        var stdout = new StringWriter { NewLine = "\n" };
-        var stderr = new StringWriter { NewLine = "\n" };
-        var code = StacksCli.Run(args, stdout, stderr, name => name == "PULUMI_STACK" ? pulumiStack : null, currentDirectory ?? RepoRoot);
-        return new Result(code, stdout.ToString(), stderr.ToString());
-    }
-
-    private static YamlMappingNode Synth(string stack)
-    {
-        var r = Run(["synth", "azure", "--stack", stack, "--project-dir", AzureProject]);
-        Assert.True(r.Code == 0, r.Err);
-        Assert.Equal("", r.Err);
-        var doc = new YamlStream();
-        doc.Load(new StringReader(r.Out));
-        return (YamlMappingNode)doc.Documents[0].RootNode;
-    }
-
-    private static YamlMappingNode Map(YamlNode node, string key) => (YamlMappingNode)((YamlMappingNode)node)[key];
-    private static string Text(YamlNode node, string key) => ((YamlScalarNode)((YamlMappingNode)node)[key]).Value!;
-    private static IEnumerable<(string Name, YamlMappingNode Node)> Resources(YamlMappingNode root, string type) =>
-        Map(root, "resources").Children
-            .Select(kv => (Name: ((YamlScalarNode)kv.Key).Value!, Node: (YamlMappingNode)kv.Value))
-            .Where(r => Text(r.Node, "type") == type);
+    /// <summary>A copy of stacks/azure whose dev stack has keys changed (null: removed).</summary>
+    private static TempProject Project(params (string Key, string? Value)[] changes) => new(AzureProject, "osforai-azure", changes);
 
     [Theory]
     [InlineData("dev")]
@@ -149,7 +126,7 @@ public sealed class AzureStackTests
     [InlineData("runtimeImage", null, "is required")]
     public void A_bad_stack_value_fails_synth_naming_the_key_and_prints_no_program(string key, string? value, string message)
     {
-        using var project = new TempProject(key, value);
+        using var project = Project((key, value));
         var r = Run(["synth", "azure", "--stack", "dev", "--project-dir", project.Dir]);
         Assert.Equal(1, r.Code);
         Assert.Equal("", r.Out);
@@ -190,44 +167,7 @@ public sealed class AzureStackTests
     {
         var r = Run(["synth", "azure", "--stack", "dev", "--project-dir", AzureProject]);
         Assert.Equal(0, r.Code);
-        if (Environment.GetEnvironmentVariable("OSAI_UPDATE_GOLDEN") == "1")
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(GoldenFile)!);
-            File.WriteAllText(GoldenFile, r.Out);
-        }
-        Assert.True(File.Exists(GoldenFile), $"{GoldenFile} is missing; create it with OSAI_UPDATE_GOLDEN=1");
-        var golden = File.ReadAllText(GoldenFile);
-        Assert.True(golden == r.Out,
-            $"the synthesized dev program differs from {GoldenFile}; if the change is intended, regenerate it with OSAI_UPDATE_GOLDEN=1 and review the diff");
-    }
-
-    /// <summary>A copy of stacks/azure whose dev stack has one key changed (null: removed).</summary>
-    private sealed class TempProject : IDisposable
-    {
-        public TempProject(string key, string? value)
-        {
-            Dir = Path.Combine(Path.GetTempPath(), "osforai-stack-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(Dir);
-            File.Copy(Path.Combine(AzureProject, "Pulumi.yaml"), Path.Combine(Dir, "Pulumi.yaml"));
-            var lines = File.ReadAllLines(Path.Combine(AzureProject, "Pulumi.dev.yaml")).ToList();
-            var prefix = $"  osforai-azure:{key}:";
-            var i = lines.FindIndex(l => l.StartsWith(prefix, StringComparison.Ordinal));
-            Assert.True(i >= 0, $"Pulumi.dev.yaml has no {key}");
-            if (value is null) lines.RemoveAt(i);
-            else lines[i] = $"{prefix} {value}";
-            File.WriteAllLines(Path.Combine(Dir, "Pulumi.dev.yaml"), lines);
-        }
-
-        public string Dir { get; }
-
-        public void Dispose() => Directory.Delete(Dir, recursive: true);
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln"))) return dir.FullName;
-        throw new InvalidOperationException("OSForAI.sln not found above the test binaries");
+        MatchesGolden("azure-dev.yaml", r.Out);
     }
 }
 
@@ -237,11 +177,7 @@ public sealed class AzureSchemaTests
     [SkippableFact]
     public void The_azure_program_has_no_schema_violations()
     {
-        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
-        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
-        var violations = OSForAI.Components.Validation.ProgramValidator.Validate(
-            AzureStackProgram.Build("osforai-azure"), OSForAI.Components.Validation.PulumiSchema.Load(folder));
-        Assert.True(violations.Count == 0, string.Join("\n", violations));
+        HasNoSchemaViolations(AzureStackProgram.Build("osforai-azure"));
     }
 
     [SkippableFact]

@@ -1,5 +1,6 @@
 using OSForAI.Stacks;
 using YamlDotNet.RepresentationModel;
+using static OSForAI.Tests.Infrastructure.StackHarness;
 
 namespace OSForAI.Tests.Infrastructure;
 
@@ -10,31 +11,11 @@ namespace OSForAI.Tests.Infrastructure;
 /// </summary>
 public sealed class ByoStackTests
 {
-    private static readonly string RepoRoot = FindRepoRoot();
-    private static readonly string GoldenFile = Path.Combine(RepoRoot, "tests", "OSForAI.Tests", "Infrastructure", "Golden", "byo-dev.yaml");
+    private static YamlMappingNode Synth(string? projectDir = null) => StackHarness.Synth("byo", "dev", projectDir ?? RepoRoot);
 
-    private sealed record Result(int Code, string Out, string Err);
+    /// <summary>A copy of the root project whose dev stack has keys changed (null: removed).</summary>
+    private static TempProject Project(params (string Key, string? Value)[] changes) => new(RepoRoot, "osforai", changes);
 
-    private static Result Run(string[] args, string? currentDirectory = null)
-    {
-        var stdout = new StringWriter { NewLine = "\n" };
-        var stderr = new StringWriter { NewLine = "\n" };
-        var code = StacksCli.Run(args, stdout, stderr, _ => null, currentDirectory ?? RepoRoot);
-        return new Result(code, stdout.ToString(), stderr.ToString());
-    }
-
-    private static YamlMappingNode Synth(string? projectDir = null)
-    {
-        var r = Run(["synth", "byo", "--stack", "dev", "--project-dir", projectDir ?? RepoRoot]);
-        Assert.True(r.Code == 0, r.Err);
-        Assert.Equal("", r.Err);
-        var doc = new YamlStream();
-        doc.Load(new StringReader(r.Out));
-        return (YamlMappingNode)doc.Documents[0].RootNode;
-    }
-
-    private static YamlMappingNode Map(YamlNode node, string key) => (YamlMappingNode)((YamlMappingNode)node)[key];
-    private static string Text(YamlNode node, string key) => ((YamlScalarNode)((YamlMappingNode)node)[key]).Value!;
     private static IEnumerable<YamlMappingNode> Resources(YamlMappingNode root) => Map(root, "resources").Children.Values.Cast<YamlMappingNode>();
 
     [Fact]
@@ -61,7 +42,7 @@ public sealed class ByoStackTests
         Assert.Equal("pulumi:providers:kubernetes", Text(provider, "type"));
         Assert.Equal("${kubeconfig}", Text(Map(provider, "properties"), "kubeconfig"));
         Assert.All(Resources(root), r => Assert.Matches("^(kubernetes:|pulumi:providers:kubernetes$)", Text(r, "type")));
-        Assert.DoesNotContain("fn::invoke", File.ReadAllText(GoldenFile));
+        Assert.DoesNotContain("fn::invoke", Run(["synth", "byo", "--stack", "dev"]).Out);
     }
 
     [Fact]
@@ -79,7 +60,7 @@ public sealed class ByoStackTests
     [Fact]
     public void Synth_time_choices_come_from_the_stack_file()
     {
-        using var project = new TempProject(("devicePlugin", "false"), ("loadBalancerAddress", "ip"));
+        using var project = Project(("devicePlugin", "false"), ("loadBalancerAddress", "ip"));
         var root = Synth(project.Dir);
         Assert.DoesNotContain(Resources(root), r => Text(r, "type") == "kubernetes:helm.sh/v3:Release");
         Assert.EndsWith(".ip}", Text(Map(root, "outputs"), "gatewayUrl"));
@@ -104,7 +85,7 @@ public sealed class ByoStackTests
     [InlineData("dataStoreSettings", "plain", "must be an object")]
     public void A_bad_stack_value_fails_synth_naming_the_key_and_prints_no_program(string key, string? value, string message)
     {
-        using var project = new TempProject((key, value));
+        using var project = Project((key, value));
         var r = Run(["synth", "byo", "--stack", "dev", "--project-dir", project.Dir]);
         Assert.Equal(1, r.Code);
         Assert.Equal("", r.Out);
@@ -115,7 +96,7 @@ public sealed class ByoStackTests
     [Fact]
     public void The_project_is_the_repository_root_and_validate_accepts_the_committed_stacks()
     {
-        var fromTests = Run(["synth", "byo", "--stack", "dev"], Path.Combine(RepoRoot, "tests"));
+        var fromTests = Run(["synth", "byo", "--stack", "dev"], currentDirectory: Path.Combine(RepoRoot, "tests"));
         Assert.True(fromTests.Code == 0, fromTests.Err);
         Assert.Equal(Run(["synth", "byo", "--stack", "dev"]).Out, fromTests.Out);
         var v = Run(["validate", "byo"]);
@@ -126,17 +107,12 @@ public sealed class ByoStackTests
     [SkippableFact]
     public void The_byo_program_has_no_schema_violations()
     {
-        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
-        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
         foreach (var program in new[]
         {
             OSForAI.Components.Byo.ByoStackProgram.Build(),
             OSForAI.Components.Byo.ByoStackProgram.Build("osforai", devicePlugin: false, OSForAI.Components.Kubernetes.LoadBalancerAddress.Ip),
         })
-        {
-            var violations = OSForAI.Components.Validation.ProgramValidator.Validate(program, OSForAI.Components.Validation.PulumiSchema.Load(folder));
-            Assert.True(violations.Count == 0, string.Join("\n", violations));
-        }
+            HasNoSchemaViolations(program);
     }
 
     [Fact]
@@ -144,43 +120,6 @@ public sealed class ByoStackTests
     {
         var r = Run(["synth", "byo", "--stack", "dev"]);
         Assert.Equal(0, r.Code);
-        if (Environment.GetEnvironmentVariable("OSAI_UPDATE_GOLDEN") == "1") File.WriteAllText(GoldenFile, r.Out);
-        Assert.True(File.Exists(GoldenFile), $"{GoldenFile} is missing; create it with OSAI_UPDATE_GOLDEN=1");
-        Assert.True(File.ReadAllText(GoldenFile) == r.Out,
-            $"the synthesized dev program differs from {GoldenFile}; if the change is intended, regenerate it with OSAI_UPDATE_GOLDEN=1 and review the diff");
-    }
-
-    /// <summary>A copy of the root project whose dev stack has keys changed (null: removed).</summary>
-    private sealed class TempProject : IDisposable
-    {
-        public TempProject(params (string Key, string? Value)[] changes)
-        {
-            Dir = Path.Combine(Path.GetTempPath(), "osforai-byo-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(Dir);
-            File.Copy(Path.Combine(RepoRoot, "Pulumi.yaml"), Path.Combine(Dir, "Pulumi.yaml"));
-            var lines = File.ReadAllLines(Path.Combine(RepoRoot, "Pulumi.dev.yaml")).ToList();
-            foreach (var (key, value) in changes)
-            {
-                var prefix = $"  osforai:{key}:";
-                var i = lines.FindIndex(l => l.StartsWith(prefix, StringComparison.Ordinal));
-                Assert.True(i >= 0, $"Pulumi.dev.yaml has no {key}");
-                // Drop the entry's nested lines (a secure value, an object).
-                while (i + 1 < lines.Count && lines[i + 1].StartsWith("    ", StringComparison.Ordinal)) lines.RemoveAt(i + 1);
-                if (value is null) lines.RemoveAt(i);
-                else lines[i] = $"{prefix} {value}";
-            }
-            File.WriteAllLines(Path.Combine(Dir, "Pulumi.dev.yaml"), lines);
-        }
-
-        public string Dir { get; }
-
-        public void Dispose() => Directory.Delete(Dir, recursive: true);
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln"))) return dir.FullName;
-        throw new InvalidOperationException("OSForAI.sln not found above the test binaries");
+        MatchesGolden("byo-dev.yaml", r.Out);
     }
 }

@@ -12,7 +12,7 @@ namespace OSForAI.Tests.Infrastructure;
 /// </summary>
 public sealed class DeployFilesTests
 {
-    private static readonly string Root = FindRepositoryRoot();
+    private static readonly string Root = OSForAI.Testing.Repository.Root;
     private const string RuntimeDockerfile = "deploy/docker/runtime.Dockerfile";
     private const string GpuDockerfile = "deploy/docker/worker-gpu.Dockerfile";
     private const string Workflow = ".github/workflows/stacks.yml";
@@ -582,10 +582,4 @@ public sealed class DeployFilesTests
         _ => "",
     };
 
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln"))) return dir.FullName;
-        throw new InvalidOperationException("cannot find the repository root (OSForAI.sln) above " + AppContext.BaseDirectory);
-    }
 }

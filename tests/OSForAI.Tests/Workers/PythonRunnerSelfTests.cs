@@ -11,7 +11,7 @@ public sealed class PythonRunnerSelfTests
     [Fact]
     public async Task Runner_protocol_tests_pass()
     {
-        var root = RepoRoot();
+        var root = OSForAI.Testing.Repository.Root;
         var script = Path.Combine(root, "runtime", "runners", "python", "test_runner.py");
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
         psi.ArgumentList.Add(script);
@@ -23,12 +23,5 @@ public sealed class PythonRunnerSelfTests
         var output = await stdout + await stderr;
         Assert.True(p.ExitCode == 0, output);
         Assert.Contains("OK", output);
-    }
-
-    internal static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "OSForAI.sln"))) return dir.FullName;
-        throw new InvalidOperationException("cannot find the repository root (OSForAI.sln) above " + AppContext.BaseDirectory);
     }
 }
