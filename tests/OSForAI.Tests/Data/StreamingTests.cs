@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using OSForAI.Testing;
 using OSForAI.Tests.Support;
 
 namespace OSForAI.Tests.Data;
@@ -32,8 +33,7 @@ public sealed class StreamingTests(S3Emulator s3)
         client.Timeout = TimeSpan.FromMinutes(5);
 
         using var meter = new PeakMemory();
-        var upload = new GeneratedStream(Size, seed: 42);
-        var put = await client.PutAsync(path, new StreamContent(upload, 256 * 1024) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } });
+        var put = await client.PutAsync(path, new StreamContent(new GeneratedStream(Size, seed: 42), 256 * 1024) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } });
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
 
         using var get = await client.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
@@ -43,7 +43,7 @@ public sealed class StreamingTests(S3Emulator s3)
         var downloaded = await SHA256.HashDataAsync(body);
         var growth = meter.Stop();
 
-        Assert.Equal(upload.Hash(), downloaded);
+        Assert.Equal(GeneratedStream.HashOf(Size, seed: 42), downloaded);
         Assert.True(growth < MemoryBudget, $"the process grew by {growth / 1048576.0:0.0} MiB while streaming 256 MiB both ways");
     }
 
@@ -84,42 +84,5 @@ public sealed class StreamingTests(S3Emulator s3)
         }
 
         public void Dispose() => _stop.Cancel();
-    }
-
-    /// <summary>Deterministic pseudo-random bytes of a given length, generated as read (nothing held in memory), hashed as they go.</summary>
-    private sealed class GeneratedStream(long length, int seed) : Stream
-    {
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        private ulong _state = (ulong)seed * 0x9E3779B97F4A7C15UL + 1;
-        private long _position;
-
-        public byte[] Hash() => _hash.GetCurrentHash();
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = (int)Math.Min(buffer.Length, length - _position);
-            for (var i = 0; i < n; i++)
-            {
-                _state ^= _state << 13; _state ^= _state >> 7; _state ^= _state << 17;
-                buffer[i] = (byte)_state;
-            }
-            _hash.AppendData(buffer[..n]);
-            _position += n;
-            return n;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => new(Read(buffer.Span));
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => Task.FromResult(Read(buffer, offset, count));
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => length;
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

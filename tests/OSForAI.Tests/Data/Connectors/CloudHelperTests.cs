@@ -75,7 +75,7 @@ public sealed class CloudHelperTests
     public async Task A_content_failure_is_reported_after_the_send_in_flight_finishes()
     {
         var data = new byte[3 * MiB];
-        using var chunks = await ChunkedContent.ReadFirstAsync(new ThrowingAfter(data, 2 * MiB + 10), MiB, CancellationToken.None);
+        using var chunks = await ChunkedContent.ReadFirstAsync(new ConnectorContract.FailingStream(data, 2 * MiB + 10), MiB, CancellationToken.None);
         var sending = 0;
         var finished = 0;
         await Assert.ThrowsAsync<IOException>(() => chunks.UploadAllAsync(async (_, _) =>
@@ -88,27 +88,6 @@ public sealed class CloudHelperTests
         Assert.Equal(sending, finished);
     }
 
-    private sealed class ThrowingAfter(byte[] data, int failAfter) : Stream
-    {
-        private int _pos;
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            if (_pos >= failAfter) throw new IOException("reset");
-            var n = Math.Min(Math.Min(count, data.Length - _pos), failAfter - _pos);
-            Array.Copy(data, _pos, buffer, offset, n);
-            _pos += n;
-            return n;
-        }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _pos; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 
     private static ObjectInfo File(string name) => new(name, 1, null, null);
 

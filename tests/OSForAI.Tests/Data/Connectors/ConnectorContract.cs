@@ -164,7 +164,7 @@ public abstract class ConnectorContract
     }
 
     /// <summary>A forward-only stream with no length, like an HTTP request body.</summary>
-    protected sealed class NonSeekable(byte[] data) : Stream
+    internal sealed class NonSeekable(byte[] data) : Stream
     {
         private int _pos;
         public override int Read(byte[] buffer, int offset, int count)
@@ -186,7 +186,7 @@ public abstract class ConnectorContract
     }
 
     /// <summary>Yields <c>failAfter</c> bytes, then throws as a dropped client connection would.</summary>
-    protected sealed class FailingStream(byte[] data, int failAfter) : Stream
+    internal sealed class FailingStream(byte[] data, int failAfter) : Stream
     {
         private int _pos;
         public override int Read(byte[] buffer, int offset, int count)
