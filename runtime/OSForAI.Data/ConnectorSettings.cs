@@ -74,8 +74,6 @@ public sealed class ConnectorRegistry
         _settings = settings;
     }
 
-    public IEnumerable<string> Schemes => _factories.Keys;
-
     public IDataConnector Resolve(StorageUri uri)
     {
         lock (_lock)

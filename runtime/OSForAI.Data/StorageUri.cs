@@ -64,12 +64,6 @@ public sealed record StorageUri
         return sb.ToString();
     }
 
-    public static bool TryParse(string? text, out StorageUri? uri, out string? error)
-    {
-        try { uri = Parse(text); error = null; return true; }
-        catch (DataException e) { uri = null; error = e.Message; return false; }
-    }
-
     /// <summary>Parses a URI; a bare "owner/path" (no scheme) is read as data://owner/path.</summary>
     public static StorageUri Parse(string? text)
     {

@@ -62,11 +62,6 @@ public sealed class KeyStore(Database db)
             r => new ApiKeyInfo(r.GetString(0), r.GetString(1), r.GetString(2), Principal.ParseScopes(r.GetString(3).Split(',')),
                 DateTimeOffset.Parse(r.GetString(4)), !r.IsDBNull(5), ParseGrants(r.GetString(6))), ("$o", owner));
 
-    /// <summary>The data grants of an active key (for work done on its behalf, e.g. by an algorithm it called); empty when revoked or unknown.</summary>
-    public IReadOnlyList<DataGrant> GrantsOf(string keyId) =>
-        db.Query("SELECT data_grants FROM api_keys WHERE id=$i AND revoked_at IS NULL", r => ParseGrants(r.GetString(0)), ("$i", keyId))
-            .FirstOrDefault() ?? [];
-
     private static string FormatGrants(IReadOnlyList<DataGrant> grants) => string.Join('\n', grants.Select(g => g.ToString()));
 
     private static IReadOnlyList<DataGrant> ParseGrants(string text) =>

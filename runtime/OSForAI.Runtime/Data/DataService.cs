@@ -13,8 +13,6 @@ namespace OSForAI.Runtime.Data;
 /// </summary>
 public sealed class DataService(ConnectorRegistry connectors)
 {
-    public ConnectorRegistry Connectors => connectors;
-
     public (StorageUri Uri, IDataConnector Connector) Open(string uriText, Principal caller, bool write)
     {
         var uri = Resolve(StorageUri.Parse(uriText), caller);
