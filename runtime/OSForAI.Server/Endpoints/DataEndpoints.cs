@@ -69,34 +69,30 @@ public static class DataEndpoints
 
     private static async Task GetAsync(HttpContext ctx, IDataConnector connector, StorageUri uri, int pageSize, CancellationToken ct)
     {
-        if (!uri.IsDirectory && await connector.StatAsync(uri, ct) is { } info)
+        if (!uri.IsDirectory && await OpenObjectAsync(ctx, connector, uri, ct) is { } o)
         {
-            long? size = info.Size >= 0 ? info.Size : null;   // http(s) objects may have no known size
-            var range = ByteRange.ParseHttp(ctx.Request.Headers.Range.ToString(), size);
-            if (range is { } r && r.Offset >= size && size > 0)
+            await using (o)
             {
-                ctx.Response.StatusCode = 416;
-                ctx.Response.Headers.ContentRange = $"bytes */{info.Size}";
-                return;
+                var accept = ctx.Request.Headers.Accept.ToString();
+                ctx.Response.ContentType = accept.Contains("application/json", StringComparison.OrdinalIgnoreCase) ? "application/json"
+                    : accept.Contains("text/plain", StringComparison.OrdinalIgnoreCase) ? "text/plain; charset=utf-8"
+                    : "application/octet-stream";
+                ctx.Response.Headers.AcceptRanges = "bytes";
+                WriteMetadata(ctx, o.Info);
+                long? size = o.Info.Size >= 0 ? o.Info.Size : null;   // http(s) objects may have no known size
+                if (o.Range is { } served && (size is not null || served.Length is not null))
+                {
+                    var length = size is null ? served.Length!.Value : o.Length;
+                    ctx.Response.StatusCode = 206;
+                    ctx.Response.Headers.ContentRange = $"bytes {served.Offset}-{served.Offset + length - 1}/{size?.ToString() ?? "*"}";
+                    ctx.Response.ContentLength = length;
+                }
+                else if (o.Range is null && size is not null) ctx.Response.ContentLength = o.Length;
+                await o.Content.CopyToAsync(ctx.Response.Body, 256 * 1024, ct);
             }
-            await using var o = await connector.OpenReadAsync(uri, range, ct);
-            var accept = ctx.Request.Headers.Accept.ToString();
-            ctx.Response.ContentType = accept.Contains("application/json", StringComparison.OrdinalIgnoreCase) ? "application/json"
-                : accept.Contains("text/plain", StringComparison.OrdinalIgnoreCase) ? "text/plain; charset=utf-8"
-                : "application/octet-stream";
-            ctx.Response.Headers.AcceptRanges = "bytes";
-            WriteMetadata(ctx, o.Info);
-            if (o.Range is { } served && (size is not null || served.Length is not null))
-            {
-                var length = size is null ? served.Length!.Value : o.Length;
-                ctx.Response.StatusCode = 206;
-                ctx.Response.Headers.ContentRange = $"bytes {served.Offset}-{served.Offset + length - 1}/{size?.ToString() ?? "*"}";
-                ctx.Response.ContentLength = length;
-            }
-            else if (o.Range is null && size is not null) ctx.Response.ContentLength = o.Length;
-            await o.Content.CopyToAsync(ctx.Response.Body, 256 * 1024, ct);
             return;
         }
+        if (ctx.Response.StatusCode == 416) return;
         if (!await connector.DirectoryExistsAsync(uri.AsDirectory(), ct))
             throw new DataException(DataError.NotFound, $"{uri} not found");
         var marker = ctx.Request.Query["marker"].ToString();
@@ -124,6 +120,30 @@ public static class DataEndpoints
         w.WriteEndArray();
         if (page.Marker is not null) w.WriteString("marker", page.Marker);
         w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Opens the object, or returns null when there is none (the path may be a directory). A plain GET is one request
+    /// to the store; only a Range request asks for the size first (suffix ranges and 416 need it).
+    /// </summary>
+    private static async Task<ObjectStream?> OpenObjectAsync(HttpContext ctx, IDataConnector connector, StorageUri uri, CancellationToken ct)
+    {
+        var header = ctx.Request.Headers.Range.ToString();
+        ByteRange? range = null;
+        if (header.Length > 0)
+        {
+            if (await connector.StatAsync(uri, ct) is not { } info) return null;
+            long? size = info.Size >= 0 ? info.Size : null;
+            range = ByteRange.ParseHttp(header, size);
+            if (range is { } r && r.Offset >= size && size > 0)
+            {
+                ctx.Response.StatusCode = 416;
+                ctx.Response.Headers.ContentRange = $"bytes */{info.Size}";
+                return null;
+            }
+        }
+        try { return await connector.OpenReadAsync(uri, range, ct); }
+        catch (DataException e) when (e.Kind == DataError.NotFound) { return null; }
     }
 
     private static void WriteMetadata(HttpContext ctx, ObjectInfo info)
