@@ -9,7 +9,7 @@ using OSForAI.WorkerProtocol;
 namespace OSForAI.Runtime;
 
 /// <summary>The call path below the gateway: resolve a version for a caller, then run it on the pool.</summary>
-public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWorkerPool models, CallTokens tokens, GatewayAddress gateway,
+public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWorkerPool models, CallTokens tokens,
     CallGraphPrewarmer prewarmer, IOptions<OsaiOptions> options)
 {
     private readonly OsaiOptions _options = options.Value;
@@ -63,10 +63,11 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         var trace = from?.TraceId ?? traceId ?? ActivityTraceId.CreateRandom().ToHexString();
         var owner = from?.Owner ?? caller.Owner;
         // Models never call out, so only code runtimes get a call token.
+        var callId = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         var token = version.Runtime == ModelWorkerPool.Runtime ? null
             : tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline, version.InstanceKey, now,
-                from?.Grants ?? caller.Grants.Select(g => g.ToString()).ToList()));
-        return new CallContext(trace, owner, depth, deadline, token, gateway.Url);
+                from?.Grants ?? caller.Grants.Select(g => g.ToString()).ToList(), callId));
+        return new CallContext(trace, owner, depth, deadline, callId, token);
     }
 
     /// <summary>A model called through the v1 API: JSON arrays in, JSON arrays (and top labels) out.</summary>

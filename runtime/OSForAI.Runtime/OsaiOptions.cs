@@ -48,7 +48,6 @@ public sealed class OsaiOptions
     public string DatabasePath => Path.Combine(Home, "osforai.db");
     public string DataRoot => Path.Combine(Home, "data");
     public string CodeCacheRoot => Path.Combine(Home, "code");
-    public string RunRoot => Path.Combine(Home, "run");
 }
 
 /// <summary>How the process worker host keeps and starts workers.</summary>
@@ -99,6 +98,24 @@ public sealed class WorkerOptions
 
     /// <summary>How long a starting worker may take to connect and say hello.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// When the server runs as root, each sandboxed worker runs under its own host uid from
+    /// [SandboxFirstUid, SandboxFirstUid + SandboxUidCount): a range no account may use.
+    /// </summary>
+    public int SandboxFirstUid { get; set; } = 61000;
+
+    /// <summary>How many worker uids the range holds (at least MaxWorkers plus the model workers).</summary>
+    public int SandboxUidCount { get; set; } = 4000;
+
+    /// <summary>Further host folders sandboxed workers may read (e.g. a CUDA install outside /usr).</summary>
+    public List<string> SandboxReadOnlyPaths { get; set; } = [];
+
+    /// <summary>Most processes and threads one worker may run (the cgroup pids limit, or RLIMIT_NPROC under its own uid).</summary>
+    public int MaxProcesses { get; set; } = 256;
+
+    /// <summary>Bytes per second of a worker's output outside captured calls that reach the server log (the rest is counted and dropped).</summary>
+    public long OutputBytesPerSecond { get; set; } = 64 * 1024;
 }
 
 /// <summary>

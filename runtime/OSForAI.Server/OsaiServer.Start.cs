@@ -56,6 +56,7 @@ public static partial class OsaiServer
         s.AddSingleton<ResourceProfiles>();
         s.AddSingleton<WorkerPool>();
         s.AddSingleton<CallTokens>();
+        s.AddSingleton<CallDelegation>();
         s.AddSingleton<CallGraphPrewarmer>();
         s.AddSingleton<GatewayAddress>();
         s.AddSingleton<CallService>();

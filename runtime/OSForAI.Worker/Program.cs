@@ -56,6 +56,8 @@ namespace OSForAI.Worker
 
         public async Task<int> RunAsync()
         {
+            var secret = Environment.GetEnvironmentVariable("OSAI_WORKER_SECRET") ?? "";
+            Environment.SetEnvironmentVariable("OSAI_WORKER_SECRET", null);
             await SendAsync(w =>
             {
                 w.WriteString("type", "hello");
@@ -64,6 +66,8 @@ namespace OSForAI.Worker
                 w.WriteString("runner", "osai-dotnet-onnx/1.0");
                 w.WriteNumber("pid", Environment.ProcessId);
                 w.WriteBoolean("multi_model", true);
+                // Proves to the host that this is the worker it started (docs/worker-protocol.md, "Transport").
+                w.WriteString("secret", secret);
             });
             // A dedicated thread reads frames with blocking reads: large tensors cross in a few cheap hand-offs.
             var input = new BufferedStream(stream, 64 * 1024);

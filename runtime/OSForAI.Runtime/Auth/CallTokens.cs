@@ -9,14 +9,16 @@ namespace OSForAI.Runtime.Auth;
 /// how deep it is, which algorithms are already on the path (for cycle detection), its remaining deadline, and
 /// which version made it when (so the scheduler can learn the call graph). <see cref="Grants"/> are the original
 /// caller's data grants, delegated unchanged down the chain (an algorithm never reaches more data than its caller).
+/// <see cref="CallId"/> names the one call the token was issued for: <see cref="CallDelegation"/> accepts the token only
+/// while that call is in flight, and only from the worker running it.
 /// </summary>
 public sealed record CallChain(string Owner, string TraceId, int Depth, IReadOnlyList<string> Path, DateTimeOffset Deadline,
-    string? CallerKey = null, DateTimeOffset? CallerStartedAt = null, IReadOnlyList<string>? Grants = null);
+    string? CallerKey = null, DateTimeOffset? CallerStartedAt = null, IReadOnlyList<string>? Grants = null, string? CallId = null);
 
 /// <summary>
 /// Short-lived tokens that let an algorithm call other algorithms through the gateway on behalf of its
 /// caller: "osai_call.{payload}.{mac}", HMAC-SHA256 with a secret of this server process, valid until the
-/// invocation's deadline. They carry the call scope only, so composition can never publish or administer; they
+/// invocation's deadline, and in practice much shorter: the gateway also asks <see cref="CallDelegation"/>. They carry the call scope only, so composition can never publish or administer; they
 /// also reach data with the caller's own data space and grants.
 /// </summary>
 public sealed class CallTokens

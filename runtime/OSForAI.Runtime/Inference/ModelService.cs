@@ -45,7 +45,8 @@ public sealed class ModelService(CallService calls, ModelWorkerPool workers)
     public async Task<InferenceOutcome> InferAsync(VersionRecord version, IReadOnlyList<Tensor> inputs, Principal caller, TimeSpan timeout,
         CancellationToken ct, string? traceId = null)
     {
-        var context = new CallContext(traceId ?? ActivityTraceId.CreateRandom().ToHexString(), caller.Owner, 0, DateTimeOffset.UtcNow + timeout);
+        var context = new CallContext(traceId ?? ActivityTraceId.CreateRandom().ToHexString(), caller.Owner, 0, DateTimeOffset.UtcNow + timeout,
+            Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
         var reply = await workers.InferAsync(version, inputs, timeout, context, ct);
         _unloaded.TryRemove(version.InstanceKey, out _);
         return new InferenceOutcome(reply.Outputs, reply);

@@ -1,18 +1,36 @@
+using OSForAI.Runtime.Workers.Isolation;
+
 namespace OSForAI.Runtime.Workers;
 
 /// <summary>
-/// Runs a worker inside bubblewrap: the whole file system read-only, the OSForAI home (catalog,
-/// keys, data) and the server user's home hidden behind empty tmpfs mounts, a private /tmp, and
-/// its own pid/ipc/uts namespaces. Only the code cache (read-only), the worker socket folder and
-/// the runner scripts are mounted back. The network is shared, so algorithms can still reach
-/// outside services (and, later, the gateway for composed calls).
+/// Runs a worker inside bubblewrap, built so that hostile code gains nothing whether the server runs as root or not:
+/// <list type="bullet">
+/// <item>a new user namespace in which the worker holds no capabilities (all dropped, further user namespaces
+/// disabled), so it cannot unmount, remount or mount anything; as root the launcher first drops to the worker's own
+/// unprivileged host uid (<see cref="WorkerUids"/>);</item>
+/// <item>its own pid, ipc, uts, cgroup and network namespaces: no network at all, only loopback inside;</item>
+/// <item>a file system of the system folders only (/usr, /etc and the merged-/usr links), read-only, plus the
+/// runtime it needs (runner, dotnet, interpreter), a private /tmp, and its own folder at /osai — its channel to the
+/// host, its gateway socket and the builds it loaded. No home folder, no code cache, no other worker's anything;</item>
+/// <item>a seccomp filter (<see cref="SeccompFilter"/>) that refuses mount, ptrace, keyctl, bpf, namespaces and the
+/// like, applied last.</item>
+/// </list>
 /// </summary>
-public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string codeRoot, string runDir, IReadOnlyList<string> readOnlyDirs, string? userHome)
+public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> readOnlyDirs, IReadOnlyList<string> hiddenDirs)
 {
+    /// <summary>The uid and gid a worker has inside its user namespace ("nobody").</summary>
+    private const string InnerId = "65534";
+
+    /// <summary>The file descriptor the launcher opens the seccomp program on.</summary>
+    public const int SeccompFd = 10;
+
     public string BwrapPath { get; } = bwrapPath;
 
     /// <summary>NVIDIA device nodes, where present, so model workers can use the GPU (listed once).</summary>
     private readonly string[] _gpuDevices = Directory.Exists("/dev") ? Directory.GetFiles("/dev", "nvidia*") : [];
+
+    /// <summary>The system folders every sandbox gets, read-only (or as the links they are on merged-/usr systems).</summary>
+    private static readonly string[] SystemPaths = ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
     /// <summary>
     /// Which sandbox the options ask for: bubblewrap or none. "auto" uses bubblewrap when it is
@@ -29,7 +47,7 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
             whyNot = "OSForAI:Workers:Sandbox is 'none'";
             return false;
         }
-        whyNot = !File.Exists(options.BubblewrapPath) ? $"{options.BubblewrapPath} does not exist" : Probe(options.BubblewrapPath);
+        whyNot = !File.Exists(options.BubblewrapPath) ? $"{options.BubblewrapPath} does not exist" : Probe(options);
         if (whyNot is null) return true;
         if (mode == "bubblewrap")
             throw new InvalidOperationException(
@@ -37,14 +55,16 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
         return false;
     }
 
-    /// <summary>Runs a trivial command in the same kind of sandbox; null when it works, else what went wrong.</summary>
-    private static string? Probe(string bwrap)
+    /// <summary>Runs a trivial command in the same kind of sandbox (as the same kind of user); null when it works, else what went wrong.</summary>
+    private static string? Probe(WorkerOptions options)
     {
         try
         {
-            var psi = new System.Diagnostics.ProcessStartInfo(bwrap) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in new[] { "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent", "--", "/bin/true" })
-                psi.ArgumentList.Add(a);
+            string[] bwrap = [options.BubblewrapPath, "--unshare-user", "--uid", InnerId, "--gid", InnerId, "--unshare-pid", "--unshare-net",
+                "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--die-with-parent", "--", "/bin/true"];
+            string[] command = Libc.IsRoot ? [.. DropTo(options.SandboxFirstUid), .. bwrap] : bwrap;
+            var psi = new System.Diagnostics.ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in command[1..]) psi.ArgumentList.Add(a);
             using var p = System.Diagnostics.Process.Start(psi)!;
             var stderr = p.StandardError.ReadToEndAsync();
             if (!p.WaitForExit(10_000))
@@ -60,32 +80,82 @@ public sealed class BubblewrapSandbox(string bwrapPath, string osaiHome, string 
         }
     }
 
-    /// <summary>The bwrap arguments that run <paramref name="command"/> inside the sandbox.</summary>
-    public IEnumerable<string> Arguments(IEnumerable<string> command)
+    /// <summary>
+    /// The setpriv command that makes the rest of the command line run as <paramref name="uid"/> (group too), with no
+    /// supplementary groups, no capabilities it could ever regain, and no-new-privileges. For a server running as root.
+    /// </summary>
+    public static string[] DropTo(int uid) =>
+    [
+        SetprivPath, $"--reuid={uid}", $"--regid={uid}", "--clear-groups",
+        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+    ];
+
+    private static string SetprivPath => File.Exists("/usr/bin/setpriv") ? "/usr/bin/setpriv" : "setpriv";
+
+    /// <summary>The bwrap command line that runs <paramref name="command"/> inside the sandbox, with <paramref name="folder"/> at /osai.</summary>
+    public IEnumerable<string> Command(WorkerFolder folder, IEnumerable<string> command, bool seccomp)
     {
-        string[] args =
-        [
-            "--ro-bind", "/", "/",
-            "--dev", "/dev",
-            "--proc", "/proc",
-            "--tmpfs", "/tmp",
-        ];
-        foreach (var dev in _gpuDevices) args = [.. args, "--dev-bind", dev, dev];
-        var hidden = new List<string>();
-        if (userHome is { Length: > 1 } && Directory.Exists(userHome)) hidden.Add(userHome);
-        hidden.Add(osaiHome);
-        foreach (var h in hidden) args = [.. args, "--tmpfs", h];
-        return
-        [
-            .. args,
-            "--ro-bind", codeRoot, codeRoot,
-            .. readOnlyDirs.SelectMany(d => new[] { "--ro-bind", d, d }),
-            "--bind", runDir, runDir,
-            "--chdir", runDir,
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        var args = new List<string>
+        {
+            BwrapPath,
+            "--unshare-user", "--uid", InnerId, "--gid", InnerId, "--disable-userns",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
+            "--cap-drop", "ALL",
             "--die-with-parent", "--new-session",
-            "--",
-            .. command,
-        ];
+        };
+        foreach (var path in SystemPaths)
+        {
+            var info = new FileInfo(path);
+            if (info.LinkTarget is { } target) args.AddRange(["--symlink", target, path]);
+            else if (Directory.Exists(path)) args.AddRange(["--ro-bind", path, path]);
+        }
+        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        foreach (var dev in _gpuDevices) args.AddRange(["--dev-bind", dev, dev]);
+        // CUDA reads the PCI topology; other workers have no use for /sys.
+        if (_gpuDevices.Length > 0) args.AddRange(["--ro-bind", "/sys", "/sys"]);
+        foreach (var dir in readOnlyDirs) args.AddRange(["--ro-bind", dir, dir]);
+        // The server's state stays out of sight even where it lies inside a folder the worker needs.
+        foreach (var hidden in hiddenDirs)
+            if (readOnlyDirs.Any(d => Contains(d, hidden)) && Directory.Exists(hidden)) args.AddRange(["--tmpfs", hidden]);
+        args.AddRange(["--ro-bind", folder.HostPath, WorkerFolder.SandboxRoot, "--chdir", "/tmp"]);
+        if (seccomp) args.AddRange(["--seccomp", SeccompFd.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        args.Add("--");
+        args.AddRange(command);
+        return args;
+    }
+
+    /// <summary>
+    /// The folders a worker needs beyond the system ones: those of <paramref name="executables"/> that lie outside
+    /// them (an interpreter's install prefix, the runner, dotnet), plus configured extras.
+    /// </summary>
+    public static List<string> RuntimeFolders(IEnumerable<string?> executables, IEnumerable<string> extra)
+    {
+        bool Covered(string dir) => SystemPaths.Any(s => Contains(s, dir));
+        var dirs = new List<string>();
+        foreach (var exe in executables)
+        {
+            if (exe is not { Length: > 0 } || !Path.IsPathRooted(exe)) continue;
+            var real = ResolveLinks(exe);
+            var dir = Path.GetDirectoryName(real);
+            // An interpreter in PREFIX/bin needs PREFIX/lib too.
+            if (dir is not null && Path.GetFileName(dir) == "bin" && File.Exists(real)) dir = Path.GetDirectoryName(dir);
+            if (dir is { Length: > 1 } && !Covered(dir)) dirs.Add(dir);
+        }
+        dirs.AddRange(extra.Where(Path.IsPathRooted).Select(Path.GetFullPath));
+        return dirs.Where(Directory.Exists).Distinct().ToList();
+    }
+
+    /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies inside it.</summary>
+    private static bool Contains(string folder, string path)
+    {
+        folder = Path.TrimEndingDirectorySeparator(folder);
+        path = Path.TrimEndingDirectorySeparator(path);
+        return path == folder || path.StartsWith(folder + "/", StringComparison.Ordinal);
+    }
+
+    private static string ResolveLinks(string path)
+    {
+        try { return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path; }
+        catch (IOException) { return path; }
     }
 }

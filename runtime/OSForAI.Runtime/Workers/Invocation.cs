@@ -10,9 +10,10 @@ public static class ContentKinds
 
 /// <summary>
 /// Travels with a call into the worker and on to composed calls: <paramref name="Token"/> lets the algorithm call
-/// others through <paramref name="Gateway"/> on its caller's behalf (see CallTokens).
+/// others and reach data through its worker's gateway socket on its caller's behalf, while the call
+/// <paramref name="CallId"/> is in flight on that worker (see CallTokens and CallDelegation).
 /// </summary>
-public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline, string? Token = null, string? Gateway = null);
+public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline, string CallId, string? Token = null);
 
 public sealed record InvokeRequest(string ContentKind, ReadOnlyMemory<byte> Body, CallContext Context);
 
@@ -39,6 +40,7 @@ public static class ErrorTypes
     public const string ProtocolError = "ProtocolError";
     public const string CallCycle = "CallCycle";
     public const string CallDepthExceeded = "CallDepthExceeded";
+    public const string OutOfMemory = "AlgorithmOutOfMemory";
 }
 
 /// <summary>A call that did not produce a result: what the algorithm or the platform said, safe to show the caller.</summary>

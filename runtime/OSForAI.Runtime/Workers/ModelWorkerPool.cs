@@ -125,11 +125,12 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         {
             var codeDir = await code.EnsureExtractedAsync(version.Build, version.CodeUri, deadline);
             conn = await ConnectionAsync(slot, deadline);
+            var modelDir = conn.Environment.ExposeBuild(codeDir);
             var spec = version.Model ?? new ModelSpec();
             var reply = await conn.RequestGatheredAsync(type, w =>
             {
                 w.WriteString("model", version.InstanceKey);
-                w.WriteString("model_path", Path.Combine(codeDir, version.Entrypoint));
+                w.WriteString("model_path", Path.Combine(modelDir, version.Entrypoint));
                 w.WriteString("device", spec.Device);
                 w.WriteNumber("max_batch_size", spec.MaxBatchSize);
                 w.WriteNumber("max_queue_delay_ms", spec.MaxQueueDelayMs);

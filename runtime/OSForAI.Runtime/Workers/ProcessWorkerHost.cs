@@ -1,8 +1,13 @@
 using OSForAI.WorkerProtocol;
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Catalog;
+using OSForAI.Runtime.Workers.Isolation;
 
 namespace OSForAI.Runtime.Workers;
 
@@ -15,37 +20,80 @@ public interface IWorkerHost
 }
 
 /// <summary>
-/// Workers as child processes talking over a Unix domain socket in the home's run/ folder,
-/// inside a bubblewrap sandbox when one is configured or available (see <see cref="BubblewrapSandbox"/>).
+/// Workers as child processes, each with a private folder (<see cref="WorkerFolder"/>) holding the Unix socket of its
+/// channel to the host and the socket through which it reaches the gateway (<see cref="WorkerGatewayProxy"/>). The host
+/// accepts only the process it started (SO_PEERCRED: a descendant of it, under the worker's uid) that opens with the
+/// per-worker secret in its hello. Inside a bubblewrap sandbox when one is configured or available
+/// (<see cref="BubblewrapSandbox"/>), held to resource limits by a cgroup where one can be made here
+/// (<see cref="CgroupLimiter"/>), with its stray output rate-limited into the log (<see cref="WorkerOutputLog"/>).
 /// </summary>
-public sealed class ProcessWorkerHost : IWorkerHost
+public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
 {
+    /// <summary>
+    /// The launcher: joins the worker's cgroups ($$ into each cgroup.procs file before "--"), opens the seccomp
+    /// program on fd 10 (unless it is "-"), then becomes the worker command. Everything the worker starts is born
+    /// inside its cgroups.
+    /// </summary>
+    private const string LauncherScript =
+        "filter=$1; shift; while [ \"$1\" != \"--\" ]; do echo $$ > \"$1\" || exit 121; shift; done; shift; " +
+        "if [ \"$filter\" != \"-\" ]; then exec 10<\"$filter\" || exit 122; fi; exec \"$@\"";
+
     private readonly OsaiOptions _options;
     private readonly ILogger<ProcessWorkerHost> _log;
+    private readonly TimeProvider _clock;
+    private readonly GatewayAddress _gateway;
+    private readonly CallDelegation _delegation;
     private readonly string _runDir;
     private readonly BubblewrapSandbox? _sandbox;
+    private readonly string? _seccompFile;
+    private readonly WorkerUids? _uids;
+    private readonly CgroupLimiter _cgroups;
     private long _counter;
 
-    public ProcessWorkerHost(IOptions<OsaiOptions> options, ILogger<ProcessWorkerHost> log)
+    public ProcessWorkerHost(IOptions<OsaiOptions> options, ILogger<ProcessWorkerHost> log, TimeProvider clock, GatewayAddress gateway,
+        CallDelegation delegation)
     {
         _options = options.Value;
         _log = log;
-        // Unix socket paths are limited to ~108 bytes; fall back to the temp folder for deep homes.
-        _runDir = _options.RunRoot.Length < 70 ? _options.RunRoot : Path.Combine(Path.GetTempPath(), "osai-" + Environment.ProcessId);
-        Directory.CreateDirectory(_runDir);
+        _clock = clock;
+        _gateway = gateway;
+        _delegation = delegation;
+        // Worker folders live outside the home (which stays private to the server) in a folder of their own that others
+        // may traverse but not list: each worker's folder in it is its uid's alone. Short, for Unix socket paths (~108 bytes).
+        _runDir = Path.Combine(Path.GetTempPath(), "osai-w-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(5)).ToLowerInvariant());
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(_runDir);
+        else Directory.CreateDirectory(_runDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         if (BubblewrapSandbox.ShouldUse(_options.Workers, out var whyNot))
         {
-            Directory.CreateDirectory(_options.CodeCacheRoot);
-            _sandbox = new BubblewrapSandbox(_options.Workers.BubblewrapPath, Path.GetFullPath(_options.Home), _options.CodeCacheRoot, _runDir,
-                new[] { Path.GetDirectoryName(PythonRunnerPath), Path.GetDirectoryName(Path.GetFullPath(ModelWorkerPath)), Path.GetDirectoryName(DotnetPath) }
-                    .Where(d => d is { Length: > 0 } && Path.IsPathRooted(d) && Directory.Exists(d)).Select(d => d!).Distinct().ToList(),
-                Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
-            _log.LogInformation("workers run in a bubblewrap sandbox ({Path})", _sandbox.BwrapPath);
+            var hidden = new List<string> { Path.GetFullPath(_options.Home) };
+            if (Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { Length: > 1 } userHome) hidden.Add(userHome);
+            _sandbox = new BubblewrapSandbox(_options.Workers.BubblewrapPath,
+                BubblewrapSandbox.RuntimeFolders([_options.Workers.PythonPath, PythonRunnerPath, ModelWorkerPath, DotnetPath], _options.Workers.SandboxReadOnlyPaths),
+                hidden);
+            if (SeccompFilter.IsSupported(RuntimeInformation.ProcessArchitecture))
+            {
+                _seccompFile = Path.Combine(_runDir, "seccomp.bpf");
+                File.WriteAllBytes(_seccompFile, SeccompFilter.Build(RuntimeInformation.ProcessArchitecture));
+            }
+            if (Libc.IsRoot) _uids = new WorkerUids(_options.Workers.SandboxFirstUid, _options.Workers.SandboxUidCount);
+            _log.LogInformation("workers run in a bubblewrap sandbox ({Path}): no capabilities, no network, {Uid}, {Seccomp}", _sandbox.BwrapPath,
+                _uids is null ? "the server's uid mapped into a user namespace" : $"their own uids from {_options.Workers.SandboxFirstUid}",
+                _seccompFile is null ? $"no seccomp filter for {RuntimeInformation.ProcessArchitecture}" : "a seccomp filter");
         }
         else
         {
             _log.LogWarning("workers run as plain processes with the server's permissions (no sandbox: {Reason})", whyNot);
         }
+        _cgroups = CgroupLimiter.Detect("osforai", log);
+        _log.LogInformation("worker resource limits: {How}", _cgroups.Description);
+    }
+
+    /// <summary>Removes the workers' folders (the workers are stopped by their pools first).</summary>
+    public void Dispose()
+    {
+        try { Directory.Delete(_runDir, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>Whether workers start inside bubblewrap.</summary>
@@ -68,79 +116,73 @@ public sealed class ProcessWorkerHost : IWorkerHost
         _ => throw new AlgorithmCallException(ErrorTypes.Unavailable, $"no worker host for runtime '{runtime}'"),
     };
 
+    /// <summary>What a generic worker is held to before it loads a version (which then sets its own, see <see cref="IWorkerEnvironment.Limit"/>).</summary>
+    private WorkerLimits GenericLimits(string runtime) => runtime == "onnx"
+        ? new WorkerLimits(null, _options.Workers.MaxProcesses, null)
+        : new WorkerLimits((long)new ResourceRequest().MemoryMb * 1024 * 1024, _options.Workers.MaxProcesses, null);
+
     public async Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct)
     {
         var command = CommandFor(runtime);
-        // Unique across hosts in one process too (tests, restarts): a shared name would let one host delete another's socket.
+        // Unique across hosts in one process too (tests, restarts): a shared name would let one host delete another's folder.
         var id = $"{(runtime == "python3" ? "py" : runtime)}-{Interlocked.Increment(ref _counter)}-{Guid.NewGuid().ToString("N")[..10]}";
-        var socketPath = Path.Combine(_runDir, id + ".sock");
-        File.Delete(socketPath);
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-        listener.Listen(1);
-
-        var psi = new ProcessStartInfo(_sandbox?.BwrapPath ?? command[0])
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            WorkingDirectory = _runDir,
-        };
-        foreach (var a in _sandbox is null ? command[1..] : _sandbox.Arguments(command)) psi.ArgumentList.Add(a);
-        // Algorithms get a clean environment: nothing of the server's (keys, credentials) leaks in.
-        psi.Environment.Clear();
-        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-        psi.Environment["LANG"] = "C.UTF-8";
-        psi.Environment["HOME"] = _runDir;
-        psi.Environment["PYTHONIOENCODING"] = "utf-8";
-        psi.Environment["OSAI_WORKER_ADDRESS"] = "unix:" + socketPath;
-        psi.Environment["OSAI_WORKER_ID"] = id;
-        psi.Environment["OSAI_RUNTIME"] = runtime;
-        psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
-        if (runtime == "onnx")
-        {
-            var m = _options.Models;
-            psi.Environment["OSAI_DEVICE"] = m.Device;
-            psi.Environment["OSAI_MODEL_MEMORY_BUDGET"] = m.MemoryBudgetBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            psi.Environment["OSAI_GPU_DEVICE_ID"] = m.GpuDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            psi.Environment["DOTNET_ROOT"] = Path.GetDirectoryName(DotnetPath)!;
-            psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-            psi.Environment["DOTNET_gcServer"] = "0";
-            // Where the CUDA and cuDNN libraries are found, and which GPUs are visible: the node's, passed on.
-            foreach (var name in new[] { "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES" })
-                if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value) psi.Environment[name] = value;
-        }
-
-        Process process;
-        try { process = Process.Start(psi) ?? throw new InvalidOperationException("process did not start"); }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            File.Delete(socketPath);
-            throw new AlgorithmCallException(ErrorTypes.Unavailable, $"cannot start the {runtime} worker ({command[0]}): {e.Message}");
-        }
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _log.LogInformation("[{Id}] {Line}", id, e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _log.LogWarning("[{Id}] {Line}", id, e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        process.StandardInput.Close();
-
+        var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+        var resources = new List<IDisposable>();
+        Process? process = null;
         void Kill()
         {
-            try { if (!process.HasExited) process.Kill(entireProcessTree: true); }
+            try { if (process is { HasExited: false }) process.Kill(entireProcessTree: true); }
             catch (InvalidOperationException) { }
         }
-
+        void Release()
+        {
+            for (var i = resources.Count - 1; i >= 0; i--)
+                try { resources[i].Dispose(); }
+                catch (Exception e) { _log.LogDebug(e, "worker {Id}: releasing a resource failed", id); }
+        }
         try
         {
+            WorkerUids.Lease? uid = null;
+            if (_sandbox is not null && _uids is not null)
+            {
+                uid = _uids.Take() ?? throw new AlgorithmCallException(ErrorTypes.Unavailable,
+                    $"all {_options.Workers.SandboxUidCount} worker uids are in use (OSForAI:Workers:SandboxUidCount)");
+                resources.Add(uid);
+            }
+            var folder = WorkerFolder.Create(_runDir, id, _sandbox is not null, uid?.Uid);
+            resources.Add(folder);
+            var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            resources.Add(listener);
+            listener.Bind(new UnixDomainSocketEndPoint(folder.ChannelSocket));
+            if (uid is not null && !OperatingSystem.IsWindows()) File.SetUnixFileMode(folder.ChannelSocket, (UnixFileMode)0b110_110_110);
+            listener.Listen(1);
+            var proxy = WorkerGatewayProxy.Start(folder.GatewaySocket, id, _gateway, _delegation, _log);
+            resources.Add(proxy);
+            var cgroup = _cgroups.Create(id, GenericLimits(runtime));
+            if (cgroup is not null) resources.Add(cgroup);
+
+            var psi = LaunchCommand(command, folder, uid?.Uid, cgroup);
+            psi.Environment["OSAI_WORKER_ADDRESS"] = "unix:" + folder.WorkerView(folder.ChannelSocket);
+            psi.Environment["OSAI_GATEWAY"] = "unix:" + folder.WorkerView(folder.GatewaySocket);
+            psi.Environment["OSAI_WORKER_SECRET"] = secret;
+            psi.Environment["OSAI_WORKER_ID"] = id;
+            psi.Environment["OSAI_RUNTIME"] = runtime;
+            psi.Environment["HOME"] = _sandbox is null ? folder.HostPath : "/tmp";
+            if (runtime == "onnx") ModelWorkerEnvironment(psi);
+
+            try { process = Process.Start(psi) ?? throw new InvalidOperationException("process did not start"); }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                throw new AlgorithmCallException(ErrorTypes.Unavailable, $"cannot start the {runtime} worker ({psi.FileName}): {e.Message}");
+            }
+            var output = new WorkerOutputLog(id, _log, _clock, _options.Workers.OutputBytesPerSecond);
+            _ = output.PumpAsync(process.StandardOutput.BaseStream, isError: false);
+            _ = output.PumpAsync(process.StandardError.BaseStream, isError: true);
+            process.StandardInput.Close();
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(_options.Workers.StartTimeout);
-            var acceptTask = listener.AcceptAsync(timeout.Token).AsTask();
-            var exitTask = process.WaitForExitAsync(timeout.Token);
-            if (await Task.WhenAny(acceptTask, exitTask) != acceptTask)
-                throw new AlgorithmCallException(ErrorTypes.Unavailable,
-                    process.HasExited ? $"the {runtime} worker exited at start-up with status {process.ExitCode}" : $"the {runtime} worker did not connect in time");
-            var socket = await acceptTask;
+            var socket = await AcceptWorkerAsync(listener, process, uid?.Uid, runtime, timeout.Token);
             WorkerSockets.Tune(socket);
             var stream = new NetworkStream(socket, ownsSocket: true);
             // Reads go through a buffer (one reader loop); writes go straight to the socket, one whole frame each.
@@ -149,25 +191,136 @@ public sealed class ProcessWorkerHost : IWorkerHost
                 ?? throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker closed its connection before saying hello");
             if (hello.Type != "hello" || hello.GetInt("protocol") != 1)
                 throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker spoke '{hello.Type}' protocol {hello.GetInt("protocol")}, expected hello protocol 1");
-            return new WorkerConnection(id, runtime, process.Id, buffered, stream, () =>
+            if (!CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(hello.GetString("secret") ?? ""), System.Text.Encoding.ASCII.GetBytes(secret)))
+                throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker's hello did not carry its secret");
+            listener.Dispose();
+            File.Delete(folder.ChannelSocket);
+            var started = process;
+            var environment = new WorkerEnvironment(folder, cgroup, Release);
+            return new WorkerConnection(id, runtime, started.Id, buffered, stream, () =>
             {
                 Kill();
-                process.Dispose();
-            }, () => WorkerConnection.ExitCodeOf(process), _log);
+                started.Dispose();
+            }, () => WorkerConnection.ExitCodeOf(started), _log, environment);
         }
         catch (Exception e)
         {
             Kill();
-            process.Dispose();
+            process?.Dispose();
+            Release();
             if (e is AlgorithmCallException) throw;
             if (e is OperationCanceledException && ct.IsCancellationRequested) throw;
+            if (e is OperationCanceledException)
+                throw new AlgorithmCallException(ErrorTypes.Unavailable, process is { HasExited: true }
+                    ? $"the {runtime} worker exited at start-up with status {process.ExitCode}" : $"the {runtime} worker did not connect in time");
             throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker failed to start: " + e.Message);
         }
-        finally
+    }
+
+    /// <summary>
+    /// Accepts the worker's connection, and only it: the peer must be the started process or one of its descendants,
+    /// under the worker's own uid when it has one. Anything else that reaches the socket is logged and dropped.
+    /// </summary>
+    private async Task<Socket> AcceptWorkerAsync(Socket listener, Process process, int? uid, string runtime, CancellationToken ct)
+    {
+        var exited = process.WaitForExitAsync(ct);
+        while (true)
         {
-            File.Delete(socketPath);
+            var accept = listener.AcceptAsync(ct).AsTask();
+            if (await Task.WhenAny(accept, exited) != accept)
+            {
+                ct.ThrowIfCancellationRequested();
+                throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker exited at start-up with status {process.ExitCode}");
+            }
+            var socket = await accept;
+            var peer = PeerCredentials.Of(socket);
+            if (peer is { } p && PeerCredentials.DescendsFrom(p.Pid, process.Id) && (uid is null || p.Uid == uid)) return socket;
+            _log.LogWarning("refused a connection to a worker's channel from pid {Pid} uid {Uid}: not the worker that was started",
+                peer?.Pid, peer?.Uid);
+            socket.Dispose();
         }
     }
+
+    /// <summary>The launcher command line: cgroups and seccomp, then (as root) the drop to the worker's uid, then the sandbox.</summary>
+    private ProcessStartInfo LaunchCommand(string[] command, WorkerFolder folder, int? uid, IWorkerCgroup? cgroup)
+    {
+        var seccomp = _sandbox is not null && _seccompFile is not null;
+        var inner = new List<string>();
+        if (uid is { } u) inner.AddRange(BubblewrapSandbox.DropTo(u));
+        if (cgroup is null)
+            inner.AddRange(CgroupLimiter.RlimitArguments(new WorkerLimits(null, _options.Workers.MaxProcesses, null), ownUid: uid is not null));
+        inner.AddRange(_sandbox is null ? command : _sandbox.Command(folder, command, seccomp));
+        var psi = new ProcessStartInfo("/bin/sh")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = _sandbox is null ? folder.HostPath : "/",
+        };
+        foreach (var a in (string[])["-c", LauncherScript, "osai-worker", seccomp ? _seccompFile! : "-", .. cgroup?.ProcsFiles ?? [], "--", .. inner])
+            psi.ArgumentList.Add(a);
+        // Algorithms get a clean environment: nothing of the server's (keys, credentials) leaks in.
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        psi.Environment["LANG"] = "C.UTF-8";
+        psi.Environment["PYTHONIOENCODING"] = "utf-8";
+        psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
+        return psi;
+    }
+
+    private void ModelWorkerEnvironment(ProcessStartInfo psi)
+    {
+        var m = _options.Models;
+        psi.Environment["OSAI_DEVICE"] = m.Device;
+        psi.Environment["OSAI_MODEL_MEMORY_BUDGET"] = m.MemoryBudgetBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["OSAI_GPU_DEVICE_ID"] = m.GpuDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["DOTNET_ROOT"] = Path.GetDirectoryName(DotnetPath)!;
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["DOTNET_gcServer"] = "0";
+        // Where the CUDA and cuDNN libraries are found, and which GPUs are visible: the node's, passed on.
+        foreach (var name in new[] { "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES" })
+            if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value) psi.Environment[name] = value;
+    }
+
+    /// <summary>The host side of one process worker: its folder, its cgroup, and what to release when it is gone.</summary>
+    private sealed class WorkerEnvironment(WorkerFolder folder, IWorkerCgroup? cgroup, Action release) : IWorkerEnvironment
+    {
+        private long? _memoryLimit;
+        private int _released;
+
+        public string ExposeBuild(string codeDir) => folder.ExposeBuild(codeDir);
+
+        public void Limit(ResourceRequest resources, int maxProcesses)
+        {
+            _memoryLimit = (long)resources.MemoryMb * 1024 * 1024;
+            cgroup?.Update(new WorkerLimits(_memoryLimit, maxProcesses, resources.Cpu));
+        }
+
+        public AlgorithmCallException? DeathCause() => cgroup is not null && cgroup.WasOomKilled()
+            ? new AlgorithmCallException(ErrorTypes.OutOfMemory, _memoryLimit is { } limit
+                ? $"the algorithm used more than its {limit / (1024 * 1024)} MB of memory (resources.memory_mb in algorithm.yaml); its worker was stopped"
+                : "the worker ran out of memory and was stopped")
+            : null;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) release();
+        }
+    }
+}
+
+/// <summary>What a worker host keeps for one worker beside its connection: the worker's view of builds, its limits, and its clean-up.</summary>
+public interface IWorkerEnvironment : IDisposable
+{
+    /// <summary>Makes an extracted build visible to the worker; returns the path the worker sees it at.</summary>
+    string ExposeBuild(string codeDir);
+
+    /// <summary>Holds the worker to a version's declared resources from now on (where the host can enforce them).</summary>
+    void Limit(ResourceRequest resources, int maxProcesses);
+
+    /// <summary>Why the worker died when the host knows better than its exit status (it ran out of memory); else null.</summary>
+    AlgorithmCallException? DeathCause();
 }
 
 /// <summary>Finds the dotnet host executable that runs this process.</summary>

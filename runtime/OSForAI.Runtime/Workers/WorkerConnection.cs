@@ -24,9 +24,12 @@ public sealed class WorkerConnection : IAsyncDisposable
     private long _nextId;
     private int _dead;
     private string? _deathReason;
+    private AlgorithmCallException? _cause;
 
-    public WorkerConnection(string id, string runtime, int pid, Stream input, Stream output, Action kill, Func<int?> exitCode, ILogger log)
+    public WorkerConnection(string id, string runtime, int pid, Stream input, Stream output, Action kill, Func<int?> exitCode, ILogger log,
+        IWorkerEnvironment environment)
     {
+        Environment = environment;
         Id = id;
         Runtime = runtime;
         Pid = pid;
@@ -42,6 +45,8 @@ public sealed class WorkerConnection : IAsyncDisposable
     public string Runtime { get; }
     public int Pid { get; }
     public bool IsAlive => Volatile.Read(ref _dead) == 0;
+    /// <summary>The host's side of the worker: where it sees builds, its limits, why it died.</summary>
+    public IWorkerEnvironment Environment { get; }
     /// <summary>Completes when the worker is gone, for whatever reason.</summary>
     public Task Exited => _exited.Task;
 
@@ -75,15 +80,23 @@ public sealed class WorkerConnection : IAsyncDisposable
         }
         try { _kill(); } catch (Exception e) { _log.LogDebug(e, "kill worker {Id}", Id); }
         var message = code is { } c ? $"{reason} (exit status {c})" : reason;
+        // A worker killed for running out of memory says so, rather than "crashed".
+        var cause = killFirst ? null : Environment.DeathCause();
         _deathReason = message;
+        _cause = cause;
+        try { Environment.Dispose(); } catch (Exception e) { _log.LogDebug(e, "release worker {Id}", Id); }
         foreach (var id in _pending.Keys)
             if (_pending.TryRemove(id, out var tcs))
-                tcs.TrySetException(new AlgorithmCallException(ErrorTypes.Crashed, "the algorithm's worker process died: " + message));
+                tcs.TrySetException(Failure());
         _input.Dispose();
         _output.Dispose();
         _exited.TrySetResult();
-        _log.LogInformation("worker {Id} (pid {Pid}) is gone: {Reason}", Id, Pid, message);
+        _log.LogInformation("worker {Id} (pid {Pid}) is gone: {Reason}", Id, Pid, cause?.Message ?? message);
     }
+
+    private AlgorithmCallException Failure() => _cause is { } cause
+        ? new AlgorithmCallException(cause.ErrorType, cause.Message)
+        : new AlgorithmCallException(ErrorTypes.Crashed, "the algorithm's worker process died: " + _deathReason);
 
     /// <summary>Kills the worker; pending requests fail.</summary>
     public void Kill(string reason) => MarkDead(reason, killFirst: true);
@@ -150,7 +163,7 @@ public sealed class WorkerConnection : IAsyncDisposable
     private async Task<AlgorithmCallException> DiedAsync()
     {
         await _exited.Task;
-        return new AlgorithmCallException(ErrorTypes.Crashed, "the algorithm's worker process died: " + _deathReason);
+        return Failure();
     }
 
     /// <summary>Asks the worker to exit, then kills it if it has not after <paramref name="grace"/>.</summary>

@@ -33,6 +33,7 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>How long a load failure is answered from memory before the code is tried again.</summary>
     private static readonly TimeSpan LoadFailureMemory = TimeSpan.FromSeconds(2);
     private readonly IWorkerHost _host;
+    private readonly Auth.CallDelegation _delegation;
     private readonly CodeStore _code;
     private readonly WorkerOptions _options;
     private readonly ILogger<WorkerPool> _log;
@@ -51,8 +52,9 @@ public sealed class WorkerPool : IAsyncDisposable
     private long _coldStarts, _freshStarts, _calls, _coldCalls, _prewarms, _prewarmHits, _scaleUps, _scaleDowns;
 
     public WorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<WorkerPool> log, TimeProvider clock,
-        ResourceProfiles profiles)
+        ResourceProfiles profiles, Auth.CallDelegation delegation)
     {
+        _delegation = delegation;
         _profiles = profiles;
         var n = options.Value.Workers.Node;
         _node = new NodeSpec("local", new ResourceProfile(
@@ -166,6 +168,8 @@ public sealed class WorkerPool : IAsyncDisposable
         try
         {
             Frame reply;
+            // The call's token works from this worker, and only while the call is in flight.
+            using var dispatched = _delegation.Dispatched(request.Context.CallId, instance.Conn.Id);
             try
             {
                 reply = await instance.Conn.RequestAsync("invoke", w =>
@@ -178,7 +182,6 @@ public sealed class WorkerPool : IAsyncDisposable
                     w.WriteNumber("depth", request.Context.Depth);
                     w.WriteNumber("deadline_unix_ms", request.Context.Deadline.ToUnixTimeMilliseconds());
                     if (request.Context.Token is { } token) w.WriteString("token", token);
-                    if (request.Context.Gateway is { } gateway) w.WriteString("gateway", gateway);
                     w.WriteEndObject();
                 }, request.Body, deadline.Token);
             }
@@ -319,13 +322,15 @@ public sealed class WorkerPool : IAsyncDisposable
             EnsureRoom(group);
             var codeDir = await _code.EnsureExtractedAsync(v.Build, v.CodeUri, _stopping.Token);
             conn = await ObtainGenericAsync(v.Runtime, group);
+            var visibleCode = conn.Environment.ExposeBuild(codeDir);
+            conn.Environment.Limit(v.Resources, _options.MaxProcesses);
             using var loadTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             loadTimeout.CancelAfter(TimeSpan.FromSeconds(Math.Max(30, v.TimeoutSeconds)));
             var reply = await conn.RequestAsync("load", w =>
             {
                 w.WriteString("algorithm", v.FullName);
                 w.WriteString("version", v.VersionLabel);
-                w.WriteString("code_dir", codeDir);
+                w.WriteString("code_dir", visibleCode);
                 w.WriteString("entrypoint", v.Entrypoint);
                 w.WriteNumber("concurrency", v.Concurrency);
                 w.WriteNumber("stdout_limit", _options.StdoutLimitBytes);

@@ -24,6 +24,8 @@ public static class Authentication
             // An algorithm acting on its caller's behalf: the caller's identity and data grants, call scope only.
             var chain = ctx.RequestServices.GetRequiredService<CallTokens>().Verify(key, DateTimeOffset.UtcNow)
                 ?? throw ApiErrors.Unauthorized("the call token is not valid or has expired");
+            if (!ctx.RequestServices.GetRequiredService<CallDelegation>().Allows(chain.CallId, ctx.Connection.RemoteIpAddress, ctx.Connection.RemotePort))
+                throw ApiErrors.Unauthorized("a call token is valid only from the worker running its call, and only while that call is in flight");
             if (scope is not (Scopes.Call or Scopes.None)) throw ApiErrors.Forbidden("a call token may only call algorithms and use data");
             ctx.Items[CallChainItem] = chain;
             return new Principal("call", chain.Owner, Scopes.Call, (chain.Grants ?? []).Select(DataGrant.Parse).ToList());

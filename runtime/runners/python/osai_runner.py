@@ -92,8 +92,10 @@ def _json_str(s):
 
 def _hello_frame():
     runtime = os.environ.get("OSAI_RUNTIME") or "python3"
-    h = ('{"type":"hello","protocol":%d,"runtime":%s,"runner":%s,"pid":%d}'
-         % (PROTOCOL, _json_str(runtime), _json_str(RUNNER), os.getpid())).encode("ascii")
+    # The per-worker secret proves to the host that this is the worker it started; algorithm code has no use for it.
+    secret = os.environ.pop("OSAI_WORKER_SECRET", "")
+    h = ('{"type":"hello","protocol":%d,"runtime":%s,"runner":%s,"pid":%d,"secret":%s}'
+         % (PROTOCOL, _json_str(runtime), _json_str(RUNNER), os.getpid(), _json_str(secret))).encode("ascii")
     n = len(h)
     return bytes((n >> 24 & 255, n >> 16 & 255, n >> 8 & 255, n & 255, 0, 0, 0, 0)) + h
 
@@ -121,6 +123,35 @@ _traceback = None
 def current_context():
     """The `context` object of the invocation running on this thread (None outside one)."""
     return getattr(_tls, "ctx", None) if _tls is not None else None
+
+
+def _gateway_connection(timeout):
+    """An HTTP connection to the gateway through this worker's own gateway socket (OSAI_GATEWAY=unix:/path), the
+    only way out of the sandbox; the host relays it and the gateway accepts this invocation's token from it alone."""
+    import http.client
+    import socket
+    address = os.environ.get("OSAI_GATEWAY") or ""
+    if not address.startswith("unix:"):
+        raise OSError("this worker has no gateway socket (OSAI_GATEWAY is %r)" % address)
+    path = address[5:]
+
+    class _UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(self.timeout)
+            s.connect(path)
+            self.sock = s
+
+    return _UnixConnection("gateway", timeout=timeout)
+
+
+def _gateway_request(method, path, body=None, headers=None, timeout=300.0):
+    """Sends one request to the gateway; returns the open http.client response (whatever its status)."""
+    conn = _gateway_connection(timeout)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    r._osai_conn = conn          # closed with the response
+    return r
 
 
 class AlgorithmException(Exception):
@@ -152,8 +183,6 @@ class _Algo(object):
         """Calls the algorithm with `value` (bytes, str or anything JSON) on behalf of this invocation's caller."""
         import json
         import time
-        import urllib.request
-        import urllib.error
         import base64
         if isinstance(value, (bytes, bytearray)):
             body, ctype = bytes(value), "application/octet-stream"
@@ -164,20 +193,22 @@ class _Algo(object):
         remaining = (self._ctx.get("deadline_unix_ms", 0) / 1000.0) - time.time()
         if remaining <= 0:
             raise AlgorithmException("no time left: this invocation's deadline has passed", "AlgorithmTimeout")
-        req = urllib.request.Request(self._ctx["gateway"].rstrip("/") + "/v1/algo/" + self._path, data=body, method="POST",
-                                     headers={"Content-Type": ctype, "Authorization": "Simple " + self._ctx["token"],
-                                              "traceparent": "00-%s-%s-01" % (self._ctx.get("trace_id", "0" * 32), "0" * 15 + "1")})
+        import urllib.parse
+        headers = {"Content-Type": ctype, "Authorization": "Simple " + self._ctx["token"],
+                   "traceparent": "00-%s-%s-01" % (self._ctx.get("trace_id", "0" * 32), "0" * 15 + "1")}
         try:
-            with urllib.request.urlopen(req, timeout=remaining + 1) as r:
-                envelope = json.loads(r.read().decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            try:
-                err = json.loads(e.read().decode("utf-8")).get("error", {})
-            except Exception:
-                err = {}
-            raise AlgorithmException(err.get("message") or ("HTTP %d" % e.code), err.get("error_type"), e.code)
-        except urllib.error.URLError as e:
-            raise AlgorithmException("cannot reach the gateway: %s" % (e.reason,))
+            r = _gateway_request("POST", "/v1/algo/" + urllib.parse.quote(self._path, safe="/*.-_~"), body, headers, remaining + 1)
+            with r:
+                status, text = r.status, r.read()
+        except OSError as e:
+            raise AlgorithmException("cannot reach the gateway: %s" % (e,))
+        try:
+            envelope = json.loads(text.decode("utf-8"))
+        except Exception:
+            envelope = {}
+        if status >= 400:
+            err = envelope.get("error", {}) if isinstance(envelope, dict) else {}
+            raise AlgorithmException(err.get("message") or ("HTTP %d" % status), err.get("error_type"), status)
         meta = envelope.get("metadata", {})
         result = envelope.get("result")
         if meta.get("content_type") == "binary" and isinstance(result, str):
@@ -211,23 +242,19 @@ def _gateway_path(uri):
 def _data_request(ctx, method, uri, body=None, headers=None, stream=False, query=""):
     """One data request through the gateway with this invocation's call token; returns the response (open when stream)."""
     import json
-    import urllib.request
-    import urllib.error
     h = {"Authorization": "Simple " + ctx["token"]}
     h.update(headers or {})
-    req = urllib.request.Request(ctx["gateway"].rstrip("/") + _gateway_path(uri) + query, data=body, method=method, headers=h)
     try:
-        r = urllib.request.urlopen(req, timeout=300)
-    except urllib.error.HTTPError as e:
-        if method == "HEAD":
-            return e
-        try:
-            err = json.loads(e.read().decode("utf-8")).get("error", {})
-        except Exception:
-            err = {}
-        raise DataApiError(err.get("message") or ("HTTP %d for %s" % (e.code, uri)), err.get("error_type"), e.code)
-    except urllib.error.URLError as e:
-        raise DataApiError("cannot reach the gateway: %s" % (e.reason,))
+        r = _gateway_request(method, _gateway_path(uri) + query, body, h)
+    except OSError as e:
+        raise DataApiError("cannot reach the gateway: %s" % (e,))
+    if r.status >= 400 and method != "HEAD":
+        with r:
+            try:
+                err = json.loads(r.read().decode("utf-8")).get("error", {})
+            except Exception:
+                err = {}
+        raise DataApiError(err.get("message") or ("HTTP %d for %s" % (r.status, uri)), err.get("error_type"), r.status)
     if stream:
         return r
     with r:
@@ -278,8 +305,7 @@ class DataFile(object):
         headers = {"Content-Type": "application/octet-stream"}
         body = data
         if not isinstance(data, (bytes, bytearray)):
-            body = iter(lambda: data.read(1024 * 1024), b"")
-            headers["Transfer-Encoding"] = "chunked"
+            body = iter(lambda: data.read(1024 * 1024), b"")     # sent chunked by http.client
         _data_request(self._ctx, "PUT", self.uri, body=body, headers=headers)
         return self
 
@@ -391,7 +417,7 @@ class Client(object):
 def client():
     """A client that calls other algorithms and reads and writes data as this invocation's caller (only inside an invocation)."""
     ctx = current_context()
-    if not ctx or not ctx.get("token") or not ctx.get("gateway"):
+    if not ctx or not ctx.get("token"):
         raise AlgorithmException("the client needs an invocation's call context: call client() while handling a call")
     return Client(ctx)
 
@@ -722,7 +748,8 @@ def _invoke_inner(rid, h, payload):
         dur = round((_clock() - t0) * 1000.0, 3)
         tls.cap = None
         tls.ctx = None
-        _error(rid, "AlgorithmError", _exc_message(e), _format_exc(e), cap, dur, True)
+        kind = "AlgorithmOutOfMemory" if isinstance(e, MemoryError) else "AlgorithmError"
+        _error(rid, kind, _exc_message(e), _format_exc(e), cap, dur, True)
         return
     dur = round((_clock() - t0) * 1000.0, 3)
     tls.cap = None

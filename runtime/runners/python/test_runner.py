@@ -141,7 +141,7 @@ class Host(object):
         self.listener.listen(1)
         self.next_id = 1
         env = dict(os.environ, OSAI_WORKER_ADDRESS=address, OSAI_RUNTIME="python3",
-                   OSAI_WORKER_ID="test")
+                   OSAI_WORKER_ID="test", OSAI_WORKER_SECRET="s3cret")
         self.t_spawn = time.perf_counter()
         self.proc = subprocess.Popen([PYTHON, "-u", "-S", RUNNER], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -255,6 +255,7 @@ class RunnerTests(unittest.TestCase):
         self.assertEqual(h.hello["runtime"], "python3")
         self.assertEqual(h.hello["runner"], "osai-python/1.0")
         self.assertEqual(h.hello["pid"], h.proc.pid)
+        self.assertEqual(h.hello["secret"], "s3cret")
 
     def test_load_ok(self):
         h = self.host()

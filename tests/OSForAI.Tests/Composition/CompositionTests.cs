@@ -86,15 +86,60 @@ public sealed class CompositionTests
         Assert.Null(tokens.Verify("osai_call.garbage", now));
     }
 
+    /// <summary>Uses the invocation's own token, through its own gateway socket, to try to publish.</summary>
+    private const string Manager = """
+        import json, osai_runner
+        def apply(x):
+            ctx = osai_runner.current_context()
+            r = osai_runner._gateway_request("POST", "/v1/algorithms", json.dumps({"owner": "admin", "name": "sneaky"}).encode(),
+                                             {"Authorization": "Simple " + ctx["token"], "Content-Type": "application/json"})
+            with r:
+                return {"status": r.status, "body": r.read().decode()}
+        """;
+
     [Fact]
     public async Task A_call_token_cannot_manage_anything()
     {
         await using var server = await TestServer.StartAsync();
-        var tokens = server.Server.Services.GetService(typeof(CallTokens)) as CallTokens;
-        var token = tokens!.Issue(new CallChain("admin", "t", 1, ["x/y"], DateTimeOffset.UtcNow.AddMinutes(1)));
-        var client = server.ClientFor(token);
-        using var r = await client.PostAsync("/v1/algorithms", TestServer.Json("""{"owner": "admin", "name": "sneaky"}"""));
-        Assert.Equal(403, (int)r.StatusCode);
-        Assert.Contains("call token", await r.Content.ReadAsStringAsync());
+        await server.PublishAsync("admin/manager", "1.0.0", TestServer.Python(Manager));
+        var (status, body) = await TestServer.CallAsync(server.Admin, "/v1/algo/admin/manager/1.0.0", TestServer.Json("0"));
+        Assert.True(status == 200, body.ToString());
+        Assert.Equal(403, body.GetProperty("result").GetProperty("status").GetInt32());
+        Assert.Contains("call token", body.GetProperty("result").GetProperty("body").GetString());
+    }
+
+    /// <summary>Hands its caller's delegated token to its author, and also tries it from outside while the call runs.</summary>
+    private const string Leaker = """
+        import osai_runner, time
+        def apply(x):
+            time.sleep(x)
+            return osai_runner.current_context()["token"]
+        """;
+
+    [Fact]
+    public async Task A_leaked_call_token_is_refused_outside_its_worker_during_and_after_the_call()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.PublishAsync("mallory/leak", "1.0.0", TestServer.Python(Leaker));
+        await server.PublishAsync("alice/private", "1.0.0", TestServer.Python("def apply(x):\n    return 'alice secret'\n"), "private");
+        var alice = server.ClientFor(await server.CreateKeyAsync("alice", "call"));
+        var (status, body) = await TestServer.CallAsync(alice, "/v1/algo/mallory/leak/1.0.0", TestServer.Json("0"));
+        Assert.True(status == 200, body.ToString());
+        var token = body.GetProperty("result").GetString()!;
+        Assert.StartsWith(CallTokens.Prefix, token);
+        // After the call: the token's signature is still good and its deadline far away, yet it is refused.
+        var stolen = server.ClientFor(token);
+        var (s1, b1) = await TestServer.CallAsync(stolen, "/v1/algo/alice/private/1.0.0", TestServer.Json("0"));
+        Assert.Equal(401, s1);
+        Assert.Contains("only from the worker running its call", b1.GetProperty("error").GetProperty("message").GetString());
+        using var write = await stolen.PutAsync("/v1/data/alice/stolen.txt", new ByteArrayContent("x"u8.ToArray()));
+        Assert.Equal(401, (int)write.StatusCode);
+
+        // During the call, from outside the worker: refused too.
+        var running = TestServer.CallAsync(alice, "/v1/algo/mallory/leak/1.0.0", TestServer.Json("2"));
+        await Task.Delay(500);
+        var (s2, _) = await TestServer.CallAsync(stolen, "/v1/algo/alice/private/1.0.0", TestServer.Json("0"));
+        Assert.Equal(401, s2);
+        Assert.Equal(200, (await running).Item1);
     }
 }

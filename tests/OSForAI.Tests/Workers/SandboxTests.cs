@@ -85,7 +85,8 @@ public sealed class SandboxTests
         // A stand-in for a bwrap that exists but fails, as on hosts without unprivileged user namespaces.
         var fake = Path.Combine(Path.GetTempPath(), "osai-fake-bwrap-" + Guid.NewGuid().ToString("N"));
         await File.WriteAllTextAsync(fake, "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // Executable by all: as root the server runs the probe under a worker uid.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(fake, (UnixFileMode)0b111_101_101);
         try
         {
             await using (var s = await TestServer.StartAsync(new Dictionary<string, string?>
