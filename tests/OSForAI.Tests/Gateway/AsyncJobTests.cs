@@ -24,30 +24,30 @@ public sealed class AsyncJobTests
     public async Task Void_call_answers_before_the_algorithm_finishes_and_runs_in_the_background()
     {
         await using var s = await TestServer.StartAsync();
-        // The algorithm waits for the test to open a gate (a loopback connection), so the reply can only come
-        // first if the call is asynchronous. A socket, not a file: workers may run in a sandbox with a private /tmp.
+        // The algorithm waits for the test to open a gate (a data object appearing), so the reply can only come
+        // first if the call is asynchronous. Data, not a socket or a file: sandboxed workers have no network and a private /tmp.
         await s.PublishAsync("olga/gated", "1.0.0", Python("""
-            import socket
+            import osai_runner, time
             def apply(x):
-                with socket.create_connection(("127.0.0.1", x["port"]), timeout=30) as c:
-                    c.settimeout(30)
-                    if c.recv(4) != b"open":
+                gate = osai_runner.client().file("data://.my/gate-" + x["gate"])
+                deadline = time.time() + 30
+                while not gate.exists():
+                    if time.time() > deadline:
                         raise RuntimeError("gate never opened")
+                    time.sleep(0.05)
                 return x["n"] * 2
             """));
-        using var gate = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        gate.Start();
-        var port = ((System.Net.IPEndPoint)gate.LocalEndpoint).Port;
+        var gateName = Guid.NewGuid().ToString("N");
         var (status, body) = await CallAsync(s.Admin, "/v1/algo/olga/gated?output=void",
-            Json(JsonSerializer.Serialize(new { port, n = 21 })));
+            Json(JsonSerializer.Serialize(new { gate = gateName, n = 21 })));
         Assert.Equal(202, status);
         Assert.Equal("void", body.GetProperty("metadata").GetProperty("content_type").GetString());
         var id = body.GetProperty("result").GetProperty("request_id").GetString()!;
         var pending = await s.Admin.GetFromJsonAsync<JsonElement>("/v1/jobs/" + id);
         Assert.Contains(pending.GetProperty("status").GetString(), new[] { "queued", "running" });
 
-        using (var conn = await gate.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30)))
-            await conn.GetStream().WriteAsync("open"u8.ToArray());
+        using (var open = await s.Admin.PutAsync("/v1/data/.my/gate-" + gateName, new ByteArrayContent("open"u8.ToArray())))
+            Assert.True(open.IsSuccessStatusCode, await open.Content.ReadAsStringAsync());
         var job = await WaitForJobAsync(s, id, TimeSpan.FromSeconds(20));
         Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
         Assert.Equal(42, job.GetProperty("result").GetInt32());
