@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Net.Http.Json;
 using System.Text.Json;
 using OSForAI.Runtime.Workers;
 using OSForAI.Tests.Support;
@@ -18,6 +19,29 @@ public sealed class AttackTests
     internal static void RequireBubblewrap() =>
         Skip.IfNot(File.Exists("/usr/bin/bwrap") || Environment.GetEnvironmentVariable("CI") == "true",
             "bubblewrap is not installed (apt-get install bubblewrap); CI installs it and runs these tests");
+
+    /// <summary>What an attack needs of the server under attack: in-process (<see cref="TestServer"/>) or another process.</summary>
+    internal sealed record Target(HttpClient Admin, string Url, string Home, string AdminKeyPath)
+    {
+        public static Target Of(TestServer s) => new(s.Admin, s.Url, s.Home, s.Server.AdminKeyPath);
+
+        public Task<JsonElement> PublishAsync(string fullName, string version, IDictionary<string, string> files, string visibility = "public") =>
+            TestServer.PublishArchiveWithAsync(Admin, fullName, version, TarGz(files), visibility);
+
+        public HttpClient ClientFor(string key)
+        {
+            var c = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(60) };
+            c.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Simple", key);
+            return c;
+        }
+
+        public async Task<string> CreateKeyAsync(string owner, params string[] scopes)
+        {
+            var r = await Admin.PostAsync("/v1/keys", Json(JsonSerializer.Serialize(new { owner, scopes })));
+            r.EnsureSuccessStatusCode();
+            return (await r.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
+        }
+    }
 
     internal static Task<TestServer> SandboxedServerAsync(Dictionary<string, string?>? extra = null)
     {
@@ -105,7 +129,7 @@ public sealed class AttackTests
             raise ValueError(a)
         """;
 
-    internal static async Task<JsonElement> AttackAsync(TestServer s, HttpClient client, string name, object input)
+    internal static async Task<JsonElement> AttackAsync(HttpClient client, string name, object input)
     {
         var (status, body) = await CallAsync(client, $"/v1/algo/{name}", Json(JsonSerializer.Serialize(input)));
         Assert.True(status == 200, body.ToString());
@@ -113,7 +137,7 @@ public sealed class AttackTests
     }
 
     /// <summary>After an attack: the server answers, and a plain algorithm gives the right answer.</summary>
-    internal static async Task AssertHealthyAsync(TestServer s)
+    internal static async Task AssertHealthyAsync(Target s)
     {
         using var health = await s.Admin.GetAsync("/health");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
@@ -127,9 +151,14 @@ public sealed class AttackTests
     public async Task An_algorithm_cannot_unmount_remount_or_mount_and_holds_no_capabilities()
     {
         RequireBubblewrap();
-        await using var s = await SandboxedServerAsync();
+        await using var server = await SandboxedServerAsync();
+        await An_algorithm_cannot_unmount_remount_or_mount_and_holds_no_capabilitiesAsync(Target.Of(server));
+    }
+
+    internal static async Task An_algorithm_cannot_unmount_remount_or_mount_and_holds_no_capabilitiesAsync(Target s)
+    {
         await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
-        var r = await AttackAsync(s, s.Admin, "mallory/attack", new { attack = "mounts" });
+        var r = await AttackAsync(s.Admin, "mallory/attack", new { attack = "mounts" });
         foreach (var call in new[] { "umount_tmp", "umount_usr", "remount_rw", "mount_tmpfs", "unshare_user" })
             Assert.True(r.GetProperty(call).GetString() is "EPERM" or "EINVAL" or "EACCES" or "ENOSPC", $"{call}: {r.GetProperty(call)}");
         Assert.NotEqual("ok", r.GetProperty("write_usr").GetString());
@@ -142,19 +171,24 @@ public sealed class AttackTests
     public async Task An_algorithm_sees_neither_the_home_nor_other_builds_only_its_own()
     {
         RequireBubblewrap();
-        await using var s = await SandboxedServerAsync();
+        await using var server = await SandboxedServerAsync();
+        await An_algorithm_sees_neither_the_home_nor_other_builds_only_its_ownAsync(Target.Of(server));
+    }
+
+    internal static async Task An_algorithm_sees_neither_the_home_nor_other_builds_only_its_ownAsync(Target s)
+    {
         await s.PublishAsync("alice/private", "1.0.0", Python("SECRET = 'alice-source'\ndef apply(x):\n    return SECRET\n"), "private");
         Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/alice/private/1.0.0", Json("0"))).Item1);   // its build is extracted now
         await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
         var code = Path.Combine(s.Home, "code");
         var alicesMain = Directory.GetFiles(code, "main.py", SearchOption.AllDirectories)
             .First(f => File.ReadAllText(f).Contains("alice-source"));
-        var r = await AttackAsync(s, s.Admin, "mallory/attack", new
+        var r = await AttackAsync(s.Admin, "mallory/attack", new
         {
             attack = "files",
             paths = new Dictionary<string, string>
             {
-                ["admin_key"] = s.Server.AdminKeyPath,
+                ["admin_key"] = s.AdminKeyPath,
                 ["alices_code"] = alicesMain,
                 ["database"] = Directory.GetFiles(s.Home, "*.db").FirstOrDefault() ?? Path.Combine(s.Home, "osforai.db"),
                 ["root_home"] = "/root/.bashrc",
@@ -175,13 +209,18 @@ public sealed class AttackTests
     public async Task An_algorithm_finds_no_other_workers_channel_to_take_over()
     {
         RequireBubblewrap();
-        await using var s = await SandboxedServerAsync(new() { ["OSForAI:Workers:WarmGenericWorkers"] = "3" });
+        await using var server = await SandboxedServerAsync(new() { ["OSForAI:Workers:WarmGenericWorkers"] = "3" });
+        await An_algorithm_finds_no_other_workers_channel_to_take_overAsync(Target.Of(server));
+    }
+
+    internal static async Task An_algorithm_finds_no_other_workers_channel_to_take_overAsync(Target s)
+    {
         // Other workers are alive while the attacker searches: a victim instance and the warm generic ones.
         await s.PublishAsync("alice/victim", "1.0.0", Python("def apply(x):\n    return 'genuine'\n"));
         Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/alice/victim/1.0.0", Json("0"))).Item1);
         await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
         var runDir = Directory.GetDirectories(Path.GetTempPath(), "osai-w-*").First(d => Directory.EnumerateDirectories(d).Any());
-        var r = await AttackAsync(s, s.Admin, "mallory/attack", new { attack = "channels", run_dir = runDir });
+        var r = await AttackAsync(s.Admin, "mallory/attack", new { attack = "channels", run_dir = runDir });
         Assert.False(r.GetProperty("host_run_dir").GetBoolean());
         // The only socket it can reach is its own gateway socket.
         var reachable = r.GetProperty("sockets").EnumerateObject().Where(p => p.Value.GetString() == "connected").Select(p => p.Name).ToList();
@@ -195,13 +234,18 @@ public sealed class AttackTests
     public async Task An_algorithm_has_no_network_the_gateway_local_services_and_the_metadata_address_included()
     {
         RequireBubblewrap();
-        await using var s = await SandboxedServerAsync();
+        await using var server = await SandboxedServerAsync();
+        await An_algorithm_has_no_network_the_gateway_local_services_and_the_metadata_address_includedAsync(Target.Of(server));
+    }
+
+    internal static async Task An_algorithm_has_no_network_the_gateway_local_services_and_the_metadata_address_includedAsync(Target s)
+    {
         // A local service the test itself runs on this machine's loopback.
         using var service = new TcpListener(IPAddress.Loopback, 0);
         service.Start();
-        var gateway = new Uri(s.Server.Url);
+        var gateway = new Uri(s.Url);
         await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
-        var r = await AttackAsync(s, s.Admin, "mallory/attack", new
+        var r = await AttackAsync(s.Admin, "mallory/attack", new
         {
             attack = "network",
             targets = new Dictionary<string, object[]>
@@ -222,7 +266,12 @@ public sealed class AttackTests
     public async Task Composition_and_data_keep_working_without_a_network()
     {
         RequireBubblewrap();
-        await using var s = await SandboxedServerAsync();
+        await using var server = await SandboxedServerAsync();
+        await Composition_and_data_keep_working_without_a_networkAsync(Target.Of(server));
+    }
+
+    internal static async Task Composition_and_data_keep_working_without_a_networkAsync(Target s)
+    {
         await s.PublishAsync("alice/double", "1.0.0", Python("def apply(x):\n    return x * 2\n"));
         await s.PublishAsync("alice/store", "1.0.0", Python("""
             import osai_runner
@@ -241,10 +290,15 @@ public sealed class AttackTests
     public async Task A_worker_flooding_its_output_stays_out_of_the_way()
     {
         RequireBubblewrap();
-        await using var s = await SandboxedServerAsync();
+        await using var server = await SandboxedServerAsync();
+        await A_worker_flooding_its_output_stays_out_of_the_wayAsync(Target.Of(server));
+    }
+
+    internal static async Task A_worker_flooding_its_output_stays_out_of_the_wayAsync(Target s)
+    {
         await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
         var before = GC.GetTotalMemory(forceFullCollection: true);
-        Assert.Equal("flooded", (await AttackAsync(s, s.Admin, "mallory/attack", new { attack = "flood", mb = 64 })).GetString());
+        Assert.Equal("flooded", (await AttackAsync(s.Admin, "mallory/attack", new { attack = "flood", mb = 64 })).GetString());
         var after = GC.GetTotalMemory(forceFullCollection: true);
         Assert.True(after - before < 32L << 20, $"the server's heap grew by {(after - before) >> 20} MiB while the worker wrote 64 MiB");
         await AssertHealthyAsync(s);

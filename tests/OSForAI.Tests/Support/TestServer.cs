@@ -97,9 +97,12 @@ public sealed class TestServer : IAsyncDisposable
         PublishArchiveAsync(fullName, version, AlgorithmFiles.Model(onnx, manifest, extraFiles), visibility, null);
 
     /// <summary>Creates (if needed), uploads a .tar.gz and publishes it.</summary>
-    public async Task<JsonElement> PublishArchiveAsync(string fullName, string version, byte[] tarGz, string visibility = "public", HttpClient? client = null)
+    public Task<JsonElement> PublishArchiveAsync(string fullName, string version, byte[] tarGz, string visibility = "public", HttpClient? client = null) =>
+        PublishArchiveWithAsync(client ?? Admin, fullName, version, tarGz, visibility);
+
+    /// <summary>Creates (if needed), uploads a .tar.gz and publishes it with <paramref name="client"/> (on any server).</summary>
+    public static async Task<JsonElement> PublishArchiveWithAsync(HttpClient client, string fullName, string version, byte[] tarGz, string visibility = "public")
     {
-        client ??= Admin;
         var (owner, name) = (fullName.Split('/')[0], fullName.Split('/')[1]);
         var created = await client.PostAsJsonAsync("/v1/algorithms", new { owner, name });
         if (created.StatusCode != System.Net.HttpStatusCode.Conflict) created.EnsureSuccessStatusCode();
