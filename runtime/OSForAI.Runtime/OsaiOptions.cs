@@ -14,6 +14,16 @@ public sealed class OsaiOptions
     /// <summary>Largest code archive accepted by the management API (bytes).</summary>
     public long MaxCodeUploadBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// Most bytes a code archive may expand to (the files it holds, summed), checked while it is extracted at upload; a
+    /// bigger one (a gzip bomb) is refused with 400 and nothing is stored. Uploads are at most MaxCodeUploadBytes
+    /// compressed; model weights barely compress, so 1 GiB leaves room for models and code alike.
+    /// </summary>
+    public long MaxCodeExpandedBytes { get; set; } = 1024L * 1024 * 1024;
+
+    /// <summary>Most entries (files and folders) a code archive may hold.</summary>
+    public int MaxCodeEntries { get; set; } = 100_000;
+
     /// <summary>Largest single file accepted by the data API (bytes).</summary>
     public long MaxDataUploadBytes { get; set; } = 1024L * 1024 * 1024;
 
@@ -161,4 +171,24 @@ public sealed class ModelServingOptions
 
     /// <summary>The dotnet host that runs the worker; empty: the one running the server.</summary>
     public string DotnetPath { get; set; } = "";
+}
+
+/// <summary>Checks the settings this server depends on when it starts, so a bad value fails the start with its name.</summary>
+public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValidateOptions<OsaiOptions>
+{
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, OsaiOptions o)
+    {
+        var errors = Errors(o);
+        return errors.Count == 0 ? Microsoft.Extensions.Options.ValidateOptionsResult.Success : Microsoft.Extensions.Options.ValidateOptionsResult.Fail(errors);
+    }
+
+    public static List<string> Errors(OsaiOptions o)
+    {
+        var errors = new List<string>();
+        if (o.MaxCodeExpandedBytes <= 0) errors.Add($"OSForAI:MaxCodeExpandedBytes must be above 0, not {o.MaxCodeExpandedBytes}");
+        if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
+        foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })
+            if (!double.IsFinite(value) || value < 0) errors.Add($"OSForAI:Workers:Node:{key} must be 0 (automatic) or a positive number, not {value}");
+        return errors;
+    }
 }

@@ -82,7 +82,7 @@ public sealed class CatalogStore(Database db)
 
     /// <summary>Publishes a build as an immutable semantic version.</summary>
     public VersionRecord Publish(string owner, string name, string buildHash, string version,
-        Visibility? visibility = null, string? description = null, IReadOnlyList<string>? tags = null)
+        Visibility? visibility = null, string? description = null, IReadOnlyList<string>? tags = null, Action<AlgorithmManifest>? validate = null)
     {
         if (!SemVer.TryParse(version, out var semver))
             throw new CatalogException(CatalogError.Invalid, $"'{version}' is not a version of the form MAJOR.MINOR.PATCH");
@@ -91,6 +91,7 @@ public sealed class CatalogStore(Database db)
         GetAlgorithm(owner, name);
         var build = FindBuild(owner, name, buildHash)
             ?? throw new CatalogException(CatalogError.NotFound, $"build '{buildHash}' of {owner}/{name} not found");
+        validate?.Invoke(build.Manifest);
         var rec = FromBuild(build, semver) with
         {
             Visibility = visibility ?? build.Manifest.Visibility,

@@ -64,12 +64,12 @@ public static class AlgoEndpoints
             }
             catch (AlgorithmCallException e)
             {
-                await ApiErrors.WriteAsync(ctx, ApiErrors.From(e), wantStdout ? e.Output : null);
+                await ApiErrors.WriteAsync(ctx, e, wantStdout ? e.Output : null);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
         {
-            await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
+            await ApiErrors.WriteAsync(ctx, e);
         }
     }
 
