@@ -51,6 +51,9 @@ public sealed class OsaiOptions
     /// <summary>Finished asynchronous jobs (and their inputs and results) are deleted after this long.</summary>
     public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>Asynchronous jobs run at once; more wait in the queue.</summary>
+    public int MaxConcurrentJobs { get; set; } = 16;
+
     public WorkerOptions Workers { get; set; } = new();
 
     public ModelServingOptions Models { get; set; } = new();
@@ -186,6 +189,7 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
     {
         var errors = new List<string>();
         if (o.MaxCodeExpandedBytes <= 0) errors.Add($"OSForAI:MaxCodeExpandedBytes must be above 0, not {o.MaxCodeExpandedBytes}");
+        if (o.MaxConcurrentJobs <= 0) errors.Add($"OSForAI:MaxConcurrentJobs must be above 0, not {o.MaxConcurrentJobs}");
         if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
         foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })
             if (!double.IsFinite(value) || value < 0) errors.Add($"OSForAI:Workers:Node:{key} must be 0 (automatic) or a positive number, not {value}");
