@@ -56,12 +56,34 @@ public sealed class OsaiOptions
 
     public WorkerOptions Workers { get; set; } = new();
 
+    public MetricsOptions Metrics { get; set; } = new();
+
     public ModelServingOptions Models { get; set; } = new();
 
     public string DatabasePath => Path.Combine(Home, "osforai.db");
     public string DataRoot => Path.Combine(Home, "data");
     public string CodeCacheRoot => Path.Combine(Home, "code");
     public string RunRoot => Path.Combine(Home, "run");
+}
+
+/// <summary>
+/// Who may read GET /metrics (it names every algorithm version, private ones included): admin keys, and a scraper that sends
+/// "Authorization: Bearer &lt;ScrapeToken&gt;". The token may instead be read from ScrapeTokenFile (a mounted secret; read at
+/// each scrape, so it can be rotated in place). Neither set: admin keys only.
+/// </summary>
+public sealed class MetricsOptions
+{
+    public string ScrapeToken { get; set; } = "";
+    public string ScrapeTokenFile { get; set; } = "";
+
+    /// <summary>The configured token (the value, else the file's first line), or null when there is none.</summary>
+    public string? CurrentScrapeToken()
+    {
+        if (ScrapeToken.Length > 0) return ScrapeToken;
+        if (ScrapeTokenFile.Length == 0) return null;
+        var token = File.ReadAllText(ScrapeTokenFile).Trim();
+        return token.Length > 0 ? token : null;
+    }
 }
 
 /// <summary>How the process worker host keeps and starts workers.</summary>
@@ -189,6 +211,12 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
     {
         var errors = new List<string>();
         if (o.MaxCodeExpandedBytes <= 0) errors.Add($"OSForAI:MaxCodeExpandedBytes must be above 0, not {o.MaxCodeExpandedBytes}");
+        if (o.Metrics.ScrapeToken.Length is > 0 and < 16)
+            errors.Add("OSForAI:Metrics:ScrapeToken must be at least 16 characters");
+        if (o.Metrics.ScrapeToken.Length > 0 && o.Metrics.ScrapeTokenFile.Length > 0)
+            errors.Add("set OSForAI:Metrics:ScrapeToken or OSForAI:Metrics:ScrapeTokenFile, not both");
+        if (o.Metrics.ScrapeTokenFile.Length > 0 && !File.Exists(o.Metrics.ScrapeTokenFile))
+            errors.Add($"OSForAI:Metrics:ScrapeTokenFile names a file that does not exist: {o.Metrics.ScrapeTokenFile}");
         if (o.MaxConcurrentJobs <= 0) errors.Add($"OSForAI:MaxConcurrentJobs must be above 0, not {o.MaxConcurrentJobs}");
         if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
         foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })
