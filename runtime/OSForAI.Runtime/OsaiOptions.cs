@@ -27,6 +27,13 @@ public sealed class OsaiOptions
     /// <summary>Largest single file accepted by the data API (bytes).</summary>
     public long MaxDataUploadBytes { get; set; } = 1024L * 1024 * 1024;
 
+    /// <summary>
+    /// Most bytes each owner may keep in the local data:// folder (0 = unlimited); a write past it is refused with 413
+    /// QuotaExceeded and the old file stays. Usage is counted by walking the owner's folder on its first write after a start,
+    /// then kept up to date by the server's own writes and deletes. Does not apply when DataStore names another store.
+    /// </summary>
+    public long DataQuotaBytes { get; set; } = 10L * 1024 * 1024 * 1024;
+
     /// <summary>Entries per data-API listing page.</summary>
     public int DataListPageSize { get; set; } = 1000;
 
@@ -217,6 +224,7 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
             errors.Add("set OSForAI:Metrics:ScrapeToken or OSForAI:Metrics:ScrapeTokenFile, not both");
         if (o.Metrics.ScrapeTokenFile.Length > 0 && !File.Exists(o.Metrics.ScrapeTokenFile))
             errors.Add($"OSForAI:Metrics:ScrapeTokenFile names a file that does not exist: {o.Metrics.ScrapeTokenFile}");
+        if (o.DataQuotaBytes < 0) errors.Add($"OSForAI:DataQuotaBytes must be 0 (unlimited) or positive, not {o.DataQuotaBytes}");
         if (o.MaxConcurrentJobs <= 0) errors.Add($"OSForAI:MaxConcurrentJobs must be above 0, not {o.MaxConcurrentJobs}");
         if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
         foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })

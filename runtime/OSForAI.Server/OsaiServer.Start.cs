@@ -51,7 +51,10 @@ public static partial class OsaiServer
         s.AddSingleton<CatalogStore>();
         s.AddSingleton<KeyStore>();
         s.AddSingleton<JobStore>();
-        s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot));
+        s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot)
+        {
+            QuotaBytes = sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataQuotaBytes,
+        });
         s.AddSingleton(sp => new DataService(DataConnectors.Create(SettingsOf(builder.Configuration),
             sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataStore)));
         s.AddSingleton(sp =>

@@ -44,6 +44,7 @@ public static class ApiErrors
             DataError.Conflict => 409,
             DataError.NotEmpty => 409,
             DataError.TooLarge => 413,
+            DataError.QuotaExceeded => 413,
             DataError.NotConfigured => 400,
             DataError.NotSupported => 405,
             DataError.Upstream => 502,
