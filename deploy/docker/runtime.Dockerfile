@@ -57,8 +57,9 @@ FROM --platform=linux/amd64 mcr.microsoft.com/dotnet/aspnet:${DOTNET_TAG} AS run
 
 # python3: the Python runner (standard library only). tini: reaps orphaned processes that
 # algorithms leave behind and forwards SIGTERM to the server, which stops gracefully.
+# bubblewrap: the worker sandbox (/usr/bin/bwrap, see Sandbox below).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 tini \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 tini bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root uid/gid (10001), the same in both images, so one volume works with either
@@ -74,8 +75,12 @@ RUN ln -s /app/osai /usr/local/bin/osai
 # OSFORAI_HOME: all state (catalog, keys, data://, code cache) lives in the volume.
 # OSFORAI_URL: `osai` run inside the container (kubectl exec ... osai keys create) talks to the
 #   local server; the server.json it would read otherwise names the wildcard address 0.0.0.0.
-# Sandbox=none: the pod/container is the sandbox; bubblewrap needs user namespaces that
-#   unprivileged containers usually do not get.
+# Sandbox=bubblewrap: every worker runs in its own bubblewrap sandbox (read-only root, hidden home
+#   with the admin key and the database, private /tmp, own pid/ipc/uts namespaces). Without it an
+#   algorithm reads the admin key and the catalog. The server refuses to start when bubblewrap
+#   cannot work (fails closed); bubblewrap needs unprivileged user namespaces, which the stacks'
+#   pod security context allows (docs/deploy.md, "Worker sandbox"). Plain `docker run` needs
+#   `--security-opt seccomp=unconfined --security-opt apparmor=unconfined` for the same reason.
 # ASPNETCORE_HTTP_PORTS (set by the base image) is cleared: `osai serve` binds its own address.
 ENV OSFORAI_HOME=/var/lib/osforai \
     OSFORAI_URL=http://127.0.0.1:8080 \
@@ -83,7 +88,7 @@ ENV OSFORAI_HOME=/var/lib/osforai \
     DOTNET_ROOT=/usr/share/dotnet \
     DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     ASPNETCORE_HTTP_PORTS="" \
-    OSForAI__Workers__Sandbox=none \
+    OSForAI__Workers__Sandbox=bubblewrap \
     OSForAI__Workers__PythonPath=/usr/bin/python3 \
     OSForAI__Models__Device=cpu
 

@@ -58,10 +58,11 @@ FROM --platform=linux/amd64 mcr.microsoft.com/dotnet/aspnet:${DOTNET_TAG} AS dot
 FROM --platform=linux/amd64 nvidia/cuda:${CUDA_TAG} AS runtime
 
 # The native libraries .NET needs on Ubuntu 24.04 (the list of Microsoft's runtime-deps image,
-# without ICU: the projects use invariant globalization), python3 for the Python runner, tini as PID 1.
+# without ICU: the projects use invariant globalization), python3 for the Python runner, tini as PID 1,
+# bubblewrap for the worker sandbox (as in runtime.Dockerfile).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libc6 libgcc-s1 libssl3t64 libstdc++6 tzdata zlib1g python3 tini \
+      ca-certificates libc6 libgcc-s1 libssl3t64 libstdc++6 tzdata zlib1g python3 tini bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=dotnet /usr/share/dotnet /usr/share/dotnet
@@ -85,7 +86,7 @@ ENV OSFORAI_HOME=/var/lib/osforai \
     DOTNET_ROOT=/usr/share/dotnet \
     DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     DOTNET_RUNNING_IN_CONTAINER=true \
-    OSForAI__Workers__Sandbox=none \
+    OSForAI__Workers__Sandbox=bubblewrap \
     OSForAI__Workers__PythonPath=/usr/bin/python3 \
     OSForAI__Models__Device=gpu
 

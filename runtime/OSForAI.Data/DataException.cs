@@ -17,6 +17,8 @@ public enum DataError
     NotSupported,
     /// <summary>The store failed or dropped the connection (502); nothing partial is left visible.</summary>
     Upstream,
+    /// <summary>The write would take the owner past their data quota (413); the old object is left as it was.</summary>
+    QuotaExceeded,
 }
 
 /// <summary>

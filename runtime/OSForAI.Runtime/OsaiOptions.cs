@@ -14,8 +14,25 @@ public sealed class OsaiOptions
     /// <summary>Largest code archive accepted by the management API (bytes).</summary>
     public long MaxCodeUploadBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// Most bytes a code archive may expand to (the files it holds, summed), checked while it is extracted at upload; a
+    /// bigger one (a gzip bomb) is refused with 400 and nothing is stored. Uploads are at most MaxCodeUploadBytes
+    /// compressed; model weights barely compress, so 1 GiB leaves room for models and code alike.
+    /// </summary>
+    public long MaxCodeExpandedBytes { get; set; } = 1024L * 1024 * 1024;
+
+    /// <summary>Most entries (files and folders) a code archive may hold.</summary>
+    public int MaxCodeEntries { get; set; } = 100_000;
+
     /// <summary>Largest single file accepted by the data API (bytes).</summary>
     public long MaxDataUploadBytes { get; set; } = 1024L * 1024 * 1024;
+
+    /// <summary>
+    /// Most bytes each owner may keep in the local data:// folder (0 = unlimited); a write past it is refused with 413
+    /// QuotaExceeded and the old file stays. Usage is counted by walking the owner's folder on its first write after a start,
+    /// then kept up to date by the server's own writes and deletes. Does not apply when DataStore names another store.
+    /// </summary>
+    public long DataQuotaBytes { get; set; } = 10L * 1024 * 1024 * 1024;
 
     /// <summary>Entries per data-API listing page.</summary>
     public int DataListPageSize { get; set; } = 1000;
@@ -41,13 +58,38 @@ public sealed class OsaiOptions
     /// <summary>Finished asynchronous jobs (and their inputs and results) are deleted after this long.</summary>
     public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>Asynchronous jobs run at once; more wait in the queue.</summary>
+    public int MaxConcurrentJobs { get; set; } = 16;
+
     public WorkerOptions Workers { get; set; } = new();
+
+    public MetricsOptions Metrics { get; set; } = new();
 
     public ModelServingOptions Models { get; set; } = new();
 
     public string DatabasePath => Path.Combine(Home, "osforai.db");
     public string DataRoot => Path.Combine(Home, "data");
     public string CodeCacheRoot => Path.Combine(Home, "code");
+}
+
+/// <summary>
+/// Who may read GET /metrics (it names every algorithm version, private ones included): admin keys, and a scraper that sends
+/// "Authorization: Bearer &lt;ScrapeToken&gt;". The token may instead be read from ScrapeTokenFile (a mounted secret; read at
+/// each scrape, so it can be rotated in place). Neither set: admin keys only.
+/// </summary>
+public sealed class MetricsOptions
+{
+    public string ScrapeToken { get; set; } = "";
+    public string ScrapeTokenFile { get; set; } = "";
+
+    /// <summary>The configured token (the value, else the file's first line), or null when there is none.</summary>
+    public string? CurrentScrapeToken()
+    {
+        if (ScrapeToken.Length > 0) return ScrapeToken;
+        if (ScrapeTokenFile.Length == 0) return null;
+        var token = File.ReadAllText(ScrapeTokenFile).Trim();
+        return token.Length > 0 ? token : null;
+    }
 }
 
 /// <summary>How the process worker host keeps and starts workers.</summary>
@@ -178,4 +220,32 @@ public sealed class ModelServingOptions
 
     /// <summary>The dotnet host that runs the worker; empty: the one running the server.</summary>
     public string DotnetPath { get; set; } = "";
+}
+
+/// <summary>Checks the settings this server depends on when it starts, so a bad value fails the start with its name.</summary>
+public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValidateOptions<OsaiOptions>
+{
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, OsaiOptions o)
+    {
+        var errors = Errors(o);
+        return errors.Count == 0 ? Microsoft.Extensions.Options.ValidateOptionsResult.Success : Microsoft.Extensions.Options.ValidateOptionsResult.Fail(errors);
+    }
+
+    public static List<string> Errors(OsaiOptions o)
+    {
+        var errors = new List<string>();
+        if (o.MaxCodeExpandedBytes <= 0) errors.Add($"OSForAI:MaxCodeExpandedBytes must be above 0, not {o.MaxCodeExpandedBytes}");
+        if (o.Metrics.ScrapeToken.Length is > 0 and < 16)
+            errors.Add("OSForAI:Metrics:ScrapeToken must be at least 16 characters");
+        if (o.Metrics.ScrapeToken.Length > 0 && o.Metrics.ScrapeTokenFile.Length > 0)
+            errors.Add("set OSForAI:Metrics:ScrapeToken or OSForAI:Metrics:ScrapeTokenFile, not both");
+        if (o.Metrics.ScrapeTokenFile.Length > 0 && !File.Exists(o.Metrics.ScrapeTokenFile))
+            errors.Add($"OSForAI:Metrics:ScrapeTokenFile names a file that does not exist: {o.Metrics.ScrapeTokenFile}");
+        if (o.DataQuotaBytes < 0) errors.Add($"OSForAI:DataQuotaBytes must be 0 (unlimited) or positive, not {o.DataQuotaBytes}");
+        if (o.MaxConcurrentJobs <= 0) errors.Add($"OSForAI:MaxConcurrentJobs must be above 0, not {o.MaxConcurrentJobs}");
+        if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
+        foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })
+            if (!double.IsFinite(value) || value < 0) errors.Add($"OSForAI:Workers:Node:{key} must be 0 (automatic) or a positive number, not {value}");
+        return errors;
+    }
 }

@@ -32,8 +32,11 @@ public static partial class OsaiServer
         });
         builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddInMemoryCollection(options.Settings);
+        options.ConfigureLogging?.Invoke(builder.Logging);
         builder.Services.Configure<OsaiOptions>(builder.Configuration.GetSection(OsaiOptions.Section));
         builder.Services.PostConfigure<OsaiOptions>(o => o.Home = home);
+        builder.Services.AddOptions<OsaiOptions>().ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<OsaiOptions>, OsaiOptionsValidation>();
         builder.WebHost.ConfigureKestrel(k =>
         {
             // Limits are enforced per endpoint (calls, code, data) with proper error envelopes.
@@ -48,10 +51,17 @@ public static partial class OsaiServer
         s.AddSingleton<CatalogStore>();
         s.AddSingleton<KeyStore>();
         s.AddSingleton<JobStore>();
-        s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot));
+        s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot)
+        {
+            QuotaBytes = sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataQuotaBytes,
+        });
         s.AddSingleton(sp => new DataService(DataConnectors.Create(SettingsOf(builder.Configuration),
             sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataStore)));
-        s.AddSingleton(sp => new CodeStore(sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.CodeCacheRoot));
+        s.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<OsaiOptions>>().Value;
+            return new CodeStore(sp.GetRequiredService<LocalDataStore>(), o.CodeCacheRoot, o.MaxCodeExpandedBytes, o.MaxCodeEntries);
+        });
         s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
         s.AddSingleton<ResourceProfiles>();
         s.AddSingleton<WorkerPool>();

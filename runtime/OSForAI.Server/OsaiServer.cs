@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 namespace OSForAI.Server;
 
 /// <summary>How to start an embedded OSForAI server.</summary>
@@ -11,6 +12,8 @@ public sealed record ServerStartOptions
     public int Port { get; init; } = 8080;
     /// <summary>Extra configuration (ASP.NET Core keys, e.g. "OSForAI:Workers:PythonPath").</summary>
     public IReadOnlyDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
+    /// <summary>Extra logging setup (another provider, e.g. one that captures log records in tests).</summary>
+    public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
 }
 
 /// <summary>Starts the gateway with embedded defaults (SQLite, local data folder, process workers).</summary>

@@ -132,6 +132,9 @@ public sealed class RuntimeDeployment : ComponentResource
                     ("metadata", Expr.Object(("labels", labels))),
                     ("spec", Expr.Object(
                         ("serviceAccountName", ServiceAccount.Output("metadata.name")),
+                        // The images' non-root user; the home volume is group-writable for it.
+                        ("securityContext", Expr.Object(
+                            ("runAsNonRoot", true), ("runAsUser", ImageUid), ("runAsGroup", ImageUid), ("fsGroup", ImageUid))),
                         ("nodeSelector", args.NodePoolLabels ? Expr.Object((NodePools.PoolLabel, NodePools.System)) : null),
                         ("containers", Expr.List(Expr.Object(
                             ("name", "server"),
@@ -139,6 +142,7 @@ public sealed class RuntimeDeployment : ComponentResource
                             ("args", Expr.List("serve", "--host", "0.0.0.0", "--port", ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--home", HomePath)),
                             ("ports", Expr.List(Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")))),
                             ("envFrom", Expr.List(envFrom)),
+                            ("securityContext", SandboxSecurityContext()),
                             ("readinessProbe", probe),
                             ("livenessProbe", Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", "http"))), ("initialDelaySeconds", 15), ("periodSeconds", 20), ("failureThreshold", 3))),
                             ("resources", Expr.Object(
@@ -191,6 +195,26 @@ public sealed class RuntimeDeployment : ComponentResource
         var field = args.GatewayAddress == LoadBalancerAddress.Hostname ? "hostname" : "ip";
         GatewayUrl = Expr.Concat("http://", Service.Output($"status.loadBalancer.ingress[0].{field}"));
     }
+
+    /// <summary>The non-root uid/gid of the runtime images (deploy/docker).</summary>
+    public const int ImageUid = 10001;
+
+    /// <summary>
+    /// The server container runs every worker in a bubblewrap sandbox (the images set OSForAI__Workers__Sandbox=bubblewrap and
+    /// the server refuses to start if bubblewrap cannot work). Bubblewrap creates an unprivileged user namespace and mounts
+    /// inside it; the container runtime's default seccomp profile refuses unshare(CLONE_NEWUSER) to a process without
+    /// CAP_SYS_ADMIN, and the default AppArmor profile (Ubuntu and COS nodes) refuses the mounts. So this one container is
+    /// seccomp- and AppArmor-Unconfined, and nothing else is relaxed: no capabilities at all, no privilege escalation
+    /// (setuid binaries such as a setuid bwrap cannot gain anything), non-root. A Localhost seccomp profile would be
+    /// tighter but must be installed on every node first, which the stacks do not manage (docs/deploy.md, "Worker sandbox").
+    /// </summary>
+    private static Obj SandboxSecurityContext() => Expr.Object(
+        ("allowPrivilegeEscalation", false),
+        ("privileged", false),
+        ("runAsNonRoot", true),
+        ("capabilities", Expr.Object(("drop", Expr.List("ALL")))),
+        ("seccompProfile", Expr.Object(("type", "Unconfined"))),
+        ("appArmorProfile", Expr.Object(("type", "Unconfined"))));
 
     private static string SecretFileName(DataStoreBinding store, string setting) => $"{store.Scheme}.{store.Label}.{setting}";
 

@@ -67,6 +67,12 @@ public sealed class KeyStore(Database db)
     private static IReadOnlyList<DataGrant> ParseGrants(string text) =>
         text.Length == 0 ? [] : text.Split('\n').Select(DataGrant.Parse).ToList();
 
+    /// <summary>The key with this id if it exists and is not revoked, else null.</summary>
+    public ApiKeyInfo? FindActive(string id) =>
+        db.Query("SELECT id, owner, name, scopes, created_at, revoked_at, data_grants FROM api_keys WHERE id=$i AND revoked_at IS NULL",
+            r => new ApiKeyInfo(r.GetString(0), r.GetString(1), r.GetString(2), Principal.ParseScopes(r.GetString(3).Split(',')),
+                DateTimeOffset.Parse(r.GetString(4)), false, ParseGrants(r.GetString(6))), ("$i", id)).FirstOrDefault();
+
     public bool Revoke(string id)
     {
         var n = db.Execute("UPDATE api_keys SET revoked_at=$t WHERE id=$i AND revoked_at IS NULL", ("$t", Database.Now()), ("$i", id));

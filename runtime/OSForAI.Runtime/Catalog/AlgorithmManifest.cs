@@ -93,8 +93,12 @@ public sealed record AlgorithmManifest
         var timeout = dto.Timeout ?? 300;
         if (timeout is < 1 or > 3000) throw new CatalogException(CatalogError.Invalid, $"{FileName}: timeout must be between 1 and 3000 seconds");
         var res = new ResourceRequest(dto.Resources?.Cpu ?? 1, dto.Resources?.MemoryMb ?? 512, dto.Resources?.GpuMemoryMb ?? 0);
-        if (res.Cpu <= 0 || res.MemoryMb <= 0 || res.GpuMemoryMb < 0)
-            throw new CatalogException(CatalogError.Invalid, $"{FileName}: resources must be positive");
+        if (!double.IsFinite(res.Cpu) || res.Cpu <= 0 || res.Cpu > MaxCpu)
+            throw new CatalogException(CatalogError.Invalid, $"{FileName}: resources.cpu must be a number above 0 and at most {MaxCpu}, not {Show(res.Cpu)}");
+        if (res.MemoryMb is <= 0 or > MaxMemoryMb)
+            throw new CatalogException(CatalogError.Invalid, $"{FileName}: resources.memory_mb must be between 1 and {MaxMemoryMb}, not {res.MemoryMb}");
+        if (res.GpuMemoryMb is < 0 or > MaxGpuMemoryMb)
+            throw new CatalogException(CatalogError.Invalid, $"{FileName}: resources.gpu_memory_mb must be between 0 and {MaxGpuMemoryMb}, not {res.GpuMemoryMb}");
         return new AlgorithmManifest
         {
             Runtime = runtime,
@@ -141,6 +145,32 @@ public sealed record AlgorithmManifest
         if (p.Length == 0 || p.StartsWith('/') || p.Contains('\\') || p.Split('/').Any(s => s is "" or "." or ".."))
             throw new CatalogException(CatalogError.Invalid, $"{FileName}: {what} '{path}' must be a relative path inside the code");
         return p;
+    }
+
+    /// <summary>Sanity ceilings of a declared resource request, whatever the node (the node's own size is checked at upload).</summary>
+    public const double MaxCpu = 1024;
+    public const int MaxMemoryMb = 4 * 1024 * 1024;
+    public const int MaxGpuMemoryMb = 1024 * 1024;
+
+    private static string Show(double d) => d.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Refuses a resource request no instance on this node could ever get: more CPU cores, memory or GPU memory than the node
+    /// offers (OSForAI:Workers:Node; zero there means the machine's cores, 80% of its memory, and no GPU accounting).
+    /// </summary>
+    public static void RequireFits(ResourceRequest request, NodeCapacityOptions node)
+    {
+        var cpu = node.CpuCores > 0 ? node.CpuCores : Environment.ProcessorCount;
+        var memory = node.MemoryMb > 0 ? node.MemoryMb : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 0.8 / 1048576.0;
+        if (request.Cpu > cpu)
+            throw new CatalogException(CatalogError.Invalid,
+                $"{FileName}: resources.cpu is {Show(request.Cpu)} but this node offers {Show(cpu)} cores (OSForAI:Workers:Node:CpuCores); no instance could ever start");
+        if (request.MemoryMb > memory)
+            throw new CatalogException(CatalogError.Invalid,
+                $"{FileName}: resources.memory_mb is {request.MemoryMb} but this node offers {memory:0} MB (OSForAI:Workers:Node:MemoryMb); no instance could ever start");
+        if (node.GpuMemoryMb > 0 && request.GpuMemoryMb > node.GpuMemoryMb)
+            throw new CatalogException(CatalogError.Invalid,
+                $"{FileName}: resources.gpu_memory_mb is {request.GpuMemoryMb} but this node offers {Show(node.GpuMemoryMb)} MB of GPU memory (OSForAI:Workers:Node:GpuMemoryMb); no instance could ever start");
     }
 
     public static Visibility ParseVisibility(string text) => text.Trim().ToLowerInvariant() switch

@@ -54,10 +54,20 @@ public sealed class CatalogStore(Database db)
             ("$m", JsonSerializer.Serialize(build.Manifest, Json)), ("$t", build.CreatedAt.ToString("O")));
     }
 
+    /// <summary>Length of a build hash (SHA-256 in lowercase hex).</summary>
+    public const int BuildHashLength = 64;
+
+    /// <summary>Whether <paramref name="text"/> is a whole build hash: 64 hexadecimal characters.</summary>
+    public static bool IsBuildHash(string? text) => text is { Length: BuildHashLength } && text.All(Uri.IsHexDigit);
+
+    /// <summary>A build by its hash or an unambiguous prefix of it (12–64 hex characters); anything else is refused.</summary>
     public BuildRecord? FindBuild(string owner, string name, string hashOrPrefix)
     {
-        var rows = db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at FROM builds WHERE owner=$o AND name=$n AND hash LIKE $h LIMIT 2",
-            ReadBuild, ("$o", owner), ("$n", name), ("$h", hashOrPrefix.ToLowerInvariant() + "%"));
+        if (hashOrPrefix.Length is < 12 or > BuildHashLength || !hashOrPrefix.All(Uri.IsHexDigit))
+            throw new CatalogException(CatalogError.Invalid, $"'{hashOrPrefix}' is not a build hash: use 12 to {BuildHashLength} hexadecimal characters");
+        // A plain prefix comparison, not LIKE: the text is data, never a pattern.
+        var rows = db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at FROM builds WHERE owner=$o AND name=$n AND substr(hash, 1, length($h)) = $h LIMIT 2",
+            ReadBuild, ("$o", owner), ("$n", name), ("$h", hashOrPrefix.ToLowerInvariant()));
         if (rows.Count > 1) throw new CatalogException(CatalogError.Invalid, $"build hash prefix '{hashOrPrefix}' is ambiguous");
         return rows.FirstOrDefault();
     }
@@ -72,13 +82,16 @@ public sealed class CatalogStore(Database db)
 
     /// <summary>Publishes a build as an immutable semantic version.</summary>
     public VersionRecord Publish(string owner, string name, string buildHash, string version,
-        Visibility? visibility = null, string? description = null, IReadOnlyList<string>? tags = null)
+        Visibility? visibility = null, string? description = null, IReadOnlyList<string>? tags = null, Action<AlgorithmManifest>? validate = null)
     {
         if (!SemVer.TryParse(version, out var semver))
             throw new CatalogException(CatalogError.Invalid, $"'{version}' is not a version of the form MAJOR.MINOR.PATCH");
+        if (!IsBuildHash(buildHash))
+            throw new CatalogException(CatalogError.Invalid, $"build must be the {BuildHashLength} hexadecimal characters of a build hash from the upload, not '{buildHash}'");
         GetAlgorithm(owner, name);
         var build = FindBuild(owner, name, buildHash)
             ?? throw new CatalogException(CatalogError.NotFound, $"build '{buildHash}' of {owner}/{name} not found");
+        validate?.Invoke(build.Manifest);
         var rec = FromBuild(build, semver) with
         {
             Visibility = visibility ?? build.Manifest.Visibility,
@@ -149,26 +162,24 @@ public sealed class CatalogStore(Database db)
     /// <summary>
     /// Resolves what a caller asked for to one runnable record. Public callers see published public
     /// versions only; the owner, admins and grantees also see private versions and builds by hash.
+    /// To anyone else a private version or build is not there at all: the same 404 and message as a missing one,
+    /// whatever the version text (exact, wildcard, latest or build hash), and an algorithm with no public
+    /// version is answered like an algorithm that does not exist.
     /// </summary>
     public VersionRecord Resolve(string owner, string name, VersionSpec spec, Principal caller)
     {
         var privileged = IsPrivileged(caller, owner, name);
+        var versions = ListVersions(owner, name);
+        if (privileged ? versions.Length == 0 && FindAlgorithm(owner, name) is null : !versions.Any(v => v.Visibility == Visibility.Public))
+            throw new CatalogException(CatalogError.NotFound, $"algorithm {owner}/{name} not found");
         if (spec.Kind == VersionSpec.SpecKind.Build)
         {
             var build = privileged ? FindBuild(owner, name, spec.BuildHash!) : null;
             if (build is not null) return FromBuild(build);
             throw NotFound(owner, name, spec);
         }
-        var versions = ListVersions(owner, name);
-        if (versions.Length == 0 && FindAlgorithm(owner, name) is null)
-            throw new CatalogException(CatalogError.NotFound, $"algorithm {owner}/{name} not found");
         foreach (var v in versions)
-        {
-            if (!spec.Matches(v.Version!.Value)) continue;
-            if (v.Visibility == Visibility.Public || privileged) return v;
-            if (spec.Kind == VersionSpec.SpecKind.Exact)
-                throw new CatalogException(CatalogError.Forbidden, $"{owner}/{name} {v.Version} is private");
-        }
+            if (spec.Matches(v.Version!.Value) && (v.Visibility == Visibility.Public || privileged)) return v;
         throw NotFound(owner, name, spec);
     }
 

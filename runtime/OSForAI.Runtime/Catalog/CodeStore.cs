@@ -11,14 +11,26 @@ public enum CodeUploadKind { TarGz, Tar, SingleFile }
 /// Algorithm code: uploads are content-addressed (SHA-256 of the uploaded bytes), kept as a tar.gz
 /// under data://.osforai/code/OWNER/NAME/HASH.tar.gz, and extracted on demand into a local cache
 /// folder that workers load from. Archives may only hold plain files and folders inside the root.
+/// An upload may expand to at most <paramref name="maxExpandedBytes"/> in at most <paramref name="maxEntries"/> entries
+/// (OsaiOptions.MaxCodeExpandedBytes, MaxCodeEntries); builds already stored are re-extracted under the hard ceilings
+/// below, so lowering the quota never breaks a version that was accepted before.
 /// </summary>
-public sealed class CodeStore(LocalDataStore data, string cacheRoot)
+public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExpandedBytes = CodeStore.MaxExtractedBytes,
+    int maxEntries = CodeStore.MaxEntries)
 {
     public const long MaxExtractedBytes = 2L * 1024 * 1024 * 1024;
     public const int MaxEntries = 100_000;
+    /// <summary>Longest file or folder name (bytes of UTF-8), what Linux file systems store.</summary>
+    public const int MaxNameBytes = 255;
+    /// <summary>Longest path inside an archive (bytes of UTF-8).</summary>
+    public const int MaxPathBytes = 1024;
 
+    /// <summary>
+    /// Stores an upload as a build. <paramref name="validate"/> sees the manifest before anything is stored and may refuse it
+    /// (throw <see cref="CatalogException"/>).
+    /// </summary>
     public async Task<BuildRecord> IngestAsync(string owner, string name, Stream body, CodeUploadKind kind, string? fileName,
-        long maxBytes, CancellationToken ct)
+        long maxBytes, CancellationToken ct, Action<AlgorithmManifest>? validate = null)
     {
         Directory.CreateDirectory(cacheRoot);
         var upload = Path.Combine(cacheRoot, ".upload-" + Guid.NewGuid().ToString("N"));
@@ -53,10 +65,11 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot)
             {
                 await using var raw = File.OpenRead(upload);
                 await using Stream tar = kind == CodeUploadKind.TarGz ? new GZipStream(raw, CompressionMode.Decompress) : raw;
-                await ExtractSafelyAsync(tar, staging, ct);
+                await ExtractSafelyAsync(tar, staging, maxExpandedBytes, maxEntries, ct);
             }
 
             var manifest = ReadManifest(staging, kind == CodeUploadKind.SingleFile ? fileName : null);
+            validate?.Invoke(manifest);
             // Keep the canonical archive in the platform's own data space.
             var archivePath = new DataPath(DataPath.PlatformOwner, ["code", owner, name, hash + ".tar.gz"]);
             var archiveFile = Path.Combine(cacheRoot, ".archive-" + Guid.NewGuid().ToString("N"));
@@ -96,7 +109,7 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot)
             Directory.CreateDirectory(staging);
             await using (var raw = data.OpenRead(DataPath.Parse(codeUri, null)))
             await using (var gz = new GZipStream(raw, CompressionMode.Decompress))
-                await ExtractSafelyAsync(gz, staging, ct);
+                await ExtractSafelyAsync(gz, staging, MaxExtractedBytes, MaxEntries, ct);
             try { Directory.Move(staging, target); }
             catch (IOException) when (Directory.Exists(target)) { }
             return target;
@@ -123,26 +136,53 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot)
         return manifest.Runtime == "onnx" ? ModelInspector.Complete(manifest, dir) : manifest;
     }
 
-    /// <summary>Extracts plain files and folders only; rejects absolute paths, '..', links and devices; bounds size and count.</summary>
-    internal static async Task ExtractSafelyAsync(Stream tar, string destination, CancellationToken ct)
+    /// <summary>
+    /// Extracts plain files and folders only; rejects absolute paths, '..', links and devices, an entry that is both a file
+    /// and a folder, names a Linux file system cannot store; bounds the expanded size and the entry count (the stream
+    /// itself is bounded too, so padding and headers cannot be used to make it decompress without end).
+    /// </summary>
+    internal static async Task ExtractSafelyAsync(Stream tar, string destination, long maxBytes, int maxEntries, CancellationToken ct)
     {
         var root = Path.GetFullPath(destination) + Path.DirectorySeparatorChar;
         long total = 0;
         var count = 0;
+        var files = new HashSet<string>(StringComparer.Ordinal);
+        var folders = new HashSet<string>(StringComparer.Ordinal);
+        var tooBig = $"archive expands to more than {maxBytes} bytes (the limit on a build's expanded size)";
         try
         {
-            await using var reader = new TarReader(tar);
+            // Headers and padding: at most a few 512-byte blocks per entry beyond the files' own bytes.
+            await using var bounded = new BoundedReadStream(tar, maxBytes + (maxEntries + 2L) * 4096, tooBig);
+            await using var reader = new TarReader(bounded);
             while (await reader.GetNextEntryAsync(copyData: false, ct) is { } entry)
             {
-                if (++count > MaxEntries) throw new CatalogException(CatalogError.Invalid, $"archive has more than {MaxEntries} entries");
-                var name = entry.Name.Replace('\\', '/');
-                while (name.StartsWith("./", StringComparison.Ordinal)) name = name[2..];
-                if (name.Length == 0 || name == ".") continue;
-                if (name.StartsWith('/') || name.Split('/').Any(s => s == ".."))
+                if (++count > maxEntries) throw new CatalogException(CatalogError.Invalid, $"archive has more than {maxEntries} entries");
+                var segments = entry.Name.Replace('\\', '/').Split('/').Where(s => s.Length > 0 && s != ".").ToArray();
+                if (segments.Length == 0) continue;
+                if (entry.Name.StartsWith('/') || segments.Any(s => s == ".."))
                     throw new CatalogException(CatalogError.Invalid, $"archive entry '{entry.Name}' points outside the archive");
+                var name = string.Join('/', segments);
+                if (segments.FirstOrDefault(s => System.Text.Encoding.UTF8.GetByteCount(s) > MaxNameBytes) is { } longName)
+                    throw new CatalogException(CatalogError.Invalid,
+                        $"archive entry '{Shorten(name)}' has a name longer than {MaxNameBytes} bytes ('{Shorten(longName)}')");
+                if (System.Text.Encoding.UTF8.GetByteCount(name) > MaxPathBytes)
+                    throw new CatalogException(CatalogError.Invalid, $"archive entry '{Shorten(name)}' has a path longer than {MaxPathBytes} bytes");
                 var full = Path.GetFullPath(Path.Combine(root, name));
                 if (!full.StartsWith(root, StringComparison.Ordinal) && full + Path.DirectorySeparatorChar != root)
                     throw new CatalogException(CatalogError.Invalid, $"archive entry '{entry.Name}' points outside the archive");
+                var isFile = entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile;
+                if (isFile || entry.EntryType == TarEntryType.Directory)
+                {
+                    // Every parent must be (or become) a folder; a file may not sit where a folder is, nor the reverse.
+                    for (var i = 1; i < segments.Length; i++)
+                    {
+                        var parent = string.Join('/', segments[..i]);
+                        if (files.Contains(parent)) throw BothFileAndFolder(parent);
+                        folders.Add(parent);
+                    }
+                    if (isFile ? folders.Contains(name) : files.Contains(name)) throw BothFileAndFolder(name);
+                    (isFile ? files : folders).Add(name);
+                }
                 switch (entry.EntryType)
                 {
                     case TarEntryType.Directory:
@@ -150,7 +190,7 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot)
                         break;
                     case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
                         total += entry.Length;
-                        if (total > MaxExtractedBytes) throw new CatalogException(CatalogError.Invalid, "archive expands to more than 2 GiB");
+                        if (total > maxBytes) throw new CatalogException(CatalogError.Invalid, tooBig);
                         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
                         await using (var fs = File.Create(full))
                             if (entry.DataStream is not null) await entry.DataStream.CopyToAsync(fs, ct);
@@ -167,5 +207,37 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot)
         {
             throw new CatalogException(CatalogError.Invalid, $"the upload is not a valid archive: {e.Message}");
         }
+    }
+
+    private static CatalogException BothFileAndFolder(string name) =>
+        new(CatalogError.Invalid, $"archive entry '{Shorten(name)}' is both a file and a folder");
+
+    private static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
+
+    /// <summary>Reads at most <c>limit</c> bytes from the inner stream; reading past it fails with a catalog error.</summary>
+    private sealed class BoundedReadStream(Stream inner, long limit, string message) : Stream
+    {
+        private long _read;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
+            Count(await inner.ReadAsync(buffer, ct));
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+            ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+        private int Count(int n)
+        {
+            _read += n;
+            if (_read > limit) throw new CatalogException(CatalogError.Invalid, message);
+            return n;
+        }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        protected override void Dispose(bool disposing) { }
     }
 }

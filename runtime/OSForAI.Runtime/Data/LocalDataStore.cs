@@ -23,6 +23,27 @@ public sealed class LocalDataStore
 
     public string Root => _root;
 
+    /// <summary>Most bytes one owner may keep (0 = unlimited); the platform's own space is not counted.</summary>
+    public long QuotaBytes { get; init; }
+
+    /// <summary>Per owner: bytes stored (walked once, then kept current) and bytes being written right now.</summary>
+    private sealed class Usage { public long Stored; public long Reserved; }
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Usage>> _usage = new(StringComparer.Ordinal);
+
+    private Usage? UsageOf(DataPath path)
+    {
+        if (QuotaBytes <= 0 || path.Owner == DataPath.PlatformOwner) return null;
+        return _usage.GetOrAdd(path.Owner, owner => new Lazy<Usage>(() =>
+        {
+            var dir = Path.Combine(_root, owner);
+            long bytes = 0;
+            if (Directory.Exists(dir))
+                foreach (var f in new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories))
+                    if (!f.Name.StartsWith(TempPrefix, StringComparison.Ordinal)) bytes += f.Length;
+            return new Usage { Stored = bytes };
+        })).Value;
+    }
+
     /// <summary>Maps a validated path to the file system, and double-checks it stays inside the root.</summary>
     public string PhysicalPath(DataPath path)
     {
@@ -66,6 +87,9 @@ public sealed class LocalDataStore
         EnsureDirectoryChain(path.Parent!);
         var temp = Path.Combine(dir, TempPrefix + Guid.NewGuid().ToString("N"));
         long total = 0;
+        var usage = UsageOf(path);
+        // The file being replaced frees its bytes when the new one is in place, so it does not count against the write.
+        var replaced = usage is null ? 0 : new FileInfo(target) is { Exists: true } old ? old.Length : 0;
         try
         {
             await using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
@@ -76,14 +100,25 @@ public sealed class LocalDataStore
                 {
                     total += n;
                     if (total > maxBytes) throw new DataException(DataError.TooLarge, $"file is larger than the limit of {maxBytes} bytes");
+                    if (usage is not null)
+                        lock (usage)
+                        {
+                            if (usage.Stored + usage.Reserved + n - replaced > QuotaBytes)
+                                throw new DataException(DataError.QuotaExceeded,
+                                    $"writing data://{path} would take {path.Owner}'s data past its quota of {QuotaBytes} bytes " +
+                                    $"({usage.Stored} bytes stored); delete something first");
+                            usage.Reserved += n;
+                        }
                     await fs.WriteAsync(buffer.AsMemory(0, n), ct);
                 }
             }
             File.Move(temp, target, overwrite: true);
+            if (usage is not null) lock (usage) usage.Stored += total - replaced;
             return total;
         }
         finally
         {
+            if (usage is not null) lock (usage) usage.Reserved -= Math.Min(total, usage.Reserved);
             if (File.Exists(temp)) File.Delete(temp);
         }
     }
@@ -108,7 +143,9 @@ public sealed class LocalDataStore
     {
         var p = PhysicalPath(path);
         if (!File.Exists(p)) throw new DataException(DataError.NotFound, $"data://{path} not found");
+        var size = new FileInfo(p).Length;
         File.Delete(p);
+        if (UsageOf(path) is { } usage) lock (usage) usage.Stored = Math.Max(0, usage.Stored - size);
     }
 
     /// <summary>Deletes a directory; a non-empty one only with <paramref name="force"/>. Returns files deleted.</summary>
@@ -120,6 +157,7 @@ public sealed class LocalDataStore
         if (!force && Directory.EnumerateFileSystemEntries(p).Any())
             throw new DataException(DataError.NotEmpty, $"data://{path} is not empty; delete with force=true");
         Directory.Delete(p, recursive: true);
+        _usage.TryRemove(path.Owner, out _);   // counted again at the next write
         return files;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OSForAI.Data;
 using OSForAI.Runtime.Auth;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Workers;
@@ -8,14 +9,17 @@ using OSForAI.Runtime.Workers;
 namespace OSForAI.Runtime.Jobs;
 
 /// <summary>Runs queued asynchronous calls; on start it takes back jobs a previous run left unfinished.</summary>
-public sealed class JobRunner(JobStore jobs, CallService calls, IOptions<OsaiOptions> options, TimeProvider clock, ILogger<JobRunner> log)
-    : IAsyncDisposable
+public sealed class JobRunner(JobStore jobs, CallService calls, KeyStore keys, IOptions<OsaiOptions> options, TimeProvider clock,
+    ILogger<JobRunner> log) : IAsyncDisposable
 {
+    /// <summary>The error_type of a job whose key was revoked or deleted before it ran.</summary>
+    public const string KeyRevoked = "KeyRevoked";
+    /// <summary>KeyId of principals that come from an algorithm's call token (no API key of their own to re-check).</summary>
+    private const string CallTokenKeyId = "call";
     private static readonly TimeSpan PurgeEvery = TimeSpan.FromHours(1);
     private DateTimeOffset _nextPurge = DateTimeOffset.MinValue;
-    private const int MaxConcurrentJobs = 16;
     private readonly SemaphoreSlim _signal = new(0);
-    private readonly SemaphoreSlim _slots = new(MaxConcurrentJobs);
+    private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrentJobs);
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
@@ -74,11 +78,22 @@ public sealed class JobRunner(JobStore jobs, CallService calls, IOptions<OsaiOpt
     {
         try
         {
-            // The caller was authorised when the job was accepted; the label is an exact version or build.
+            // The caller was authorised when the job was accepted; the label is an exact version or build. The job acts with
+            // the key that queued it, data grants included, and only while that key is valid.
+            if (job.KeyId is { Length: > 0 } keyId && keyId != CallTokenKeyId && keys.FindActive(keyId) is null)
+            {
+                log.LogInformation("job {Id} not run: its key {KeyId} was revoked or deleted", job.Id, keyId);
+                jobs.Fail(job.Id, JsonSerializer.Serialize(new
+                {
+                    message = "the API key that queued this job has been revoked or deleted; the job was not run",
+                    error_type = KeyRevoked,
+                }));
+                return;
+            }
             var system = new Principal("job", job.Caller, Scopes.Admin);
             var version = calls.Resolve(job.Owner, job.Name, job.VersionLabel, system);
-            var result = await calls.CallAsync(version, job.ContentKind, job.Input, new Principal("job", job.Caller, Scopes.Call),
-                TimeSpan.FromSeconds(job.TimeoutSeconds), ct);
+            var caller = new Principal(job.KeyId.Length > 0 ? job.KeyId : "job", job.Caller, Scopes.Call, job.Grants.Select(DataGrant.Parse).ToList());
+            var result = await calls.CallAsync(version, job.ContentKind, job.Input, caller, TimeSpan.FromSeconds(job.TimeoutSeconds), ct);
             jobs.Complete(job.Id, result.ContentKind, result.Body);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

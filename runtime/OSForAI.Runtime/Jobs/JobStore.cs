@@ -12,20 +12,32 @@ public static class JobStatus
 
 public sealed record JobRecord(
     string Id, string Owner, string Name, string VersionLabel, string Caller, string ContentKind, byte[] Input, int TimeoutSeconds,
-    string Status, string? ResultKind, byte[]? Result, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt);
+    string Status, string? ResultKind, byte[]? Result, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt,
+    string KeyId = "", IReadOnlyList<string>? DataGrants = null)
+{
+    /// <summary>The data grants of the key that queued the job ("r:data://x/" and the like).</summary>
+    public IReadOnlyList<string> Grants => DataGrants ?? [];
+}
 
 /// <summary>Asynchronous (output=void) calls, committed to SQLite before the caller is answered.</summary>
 public sealed class JobStore(Database db)
 {
-    private const string Columns = "id, owner, name, version_spec, caller, content_type, input, timeout_s, status, result_content_type, result, error, created_at, completed_at";
+    private const string Columns = "id, owner, name, version_spec, caller, content_type, input, timeout_s, status, result_content_type, result, error, created_at, completed_at, key_id, data_grants";
 
-    public JobRecord Enqueue(string owner, string name, string versionLabel, string caller, string contentKind, byte[] input, int timeoutSeconds)
+    /// <summary>
+    /// Queues a call. <paramref name="keyId"/> and <paramref name="grants"/> are those of the key that made it: the job runs
+    /// with the same data grants, and only while that key is still valid.
+    /// </summary>
+    public JobRecord Enqueue(string owner, string name, string versionLabel, string caller, string contentKind, byte[] input, int timeoutSeconds,
+        string keyId = "", IReadOnlyList<string>? grants = null)
     {
+        grants ??= [];
+        if (grants.Any(g => g.Contains('\n'))) throw new ArgumentException("a data grant cannot span lines", nameof(grants));
         var job = new JobRecord("job-" + Guid.NewGuid().ToString("N"), owner, name, versionLabel, caller, contentKind, input, timeoutSeconds,
-            JobStatus.Queued, null, null, null, DateTimeOffset.UtcNow, null);
-        db.Execute($"INSERT INTO jobs({Columns}) VALUES ($i, $o, $n, $v, $c, $k, $in, $t, $s, NULL, NULL, NULL, $at, NULL)",
+            JobStatus.Queued, null, null, null, DateTimeOffset.UtcNow, null, keyId, grants);
+        db.Execute($"INSERT INTO jobs({Columns}) VALUES ($i, $o, $n, $v, $c, $k, $in, $t, $s, NULL, NULL, NULL, $at, NULL, $key, $g)",
             ("$i", job.Id), ("$o", owner), ("$n", name), ("$v", versionLabel), ("$c", caller), ("$k", contentKind), ("$in", input),
-            ("$t", timeoutSeconds), ("$s", JobStatus.Queued), ("$at", job.CreatedAt.ToString("O")));
+            ("$t", timeoutSeconds), ("$s", JobStatus.Queued), ("$at", job.CreatedAt.ToString("O")), ("$key", keyId), ("$g", string.Join('\n', grants)));
         return job;
     }
 
@@ -60,5 +72,6 @@ public sealed class JobStore(Database db)
     private static JobRecord Read(Microsoft.Data.Sqlite.SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), (byte[])r[6], r.GetInt32(7),
         r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : (byte[])r[10], r.IsDBNull(11) ? null : r.GetString(11),
-        DateTimeOffset.Parse(r.GetString(12)), r.IsDBNull(13) ? null : DateTimeOffset.Parse(r.GetString(13)));
+        DateTimeOffset.Parse(r.GetString(12)), r.IsDBNull(13) ? null : DateTimeOffset.Parse(r.GetString(13)),
+        r.GetString(14), r.GetString(15) is { Length: > 0 } g ? g.Split('\n') : []);
 }

@@ -45,6 +45,12 @@ public sealed class Database
         (3, """
             ALTER TABLE api_keys ADD COLUMN data_grants TEXT NOT NULL DEFAULT '';
             """),
+        // The key that queued an asynchronous call and its data grants, so the job runs with them (and not after
+        // the key is revoked). Jobs queued before this migration have neither and run as they did.
+        (4, """
+            ALTER TABLE jobs ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+            ALTER TABLE jobs ADD COLUMN data_grants TEXT NOT NULL DEFAULT '';
+            """),
     ];
 
     public Database(string path)

@@ -37,7 +37,8 @@ public static class AlgoEndpoints
             if (query.Output == "void")
             {
                 // Committed before we answer, so a restart cannot lose an accepted call.
-                var job = jobs.Enqueue(owner, name, target.VersionLabel, caller.Owner, kind, body, (int)timeout.TotalSeconds);
+                var job = jobs.Enqueue(owner, name, target.VersionLabel, caller.Owner, kind, body, (int)timeout.TotalSeconds,
+                    caller.KeyId, caller.Grants.Select(g => g.ToString()).ToList());
                 jobRunner.Notify();
                 ctx.Response.StatusCode = StatusCodes.Status202Accepted;
                 ctx.Response.ContentType = "application/json";
@@ -64,12 +65,12 @@ public static class AlgoEndpoints
             }
             catch (AlgorithmCallException e)
             {
-                await ApiErrors.WriteAsync(ctx, ApiErrors.From(e), wantStdout ? e.Output : null);
+                await ApiErrors.WriteAsync(ctx, e, wantStdout ? e.Output : null);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
         {
-            await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
+            await ApiErrors.WriteAsync(ctx, e);
         }
     }
 

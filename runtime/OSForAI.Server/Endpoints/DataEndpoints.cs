@@ -50,7 +50,7 @@ public static class DataEndpoints
             // Headers already sent: the only honest signal left is to break the connection, so the client sees an
             // incomplete body instead of a short object.
             if (ctx.Response.HasStarted) ctx.Abort();
-            else await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
+            else await ApiErrors.WriteAsync(ctx, e);
         }
     }
 

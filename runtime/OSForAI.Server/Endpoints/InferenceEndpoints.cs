@@ -57,10 +57,14 @@ public static class InferenceEndpoints
     {
         try { await handler(); }
         catch (InferenceRequestException e) { await ApiErrors.WriteAsync(ctx, ApiErrors.BadRequest(e.Message)); }
-        catch (InferenceOutputException e) { await ApiErrors.WriteAsync(ctx, new ApiException(500, e.Message, "OutputError")); }
+        catch (InferenceOutputException e)
+        {
+            ApiErrors.LogFault(ctx, e);
+            await ApiErrors.WriteAsync(ctx, new ApiException(500, e.Message, "OutputError"));
+        }
         catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
         {
-            await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
+            await ApiErrors.WriteAsync(ctx, e);
         }
     }
 

@@ -57,12 +57,14 @@ public static class ManagementEndpoints
             var fileName = c.Request.Query["filename"].ToString();
             var kind = UploadKind(c.Request.ContentType, fileName);
             RequestBody.RejectIfDeclaredOver(c.Request, o.Value.MaxCodeUploadBytes);
-            var build = await code.IngestAsync(owner, name, c.Request.Body, kind, fileName, o.Value.MaxCodeUploadBytes, c.RequestAborted);
+            var build = await code.IngestAsync(owner, name, c.Request.Body, kind, fileName, o.Value.MaxCodeUploadBytes, c.RequestAborted,
+                m => AlgorithmManifest.RequireFits(m.Resources, o.Value.Workers.Node));
             cat.AddBuild(build);
             return (201, (object)new BuildView(build.Hash, build.Manifest.Runtime, build.Manifest.Entrypoint, build.Size, build.CreatedAt));
         }));
 
-        app.MapPost("/v1/algorithms/{owner}/{name}/versions", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat) => Run(c, async () =>
+        app.MapPost("/v1/algorithms/{owner}/{name}/versions", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat,
+            IOptions<OsaiOptions> o) => Run(c, async () =>
         {
             var caller = Authentication.Require(c, k, Scopes.Publish);
             RequireOwner(caller, owner);
@@ -70,7 +72,8 @@ public static class ManagementEndpoints
             if (string.IsNullOrEmpty(req.Build)) throw ApiErrors.BadRequest("'build' (a build hash from the upload) is required");
             if (string.IsNullOrEmpty(req.Version)) throw ApiErrors.BadRequest("'version' (MAJOR.MINOR.PATCH) is required");
             var visibility = req.Visibility is null ? (Visibility?)null : AlgorithmManifest.ParseVisibility(req.Visibility);
-            var v = cat.Publish(owner, name, req.Build, req.Version, visibility, req.Description, req.Tags);
+            var v = cat.Publish(owner, name, req.Build, req.Version, visibility, req.Description, req.Tags,
+                m => AlgorithmManifest.RequireFits(m.Resources, o.Value.Workers.Node));
             return (201, (object)VersionView(v));
         }));
 
@@ -138,7 +141,7 @@ public static class ManagementEndpoints
         }
         catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
         {
-            await ApiErrors.WriteAsync(ctx, ApiErrors.From(e));
+            await ApiErrors.WriteAsync(ctx, e);
         }
     }
 

@@ -1,16 +1,28 @@
+using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Options;
+using OSForAI.Runtime;
+using OSForAI.Runtime.Auth;
 using OSForAI.Runtime.Workers;
+using OSForAI.Server.Http;
 
 namespace OSForAI.Server.Endpoints;
 
-/// <summary>Liveness and Prometheus metrics.</summary>
+/// <summary>Liveness (open) and Prometheus metrics (admin key or the scrape token: they name private algorithms).</summary>
 public static class OpsEndpoints
 {
     public static void MapOps(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", () => Results.Json(new { status = "ok" }));
-        app.MapGet("/metrics", async (WorkerPool pool, ModelWorkerPool models, ResourceProfiles profiles, CancellationToken ct) =>
+        app.MapGet("/metrics", async (HttpContext ctx, KeyStore keys, IOptions<OsaiOptions> options, WorkerPool pool, ModelWorkerPool models,
+            ResourceProfiles profiles, CancellationToken ct) =>
         {
+            try { AuthorizeScrape(ctx, keys, options.Value.Metrics); }
+            catch (Exception e)
+            {
+                await ApiErrors.WriteAsync(ctx, e);
+                return;
+            }
             var s = pool.Stats;
             var sb = new StringBuilder();
             void Metric(string name, string type, string help, double value)
@@ -56,7 +68,21 @@ public static class OpsEndpoints
                 profiles.All.Select(p => (p.Version, p.CpuCores)));
             Labelled("osai_version_memory_peak_bytes", "Peak resident memory of one instance of a version (measured).",
                 profiles.All.Select(p => (p.Version, p.PeakMemoryMb * 1048576.0)));
-            return Results.Text(sb.ToString(), "text/plain; version=0.0.4");
+            await Results.Text(sb.ToString(), "text/plain; version=0.0.4").ExecuteAsync(ctx);
         });
+    }
+
+    /// <summary>The scrape token (compared in constant time), else an admin key; 401 without credentials, 403 for other keys.</summary>
+    private static void AuthorizeScrape(HttpContext ctx, KeyStore keys, MetricsOptions metrics)
+    {
+        var header = ctx.Request.Headers.Authorization.ToString().Trim();
+        if (metrics.CurrentScrapeToken() is { } token && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            // Hashes first, so the comparison takes the same time whatever the lengths.
+            var sent = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
+            if (CryptographicOperations.FixedTimeEquals(sent, SHA256.HashData(Encoding.UTF8.GetBytes(token)))) return;
+        }
+        if (header.Length == 0) throw ApiErrors.Unauthorized("/metrics needs an admin key or the scrape token ('Authorization: Bearer <token>')");
+        Authentication.Require(ctx, keys, Scopes.Admin);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Data;
 using OSForAI.Runtime.Workers;
@@ -43,6 +44,7 @@ public static class ApiErrors
             DataError.Conflict => 409,
             DataError.NotEmpty => 409,
             DataError.TooLarge => 413,
+            DataError.QuotaExceeded => 413,
             DataError.NotConfigured => 400,
             DataError.NotSupported => 405,
             DataError.Upstream => 502,
@@ -72,6 +74,22 @@ public static class ApiErrors
         w.WriteString("stderr", output.Stderr);
         if (output.StderrTruncated) w.WriteBoolean("stderr_truncated", true);
     }
+
+    /// <summary>
+    /// Answers a failure with its envelope. Anything that becomes a 500 is a fault of the server, not of the request:
+    /// it is logged with its exception (the caller sees no internals).
+    /// </summary>
+    public static Task WriteAsync(HttpContext ctx, Exception e, CapturedOutput? output = null)
+    {
+        var api = From(e);
+        if (api.Status == 500) LogFault(ctx, e);
+        return WriteAsync(ctx, api, output);
+    }
+
+    /// <summary>Logs a request that failed inside the server, with its exception.</summary>
+    public static void LogFault(HttpContext ctx, Exception e) =>
+        ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("OSForAI.Server.Errors")
+            .LogError(e, "{Method} {Path} failed with an internal error", ctx.Request.Method, ctx.Request.Path.Value);
 
     public static async Task WriteAsync(HttpContext ctx, ApiException e, CapturedOutput? output = null)
     {

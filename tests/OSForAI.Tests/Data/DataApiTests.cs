@@ -117,4 +117,29 @@ public sealed class DataApiTests(ServerFixture fixture) : IClassFixture<ServerFi
         Assert.Single(Directory.EnumerateFiles(Path.Combine(server.Home, "data", "kim")));
     }
 
+    [Fact]
+    public async Task A_write_past_the_owners_quota_is_refused_and_leaves_the_old_file()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["OSForAI:DataQuotaBytes"] = "1000", ["OSForAI:Workers:WarmGenericWorkers"] = "0" });
+        using var c = server.ClientFor(await server.CreateKeyAsync("quinn", "call"));
+        Assert.Equal(HttpStatusCode.OK, (await c.PutAsync("/v1/data/quinn/a.bin", new ByteArrayContent(new byte[600]))).StatusCode);
+        var r = await c.PutAsync("/v1/data/quinn/b.bin", new ByteArrayContent(new byte[600]));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
+        var error = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("QuotaExceeded", error.GetProperty("error_type").GetString());
+        Assert.Contains("1000 bytes", error.GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.NotFound, (await c.GetAsync("/v1/data/quinn/b.bin")).StatusCode);
+
+        // Replacing a file counts its new size instead of the old one; a replacement too big leaves the old file.
+        Assert.Equal(HttpStatusCode.OK, (await c.PutAsync("/v1/data/quinn/a.bin", new ByteArrayContent(new byte[900]))).StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await c.PutAsync("/v1/data/quinn/a.bin", new StreamContent(new MemoryStream(new byte[1200])))).StatusCode);
+        Assert.Equal(900, (await c.GetByteArrayAsync("/v1/data/quinn/a.bin")).Length);
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(server.Home, "data", "quinn")));
+
+        // Deleting frees the space; other owners have their own quota.
+        Assert.Equal(HttpStatusCode.OK, (await c.DeleteAsync("/v1/data/quinn/a.bin")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await c.PutAsync("/v1/data/quinn/b.bin", new ByteArrayContent(new byte[1000]))).StatusCode);
+        using var other = server.ClientFor(await server.CreateKeyAsync("rosa", "call"));
+        Assert.Equal(HttpStatusCode.OK, (await other.PutAsync("/v1/data/rosa/c.bin", new ByteArrayContent(new byte[1000]))).StatusCode);
+    }
 }

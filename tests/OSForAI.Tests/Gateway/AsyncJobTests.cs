@@ -88,4 +88,87 @@ public sealed class AsyncJobTests
         }
         finally { await s.DisposeAsync(); }
     }
+
+    private static async Task<JsonElement> WaitForJobAsync(HttpClient c, string id, TimeSpan within)
+    {
+        var until = DateTime.UtcNow + within;
+        while (true)
+        {
+            var job = await c.GetFromJsonAsync<JsonElement>("/v1/jobs/" + id);
+            var status = job.GetProperty("status").GetString();
+            if (status is "succeeded" or "failed" || DateTime.UtcNow > until) return job;
+            await Task.Delay(100);
+        }
+    }
+
+    private const string Reader = """
+        import osai_runner
+
+        def apply(uri):
+            return osai_runner.client().file(uri).getString()
+        """;
+
+    [Fact]
+    public async Task A_void_call_reads_data_its_keys_grant_allows_like_the_same_synchronous_call()
+    {
+        await using var s = await TestServer.StartAsync();
+        await s.Admin.PutAsync("/v1/data/zed/shared/note.txt", new StringContent("granted text"));
+        await s.PublishAsync("olga/reader", "1.0.0", Python(Reader));
+        using var bob = s.ClientFor(await s.CreateKeyAsync("bob", ["call"], ["r:data://zed/shared/"]));
+
+        var (status, body) = await CallAsync(bob, "/v1/algo/olga/reader", Json("\"data://zed/shared/note.txt\""));
+        Assert.Equal(200, status);
+        Assert.Equal("granted text", body.GetProperty("result").GetString());
+
+        (status, body) = await CallAsync(bob, "/v1/algo/olga/reader?output=void", Json("\"data://zed/shared/note.txt\""));
+        Assert.Equal(202, status);
+        var job = await WaitForJobAsync(bob, body.GetProperty("result").GetProperty("request_id").GetString()!, TimeSpan.FromSeconds(30));
+        Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
+        Assert.Equal("granted text", job.GetProperty("result").GetString());
+    }
+
+    [Fact]
+    public async Task A_job_queued_before_its_key_was_revoked_does_not_run()
+    {
+        // One job at a time: the gated job holds the runner while the second waits in the queue.
+        await using var s = await TestServer.StartAsync(new Dictionary<string, string?> { ["OSForAI:MaxConcurrentJobs"] = "1" });
+        await s.PublishAsync("olga/gated", "1.0.0", Python("""
+            import socket
+            def apply(x):
+                with socket.create_connection(("127.0.0.1", x["port"]), timeout=30) as c:
+                    c.settimeout(30)
+                    c.recv(4)
+                return "gate passed"
+            """));
+        await s.PublishAsync("olga/marker", "1.0.0", Python("""
+            import osai_runner
+
+            def apply(x):
+                osai_runner.client().file("data://bob/ran.txt").put("the job ran")
+                return "ran"
+            """));
+        using var gate = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        gate.Start();
+        var port = ((System.Net.IPEndPoint)gate.LocalEndpoint).Port;
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/olga/gated?output=void", Json(JsonSerializer.Serialize(new { port })));
+        Assert.Equal(202, status);
+        var first = body.GetProperty("result").GetProperty("request_id").GetString()!;
+        var conn = await gate.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));   // the first job is running
+
+        var created = await (await s.Admin.PostAsJsonAsync("/v1/keys", new { owner = "bob", scopes = new[] { "call" } })).Content.ReadFromJsonAsync<JsonElement>();
+        using var bob = s.ClientFor(created.GetProperty("key").GetString());
+        (status, body) = await CallAsync(bob, "/v1/algo/olga/marker?output=void", Json("1"));
+        Assert.Equal(202, status);
+        var second = body.GetProperty("result").GetProperty("request_id").GetString()!;
+        Assert.Equal("queued", (await s.Admin.GetFromJsonAsync<JsonElement>("/v1/jobs/" + second)).GetProperty("status").GetString());
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, (await s.Admin.DeleteAsync("/v1/keys/" + created.GetProperty("id").GetString())).StatusCode);
+
+        using (conn) await conn.GetStream().WriteAsync("open"u8.ToArray());
+        Assert.Equal("succeeded", (await WaitForJobAsync(s.Admin, first, TimeSpan.FromSeconds(30))).GetProperty("status").GetString());
+        var job = await WaitForJobAsync(s.Admin, second, TimeSpan.FromSeconds(30));
+        Assert.Equal("failed", job.GetProperty("status").GetString());
+        Assert.Equal("KeyRevoked", job.GetProperty("error").GetProperty("error_type").GetString());
+        Assert.Contains("revoked", job.GetProperty("error").GetProperty("message").GetString());
+        Assert.False(File.Exists(Path.Combine(s.Home, "data", "bob", "ran.txt")), "the algorithm ran for a revoked key");
+    }
 }

@@ -37,4 +37,71 @@ public sealed class OpsTests
         var body = System.Text.Json.JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
         Assert.Contains(expected, body.GetProperty("error").GetProperty("message").GetString());
     }
+
+    [Fact]
+    public async Task Metrics_need_an_admin_key_or_the_scrape_token()
+    {
+        {
+            await using var s = await TestServer.StartAsync(new Dictionary<string, string?>
+            {
+                ["OSForAI:Workers:WarmGenericWorkers"] = "0",
+                ["OSForAI:Metrics:ScrapeToken"] = "scrape-token-0123456789",
+            });
+            await s.PublishAsync("rita/secretname", "1.0.0", Python("def apply(x):\n    return x\n"), visibility: "private");
+            Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/rita/secretname", Json("1"))).Status);
+
+            using var anonymous = s.ClientFor(null);
+            var r = await anonymous.GetAsync("/metrics");
+            Assert.Equal(401, (int)r.StatusCode);
+            var text = await r.Content.ReadAsStringAsync();
+            Assert.DoesNotContain("secretname", text);
+            Assert.Equal("Unauthorized", System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("error").GetProperty("error_type").GetString());
+
+            using var caller = s.ClientFor(await s.CreateKeyAsync("rita", "call"));
+            Assert.Equal(403, (int)(await caller.GetAsync("/metrics")).StatusCode);
+            foreach (var wrong in new[] { "scrape-token-012345678", "scrape-token-0123456789x", "" })
+            {
+                using var req = new HttpRequestMessage(HttpMethod.Get, "/metrics");
+                req.Headers.TryAddWithoutValidation("Authorization", "Bearer " + wrong);
+                Assert.Equal(401, (int)(await anonymous.SendAsync(req)).StatusCode);
+            }
+
+            using (var req = new HttpRequestMessage(HttpMethod.Get, "/metrics"))
+            {
+                req.Headers.Authorization = new("Bearer", "scrape-token-0123456789");
+                var ok = await anonymous.SendAsync(req);
+                Assert.Equal(200, (int)ok.StatusCode);
+                Assert.Contains("osai_calls_total 1", await ok.Content.ReadAsStringAsync());
+            }
+            Assert.Contains("osai_calls_total", await s.Admin.GetStringAsync("/metrics"));
+        }
+
+        // The token may come from a file (e.g. a mounted Kubernetes Secret).
+        await using var f = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:WarmGenericWorkers"] = "0",
+            ["OSForAI:Metrics:ScrapeTokenFile"] = await WriteTempAsync("file-token-0123456789\n"),
+        });
+        using var scraper = f.ClientFor(null);
+        scraper.DefaultRequestHeaders.Authorization = new("Bearer", "file-token-0123456789");
+        Assert.Equal(200, (int)(await scraper.GetAsync("/metrics")).StatusCode);
+    }
+
+    private static async Task<string> WriteTempAsync(string content)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "osai-scrape-" + Guid.NewGuid().ToString("N"));
+        await File.WriteAllTextAsync(path, content);
+        return path;
+    }
+
+    [Fact]
+    public async Task A_scrape_token_file_that_does_not_exist_stops_the_start()
+    {
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:WarmGenericWorkers"] = "0",
+            ["OSForAI:Metrics:ScrapeTokenFile"] = "/nonexistent/osai-token",
+        }));
+        Assert.Contains("ScrapeTokenFile", e.Message);
+    }
 }

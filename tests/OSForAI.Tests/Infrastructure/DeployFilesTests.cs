@@ -100,14 +100,17 @@ public sealed class DeployFilesTests
 
     [Theory]
     [MemberData(nameof(Dockerfiles))]
-    public void Workers_run_unsandboxed_with_the_system_python(string dockerfile)
+    public void Workers_run_in_the_bubblewrap_sandbox_with_the_system_python(string dockerfile)
     {
         var env = Parse(dockerfile).FinalEnvironment();
-        Assert.Equal("none", env.GetValueOrDefault("OSForAI__Workers__Sandbox"));
+        // Required, not "auto": the server fails closed when bubblewrap cannot work instead of running algorithms unsandboxed.
+        Assert.Equal("bubblewrap", env.GetValueOrDefault("OSForAI__Workers__Sandbox"));
+        Assert.Equal("/usr/bin/bwrap", env.GetValueOrDefault("OSForAI__Workers__BubblewrapPath", "/usr/bin/bwrap"));
         Assert.Equal("/usr/bin/python3", env.GetValueOrDefault("OSForAI__Workers__PythonPath"));
         Assert.StartsWith("/var/lib/osforai", env.GetValueOrDefault("OSFORAI_HOME"));
         var installs = string.Join('\n', Parse(dockerfile).FinalStage.Where(i => i.Keyword == "RUN").Select(i => i.Arguments));
         Assert.Matches(@"apt-get install[^\n]*\bpython3\b", installs);
+        Assert.Matches(@"apt-get install[^\n]*\bbubblewrap\b", installs);
     }
 
     [Fact]

@@ -169,6 +169,29 @@ public sealed class KubernetesObjectTests
 
     [Theory]
     [MemberData(nameof(Clouds))]
+    public void The_gateway_may_sandbox_workers_and_nothing_more(string cloud)
+    {
+        var deployment = Model<V1Deployment>(Programs[cloud], "kubernetes:apps/v1:Deployment");
+        var pod = deployment.Spec.Template.Spec;
+        Assert.True(pod.SecurityContext.RunAsNonRoot);
+        Assert.Equal(10001, pod.SecurityContext.RunAsUser);
+        Assert.Equal(10001, pod.SecurityContext.FsGroup);
+        var container = Assert.Single(pod.Containers).SecurityContext;
+        Assert.NotNull(container);
+        Assert.False(container.AllowPrivilegeEscalation);
+        Assert.NotEqual(true, container.Privileged);
+        Assert.True(container.RunAsNonRoot);
+        Assert.Equal(["ALL"], container.Capabilities.Drop);
+        Assert.Null(container.Capabilities.Add);
+        // bubblewrap's unshare(CLONE_NEWUSER) and mounts: the runtime defaults refuse them (docs/deploy.md, "Worker sandbox").
+        Assert.Equal("Unconfined", container.SeccompProfile.Type);
+        Assert.Equal("Unconfined", container.AppArmorProfile.Type);
+        Assert.Null(pod.HostPID);
+        Assert.Null(pod.HostNetwork);
+    }
+
+    [Theory]
+    [MemberData(nameof(Clouds))]
     public void Selectors_labels_and_ports_agree(string cloud)
     {
         var program = Programs[cloud];

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
@@ -24,7 +25,8 @@ public sealed class TestServer : IAsyncDisposable
     public HttpClient Admin { get; private set; }
     public string Url => Server.Url;
 
-    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? settings = null, string? home = null)
+    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? settings = null, string? home = null,
+        CapturedLogs? logs = null)
     {
         home ??= Path.Combine(Path.GetTempPath(), "osai-test-" + Guid.NewGuid().ToString("N")[..12]);
         var merged = new Dictionary<string, string?>
@@ -33,7 +35,8 @@ public sealed class TestServer : IAsyncDisposable
             ["OSForAI:Workers:MaxWorkers"] = "12",
         };
         foreach (var kv in settings ?? new Dictionary<string, string?>()) merged[kv.Key] = kv.Value;
-        var server = await OsaiServer.StartAsync(new ServerStartOptions { Home = home, Port = 0, Settings = merged });
+        var server = await OsaiServer.StartAsync(new ServerStartOptions { Home = home, Port = 0, Settings = merged,
+            ConfigureLogging = logs is null ? null : b => b.AddProvider(logs) });
         var key = (await File.ReadAllTextAsync(server.AdminKeyPath)).Trim();
         return new TestServer(server, home, key);
     }
@@ -136,6 +139,27 @@ public sealed class TestServer : IAsyncDisposable
         Admin.Dispose();
         await Server.DisposeAsync();
         try { Directory.Delete(Home, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>Log records of a test server, kept in memory so tests can assert what was logged.</summary>
+public sealed class CapturedLogs : Microsoft.Extensions.Logging.ILoggerProvider
+{
+    public sealed record Entry(string Category, Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception);
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Entry> _entries = new();
+    public IReadOnlyList<Entry> Entries => _entries.ToArray();
+
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+    public void Dispose() { }
+
+    private sealed class Logger(CapturedLogs owner, string category) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state,
+            Exception? exception, Func<TState, Exception?, string> formatter) =>
+            owner._entries.Enqueue(new Entry(category, logLevel, formatter(state, exception), exception));
     }
 }
 
