@@ -132,12 +132,14 @@ public sealed class AsyncJobTests
     {
         // One job at a time: the gated job holds the runner while the second waits in the queue.
         await using var s = await TestServer.StartAsync(new Dictionary<string, string?> { ["OSForAI:MaxConcurrentJobs"] = "1" });
+        // The first job waits for a data object to appear (sandboxed workers have no network and a private /tmp).
         await s.PublishAsync("olga/gated", "1.0.0", Python("""
-            import socket
+            import osai_runner, time
             def apply(x):
-                with socket.create_connection(("127.0.0.1", x["port"]), timeout=30) as c:
-                    c.settimeout(30)
-                    c.recv(4)
+                gate = osai_runner.client().file("data://.my/gate-" + x["gate"])
+                deadline = time.time() + 30
+                while not gate.exists() and time.time() < deadline:
+                    time.sleep(0.05)
                 return "gate passed"
             """));
         await s.PublishAsync("olga/marker", "1.0.0", Python("""
@@ -147,13 +149,15 @@ public sealed class AsyncJobTests
                 osai_runner.client().file("data://bob/ran.txt").put("the job ran")
                 return "ran"
             """));
-        using var gate = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        gate.Start();
-        var port = ((System.Net.IPEndPoint)gate.LocalEndpoint).Port;
-        var (status, body) = await CallAsync(s.Admin, "/v1/algo/olga/gated?output=void", Json(JsonSerializer.Serialize(new { port })));
+        var gateName = Guid.NewGuid().ToString("N");
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/olga/gated?output=void", Json(JsonSerializer.Serialize(new { gate = gateName })));
         Assert.Equal(202, status);
         var first = body.GetProperty("result").GetProperty("request_id").GetString()!;
-        var conn = await gate.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));   // the first job is running
+        for (var i = 0; (await s.Admin.GetFromJsonAsync<JsonElement>("/v1/jobs/" + first)).GetProperty("status").GetString() != "running"; i++)
+        {
+            Assert.True(i < 300, "the first job never started");
+            await Task.Delay(100);   // the first job is running
+        }
 
         var created = await (await s.Admin.PostAsJsonAsync("/v1/keys", new { owner = "bob", scopes = new[] { "call" } })).Content.ReadFromJsonAsync<JsonElement>();
         using var bob = s.ClientFor(created.GetProperty("key").GetString());
@@ -163,7 +167,8 @@ public sealed class AsyncJobTests
         Assert.Equal("queued", (await s.Admin.GetFromJsonAsync<JsonElement>("/v1/jobs/" + second)).GetProperty("status").GetString());
         Assert.Equal(System.Net.HttpStatusCode.NoContent, (await s.Admin.DeleteAsync("/v1/keys/" + created.GetProperty("id").GetString())).StatusCode);
 
-        using (conn) await conn.GetStream().WriteAsync("open"u8.ToArray());
+        using (var open = await s.Admin.PutAsync("/v1/data/.my/gate-" + gateName, new ByteArrayContent("open"u8.ToArray())))
+            Assert.True(open.IsSuccessStatusCode, await open.Content.ReadAsStringAsync());
         Assert.Equal("succeeded", (await WaitForJobAsync(s.Admin, first, TimeSpan.FromSeconds(30))).GetProperty("status").GetString());
         var job = await WaitForJobAsync(s.Admin, second, TimeSpan.FromSeconds(30));
         Assert.Equal("failed", job.GetProperty("status").GetString());

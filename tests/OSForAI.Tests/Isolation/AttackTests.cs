@@ -23,6 +23,11 @@ public sealed class AttackTests
     /// <summary>What an attack needs of the server under attack: in-process (<see cref="TestServer"/>) or another process.</summary>
     internal sealed record Target(HttpClient Admin, string Url, string Home, string AdminKeyPath)
     {
+        private int _versions;
+
+        /// <summary>A version number not used before on this target, so scenarios can run one after another on one server.</summary>
+        public string NextVersion() => $"1.0.{Interlocked.Increment(ref _versions)}";
+
         public static Target Of(TestServer s) => new(s.Admin, s.Url, s.Home, s.Server.AdminKeyPath);
 
         public Task<JsonElement> PublishAsync(string fullName, string version, IDictionary<string, string> files, string visibility = "public") =>
@@ -141,7 +146,7 @@ public sealed class AttackTests
     {
         using var health = await s.Admin.GetAsync("/health");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-        await s.PublishAsync("ops/double", "1.0." + Random.Shared.Next(1000, 9999), Python("def apply(x):\n    return x * 2\n"));
+        await s.PublishAsync("ops/double", s.NextVersion(), Python("def apply(x):\n    return x * 2\n"));
         var (status, body) = await CallAsync(s.Admin, "/v1/algo/ops/double", Json("21"));
         Assert.True(status == 200, body.ToString());
         Assert.Equal(42, body.GetProperty("result").GetInt32());
@@ -157,7 +162,7 @@ public sealed class AttackTests
 
     internal static async Task An_algorithm_cannot_unmount_remount_or_mount_and_holds_no_capabilitiesAsync(Target s)
     {
-        await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
+        await s.PublishAsync("mallory/attack", s.NextVersion(), Python(Attacker));
         var r = await AttackAsync(s.Admin, "mallory/attack", new { attack = "mounts" });
         foreach (var call in new[] { "umount_tmp", "umount_usr", "remount_rw", "mount_tmpfs", "unshare_user" })
             Assert.True(r.GetProperty(call).GetString() is "EPERM" or "EINVAL" or "EACCES" or "ENOSPC", $"{call}: {r.GetProperty(call)}");
@@ -177,9 +182,9 @@ public sealed class AttackTests
 
     internal static async Task An_algorithm_sees_neither_the_home_nor_other_builds_only_its_ownAsync(Target s)
     {
-        await s.PublishAsync("alice/private", "1.0.0", Python("SECRET = 'alice-source'\ndef apply(x):\n    return SECRET\n"), "private");
-        Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/alice/private/1.0.0", Json("0"))).Item1);   // its build is extracted now
-        await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
+        await s.PublishAsync("alice/private", s.NextVersion(), Python("SECRET = 'alice-source'\ndef apply(x):\n    return SECRET\n"), "private");
+        Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/alice/private", Json("0"))).Item1);   // its build is extracted now
+        await s.PublishAsync("mallory/attack", s.NextVersion(), Python(Attacker));
         var code = Path.Combine(s.Home, "code");
         var alicesMain = Directory.GetFiles(code, "main.py", SearchOption.AllDirectories)
             .First(f => File.ReadAllText(f).Contains("alice-source"));
@@ -216,16 +221,16 @@ public sealed class AttackTests
     internal static async Task An_algorithm_finds_no_other_workers_channel_to_take_overAsync(Target s)
     {
         // Other workers are alive while the attacker searches: a victim instance and the warm generic ones.
-        await s.PublishAsync("alice/victim", "1.0.0", Python("def apply(x):\n    return 'genuine'\n"));
-        Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/alice/victim/1.0.0", Json("0"))).Item1);
-        await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
+        await s.PublishAsync("alice/victim", s.NextVersion(), Python("def apply(x):\n    return 'genuine'\n"));
+        Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/alice/victim", Json("0"))).Item1);
+        await s.PublishAsync("mallory/attack", s.NextVersion(), Python(Attacker));
         var runDir = Directory.GetDirectories(Path.GetTempPath(), "osai-w-*").First(d => Directory.EnumerateDirectories(d).Any());
         var r = await AttackAsync(s.Admin, "mallory/attack", new { attack = "channels", run_dir = runDir });
         Assert.False(r.GetProperty("host_run_dir").GetBoolean());
         // The only socket it can reach is its own gateway socket.
         var reachable = r.GetProperty("sockets").EnumerateObject().Where(p => p.Value.GetString() == "connected").Select(p => p.Name).ToList();
         Assert.Equal(["/osai/gateway.sock"], reachable);
-        var (status, body) = await CallAsync(s.Admin, "/v1/algo/alice/victim/1.0.0", Json("0"));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/alice/victim", Json("0"));
         Assert.Equal(200, status);
         Assert.Equal("genuine", body.GetProperty("result").GetString());
     }
@@ -244,7 +249,7 @@ public sealed class AttackTests
         using var service = new TcpListener(IPAddress.Loopback, 0);
         service.Start();
         var gateway = new Uri(s.Url);
-        await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
+        await s.PublishAsync("mallory/attack", s.NextVersion(), Python(Attacker));
         var r = await AttackAsync(s.Admin, "mallory/attack", new
         {
             attack = "network",
@@ -272,16 +277,16 @@ public sealed class AttackTests
 
     internal static async Task Composition_and_data_keep_working_without_a_networkAsync(Target s)
     {
-        await s.PublishAsync("alice/double", "1.0.0", Python("def apply(x):\n    return x * 2\n"));
-        await s.PublishAsync("alice/store", "1.0.0", Python("""
+        await s.PublishAsync("alice/double", s.NextVersion(), Python("def apply(x):\n    return x * 2\n"));
+        await s.PublishAsync("alice/store", s.NextVersion(), Python("""
             import osai_runner
             def apply(x):
                 c = osai_runner.client()
-                doubled = c.algo("alice/double/1.*").pipe(x).result
+                doubled = c.algo("alice/double").pipe(x).result
                 c.file("data://alice/out/n.json").putJson({"n": doubled})
                 return c.file("data://alice/out/n.json").getJson()["n"] + 1
             """));
-        var (status, body) = await CallAsync(s.ClientFor(await s.CreateKeyAsync("alice", "call")), "/v1/algo/alice/store/1.0.0", Json("20"));
+        var (status, body) = await CallAsync(s.ClientFor(await s.CreateKeyAsync("alice", "call")), "/v1/algo/alice/store", Json("20"));
         Assert.True(status == 200, body.ToString());
         Assert.Equal(41, body.GetProperty("result").GetInt32());
     }
@@ -296,7 +301,7 @@ public sealed class AttackTests
 
     internal static async Task A_worker_flooding_its_output_stays_out_of_the_wayAsync(Target s)
     {
-        await s.PublishAsync("mallory/attack", "1.0.0", Python(Attacker));
+        await s.PublishAsync("mallory/attack", s.NextVersion(), Python(Attacker));
         var before = GC.GetTotalMemory(forceFullCollection: true);
         Assert.Equal("flooded", (await AttackAsync(s.Admin, "mallory/attack", new { attack = "flood", mb = 64 })).GetString());
         var after = GC.GetTotalMemory(forceFullCollection: true);
