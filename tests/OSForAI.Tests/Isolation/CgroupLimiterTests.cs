@@ -1,5 +1,6 @@
 using System.Globalization;
 using OSForAI.Runtime.Workers.Isolation;
+using Xunit.Abstractions;
 
 namespace OSForAI.Tests.Isolation;
 
@@ -9,7 +10,7 @@ namespace OSForAI.Tests.Isolation;
 /// writable memory/pids/cpu cgroups and /usr/bin/python3, and fail (not skip) with the detector's
 /// reason when cgroups are unusable.
 /// </summary>
-public sealed class CgroupLimiterTests : IDisposable
+public sealed class CgroupLimiterTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _group = "osforai-test-" + Guid.NewGuid().ToString("N")[..10];
     private readonly List<CgroupLimiter> _limiters = [];
@@ -46,6 +47,7 @@ public sealed class CgroupLimiterTests : IDisposable
     public void Detect_says_which_mechanism_and_why()
     {
         var limiter = Limiter();
+        output.WriteLine(limiter.Description);
         Assert.Contains(limiter.Mechanism == CgroupMechanism.V1 ? "cgroup v1" : "cgroup v2", limiter.Description);
         Assert.All(limiter.ParentDirectories, d => Assert.True(Directory.Exists(d), d));
         Assert.All(limiter.ParentDirectories, d => Assert.EndsWith("/" + _group, d));
