@@ -21,9 +21,6 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
     /// <summary>The uid and gid a worker has inside its user namespace ("nobody").</summary>
     private const string InnerId = "65534";
 
-    /// <summary>The file descriptor the launcher opens the seccomp program on.</summary>
-    public const int SeccompFd = 10;
-
     public string BwrapPath { get; } = bwrapPath;
 
     /// <summary>NVIDIA device nodes, where present, so model workers can use the GPU (listed once).</summary>
@@ -61,7 +58,7 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
         try
         {
             string[] bwrap = [options.BubblewrapPath, "--unshare-user", "--uid", InnerId, "--gid", InnerId, "--unshare-pid", "--unshare-net",
-                "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--die-with-parent", "--", "/bin/true"];
+                "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true"];
             string[] command = Libc.IsRoot ? [.. DropTo(options.SandboxFirstUid), .. bwrap] : bwrap;
             var psi = new System.Diagnostics.ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
             foreach (var a in command[1..]) psi.ArgumentList.Add(a);
@@ -101,7 +98,10 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
             "--unshare-user", "--uid", InnerId, "--gid", InnerId, "--disable-userns",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
             "--cap-drop", "ALL",
-            "--die-with-parent", "--new-session",
+            // No --die-with-parent: its parent-death signal follows the *thread* that started the process, and .NET
+            // starts processes from pool threads that come and go, so workers would be killed at random. A worker
+            // ends with its channel instead (the runner exits when the host's end closes), and its cgroup is killed.
+            "--new-session",
         };
         foreach (var path in SystemPaths)
         {
@@ -118,7 +118,7 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
         foreach (var hidden in hiddenDirs)
             if (readOnlyDirs.Any(d => Contains(d, hidden)) && Directory.Exists(hidden)) args.AddRange(["--tmpfs", hidden]);
         args.AddRange(["--ro-bind", folder.HostPath, WorkerFolder.SandboxRoot, "--chdir", "/tmp"]);
-        if (seccomp) args.AddRange(["--seccomp", SeccompFd.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (seccomp) args.AddRange(["--seccomp", SeccompFilter.LauncherFd.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         args.Add("--");
         args.AddRange(command);
         return args;

@@ -29,15 +29,6 @@ public interface IWorkerHost
 /// </summary>
 public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
 {
-    /// <summary>
-    /// The launcher: joins the worker's cgroups ($$ into each cgroup.procs file before "--"), opens the seccomp
-    /// program on fd 10 (unless it is "-"), then becomes the worker command. Everything the worker starts is born
-    /// inside its cgroups.
-    /// </summary>
-    private const string LauncherScript =
-        "filter=$1; shift; while [ \"$1\" != \"--\" ]; do echo $$ > \"$1\" || exit 121; shift; done; shift; " +
-        "if [ \"$filter\" != \"-\" ]; then exec 10<\"$filter\" || exit 122; fi; exec \"$@\"";
-
     private readonly OsaiOptions _options;
     private readonly ILogger<ProcessWorkerHost> _log;
     private readonly TimeProvider _clock;
@@ -71,11 +62,8 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             _sandbox = new BubblewrapSandbox(_options.Workers.BubblewrapPath,
                 BubblewrapSandbox.RuntimeFolders([_options.Workers.PythonPath, PythonRunnerPath, ModelWorkerPath, DotnetPath], _options.Workers.SandboxReadOnlyPaths),
                 hidden);
-            if (SeccompFilter.IsSupported(RuntimeInformation.ProcessArchitecture))
-            {
-                _seccompFile = Path.Combine(_runDir, "seccomp.bpf");
-                File.WriteAllBytes(_seccompFile, SeccompFilter.Build(RuntimeInformation.ProcessArchitecture));
-            }
+            var seccomp = Path.Combine(_runDir, "seccomp.bpf");
+            if (SeccompFilter.WriteTo(seccomp)) _seccompFile = seccomp;
             if (Libc.IsRoot) _uids = new WorkerUids(_options.Workers.SandboxFirstUid, _options.Workers.SandboxUidCount);
             _log.LogInformation("workers run in a bubblewrap sandbox ({Path}): no capabilities, no network, {Uid}, {Seccomp}", _sandbox.BwrapPath,
                 _uids is null ? "the server's uid mapped into a user namespace" : $"their own uids from {_options.Workers.SandboxFirstUid}",
@@ -86,7 +74,10 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             _log.LogWarning("workers run as plain processes with the server's permissions (no sandbox: {Reason})", whyNot);
         }
         _cgroups = CgroupLimiter.Detect("osforai", log);
-        _log.LogInformation("worker resource limits: {How}", _cgroups.Description);
+        if (_cgroups.Mechanism == CgroupMechanism.None)
+            _log.LogWarning("worker resource limits: no cgroups ({How}); only rlimits apply: no core dumps{Nproc}, and neither memory nor CPU is enforced",
+                _cgroups.Description, _uids is null ? "" : ", processes per worker");
+        else _log.LogInformation("worker resource limits: {How}", _cgroups.Description);
     }
 
     /// <summary>Removes the workers' folders (the workers are stopped by their pools first).</summary>
@@ -95,6 +86,9 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         try { Directory.Delete(_runDir, recursive: true); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
+
+    /// <summary>What enforces workers' memory, process and CPU limits here.</summary>
+    public CgroupMechanism LimitsMechanism => _cgroups.Mechanism;
 
     /// <summary>Whether workers start inside bubblewrap.</summary>
     public bool IsSandboxed => _sandbox is not null;
@@ -248,9 +242,13 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         var inner = new List<string>();
         if (uid is { } u) inner.AddRange(BubblewrapSandbox.DropTo(u));
         if (cgroup is null)
-            inner.AddRange(CgroupLimiter.RlimitArguments(new WorkerLimits(null, _options.Workers.MaxProcesses, null), ownUid: uid is not null));
+        {
+            // No cgroups here: per-process rlimits instead (see CgroupLimiter.RlimitArguments for what they cover).
+            // Memory is left to the version's own limit, which only a cgroup can change after start: here it is not enforced.
+            inner.AddRange(["prlimit", .. CgroupLimiter.RlimitArguments(new WorkerLimits(null, _options.Workers.MaxProcesses, null), uid is not null), "--"]);
+        }
         inner.AddRange(_sandbox is null ? command : _sandbox.Command(folder, command, seccomp));
-        var psi = new ProcessStartInfo("/bin/sh")
+        var psi = new ProcessStartInfo(WorkerLauncher.Shell)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -258,7 +256,7 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             RedirectStandardInput = true,
             WorkingDirectory = _sandbox is null ? folder.HostPath : "/",
         };
-        foreach (var a in (string[])["-c", LauncherScript, "osai-worker", seccomp ? _seccompFile! : "-", .. cgroup?.ProcsFiles ?? [], "--", .. inner])
+        foreach (var a in WorkerLauncher.ShellArguments(cgroup?.ProcsFiles ?? [], seccomp ? _seccompFile : null, inner))
             psi.ArgumentList.Add(a);
         // Algorithms get a clean environment: nothing of the server's (keys, credentials) leaks in.
         psi.Environment.Clear();

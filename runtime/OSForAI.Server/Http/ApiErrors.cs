@@ -53,7 +53,7 @@ public static class ApiErrors
         AlgorithmCallException a => new ApiException(a.ErrorType switch
         {
             ErrorTypes.AlgorithmError or ErrorTypes.SerializationError or ErrorTypes.InputError or ErrorTypes.LoadError
-                or ErrorTypes.CallCycle or ErrorTypes.CallDepthExceeded => 400,
+                or ErrorTypes.OutOfMemory or ErrorTypes.CallCycle or ErrorTypes.CallDepthExceeded => 400,
             ErrorTypes.Timeout => 504,
             ErrorTypes.QueueFull => 429,
             ErrorTypes.Unavailable => 503,

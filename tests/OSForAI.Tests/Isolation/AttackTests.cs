@@ -308,4 +308,86 @@ public sealed class AttackTests
         Assert.True(after - before < 32L << 20, $"the server's heap grew by {(after - before) >> 20} MiB while the worker wrote 64 MiB");
         await AssertHealthyAsync(s);
     }
+
+    private static void RequireCgroups(TestServer s) =>
+        Assert.True(s.Get<IWorkerHost>() is ProcessWorkerHost { LimitsMechanism: not Runtime.Workers.Isolation.CgroupMechanism.None },
+            "cgroups are not usable on this machine, so memory, process and CPU limits cannot be enforced or tested");
+
+    [SkippableFact]
+    public async Task Allocating_past_the_declared_memory_fails_the_call_clearly_and_the_next_call_is_fine()
+    {
+        RequireBubblewrap();
+        await using var s = await SandboxedServerAsync();
+        RequireCgroups(s);
+        await s.PublishAsync("mallory/hog", "1.0.0", Python("""
+            def apply(mb):
+                block = bytearray(mb * 1024 * 1024)
+                return len(block) // (1024 * 1024)
+            """, "resources:\n  memory_mb: 64\n"));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/mallory/hog/1.0.0", Json("400"));
+        Assert.Equal(400, status);
+        Assert.Equal("AlgorithmOutOfMemory", body.GetProperty("error").GetProperty("error_type").GetString());
+        Assert.Contains("64 MB", body.GetProperty("error").GetProperty("message").GetString());
+        // The worker was replaced: the same version answers a call that fits.
+        var (s2, b2) = await CallAsync(s.Admin, "/v1/algo/mallory/hog/1.0.0", Json("8"));
+        Assert.True(s2 == 200, b2.ToString());
+        Assert.Equal(8, b2.GetProperty("result").GetInt32());
+        await AssertHealthyAsync(Target.Of(s));
+    }
+
+    [SkippableFact]
+    public async Task A_fork_storm_is_capped_by_the_process_limit()
+    {
+        RequireBubblewrap();
+        await using var s = await SandboxedServerAsync(new() { ["OSForAI:Workers:MaxProcesses"] = "32" });
+        RequireCgroups(s);
+        await s.PublishAsync("mallory/forks", "1.0.0", Python("""
+            import os, signal, time
+            def apply(n):
+                kids, error = [], None
+                for _ in range(n):
+                    try:
+                        pid = os.fork()
+                    except OSError as e:
+                        error = e.strerror
+                        break
+                    if pid == 0:
+                        time.sleep(60)
+                        os._exit(0)
+                    kids.append(pid)
+                for pid in kids:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                return {"started": len(kids), "error": error}
+            """));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/mallory/forks/1.0.0", Json("200"));
+        Assert.True(status == 200, body.ToString());
+        var started = body.GetProperty("result").GetProperty("started").GetInt32();
+        Assert.True(started < 32, $"{started} processes started under a limit of 32");
+        Assert.NotNull(body.GetProperty("result").GetProperty("error").GetString());
+        await AssertHealthyAsync(Target.Of(s));
+    }
+
+    [SkippableFact]
+    public async Task A_cpu_spinner_is_held_to_its_declared_cores()
+    {
+        RequireBubblewrap();
+        await using var s = await SandboxedServerAsync();
+        RequireCgroups(s);
+        // Spins for a second of wall time and reports the CPU time it got.
+        await s.PublishAsync("mallory/spin", "1.0.0", Python("""
+            import os, time
+            def apply(seconds):
+                start, cpu0 = time.monotonic(), os.times()
+                while time.monotonic() - start < seconds:
+                    pass
+                cpu1 = os.times()
+                return (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / (time.monotonic() - start)
+            """, "resources:\n  cpu: 0.2\n"));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/mallory/spin/1.0.0", Json("1.5"));
+        Assert.True(status == 200, body.ToString());
+        var cores = body.GetProperty("result").GetDouble();
+        Assert.True(cores < 0.35, $"the spinner got {cores:0.00} cores under a quota of 0.2");
+        await AssertHealthyAsync(Target.Of(s));
+    }
 }

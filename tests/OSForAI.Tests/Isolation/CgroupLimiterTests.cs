@@ -15,11 +15,11 @@ public sealed class CgroupLimiterTests(ITestOutputHelper output) : IDisposable
     private readonly string _group = "osforai-test-" + Guid.NewGuid().ToString("N")[..10];
     private readonly List<CgroupLimiter> _limiters = [];
 
-    private CgroupLimiter Limiter()
+    private CgroupLimiter Limiter(int? ownerPid = null)
     {
         Assert.True(OperatingSystem.IsLinux(), "cgroup tests need Linux");
         IsolationProcess.Require(IsolationProcess.Python, "Debian's python3");
-        var limiter = CgroupLimiter.Detect(_group);
+        var limiter = CgroupLimiter.Detect(_group, ownerPid: ownerPid);
         _limiters.Add(limiter);
         Assert.True(limiter.Mechanism != CgroupMechanism.None, "cgroups are not usable here, so limits cannot be tested: " + limiter.Description);
         return limiter;
@@ -163,15 +163,21 @@ public sealed class CgroupLimiterTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task Detect_removes_groups_left_by_a_previous_run()
     {
-        var first = Limiter();
-        var g = first.Create("stale", new WorkerLimits(null, 10, null))!; // not disposed: the "crashed" server's
+        // The "crashed" server: a process that has exited since.
+        using var gone = System.Diagnostics.Process.Start("/bin/true")!;
+        gone.WaitForExit();
+        var first = Limiter(gone.Id);
+        var g = first.Create("stale", new WorkerLimits(null, 10, null))!; // not disposed: the crashed server's
         Assert.NotNull(g);
         var (exit, stdout, stderr) = await IsolationProcess.RunAsync(WorkerLauncher.Shell, InGroup(g, IsolationProcess.Python, "-c",
             "import subprocess; print(subprocess.Popen(['sleep', '300'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"));
         Assert.True(exit == 0, stderr);
         var orphan = int.Parse(stdout.Trim(), CultureInfo.InvariantCulture);
         Assert.True(IsRunning(orphan));
+        var live = Limiter().Create("live", new WorkerLimits(null, 10, null))!;   // a live server's group
         Limiter(); // the restarted server
+        Assert.All(live.Directories, d => Assert.True(Directory.Exists(d), "a live server's group was removed: " + d));
+        live.Dispose();
         Assert.False(IsRunning(orphan), "the stale worker's process survived Detect");
         Assert.All(g.Directories, d => Assert.False(Directory.Exists(d), d + " still exists"));
     }

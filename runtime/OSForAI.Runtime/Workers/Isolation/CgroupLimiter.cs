@@ -60,7 +60,12 @@ public sealed class CgroupLimiter
     /// <see cref="Description"/>. Never throws for an unusable machine: it returns a limiter with
     /// <see cref="CgroupMechanism.None"/> and the reason.
     /// </summary>
-    public static CgroupLimiter Detect(string groupName = "osforai", ILogger? logger = null)
+    /// <remarks>
+    /// Worker groups are named after the process that made them ("p&lt;pid&gt;-&lt;worker&gt;"), so several servers (or
+    /// test servers in one process) can share the parent: only groups of processes that are gone count as stale.
+    /// <paramref name="ownerPid"/> stands in for this process's pid (tests simulate a server that died).
+    /// </remarks>
+    public static CgroupLimiter Detect(string groupName = "osforai", ILogger? logger = null, int? ownerPid = null)
     {
         CheckName(groupName, nameof(groupName));
         var mounts = ReadMounts();
@@ -80,6 +85,7 @@ public sealed class CgroupLimiter
                     $"no cgroups, rlimits only: cgroup v2 not usable ({v2Why}); cgroup v1 not usable ({v1Why})",
                     new Dictionary<string, string>(), logger);
         }
+        limiter._ownerPid = ownerPid ?? Environment.ProcessId;
         if (limiter.Mechanism != CgroupMechanism.None) limiter.RemoveStaleGroups();
         logger?.LogInformation("Worker limits: {Description}", limiter.Description);
         return limiter;
@@ -93,7 +99,7 @@ public sealed class CgroupLimiter
     public IWorkerCgroup? Create(string workerId, WorkerLimits limits)
     {
         if (Mechanism == CgroupMechanism.None) return null;
-        var name = SafeName(workerId);
+        var name = $"p{_ownerPid}-{SafeName(workerId)}";
         var dirs = _parents.ToDictionary(kv => kv.Key, kv => Path.Combine(kv.Value, name));
         var group = new WorkerCgroup(workerId, Mechanism, dirs, _logger);
         try
@@ -145,6 +151,8 @@ public sealed class CgroupLimiter
     {
         if (limits.MemoryBytes is long mem)
         {
+            // memory+swap may never be below memory: when raising both, the first write only succeeds for memsw.
+            TryWrite(Path.Combine(dirs["memory"], "memory.memsw.limit_in_bytes"), mem.ToString(CultureInfo.InvariantCulture));
             Write(Path.Combine(dirs["memory"], "memory.limit_in_bytes"), mem);
             TryWrite(Path.Combine(dirs["memory"], "memory.memsw.limit_in_bytes"), mem.ToString(CultureInfo.InvariantCulture));
         }
@@ -174,6 +182,15 @@ public sealed class CgroupLimiter
         return Math.Max(MinCpuQuotaUs, (long)Math.Round(cores * CpuPeriodUs));
     }
 
+    private int _ownerPid;
+
+    /// <summary>The pid in a worker group's name, if it has one.</summary>
+    private static int? OwnerOf(string name)
+    {
+        var dash = name.IndexOf('-');
+        return name.StartsWith('p') && dash > 1 && int.TryParse(name.AsSpan(1, dash - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+    }
+
     private void RemoveStaleGroups()
     {
         var names = _parents.Values.Where(Directory.Exists)
@@ -181,6 +198,7 @@ public sealed class CgroupLimiter
             .Distinct().ToList();
         foreach (var name in names)
         {
+            if (OwnerOf(name) is { } pid && Directory.Exists($"/proc/{pid}")) continue;   // a live server's worker
             _logger?.LogInformation("Removing the worker cgroup {Name} left by a previous run", name);
             new WorkerCgroup(name, Mechanism, _parents.ToDictionary(kv => kv.Key, kv => Path.Combine(kv.Value, name)), _logger).Dispose();
         }
@@ -395,6 +413,12 @@ public sealed class CgroupLimiter
         {
             var file = Path.Combine(MemoryDir, mechanism == CgroupMechanism.V1 ? "memory.oom_control" : "memory.events");
             return ReadKeyed(file, "oom_kill") > 0;
+        }
+
+        public void Update(WorkerLimits limits)
+        {
+            if (mechanism == CgroupMechanism.V1) ApplyV1(dirs, limits);
+            else ApplyV2(dirs[""], limits);
         }
 
         public long? PeakMemoryBytes => ReadLong(Path.Combine(MemoryDir, mechanism == CgroupMechanism.V1 ? "memory.max_usage_in_bytes" : "memory.peak"));

@@ -46,4 +46,7 @@ public interface IWorkerCgroup : IDisposable
 
     /// <summary>The pids now in the group (cgroup.procs).</summary>
     IReadOnlyList<int> Pids();
+
+    /// <summary>Sets new limits (a generic worker taking on a version's declared resources).</summary>
+    void Update(WorkerLimits limits);
 }
