@@ -6,7 +6,7 @@ namespace OSForAI.Runtime.Auth;
 /// <summary>
 /// Where a delegated call token may be used: only while its call is in flight on a worker, and only over a
 /// connection that the host opened to the gateway on that same worker's behalf (its private gateway socket,
-/// see <see cref="Workers.WorkerGatewayProxy"/>). A token that an algorithm leaks — returns, prints, sends
+/// see <see cref="Workers.Isolation.WorkerGatewayProxy"/>). A token that an algorithm leaks — returns, prints, sends
 /// elsewhere — is worthless: outside that worker, or once the call has ended, the gateway refuses it.
 /// </summary>
 public sealed class CallDelegation

@@ -17,6 +17,8 @@ public sealed record AlgorithmManifest
     public int Concurrency { get; init; } = 1;
     [JsonPropertyName("timeout")] public int TimeoutSeconds { get; init; } = 300;
     public ResourceRequest Resources { get; init; } = new();
+    /// <summary>Whether the algorithm may make outbound connections (through the host's egress proxy; see docs/security.md).</summary>
+    public bool Network { get; init; }
     public Visibility Visibility { get; init; } = Visibility.Public;
     public IReadOnlyList<string> Tags { get; init; } = [];
     public string? SampleInput { get; init; }
@@ -34,6 +36,7 @@ public sealed record AlgorithmManifest
         public int? Concurrency { get; set; }
         public int? Timeout { get; set; }
         public ResourcesDto? Resources { get; set; }
+        public bool? Network { get; set; }
         public string? Visibility { get; set; }
         public List<string>? Tags { get; set; }
         public string? SampleInput { get; set; }
@@ -107,6 +110,7 @@ public sealed record AlgorithmManifest
             Concurrency = concurrency,
             TimeoutSeconds = timeout,
             Resources = res,
+            Network = dto.Network ?? false,
             Visibility = ParseVisibility(dto.Visibility ?? "public"),
             Tags = dto.Tags ?? [],
             SampleInput = dto.SampleInput,

@@ -128,6 +128,7 @@ public sealed class CatalogStore(Database db)
         Entrypoint = build.Manifest.Entrypoint,
         CodeUri = build.CodeUri,
         Resources = build.Manifest.Resources,
+        Network = build.Manifest.Network,
         Concurrency = build.Manifest.Concurrency,
         TimeoutSeconds = build.Manifest.TimeoutSeconds,
         Visibility = Visibility.Private,

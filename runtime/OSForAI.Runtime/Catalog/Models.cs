@@ -31,6 +31,8 @@ public sealed record VersionRecord
     public required string Entrypoint { get; init; }
     public required string CodeUri { get; init; }
     public ResourceRequest Resources { get; init; } = new();
+    /// <summary>The version declared that it needs outbound network access.</summary>
+    public bool Network { get; init; }
     public int Concurrency { get; init; } = 1;
     public int TimeoutSeconds { get; init; } = 300;
     public Visibility Visibility { get; init; } = Visibility.Public;

@@ -176,7 +176,7 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(_options.Workers.StartTimeout);
-            var socket = await AcceptWorkerAsync(listener, process, uid?.Uid, runtime, timeout.Token);
+            var (socket, workerPid) = await AcceptWorkerAsync(listener, process, uid?.Uid, runtime, timeout.Token);
             WorkerSockets.Tune(socket);
             var stream = new NetworkStream(socket, ownsSocket: true);
             // Reads go through a buffer (one reader loop); writes go straight to the socket, one whole frame each.
@@ -190,9 +190,18 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             listener.Dispose();
             File.Delete(folder.ChannelSocket);
             var started = process;
-            var environment = new WorkerEnvironment(folder, cgroup, Release);
-            return new WorkerConnection(id, runtime, started.Id, buffered, stream, () =>
+            var environment = new WorkerEnvironment(folder, cgroup, Release, _sandbox is null ? null : () =>
             {
+                var egress = WorkerEgressProxy.Start(folder.EgressSocket, id, _log);
+                resources.Add(egress);
+                return "unix:" + folder.WorkerView(folder.EgressSocket);
+            });
+            // The worker is the process that connected (inside the sandbox, bwrap's child's child); killing it ends its
+            // pid namespace too, whatever became of the launcher.
+            return new WorkerConnection(id, runtime, workerPid, buffered, stream, () =>
+            {
+                try { using var worker = Process.GetProcessById(workerPid); worker.Kill(entireProcessTree: true); }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
                 Kill();
                 started.Dispose();
             }, () => WorkerConnection.ExitCodeOf(started), _log, environment);
@@ -215,7 +224,7 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
     /// Accepts the worker's connection, and only it: the peer must be the started process or one of its descendants,
     /// under the worker's own uid when it has one. Anything else that reaches the socket is logged and dropped.
     /// </summary>
-    private async Task<Socket> AcceptWorkerAsync(Socket listener, Process process, int? uid, string runtime, CancellationToken ct)
+    private async Task<(Socket Socket, int Pid)> AcceptWorkerAsync(Socket listener, Process process, int? uid, string runtime, CancellationToken ct)
     {
         var exited = process.WaitForExitAsync(ct);
         while (true)
@@ -228,7 +237,7 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             }
             var socket = await accept;
             var peer = PeerCredentials.Of(socket);
-            if (peer is { } p && PeerCredentials.DescendsFrom(p.Pid, process.Id) && (uid is null || p.Uid == uid)) return socket;
+            if (peer is { } p && PeerCredentials.DescendsFrom(p.Pid, process.Id) && (uid is null || p.Uid == uid)) return (socket, p.Pid);
             _log.LogWarning("refused a connection to a worker's channel from pid {Pid} uid {Uid}: not the worker that was started",
                 peer?.Pid, peer?.Uid);
             socket.Dispose();
@@ -282,8 +291,10 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
     }
 
     /// <summary>The host side of one process worker: its folder, its cgroup, and what to release when it is gone.</summary>
-    private sealed class WorkerEnvironment(WorkerFolder folder, IWorkerCgroup? cgroup, Action release) : IWorkerEnvironment
+    private sealed class WorkerEnvironment(WorkerFolder folder, IWorkerCgroup? cgroup, Action release, Func<string>? openEgress) : IWorkerEnvironment
     {
+        public string? OpenEgress() => openEgress?.Invoke();
+
         private long? _memoryLimit;
         private int _released;
 
@@ -319,6 +330,12 @@ public interface IWorkerEnvironment : IDisposable
 
     /// <summary>Why the worker died when the host knows better than its exit status (it ran out of memory); else null.</summary>
     AlgorithmCallException? DeathCause();
+
+    /// <summary>
+    /// Gives the worker filtered outbound access (<see cref="WorkerEgressProxy"/>) and returns the proxy's address as the
+    /// worker sees it; null where the worker is not sandboxed (it has the host's network then).
+    /// </summary>
+    string? OpenEgress();
 }
 
 /// <summary>Finds the dotnet host executable that runs this process.</summary>

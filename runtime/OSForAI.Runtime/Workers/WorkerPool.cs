@@ -324,6 +324,7 @@ public sealed class WorkerPool : IAsyncDisposable
             conn = await ObtainGenericAsync(v.Runtime, group);
             var visibleCode = conn.Environment.ExposeBuild(codeDir);
             conn.Environment.Limit(v.Resources, _options.MaxProcesses);
+            var egress = v.Network ? conn.Environment.OpenEgress() : null;
             using var loadTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             loadTimeout.CancelAfter(TimeSpan.FromSeconds(Math.Max(30, v.TimeoutSeconds)));
             var reply = await conn.RequestAsync("load", w =>
@@ -331,6 +332,7 @@ public sealed class WorkerPool : IAsyncDisposable
                 w.WriteString("algorithm", v.FullName);
                 w.WriteString("version", v.VersionLabel);
                 w.WriteString("code_dir", visibleCode);
+                if (egress is not null) w.WriteString("egress", egress);
                 w.WriteString("entrypoint", v.Entrypoint);
                 w.WriteNumber("concurrency", v.Concurrency);
                 w.WriteNumber("stdout_limit", _options.StdoutLimitBytes);

@@ -668,6 +668,17 @@ def _load(rid, h):
     conc = max(1, conc)
     _stdout_limit = max(0, limit)
 
+    egress = h.get("egress")
+    if egress is not None:
+        if not isinstance(egress, str) or not egress.startswith("unix:"):
+            _error(rid, "ProtocolError", "load: egress must be a unix: address")
+            return None
+        try:
+            _start_egress(egress[5:])
+        except OSError as e:
+            _error(rid, "LoadError", "cannot offer outbound network access: %s" % (e,))
+            return None
+
     entry = (entry or "").strip() or "main:apply"
     mod_name, _, fn_path = entry.partition(":")
     mod_name = mod_name.strip()
@@ -701,6 +712,63 @@ def _load(rid, h):
     pool = _start_pool(conc) if conc > 1 else None
     _send({"type": "loaded", "id": rid, "load_ms": load_ms})
     return pool
+
+
+def _start_egress(path):
+    """Outbound access for a version that declared `network: true`: the sandbox has only loopback, so a relay on
+    127.0.0.1 forwards each connection to the host's egress proxy (Unix socket `path`), and the standard proxy
+    variables point HTTP clients (urllib, requests, pip) at it. The host decides what may be reached."""
+    import socket
+    import threading
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+
+    def pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                b.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def relay(client):
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            upstream.connect(path)
+        except OSError:
+            client.close()
+            upstream.close()
+            return
+        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        back.start()
+        pump(client, upstream)
+        back.join()
+        client.close()
+        upstream.close()
+
+    def serve():
+        while True:
+            try:
+                client, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=relay, args=(client,), daemon=True).start()
+
+    threading.Thread(target=serve, name="osai-egress", daemon=True).start()
+    proxy = "http://127.0.0.1:%d" % srv.getsockname()[1]
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        os.environ[name] = proxy
+    for name in ("NO_PROXY", "no_proxy"):
+        os.environ.pop(name, None)
 
 
 # --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ public sealed class WorkerFolder : IDisposable
     public const string SandboxRoot = "/osai";
     private const string ChannelName = "worker.sock";
     private const string GatewayName = "gateway.sock";
+    private const string EgressName = "egress.sock";
     private readonly bool _sandboxed;
     private readonly object _builds = new();
 
@@ -38,6 +39,7 @@ public sealed class WorkerFolder : IDisposable
     public string HostPath { get; }
     public string ChannelSocket => Path.Combine(HostPath, ChannelName);
     public string GatewaySocket => Path.Combine(HostPath, GatewayName);
+    public string EgressSocket => Path.Combine(HostPath, EgressName);
 
     /// <summary>The worker's view of <paramref name="hostPath"/> (a path inside this folder).</summary>
     public string WorkerView(string hostPath) =>
