@@ -16,40 +16,19 @@ namespace OSForAI.Runtime.Workers.Isolation;
 /// private or carrier-grade NAT ranges, link-local (169.254.169.254, the cloud metadata address) or multicast. The
 /// check is made on the address it connects to, so DNS tricks cannot get around it.
 /// </summary>
-public sealed class WorkerEgressProxy : IDisposable
+public sealed class WorkerEgressProxy : WorkerSocketService
 {
     private const int MaxHeadBytes = 16 * 1024;
-    private const int MaxConnections = 64;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
-    private readonly Socket _listener;
-    private readonly string _workerId;
-    private readonly ILogger _log;
-    private readonly CancellationTokenSource _stop = new();
-    private int _open;
 
-    private WorkerEgressProxy(Socket listener, string workerId, ILogger log)
-    {
-        _listener = listener;
-        _workerId = workerId;
-        _log = log;
-        _ = Task.Run(AcceptLoopAsync);
-    }
+    private WorkerEgressProxy(string workerId, ILogger log) : base(workerId, log) { }
 
+    /// <summary>Listens at <paramref name="socketPath"/> for the worker <paramref name="workerId"/>.</summary>
     public static WorkerEgressProxy Start(string socketPath, string workerId, ILogger log)
     {
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(socketPath, (UnixFileMode)0b110_110_110);
-            listener.Listen(16);
-        }
-        catch
-        {
-            listener.Dispose();
-            throw;
-        }
-        return new WorkerEgressProxy(listener, workerId, log);
+        var proxy = new WorkerEgressProxy(workerId, log);
+        proxy.Listen(socketPath);
+        return proxy;
     }
 
     /// <summary>Whether algorithms may connect to <paramref name="address"/>: public, and not one of this machine's own.</summary>
@@ -63,88 +42,56 @@ public sealed class WorkerEgressProxy : IDisposable
         return true;
     }
 
-    private async Task AcceptLoopAsync()
+    protected override async Task ServeAsync(Socket client)
     {
-        while (!_stop.IsCancellationRequested)
+        using var down = new NetworkStream(client, ownsSocket: false);
+        var (head, rest) = await ReadHeadAsync(down);
+        if (head is null) return;
+        var lines = head.Split("\r\n");
+        var parts = lines[0].Split(' ');
+        if (parts.Length != 3) { await RespondAsync(down, 400, "a proxy request line is METHOD TARGET VERSION"); return; }
+        var connect = parts[0] == "CONNECT";
+        string host;
+        int port;
+        string? forward = null;
+        if (connect)
         {
-            Socket client;
-            try { client = await _listener.AcceptAsync(_stop.Token); }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
-            if (Interlocked.Increment(ref _open) > MaxConnections)
-            {
-                Interlocked.Decrement(ref _open);
-                client.Dispose();
-                continue;
-            }
-            _ = Task.Run(() => ServeAsync(client));
+            if (!TrySplitHostPort(parts[1], out host, out port)) { await RespondAsync(down, 400, "CONNECT needs host:port"); return; }
         }
-    }
-
-    private async Task ServeAsync(Socket client)
-    {
-        Socket? upstream = null;
-        try
+        else if (Uri.TryCreate(parts[1], UriKind.Absolute, out var uri) && uri.Scheme == "http")
         {
-            using var down = new NetworkStream(client, ownsSocket: false);
-            var (head, rest) = await ReadHeadAsync(down);
-            if (head is null) return;
-            var lines = head.Split("\r\n");
-            var parts = lines[0].Split(' ');
-            if (parts.Length != 3) { await RespondAsync(down, 400, "a proxy request line is METHOD TARGET VERSION"); return; }
-            var connect = parts[0] == "CONNECT";
-            string host;
-            int port;
-            string? forward = null;
-            if (connect)
-            {
-                if (!TrySplitHostPort(parts[1], out host, out port)) { await RespondAsync(down, 400, "CONNECT needs host:port"); return; }
-            }
-            else if (Uri.TryCreate(parts[1], UriKind.Absolute, out var uri) && uri.Scheme == "http")
-            {
-                (host, port) = (uri.IdnHost, uri.Port);
-                // Origin-form to the server, one request per connection, nothing meant for the proxy passed on.
-                var kept = lines.Skip(1).Where(l => l.Length > 0 && !l.StartsWith("Proxy-", StringComparison.OrdinalIgnoreCase)
-                    && !l.StartsWith("Connection:", StringComparison.OrdinalIgnoreCase));
-                forward = $"{parts[0]} {uri.PathAndQuery} {parts[2]}\r\n{string.Join("\r\n", kept)}\r\nConnection: close\r\n\r\n";
-            }
-            else { await RespondAsync(down, 400, "only CONNECT and absolute http:// requests are proxied"); return; }
+            (host, port) = (uri.IdnHost, uri.Port);
+            // Origin-form to the server, one request per connection, nothing meant for the proxy passed on.
+            var kept = lines.Skip(1).Where(l => l.Length > 0 && !l.StartsWith("Proxy-", StringComparison.OrdinalIgnoreCase)
+                && !l.StartsWith("Connection:", StringComparison.OrdinalIgnoreCase));
+            forward = $"{parts[0]} {uri.PathAndQuery} {parts[2]}\r\n{string.Join("\r\n", kept)}\r\nConnection: close\r\n\r\n";
+        }
+        else { await RespondAsync(down, 400, "only CONNECT and absolute http:// requests are proxied"); return; }
 
-            var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal]
-                : await Dns.GetHostAddressesAsync(host, _stop.Token);
-            var target = addresses.FirstOrDefault(MayReach);
-            if (target is null)
+        var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal]
+            : await Dns.GetHostAddressesAsync(host, Stopping);
+        var target = addresses.FirstOrDefault(MayReach);
+        if (target is null)
+        {
+            Log.LogInformation("worker {Id}: egress to {Host}:{Port} refused", WorkerId, host, port);
+            await RespondAsync(down, 403, $"{host} is not reachable from algorithms: only public addresses that are not this server's own are (no loopback, private, link-local or metadata addresses)");
+            return;
+        }
+        using var upstream = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(Stopping))
+        {
+            timeout.CancelAfter(ConnectTimeout);
+            try { await upstream.ConnectAsync(new IPEndPoint(target, port), timeout.Token); }
+            catch (Exception e) when (e is SocketException or OperationCanceledException && !Stopping.IsCancellationRequested)
             {
-                _log.LogInformation("worker {Id}: egress to {Host}:{Port} refused", _workerId, host, port);
-                await RespondAsync(down, 403, $"{host} is not reachable from algorithms: only public addresses that are not this server's own are (no loopback, private, link-local or metadata addresses)");
+                await RespondAsync(down, 502, $"cannot connect to {host}:{port}: {(e is SocketException s ? s.SocketErrorCode : "timed out")}");
                 return;
             }
-            upstream = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
-            {
-                timeout.CancelAfter(ConnectTimeout);
-                try { await upstream.ConnectAsync(new IPEndPoint(target, port), timeout.Token); }
-                catch (Exception e) when (e is SocketException or OperationCanceledException)
-                {
-                    await RespondAsync(down, 502, $"cannot connect to {host}:{port}: {(e is SocketException s ? s.SocketErrorCode : "timed out")}");
-                    return;
-                }
-            }
-            using var up = new NetworkStream(upstream, ownsSocket: false);
-            if (connect) await down.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), _stop.Token);
-            else await up.WriteAsync(Encoding.Latin1.GetBytes(forward!), _stop.Token);
-            if (rest.Length > 0) await up.WriteAsync(rest, _stop.Token);
-            await Task.WhenAll(PumpAsync(down, up, upstream), PumpAsync(up, down, client));
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            _log.LogDebug("worker {Id}: egress relay ended: {Message}", _workerId, e.Message);
-        }
-        finally
-        {
-            upstream?.Dispose();
-            client.Dispose();
-            Interlocked.Decrement(ref _open);
-        }
+        if (connect) await down.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), Stopping);
+        else await upstream.SendAsync(Encoding.Latin1.GetBytes(forward!), Stopping);
+        if (rest.Length > 0) await upstream.SendAsync(rest, Stopping);
+        await RelayAsync(client, upstream);
     }
 
     /// <summary>The request head (up to the blank line) and whatever was read after it; a null head when the client left.</summary>
@@ -154,7 +101,7 @@ public sealed class WorkerEgressProxy : IDisposable
         var filled = 0;
         while (filled < buffer.Length)
         {
-            var n = await stream.ReadAsync(buffer.AsMemory(filled), _stop.Token);
+            var n = await stream.ReadAsync(buffer.AsMemory(filled), Stopping);
             if (n == 0) return (null, []);
             filled += n;
             var end = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8);
@@ -177,23 +124,7 @@ public sealed class WorkerEgressProxy : IDisposable
         var body = Encoding.UTF8.GetBytes("osforai egress: " + message + "\n");
         var head = $"HTTP/1.1 {status} {(status == 403 ? "Forbidden" : status == 502 ? "Bad Gateway" : "Bad Request")}\r\n" +
                    $"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head), _stop.Token);
-        await stream.WriteAsync(body, _stop.Token);
-    }
-
-    private async Task PumpAsync(Stream from, Stream to, Socket toSocket)
-    {
-        try { await from.CopyToAsync(to, 64 * 1024, _stop.Token); }
-        finally
-        {
-            try { toSocket.Shutdown(SocketShutdown.Send); }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-        }
-    }
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Dispose();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head), Stopping);
+        await stream.WriteAsync(body, Stopping);
     }
 }
