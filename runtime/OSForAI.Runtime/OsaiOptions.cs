@@ -246,6 +246,14 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
         if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
         foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })
             if (!double.IsFinite(value) || value < 0) errors.Add($"OSForAI:Workers:Node:{key} must be 0 (automatic) or a positive number, not {value}");
+        var w = o.Workers;
+        if (w.SandboxFirstUid < 1000) errors.Add($"OSForAI:Workers:SandboxFirstUid must be at least 1000 (not a system account), not {w.SandboxFirstUid}");
+        if (w.SandboxUidCount < 1 || (long)w.SandboxFirstUid + w.SandboxUidCount > int.MaxValue)
+            errors.Add($"OSForAI:Workers:SandboxUidCount must be at least 1 and keep the range within 32-bit uids, not {w.SandboxUidCount}");
+        if (w.MaxProcesses < 8) errors.Add($"OSForAI:Workers:MaxProcesses must be at least 8 (a runtime needs a few threads), not {w.MaxProcesses}");
+        if (w.OutputBytesPerSecond < 0) errors.Add($"OSForAI:Workers:OutputBytesPerSecond must be 0 (nothing logged) or positive, not {w.OutputBytesPerSecond}");
+        foreach (var path in w.SandboxReadOnlyPaths)
+            if (!Path.IsPathRooted(path)) errors.Add($"OSForAI:Workers:SandboxReadOnlyPaths must hold absolute paths, not '{path}'");
         return errors;
     }
 }

@@ -14,7 +14,7 @@ namespace OSForAI.Tests.Isolation;
 /// </summary>
 public sealed class EgressTests
 {
-    private sealed class TestHosts : IDisposable
+    internal sealed class TestHosts : IDisposable
     {
         private readonly string _ns;
         private readonly Process _server;
@@ -113,14 +113,22 @@ public sealed class EgressTests
             return out
         """;
 
+    internal static void RequireRoot() =>
+        Skip.IfNot(Environment.UserName == "root" || Environment.GetEnvironmentVariable("CI") == "true",
+            "making test hosts (network namespaces, veth) needs root; CI runs as root");
+
     [SkippableFact]
     public async Task A_network_version_reaches_public_hosts_only_and_others_reach_nothing()
     {
         AttackTests.RequireBubblewrap();
-        Skip.IfNot(Environment.UserName == "root" || Environment.GetEnvironmentVariable("CI") == "true",
-            "making test hosts (network namespaces, veth) needs root; CI runs as root");
+        RequireRoot();
         using var hosts = new TestHosts();
         await using var s = await AttackTests.SandboxedServerAsync();
+        await NetworkVersionsAsync(AttackTests.Target.Of(s), hosts);
+    }
+
+    internal static async Task NetworkVersionsAsync(AttackTests.Target s, TestHosts hosts)
+    {
         var gateway = new Uri(s.Url);
         var input = JsonSerializer.Serialize(new
         {
@@ -135,8 +143,8 @@ public sealed class EgressTests
             tunnel = new object[] { hosts.Public, TestHosts.Port },
         });
 
-        await s.PublishAsync("alice/fetch", "1.0.0", Python(Prober, "network: true\n"));
-        var (status, body) = await CallAsync(s.Admin, "/v1/algo/alice/fetch/1.0.0", Json(input));
+        await s.PublishAsync("alice/fetch", s.NextVersion(), Python(Prober, "network: true\n"));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/alice/fetch", Json(input));
         Assert.True(status == 200, body.ToString());
         var r = body.GetProperty("result");
         Assert.Equal($"ok:hello from {hosts.Public}", r.GetProperty("public").GetString());
@@ -145,8 +153,8 @@ public sealed class EgressTests
             Assert.StartsWith("http403:osforai egress:", r.GetProperty(refused).GetString());
         Assert.NotEqual("connected", r.GetProperty("direct").GetString());   // only through the proxy
 
-        await s.PublishAsync("alice/offline", "1.0.0", Python(Prober));
-        (status, body) = await CallAsync(s.Admin, "/v1/algo/alice/offline/1.0.0", Json(input));
+        await s.PublishAsync("alice/offline", s.NextVersion(), Python(Prober));
+        (status, body) = await CallAsync(s.Admin, "/v1/algo/alice/offline", Json(input));
         Assert.True(status == 200, body.ToString());
         r = body.GetProperty("result");
         Assert.False(r.TryGetProperty("tunnel", out _), "a version without network: true was offered the proxy");

@@ -9,7 +9,8 @@ namespace OSForAI.Tests.Isolation;
 /// The attacks of <see cref="AttackTests"/> against a server that runs as an unprivileged user (here "nobody"), where
 /// the sandbox cannot drop to worker uids and maps the server's own uid into each worker's user namespace instead.
 /// The test process must be root to start it as another user: CI runs as root; as a non-root user the whole suite
-/// already runs the unprivileged case, so these skip with that reason.
+/// already runs the unprivileged case, so these skip with that reason. Memory, process and CPU limits are not tried
+/// here: an unprivileged server gets no cgroups unless they are delegated to it (docs/security.md).
 /// </summary>
 public sealed class UnprivilegedServerTests
 {
@@ -110,5 +111,7 @@ public sealed class UnprivilegedServerTests
         await AttackTests.An_algorithm_finds_no_other_workers_channel_to_take_overAsync(server.Target);
         await AttackTests.An_algorithm_has_no_network_the_gateway_local_services_and_the_metadata_address_includedAsync(server.Target);
         await AttackTests.Composition_and_data_keep_working_without_a_networkAsync(server.Target);
+        using var hosts = new EgressTests.TestHosts();
+        await EgressTests.NetworkVersionsAsync(server.Target, hosts);
     }
 }

@@ -13,8 +13,8 @@ public sealed class WorkerOutputLog(string workerId, ILogger log, TimeProvider c
     public const int MaxLineBytes = 4096;
     private static readonly TimeSpan SummaryEvery = TimeSpan.FromMinutes(1);
     private readonly object _gate = new();
-    private readonly long _burst = Math.Max(MaxLineBytes, bytesPerSecond * 10);
-    private double _tokens = Math.Max(MaxLineBytes, bytesPerSecond * 10);
+    private readonly long _burst = bytesPerSecond <= 0 ? 0 : Math.Max(MaxLineBytes, bytesPerSecond * 10);
+    private double _tokens = bytesPerSecond <= 0 ? 0 : Math.Max(MaxLineBytes, bytesPerSecond * 10);
     private DateTimeOffset _refilled = clock.GetUtcNow();
     private DateTimeOffset _summarised = clock.GetUtcNow();
     private long _droppedLines, _droppedBytes;
