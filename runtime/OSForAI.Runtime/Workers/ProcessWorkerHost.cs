@@ -303,7 +303,11 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         public void Limit(ResourceRequest resources, int maxProcesses)
         {
             _memoryLimit = (long)resources.MemoryMb * 1024 * 1024;
-            cgroup?.Update(new WorkerLimits(_memoryLimit, maxProcesses, resources.Cpu));
+            try { cgroup?.Update(new WorkerLimits(_memoryLimit, maxProcesses, resources.Cpu)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new AlgorithmCallException(ErrorTypes.Unavailable, "cannot hold the worker to the version's declared resources: " + e.Message);
+            }
         }
 
         public AlgorithmCallException? DeathCause() => cgroup is not null && cgroup.WasOomKilled()
