@@ -5,9 +5,9 @@ namespace OSForAI.Runtime.Workers;
 /// <summary>
 /// Runs a worker inside bubblewrap, built so that hostile code gains nothing whether the server runs as root or not:
 /// <list type="bullet">
-/// <item>a new user namespace in which the worker holds no capabilities (all dropped, further user namespaces
-/// disabled), so it cannot unmount, remount or mount anything; as root the launcher first drops to the worker's own
-/// unprivileged host uid (<see cref="WorkerUids"/>);</item>
+/// <item>no capabilities, so it cannot unmount, remount or mount anything: as root, the sandbox's first step is to drop
+/// to the worker's own unprivileged host uid (<see cref="WorkerUids"/>) with an empty bounding set; as an unprivileged
+/// server, a user namespace with all capabilities dropped and further user namespaces disabled;</item>
 /// <item>its own pid, ipc, uts, cgroup and network namespaces: no network at all, only loopback inside;</item>
 /// <item>a file system of the system folders only (/usr, /etc and the merged-/usr links), read-only, plus the
 /// runtime it needs (runner, dotnet, interpreter), a private /tmp, and its own folder at /osai — its channel to the
@@ -57,9 +57,10 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
     {
         try
         {
-            string[] bwrap = [options.BubblewrapPath, "--unshare-user", "--uid", InnerId, "--gid", InnerId, "--unshare-pid", "--unshare-net",
-                "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true"];
-            string[] command = Libc.IsRoot ? [.. DropTo(options.SandboxFirstUid), .. bwrap] : bwrap;
+            string[] mounts = ["--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--"];
+            string[] command = Libc.IsRoot
+                ? [options.BubblewrapPath, .. mounts, .. DropTo(options.SandboxFirstUid), "/bin/true"]
+                : [options.BubblewrapPath, "--unshare-user", "--uid", InnerId, "--gid", InnerId, "--cap-drop", "ALL", .. mounts, "/bin/true"];
             var psi = new System.Diagnostics.ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
             foreach (var a in command[1..]) psi.ArgumentList.Add(a);
             using var p = System.Diagnostics.Process.Start(psi)!;
@@ -89,20 +90,25 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
 
     private static string SetprivPath => File.Exists("/usr/bin/setpriv") ? "/usr/bin/setpriv" : "setpriv";
 
-    /// <summary>The bwrap command line that runs <paramref name="command"/> inside the sandbox, with <paramref name="folder"/> at /osai.</summary>
-    public IEnumerable<string> Command(WorkerFolder folder, IEnumerable<string> command, bool seccomp)
+    /// <summary>
+    /// The bwrap command line that runs <paramref name="command"/> inside the sandbox, with <paramref name="folder"/> at
+    /// /osai. With <paramref name="uid"/> (a server running as root) bwrap itself runs as root, so it can mount folders
+    /// whatever their parents' permissions, and the first thing inside the sandbox is setpriv dropping to that uid with
+    /// every capability gone for good; without it (an unprivileged server) a user namespace maps the server's uid and
+    /// bwrap drops all capabilities.
+    /// </summary>
+    public IEnumerable<string> Command(WorkerFolder folder, IEnumerable<string> command, bool seccomp, int? uid)
     {
-        var args = new List<string>
-        {
-            BwrapPath,
-            "--unshare-user", "--uid", InnerId, "--gid", InnerId, "--disable-userns",
+        var args = new List<string> { BwrapPath };
+        if (uid is null) args.AddRange(["--unshare-user", "--uid", InnerId, "--gid", InnerId, "--disable-userns", "--cap-drop", "ALL"]);
+        args.AddRange(
+        [
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
-            "--cap-drop", "ALL",
             // No --die-with-parent: its parent-death signal follows the *thread* that started the process, and .NET
             // starts processes from pool threads that come and go, so workers would be killed at random. A worker
             // ends with its channel instead (the runner exits when the host's end closes), and its cgroup is killed.
             "--new-session",
-        };
+        ]);
         foreach (var path in SystemPaths)
         {
             var info = new FileInfo(path);
@@ -113,6 +119,9 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
         foreach (var dev in _gpuDevices) args.AddRange(["--dev-bind", dev, dev]);
         // CUDA reads the PCI topology; other workers have no use for /sys.
         if (_gpuDevices.Length > 0) args.AddRange(["--ro-bind", "/sys", "/sys"]);
+        // Folders on the way to a bind are created by bwrap; as root it would make them 0700, closed to the worker's uid.
+        foreach (var parent in readOnlyDirs.SelectMany(Ancestors).Distinct().Where(p => !SystemPaths.Any(s => Contains(s, p))).OrderBy(p => p.Length))
+            args.AddRange(["--perms", "0755", "--dir", parent]);
         foreach (var dir in readOnlyDirs) args.AddRange(["--ro-bind", dir, dir]);
         // The server's state stays out of sight even where it lies inside a folder the worker needs.
         foreach (var hidden in hiddenDirs)
@@ -120,6 +129,7 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
         args.AddRange(["--ro-bind", folder.HostPath, WorkerFolder.SandboxRoot, "--chdir", "/tmp"]);
         if (seccomp) args.AddRange(["--seccomp", SeccompFilter.LauncherFd.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         args.Add("--");
+        if (uid is { } u) args.AddRange(DropTo(u));
         args.AddRange(command);
         return args;
     }
@@ -143,6 +153,15 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
         }
         dirs.AddRange(extra.Where(Path.IsPathRooted).Select(Path.GetFullPath));
         return dirs.Where(Directory.Exists).Distinct().ToList();
+    }
+
+    /// <summary>The folders above <paramref name="path"/>, outermost first, without the root.</summary>
+    private static IEnumerable<string> Ancestors(string path)
+    {
+        var parents = new List<string>();
+        for (var p = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(path)); p is { Length: > 1 }; p = Path.GetDirectoryName(p)) parents.Add(p);
+        parents.Reverse();
+        return parents;
     }
 
     /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies inside it.</summary>

@@ -249,14 +249,13 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
     {
         var seccomp = _sandbox is not null && _seccompFile is not null;
         var inner = new List<string>();
-        if (uid is { } u) inner.AddRange(BubblewrapSandbox.DropTo(u));
         if (cgroup is null)
         {
             // No cgroups here: per-process rlimits instead (see CgroupLimiter.RlimitArguments for what they cover).
             // Memory is left to the version's own limit, which only a cgroup can change after start: here it is not enforced.
             inner.AddRange(["prlimit", .. CgroupLimiter.RlimitArguments(new WorkerLimits(null, _options.Workers.MaxProcesses, null), uid is not null), "--"]);
         }
-        inner.AddRange(_sandbox is null ? command : _sandbox.Command(folder, command, seccomp));
+        inner.AddRange(_sandbox is null ? command : _sandbox.Command(folder, command, seccomp, uid));
         var psi = new ProcessStartInfo(WorkerLauncher.Shell)
         {
             UseShellExecute = false,

@@ -39,7 +39,8 @@ public sealed class UnprivilegedServerTests
             Chown(home);
             int port;
             using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
-            var cli = Path.Combine(AppContext.BaseDirectory, "osai.dll");
+            var bin = BinaryFolderFor(Nobody);
+            var cli = Path.Combine(bin, "osai.dll");
             var psi = new ProcessStartInfo("/usr/bin/setpriv") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in new[] { $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "--", Environment.ProcessPath ?? "dotnet", cli,
                          "serve", "--home", home, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
@@ -72,7 +73,31 @@ public sealed class UnprivilegedServerTests
             }
             var admin = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
             admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Simple", (await File.ReadAllTextAsync(keyPath)).Trim());
-            return new NobodyServer(process, home, log, new AttackTests.Target(admin, url, home, keyPath));
+            return new NobodyServer(process, home, log, new AttackTests.Target(admin, url, home, keyPath)) { _bin = bin };
+        }
+
+        private string? _bin;
+
+        /// <summary>
+        /// The test's binaries where another user can reach them: here, or (when a parent such as /root is closed to
+        /// others, as a CI checkout may be) a hard-linked mirror in the temp folder.
+        /// </summary>
+        private static string BinaryFolderFor(int uid)
+        {
+            var here = AppContext.BaseDirectory.TrimEnd('/');
+            var open = true;
+            for (var dir = here; dir is { Length: > 1 }; dir = Path.GetDirectoryName(dir))
+                if (!OperatingSystem.IsWindows() && !File.GetUnixFileMode(dir).HasFlag(UnixFileMode.OtherExecute)) open = false;
+            if (open) return here;
+            var mirror = Path.Combine(Path.GetTempPath(), "osai-nobody-bin-" + Guid.NewGuid().ToString("N")[..8]);
+            foreach (var args in new[] { new[] { "-al", here, mirror }, new[] { "-a", here, mirror } })
+            {
+                using var cp = Process.Start("/bin/cp", args)!;
+                cp.WaitForExit();
+                if (cp.ExitCode == 0) return mirror;
+                if (Directory.Exists(mirror)) Directory.Delete(mirror, recursive: true);
+            }
+            throw new InvalidOperationException($"cannot make {here} reachable for uid {uid}");
         }
 
         private static string Locked(System.Text.StringBuilder b) { lock (b) return b.ToString(); }
@@ -91,6 +116,8 @@ public sealed class UnprivilegedServerTests
             await _process.WaitForExitAsync();
             _process.Dispose();
             try { Directory.Delete(_home, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (_bin is not null && _bin != AppContext.BaseDirectory.TrimEnd('/'))
+                try { Directory.Delete(_bin, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 
