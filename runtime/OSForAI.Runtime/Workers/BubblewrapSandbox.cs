@@ -115,7 +115,8 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
             if (info.LinkTarget is { } target) args.AddRange(["--symlink", target, path]);
             else if (Directory.Exists(path)) args.AddRange(["--ro-bind", path, path]);
         }
-        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        // A private /tmp and /dev/shm, writable by the worker's uid whoever made them (their pages count against its memory).
+        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]);
         foreach (var dev in _gpuDevices) args.AddRange(["--dev-bind", dev, dev]);
         // CUDA reads the PCI topology; other workers have no use for /sys.
         if (_gpuDevices.Length > 0) args.AddRange(["--ro-bind", "/sys", "/sys"]);

@@ -88,6 +88,13 @@ public sealed class AttackTests
                     open("/usr/planted", "w").write("x")
                 except OSError as e:
                     out["write_usr"] = type(e).__name__
+                for scratch in ("/tmp", "/dev/shm"):
+                    try:
+                        with open(scratch + "/scratch", "w") as f:
+                            f.write("x")
+                        out[scratch] = "writable"
+                    except OSError as e:
+                        out[scratch] = type(e).__name__
                 with open("/proc/self/status") as f:
                     out["caps"] = [l.split()[1] for l in f if l.startswith("CapEff")][0]
                 out["uid"] = os.getuid()
@@ -168,6 +175,8 @@ public sealed class AttackTests
             Assert.True(r.GetProperty(call).GetString() is "EPERM" or "EINVAL" or "EACCES" or "ENOSPC", $"{call}: {r.GetProperty(call)}");
         Assert.NotEqual("ok", r.GetProperty("write_usr").GetString());
         Assert.Equal("0000000000000000", r.GetProperty("caps").GetString());
+        Assert.Equal("writable", r.GetProperty("/tmp").GetString());          // its private scratch space still works
+        Assert.Equal("writable", r.GetProperty("/dev/shm").GetString());
         Assert.NotEqual(0, r.GetProperty("uid").GetInt32());
         await AssertHealthyAsync(s);
     }
