@@ -230,6 +230,11 @@ class RunnerTests(unittest.TestCase):
             f.write("import nonexistent_module_xyz\n")
         with open(os.path.join(cls.code, "exits.py"), "w") as f:
             f.write("import sys\nsys.exit(1)\n")
+        with open(os.path.join(cls.code, "envprobe.py"), "w") as f:
+            f.write("import os\n"
+                    "def secret(x):\n    return os.environ.get('OSAI_WORKER_SECRET')\n"
+                    "def proxies(x):\n    return [os.environ.get(k) for k in ('HTTP_PROXY', 'HTTPS_PROXY')]\n"
+                    "def hog(mb):\n    return len(bytearray(mb * 1024 * 1024))\n")
 
     @classmethod
     def tearDownClass(cls):
@@ -256,6 +261,37 @@ class RunnerTests(unittest.TestCase):
         self.assertEqual(h.hello["runner"], "osai-python/1.0")
         self.assertEqual(h.hello["pid"], h.proc.pid)
         self.assertEqual(h.hello["secret"], "s3cret")
+
+    def test_the_secret_is_not_left_for_algorithm_code(self):
+        h = self.loaded("envprobe:secret")
+        rep, payload = h.invoke(None)
+        self.assertEqual(rep["type"], "result", rep)
+        self.assertEqual(json.loads(payload), None)
+
+    def test_egress_sets_proxy_variables_only_when_given(self):
+        h = self.loaded("envprobe:proxies")
+        rep, payload = h.invoke(None)
+        self.assertEqual(json.loads(payload), [None, None])
+        sock_dir = tempfile.mkdtemp(prefix="osai-egress-")
+        self.addCleanup(shutil.rmtree, sock_dir, True)
+        h = self.host()
+        rep, _ = h.request({"type": "load", "code_dir": self.code, "entrypoint": "envprobe:proxies",
+                            "concurrency": 1, "stdout_limit": 100, "egress": "unix:" + os.path.join(sock_dir, "egress.sock")})
+        self.assertEqual(rep["type"], "loaded", rep)
+        rep, payload = h.invoke(None)
+        http, https = json.loads(payload)
+        self.assertTrue(http.startswith("http://127.0.0.1:") and http == https, (http, https))
+
+    def test_memory_error_is_reported_as_out_of_memory(self):
+        import resource
+        h = self.host()
+        # Hold this worker to 300 MiB of data so the allocation below fails inside Python rather than on the machine.
+        resource.prlimit(h.proc.pid, resource.RLIMIT_DATA, (300 << 20, 300 << 20))
+        rep, _ = h.load(self.code, "envprobe:hog")
+        self.assertEqual(rep["type"], "loaded", rep)
+        rep, _ = h.invoke(1024)
+        self.assertEqual(rep["type"], "error", rep)
+        self.assertEqual(rep["error_type"], "AlgorithmOutOfMemory", rep)
 
     def test_load_ok(self):
         h = self.host()
