@@ -77,7 +77,6 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         if (_cgroups.Mechanism == CgroupMechanism.None)
             _log.LogWarning("worker resource limits: no cgroups ({How}); only rlimits apply: no core dumps{Nproc}, and neither memory nor CPU is enforced",
                 _cgroups.Description, _uids is null ? "" : ", processes per worker");
-        else _log.LogInformation("worker resource limits: {How}", _cgroups.Description);
     }
 
     /// <summary>Removes the workers' folders (the workers are stopped by their pools first).</summary>
