@@ -22,10 +22,13 @@ public sealed class EgressTests
         public string Private { get; }
         public string HostSide { get; }
         public const int Port = 8080;
+        private static readonly int Base = Random.Shared.Next(0, 250);
+        private static int _instances;
 
         public TestHosts()
         {
-            var n = Random.Shared.Next(1, 250);
+            // A subnet per instance: test classes run in parallel, and two veths in one /24 would fight over its route.
+            var n = (Base + Interlocked.Increment(ref _instances)) % 250 + 1;
             var tag = Guid.NewGuid().ToString("N")[..6];
             _ns = "osai-eg-" + tag;
             (HostSide, Public, Private) = ($"198.18.{n}.1", $"198.18.{n}.2", $"10.213.{n}.2");
