@@ -233,7 +233,14 @@ public sealed class AttackTests
         await s.PublishAsync("alice/victim", s.NextVersion(), Python("def apply(x):\n    return 'genuine'\n"));
         Assert.Equal(200, (await CallAsync(s.Admin, "/v1/algo/alice/victim", Json("0"))).Item1);
         await s.PublishAsync("mallory/attack", s.NextVersion(), Python(Attacker));
-        var runDir = Directory.GetDirectories(Path.GetTempPath(), "osai-w-*").First(d => Directory.EnumerateDirectories(d).Any());
+        // Some server's worker folders on the host (other test servers come and go meanwhile).
+        static bool HasWorkers(string dir)
+        {
+            try { return Directory.EnumerateDirectories(dir).Any(); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        }
+        var runDir = Directory.GetDirectories(Path.GetTempPath(), "osai-w-*").FirstOrDefault(HasWorkers);
+        Assert.NotNull(runDir);
         var r = await AttackAsync(s.Admin, "mallory/attack", new { attack = "channels", run_dir = runDir });
         Assert.False(r.GetProperty("host_run_dir").GetBoolean());
         // The only socket it can reach is its own gateway socket.
