@@ -75,8 +75,8 @@ RUN ln -s /app/osai /usr/local/bin/osai
 # OSFORAI_HOME: all state (catalog, keys, data://, code cache) lives in the volume.
 # OSFORAI_URL: `osai` run inside the container (kubectl exec ... osai keys create) talks to the
 #   local server; the server.json it would read otherwise names the wildcard address 0.0.0.0.
-# Sandbox=bubblewrap: every worker runs in its own bubblewrap sandbox (read-only root, hidden home
-#   with the admin key and the database, private /tmp, own pid/ipc/uts namespaces). Without it an
+# Sandbox=bubblewrap: every worker runs in its own bubblewrap sandbox (no capabilities, no network,
+#   only the system folders, its runtime and its own build in sight; docs/security.md). Without it an
 #   algorithm reads the admin key and the catalog. The server refuses to start when bubblewrap
 #   cannot work (fails closed); bubblewrap needs unprivileged user namespaces, which the stacks'
 #   pod security context allows (docs/deploy.md, "Worker sandbox"). Plain `docker run` needs
