@@ -52,10 +52,12 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         // Worker folders live outside the home (which stays private to the server) in a folder of their own that others
         // may traverse but not list: each worker's folder in it is its uid's alone. Short, for Unix socket paths (~108 bytes).
         _runDir = Path.Combine(Path.GetTempPath(), "osai-w-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(5)).ToLowerInvariant());
+        // Decided first: a sandbox that is required but cannot work stops the start before anything is made on disk.
+        var sandboxed = BubblewrapSandbox.ShouldUse(_options.Workers, out var whyNot);
         if (OperatingSystem.IsWindows()) Directory.CreateDirectory(_runDir);
         else Directory.CreateDirectory(_runDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
             | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
-        if (BubblewrapSandbox.ShouldUse(_options.Workers, out var whyNot))
+        if (sandboxed)
         {
             var hidden = new List<string> { Path.GetFullPath(_options.Home) };
             if (Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { Length: > 1 } userHome) hidden.Add(userHome);

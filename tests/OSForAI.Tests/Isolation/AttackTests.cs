@@ -21,8 +21,11 @@ public sealed class AttackTests
             "bubblewrap is not installed (apt-get install bubblewrap); CI installs it and runs these tests");
 
     /// <summary>What an attack needs of the server under attack: in-process (<see cref="TestServer"/>) or another process.</summary>
-    internal sealed record Target(HttpClient Admin, string Url, string Home, string AdminKeyPath)
+    internal sealed record Target(HttpClient Admin, string Url, string Home, string AdminKeyPath, string? TempRoot = null)
     {
+        /// <summary>Where the server keeps its workers' folders (its temp folder).</summary>
+        public string WorkerFoldersRoot => TempRoot ?? Path.GetTempPath();
+
         private int _versions;
 
         /// <summary>A version number not used before on this target, so scenarios can run one after another on one server.</summary>
@@ -239,7 +242,7 @@ public sealed class AttackTests
             try { return Directory.EnumerateDirectories(dir).Any(); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
         }
-        var runDir = Directory.GetDirectories(Path.GetTempPath(), "osai-w-*").FirstOrDefault(HasWorkers);
+        var runDir = Directory.GetDirectories(s.WorkerFoldersRoot, "osai-w-*").FirstOrDefault(HasWorkers);
         Assert.NotNull(runDir);
         var r = await AttackAsync(s.Admin, "mallory/attack", new { attack = "channels", run_dir = runDir });
         Assert.False(r.GetProperty("host_run_dir").GetBoolean());

@@ -47,6 +47,11 @@ public sealed class UnprivilegedServerTests
                 psi.ArgumentList.Add(a);
             psi.Environment["HOME"] = home;
             psi.Environment["DOTNET_CLI_HOME"] = home;
+            // Its worker folders go inside its home, so they go with it (the server is killed, not stopped).
+            var tmp = Path.Combine(home, "tmp");
+            Directory.CreateDirectory(tmp);
+            Chown(tmp);
+            psi.Environment["TMPDIR"] = tmp;
             psi.Environment["OSForAI__Workers__Sandbox"] = "bubblewrap";
             psi.Environment["OSForAI__Workers__WarmGenericWorkers"] = "2";
             var process = Process.Start(psi)!;
@@ -73,7 +78,7 @@ public sealed class UnprivilegedServerTests
             }
             var admin = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
             admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Simple", (await File.ReadAllTextAsync(keyPath)).Trim());
-            return new NobodyServer(process, home, log, new AttackTests.Target(admin, url, home, keyPath)) { _bin = bin };
+            return new NobodyServer(process, home, log, new AttackTests.Target(admin, url, home, keyPath, Path.Combine(home, "tmp"))) { _bin = bin };
         }
 
         private string? _bin;
