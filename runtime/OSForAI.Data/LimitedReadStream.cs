@@ -1,10 +1,11 @@
 namespace OSForAI.Data;
 
 /// <summary>
-/// Passes reads through and throws TooLarge once more than <c>limit</c> bytes have been read, so a
-/// connector writing from it aborts its upload instead of storing a truncated object.
+/// Passes reads through and throws once more than <c>limit</c> bytes have been read (TooLarge, or what
+/// <c>tooLarge</c> makes), so a connector writing from it aborts its upload instead of storing a truncated
+/// object, and an archive reader stops before it decompresses without end. It does not dispose the inner stream.
 /// </summary>
-public sealed class LimitedReadStream(Stream inner, long limit) : Stream
+public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception>? tooLarge = null) : Stream
 {
     private long _read;
     public long BytesRead => _read;
@@ -17,7 +18,7 @@ public sealed class LimitedReadStream(Stream inner, long limit) : Stream
     private int Count(int n)
     {
         _read += n;
-        if (_read > limit) throw new DataException(DataError.TooLarge, $"the object is larger than the limit of {limit} bytes");
+        if (_read > limit) throw tooLarge?.Invoke() ?? new DataException(DataError.TooLarge, $"the object is larger than the limit of {limit} bytes");
         return n;
     }
 

@@ -63,7 +63,7 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
         var trace = from?.TraceId ?? traceId ?? ActivityTraceId.CreateRandom().ToHexString();
         var owner = from?.Owner ?? caller.Owner;
         // Models never call out, so only code runtimes get a call token.
-        var callId = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var callId = CallContext.NewCallId();
         var token = version.Runtime == ModelWorkerPool.Runtime ? null
             : tokens.Issue(new CallChain(owner, trace, depth, [.. path, version.FullName], deadline, version.InstanceKey, now,
                 from?.Grants ?? caller.Grants.Select(g => g.ToString()).ToList(), callId));

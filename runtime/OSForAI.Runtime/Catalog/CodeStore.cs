@@ -152,7 +152,8 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
         try
         {
             // Headers and padding: at most a few 512-byte blocks per entry beyond the files' own bytes.
-            await using var bounded = new BoundedReadStream(tar, maxBytes + (maxEntries + 2L) * 4096, tooBig);
+            await using var bounded = new OSForAI.Data.LimitedReadStream(tar, maxBytes + (maxEntries + 2L) * 4096,
+                () => new CatalogException(CatalogError.Invalid, tooBig));
             await using var reader = new TarReader(bounded);
             while (await reader.GetNextEntryAsync(copyData: false, ct) is { } entry)
             {
@@ -213,31 +214,4 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
         new(CatalogError.Invalid, $"archive entry '{Shorten(name)}' is both a file and a folder");
 
     private static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
-
-    /// <summary>Reads at most <c>limit</c> bytes from the inner stream; reading past it fails with a catalog error.</summary>
-    private sealed class BoundedReadStream(Stream inner, long limit, string message) : Stream
-    {
-        private long _read;
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _read; set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
-            Count(await inner.ReadAsync(buffer, ct));
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
-            ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-        private int Count(int n)
-        {
-            _read += n;
-            if (_read > limit) throw new CatalogException(CatalogError.Invalid, message);
-            return n;
-        }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        protected override void Dispose(bool disposing) { }
-    }
 }

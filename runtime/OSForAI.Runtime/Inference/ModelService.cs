@@ -46,7 +46,7 @@ public sealed class ModelService(CallService calls, ModelWorkerPool workers)
         CancellationToken ct, string? traceId = null)
     {
         var context = new CallContext(traceId ?? ActivityTraceId.CreateRandom().ToHexString(), caller.Owner, 0, DateTimeOffset.UtcNow + timeout,
-            Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+            CallContext.NewCallId());
         var reply = await workers.InferAsync(version, inputs, timeout, context, ct);
         _unloaded.TryRemove(version.InstanceKey, out _);
         return new InferenceOutcome(reply.Outputs, reply);

@@ -13,7 +13,11 @@ public static class ContentKinds
 /// others and reach data through its worker's gateway socket on its caller's behalf, while the call
 /// <paramref name="CallId"/> is in flight on that worker (see CallTokens and CallDelegation).
 /// </summary>
-public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline, string CallId, string? Token = null);
+public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline, string CallId, string? Token = null)
+{
+    /// <summary>A fresh, unguessable id for one call.</summary>
+    public static string NewCallId() => Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+}
 
 public sealed record InvokeRequest(string ContentKind, ReadOnlyMemory<byte> Body, CallContext Context);
 

@@ -40,7 +40,7 @@ public static class ProcessSampler
     }
 
     /// <summary>Parent, CPU seconds (user + system) and RSS bytes from /proc/&lt;pid&gt;/stat.</summary>
-    private static (int Parent, double Cpu, long Rss)? Read(int pid)
+    internal static (int Parent, double Cpu, long Rss)? Read(int pid)
     {
         string text;
         try { text = File.ReadAllText($"/proc/{pid}/stat"); }

@@ -37,15 +37,5 @@ public static class PeerCredentials
         return pid == ancestor;
     }
 
-    private static int? ParentOf(int pid)
-    {
-        try
-        {
-            // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses, so parse after the last ')'.
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.TryParse(fields[1], out var ppid) ? ppid : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentOutOfRangeException) { return null; }
-    }
+    private static int? ParentOf(int pid) => ProcessSampler.Read(pid)?.Parent;
 }
