@@ -35,13 +35,14 @@ public sealed record OsForAiAutoscalerOptions
 /// it never exceeds max, never goes below min, and returns 0 only after <see cref="OsForAiAutoscalerOptions.MinKeepWarmSeconds"/>
 /// (or the learned keep-warm, if longer) with no traffic. Time in seconds; deterministic.
 /// </summary>
-public sealed class OsForAiAutoscaler : IConcurrencyAutoscaler
+public sealed class OsForAiAutoscaler : IConcurrencyAutoscaler, Scheduling.ILoadTimeAware
 {
     private readonly OsForAiAutoscalerOptions _o;
     private readonly ConcurrencyWindow _window;
     private readonly IdleGapEstimator _gaps;
     private bool _hadTraffic;
     private double _idleSince = double.NaN;
+    private double _coldStartSeconds;
 
     public OsForAiAutoscaler(OsForAiAutoscalerOptions? options = null)
     {
@@ -51,6 +52,15 @@ public sealed class OsForAiAutoscaler : IConcurrencyAutoscaler
         var longest = Math.Max(_o.Base.StableWindowSeconds, _o.ScaleDownWindowSeconds);
         _window = new ConcurrencyWindow(_o.Base.BucketSeconds, longest);
         _gaps = new IdleGapEstimator(64);
+        _coldStartSeconds = _o.ColdStartSeconds;
+    }
+
+    /// <summary>The start time the trend is projected over: the configured one until starts are measured, then a moving average of them.</summary>
+    public double ColdStartSeconds => _coldStartSeconds;
+
+    public void OnLoadTimeMeasured(double seconds)
+    {
+        if (seconds >= 0 && double.IsFinite(seconds)) _coldStartSeconds = 0.7 * _coldStartSeconds + 0.3 * seconds;
     }
 
     public AutoscalerOptions Options => _o.Base;
@@ -80,7 +90,7 @@ public sealed class OsForAiAutoscaler : IConcurrencyAutoscaler
         var down = _o.ScaleDownToPeak ? _window.Max(nowSeconds, _o.ScaleDownWindowSeconds) : _window.Average(nowSeconds, _o.ScaleDownWindowSeconds);
         var trend = Math.Max(0, _window.Slope(nowSeconds, o.PanicWindowSeconds));
         var latest = _window.LastSample;
-        var upSignal = Math.Max(Math.Max(panic, latest), panic + trend * _o.ColdStartSeconds);
+        var upSignal = Math.Max(Math.Max(panic, latest), panic + trend * _coldStartSeconds);
 
         var (minByRate, maxByRate) = RateLimits.Bounds(readyInstances, o);
         var upDesired = (int)Math.Min(maxByRate, Math.Ceiling(upSignal / o.EffectiveTarget));

@@ -1,4 +1,6 @@
 using OSForAI.Scaling.Autoscaling;
+using OSForAI.Scaling.KeepAlive;
+using OSForAI.Scaling.Scheduling;
 
 namespace OSForAI.Simulation.Regimes;
 
@@ -24,88 +26,140 @@ public sealed record ServiceSimResult(
 }
 
 /// <summary>
-/// Event-driven replay of calls through an autoscaled pool of instances: a 1-s metric tick feeds the autoscaler the
-/// time-averaged concurrency (in-flight + queued) of the past second, a decision tick applies its count (new instances boot for
-/// the cold-start delay; surplus ones are removed booting first, then idle, then busy ones drain). Calls take a free slot
-/// (the fullest ready instance, to let others go idle), else wait in a bounded FIFO queue, else are rejected.
-/// Added latency = dispatch − arrival (queueing plus waiting for a boot). A call is a cold start when it was dispatched by an
-/// instance becoming ready (it waited for a boot). Deterministic.
+/// Event-driven replay of calls through the live scheduler: one <see cref="VersionScheduler"/> (the class the live WorkerPool
+/// runs) on a simulated clock, its ticker called every metric interval, its commands carried out with modelled times (an instance
+/// is ready <see cref="ServiceSimOptions.ColdStartSeconds"/> after its start, a call holds its slot for its service time).
+/// Admission, queueing, dispatch, draining, scale-to-zero and the start-on-queue rule are therefore the live ones.
+/// Added latency = dispatch − arrival (queueing plus waiting for a start). A call is a cold start when it waited for an instance
+/// to start. Instance-seconds count every instance from its start (boot included) to its stop. Deterministic.
 /// </summary>
 public sealed class ServiceSimulator(ServiceSimOptions options)
 {
-    public ServiceSimResult Run(IReadOnlyList<SimRequest> requests, IConcurrencyAutoscaler scaler, double endSeconds, int initialInstances = 0)
+    /// <param name="keepAlive">The keep-alive policy deciding the last instance while idle; null: the autoscaler decides scale-to-zero (Knative's way).</param>
+    /// <param name="onCommand">Sees every command with its simulated time (for tests comparing decisions with the live pool).</param>
+    public ServiceSimResult Run(IReadOnlyList<SimRequest> requests, IConcurrencyAutoscaler scaler, double endSeconds, int initialInstances = 0,
+        IAppKeepAlive? keepAlive = null, Action<double, SchedulerCommand>? onCommand = null)
     {
-        var run = new SimRun(options, scaler);
+        var run = new SimRun(options, scaler, keepAlive, onCommand);
         return run.Execute(requests, endSeconds, initialInstances);
-    }
-
-    private sealed class Instance(double startedAt, double readyAt)
-    {
-        public double StartedAt { get; } = startedAt;
-        public double ReadyAt { get; } = readyAt;
-        public bool Ready { get; set; }
-        public bool Draining { get; set; }
-        public int Busy { get; set; }
     }
 
     private enum Kind { Ready, Done }
 
-    private sealed class SimRun(ServiceSimOptions o, IConcurrencyAutoscaler scaler)
+    private sealed class SimRun
     {
-        private readonly PriorityQueue<(Kind Kind, Instance Inst), (double, long)> _events = new();
-        private readonly List<Instance> _live = [];
-        private readonly Queue<SimRequest> _queue = new();
+        private readonly ServiceSimOptions _o;
+        private readonly SimulatedClock _clock = new();
+        private readonly VersionScheduler _scheduler;
+        private readonly Action<double, SchedulerCommand>? _onCommand;
+        private readonly double _metricInterval;
+        private readonly PriorityQueue<(Kind Kind, long Instance), (double, long)> _events = new();
+        private readonly Dictionary<long, SimRequest> _calls = [];
+        private readonly HashSet<long> _live = [];
+        private readonly List<SchedulerCommand> _commands = [];
         private readonly List<double> _added = [];
         private readonly List<double> _series = [];
         private long _seq;
         private int _inFlight, _rejected, _cold, _starts;
-        private double _instanceSeconds, _busySlotSeconds, _concArea, _lastAreaAt, _seriesArea;
+        private double _instanceSeconds, _busySlotSeconds, _lastAreaAt, _seriesArea;
+
+        public SimRun(ServiceSimOptions o, IConcurrencyAutoscaler scaler, IAppKeepAlive? keepAlive, Action<double, SchedulerCommand>? onCommand)
+        {
+            _o = o;
+            _onCommand = onCommand;
+            _metricInterval = scaler.Options.BucketSeconds;
+            _scheduler = new VersionScheduler(new SchedulerSettings
+            {
+                SlotsPerInstance = o.SlotsPerInstance,
+                MaxInstances = scaler.Options.MaxInstances,
+                QueueLimit = o.QueueCapacity,
+            }, scaler, keepAlive, _clock);
+        }
 
         public ServiceSimResult Execute(IReadOnlyList<SimRequest> requests, double end, int initial)
         {
-            for (var i = 0; i < initial; i++)
+            if (initial > 0)
             {
-                var inst = new Instance(0, 0) { Ready = true };
-                _live.Add(inst);
+                // Instances that exist before the replay: ready at time 0.
+                _scheduler.Provision(initial, _commands);
+                Carry(0, bootSeconds: 0);
             }
-            double nextMetric = 1, nextDecision = scaler.Options.DecisionIntervalSeconds, nextBin = o.SeriesBinSeconds;
+            double nextTick = _metricInterval, nextBin = _o.SeriesBinSeconds;
             var idx = 0;
             while (true)
             {
                 var tArr = idx < requests.Count ? requests[idx].ArrivalSeconds : double.PositiveInfinity;
                 var tEv = _events.TryPeek(out _, out var pr) ? pr.Item1 : double.PositiveInfinity;
-                var tTick = Math.Min(nextMetric, Math.Min(nextDecision, nextBin));
-                var t = Math.Min(tArr, Math.Min(tEv, tTick));
+                var t = Math.Min(Math.Min(tArr, tEv), Math.Min(nextTick, nextBin));
                 if (t > end) t = end;
                 Advance(t);
                 if (t >= end) break;
+                _clock.Set(t);
                 if (tEv <= t)
                 {
-                    var (kind, inst) = _events.Dequeue();
-                    if (kind == Kind.Ready) OnReady(inst, t); else OnDone(inst, t);
+                    var (kind, instance) = _events.Dequeue();
+                    if (kind == Kind.Ready) _scheduler.Ready(instance, _commands);
+                    else
+                    {
+                        _inFlight--;
+                        _scheduler.Complete(instance, _commands);
+                    }
                 }
-                else if (tArr <= t) OnArrival(requests[idx++], t);
-                else if (nextMetric <= t)
+                else if (tArr <= t)
                 {
-                    scaler.Observe(t, _concArea);
-                    _concArea = 0;
-                    nextMetric += 1;
+                    var r = requests[idx++];
+                    var call = _scheduler.Arrive(_commands);
+                    _calls[call] = r;
                 }
-                else if (nextDecision <= t)
+                else if (nextTick <= t)
                 {
-                    Apply(scaler.Decide(t, _live.Count(i => i.Ready && !i.Draining)).DesiredInstances, t);
-                    nextDecision += scaler.Options.DecisionIntervalSeconds;
+                    _scheduler.Tick(_commands);
+                    nextTick += _metricInterval;
                 }
                 else
                 {
-                    _series.Add(_seriesArea / o.SeriesBinSeconds);
+                    _series.Add(_seriesArea / _o.SeriesBinSeconds);
                     _seriesArea = 0;
-                    nextBin += o.SeriesBinSeconds;
+                    nextBin += _o.SeriesBinSeconds;
                 }
+                Carry(t);
             }
             _added.Sort();
             return new ServiceSimResult(requests.Count, _added.Count, _rejected, _cold, _starts, _instanceSeconds, _busySlotSeconds, end,
                 Percentile(0.50) * 1000, Percentile(0.99) * 1000, _added.Count == 0 ? 0 : _added.Average() * 1000, _series);
+        }
+
+        /// <summary>Carries out the scheduler's commands at time <paramref name="t"/>.</summary>
+        private void Carry(double t, double? bootSeconds = null)
+        {
+            for (var k = 0; k < _commands.Count; k++)
+            {
+                var c = _commands[k];
+                _onCommand?.Invoke(t, c);
+                switch (c.Kind)
+                {
+                    case SchedulerCommandKind.Start:
+                        _live.Add(c.Instance);
+                        _starts++;
+                        _events.Enqueue((Kind.Ready, c.Instance), (t + (bootSeconds ?? _o.ColdStartSeconds), _seq++));
+                        break;
+                    case SchedulerCommandKind.Stop:
+                        _live.Remove(c.Instance);
+                        break;
+                    case SchedulerCommandKind.Dispatch:
+                        _calls.Remove(c.Call, out var r);
+                        _inFlight++;
+                        _added.Add(t - r.ArrivalSeconds);
+                        if (c.Cold) _cold++;
+                        _events.Enqueue((Kind.Done, c.Instance), (t + r.ServiceSeconds, _seq++));
+                        break;
+                    case SchedulerCommandKind.Reject:
+                        _calls.Remove(c.Call);
+                        _rejected++;
+                        break;
+                }
+            }
+            _commands.Clear();
         }
 
         private void Advance(double t)
@@ -115,82 +169,8 @@ public sealed class ServiceSimulator(ServiceSimOptions options)
             _instanceSeconds += _live.Count * dt;
             _seriesArea += _live.Count * dt;
             _busySlotSeconds += _inFlight * dt;
-            _concArea += (_inFlight + _queue.Count) * dt;
             _lastAreaAt = t;
         }
-
-        private void OnArrival(SimRequest r, double t)
-        {
-            var inst = FullestFree();
-            if (inst is not null) Dispatch(inst, r, t, cold: false);
-            else if (_queue.Count < o.QueueCapacity) _queue.Enqueue(r);
-            else _rejected++;
-        }
-
-        private void OnReady(Instance inst, double t)
-        {
-            inst.Ready = true;
-            if (inst.Draining) { Stop(inst); return; }
-            while (inst.Busy < o.SlotsPerInstance && _queue.Count > 0) Dispatch(inst, _queue.Dequeue(), t, cold: true);
-        }
-
-        private void OnDone(Instance inst, double t)
-        {
-            inst.Busy--;
-            _inFlight--;
-            if (inst.Draining)
-            {
-                if (inst.Busy == 0) Stop(inst);
-                return;
-            }
-            if (_queue.Count > 0) Dispatch(inst, _queue.Dequeue(), t, cold: false);
-        }
-
-        private void Dispatch(Instance inst, SimRequest r, double t, bool cold)
-        {
-            inst.Busy++;
-            _inFlight++;
-            _added.Add(t - r.ArrivalSeconds);
-            if (cold) _cold++;
-            _events.Enqueue((Kind.Done, inst), (t + r.ServiceSeconds, _seq++));
-        }
-
-        private Instance? FullestFree()
-        {
-            Instance? best = null;
-            foreach (var i in _live)
-                if (i.Ready && !i.Draining && i.Busy < o.SlotsPerInstance && (best is null || i.Busy > best.Busy)) best = i;
-            return best;
-        }
-
-        private void Apply(int desired, double t)
-        {
-            var active = _live.Where(i => !i.Draining).ToList();
-            if (desired > active.Count)
-            {
-                var need = desired - active.Count;
-                foreach (var d in _live.Where(i => i.Draining && i.Busy > 0).Take(need).ToList()) { d.Draining = false; need--; }
-                for (var k = 0; k < need; k++)
-                {
-                    var inst = new Instance(t, t + o.ColdStartSeconds);
-                    _live.Add(inst);
-                    _starts++;
-                    _events.Enqueue((Kind.Ready, inst), (inst.ReadyAt, _seq++));
-                }
-                return;
-            }
-            var surplus = active.Count - desired;
-            if (surplus <= 0) return;
-            var victims = active.OrderBy(i => i.Ready ? 1 : 0).ThenBy(i => i.Busy).ThenByDescending(i => i.StartedAt).Take(surplus);
-            foreach (var v in victims.ToList())
-            {
-                v.Draining = true;
-                if (v.Ready && v.Busy == 0) Stop(v);
-                else if (!v.Ready) Stop(v);
-            }
-        }
-
-        private void Stop(Instance inst) => _live.Remove(inst);
 
         private double Percentile(double q) =>
             _added.Count == 0 ? 0 : _added[Math.Clamp((int)Math.Ceiling(q * _added.Count) - 1, 0, _added.Count - 1)];
