@@ -1,3 +1,5 @@
+using OSForAI.Scaling.Autoscaling;
+
 namespace OSForAI.Runtime;
 
 /// <summary>Runtime settings, bound from configuration section "OSForAI" (env: OSForAI__Workers__PythonPath, …).</summary>
@@ -114,11 +116,11 @@ public sealed class WorkerOptions
     public TimeSpan IdleKeepAlive { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// How long an idle version's instances are kept: "adaptive" (OSForAI's cost-aware policy, learned per version from its
-    /// idle times, pre-warming ahead of expected calls; see docs/scaling.md) or "fixed" (IdleKeepAlive after the last call).
+    /// How long an idle version's instances are kept: Adaptive (OSForAI's cost-aware policy, learned per version from its
+    /// idle times, pre-warming ahead of expected calls; see docs/scaling.md) or Fixed (IdleKeepAlive after the last call).
     /// Idle instances kept by either are stopped early when placement needs their memory.
     /// </summary>
-    public string KeepAlive { get; set; } = "adaptive";
+    public KeepAliveKind KeepAlive { get; set; } = KeepAliveKind.Adaptive;
 
     /// <summary>This node's capacity for specialized instances; placement packs instances by their measured needs within it.</summary>
     public NodeCapacityOptions Node { get; set; } = new();
@@ -171,30 +173,42 @@ public sealed class NodeCapacityOptions
     public double GpuMemoryMb { get; set; }
 }
 
+/// <summary>The keep-alive policy for idle versions.</summary>
+public enum KeepAliveKind { Adaptive, Fixed }
+
+/// <summary>The concurrency autoscaler: OSForAI's (scales up on max(average, latest, trend), down to the recent peak) or Knative's KPA.</summary>
+public enum AutoscalerKind { OsForAi, Kpa }
+
 /// <summary>
-/// The live concurrency autoscaler (docs/scaling.md). Each version's load (calls in flight + queued) is averaged per tick and
-/// fed to the policy, which decides how many instances it runs; the keep-alive policy alone decides when it drops to zero.
-/// A queue that outgrows the instances being started still starts one at once, without waiting for a tick.
+/// The live concurrency autoscaler (docs/scaling.md). Each version's load (calls in flight + queued) is averaged every metric
+/// interval and fed to the policy, which decides every decision interval how many instances it runs; the keep-alive policy alone
+/// decides when an idle version drops to zero. A queue that outgrows the instances being started still starts one at once.
+/// The defaults are the ones the simulator studies (OSForAI.Scaling.Autoscaling.ScalingDefaults).
 /// </summary>
 public sealed class AutoscalingOptions
 {
-    /// <summary>"osforai" (scales on max(average, latest, trend), scales down to the recent peak) or "kpa" (Knative's stable/panic windows).</summary>
-    public string Policy { get; set; } = "osforai";
+    public AutoscalerKind Policy { get; set; } = AutoscalerKind.OsForAi;
 
     /// <summary>Fraction of an instance's concurrency slots the autoscaler aims to fill (KPA's target utilisation).</summary>
-    public double TargetUtilization { get; set; } = 1.0;
+    public double TargetUtilization { get; set; } = ScalingDefaults.TargetUtilization;
 
-    /// <summary>The stable window; the panic window is PanicWindowPercentage of it.</summary>
-    public TimeSpan StableWindow { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>The stable window; the panic window is PanicWindowPercentage of it, OSForAI's scale-down window a sixth of it.</summary>
+    public TimeSpan StableWindow { get; set; } = TimeSpan.FromSeconds(ScalingDefaults.StableWindowSeconds);
 
-    public double PanicWindowPercentage { get; set; } = 10;
+    public double PanicWindowPercentage { get; set; } = ScalingDefaults.PanicWindowPercentage;
 
     /// <summary>Most the instance count may grow (×) or shrink (÷) per decision.</summary>
-    public double MaxScaleUpRate { get; set; } = 1000;
-    public double MaxScaleDownRate { get; set; } = 2;
+    public double MaxScaleUpRate { get; set; } = ScalingDefaults.MaxScaleUpRate;
+    public double MaxScaleDownRate { get; set; } = ScalingDefaults.MaxScaleDownRate;
 
-    /// <summary>How often load is sampled and a decision taken.</summary>
-    public TimeSpan Tick { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often load is sampled (averaged and fed to the autoscaler) and the keep-alive applied.</summary>
+    public TimeSpan MetricInterval { get; set; } = TimeSpan.FromSeconds(ScalingDefaults.MetricIntervalSeconds);
+
+    /// <summary>How often the autoscaler decides (a multiple of the metric interval is best).</summary>
+    public TimeSpan DecisionInterval { get; set; } = TimeSpan.FromSeconds(ScalingDefaults.DecisionIntervalSeconds);
+
+    /// <summary>The start time the autoscaler assumes for a version until it has measured one.</summary>
+    public TimeSpan AssumedStartTime { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>How model runtimes (onnx) are served: multi-model .NET workers with a device-memory budget.</summary>
@@ -252,6 +266,20 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
             errors.Add($"OSForAI:Workers:SandboxUidCount must be at least 1 and keep the range within 32-bit uids, not {w.SandboxUidCount}");
         if (w.MaxProcesses < 8) errors.Add($"OSForAI:Workers:MaxProcesses must be at least 8 (a runtime needs a few threads), not {w.MaxProcesses}");
         if (w.OutputBytesPerSecond < 0) errors.Add($"OSForAI:Workers:OutputBytesPerSecond must be 0 (nothing logged) or positive, not {w.OutputBytesPerSecond}");
+        var a = w.Autoscaling;
+        if (w.MaxInstancesPerVersion < 1) errors.Add($"OSForAI:Workers:MaxInstancesPerVersion must be at least 1, not {w.MaxInstancesPerVersion}");
+        if (w.QueueLimit < 0) errors.Add($"OSForAI:Workers:QueueLimit must be 0 or more, not {w.QueueLimit}");
+        if (w.MaxWorkers < 1) errors.Add($"OSForAI:Workers:MaxWorkers must be at least 1, not {w.MaxWorkers}");
+        if (w.IdleKeepAlive < TimeSpan.Zero) errors.Add($"OSForAI:Workers:IdleKeepAlive must not be negative, not {w.IdleKeepAlive}");
+        if (!(a.TargetUtilization is > 0 and <= 1)) errors.Add($"OSForAI:Workers:Autoscaling:TargetUtilization must be in (0, 1], not {a.TargetUtilization}");
+        if (a.MetricInterval <= TimeSpan.Zero) errors.Add($"OSForAI:Workers:Autoscaling:MetricInterval must be positive, not {a.MetricInterval}");
+        if (a.DecisionInterval < a.MetricInterval) errors.Add($"OSForAI:Workers:Autoscaling:DecisionInterval ({a.DecisionInterval}) must be at least the MetricInterval ({a.MetricInterval})");
+        if (a.StableWindow < a.MetricInterval) errors.Add($"OSForAI:Workers:Autoscaling:StableWindow ({a.StableWindow}) must be at least the MetricInterval ({a.MetricInterval})");
+        if (!(a.PanicWindowPercentage is > 0 and <= 100) || a.StableWindow * (a.PanicWindowPercentage / 100) < a.MetricInterval)
+            errors.Add($"OSForAI:Workers:Autoscaling:PanicWindowPercentage must be in (0, 100] and make a panic window of at least one MetricInterval, not {a.PanicWindowPercentage}");
+        if (a.MaxScaleUpRate <= 1 || a.MaxScaleDownRate <= 1)
+            errors.Add($"OSForAI:Workers:Autoscaling:MaxScaleUpRate and MaxScaleDownRate must exceed 1, not {a.MaxScaleUpRate} and {a.MaxScaleDownRate}");
+        if (a.AssumedStartTime < TimeSpan.Zero) errors.Add($"OSForAI:Workers:Autoscaling:AssumedStartTime must not be negative, not {a.AssumedStartTime}");
         foreach (var path in w.SandboxReadOnlyPaths)
             if (!Path.IsPathRooted(path)) errors.Add($"OSForAI:Workers:SandboxReadOnlyPaths must hold absolute paths, not '{path}'");
         return errors;

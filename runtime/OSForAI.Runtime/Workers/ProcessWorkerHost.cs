@@ -11,14 +11,6 @@ using OSForAI.Runtime.Workers.Isolation;
 
 namespace OSForAI.Runtime.Workers;
 
-/// <summary>Starts generic workers. Backends (child process, sandbox, container, pod) hide behind this.</summary>
-public interface IWorkerHost
-{
-    IReadOnlyCollection<string> RuntimeKinds { get; }
-    /// <summary>Starts one generic worker of <paramref name="runtime"/> and returns it after its hello.</summary>
-    Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct);
-}
-
 /// <summary>
 /// Workers as child processes, each with a private folder (<see cref="WorkerFolder"/>) holding the Unix socket of its
 /// channel to the host and the socket through which it reaches the gateway (<see cref="WorkerGatewayProxy"/>). The host

@@ -301,8 +301,8 @@ public sealed class VersionScheduler
         return Math.Max(0, n);
     }
 
-    /// <summary>When the least recently used idle ready instance was last used (seconds, this scheduler's clock), or null if none is idle.</summary>
-    public double? OldestIdleLastUsed => LeastRecentlyUsedIdle()?.LastUsed;
+    /// <summary>When the least recently used idle ready instance was last used, or null if none is idle.</summary>
+    public DateTimeOffset? OldestIdleLastUsed => LeastRecentlyUsedIdle() is { } i ? _epoch + TimeSpan.FromSeconds(i.LastUsed) : null;
 
     /// <summary>Placement needs memory: stops the least recently used idle instance, if there is one.</summary>
     public bool EvictIdle(List<SchedulerCommand> output)

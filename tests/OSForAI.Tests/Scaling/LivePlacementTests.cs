@@ -10,7 +10,8 @@ public sealed class LivePlacementTests
     private static Dictionary<string, string?> SmallNode() => new()
     {
         ["OSForAI:Workers:Node:MemoryMb"] = "250",
-        ["OSForAI:Workers:Autoscaling:Tick"] = "00:00:00.1",
+        ["OSForAI:Workers:Autoscaling:MetricInterval"] = "00:00:00.1",
+        ["OSForAI:Workers:Autoscaling:DecisionInterval"] = "00:00:00.2",
     };
 
     private const string Sleeper = "import time\n\ndef apply(x):\n    time.sleep(x)\n    return x\n";

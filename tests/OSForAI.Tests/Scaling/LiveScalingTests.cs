@@ -81,7 +81,8 @@ public sealed class LiveScalingTests
     {
         var d = new Dictionary<string, string?>
         {
-            ["OSForAI:Workers:Autoscaling:Tick"] = "00:00:00.2",
+            ["OSForAI:Workers:Autoscaling:MetricInterval"] = "00:00:00.1",
+            ["OSForAI:Workers:Autoscaling:DecisionInterval"] = "00:00:00.2",
             ["OSForAI:Workers:Autoscaling:StableWindow"] = "00:00:03",
         };
         foreach (var (k, v) in extra) d[k] = v;
@@ -132,7 +133,7 @@ public sealed class LiveScalingTests
         {
             ["OSForAI:Workers:Autoscaling:Policy"] = "magic",
         }));
-        Assert.Contains("Autoscaling:Policy must be osforai or kpa", e.ToString());
+        Assert.Contains("'magic' at 'OSForAI:Workers:Autoscaling:Policy'", e.ToString());
     }
 
     [Fact]
@@ -142,6 +143,6 @@ public sealed class LiveScalingTests
         {
             ["OSForAI:Workers:KeepAlive"] = "forever-and-ever",
         }));
-        Assert.Contains("KeepAlive must be fixed or adaptive", e.ToString());
+        Assert.Contains("'forever-and-ever' at 'OSForAI:Workers:KeepAlive'", e.ToString());
     }
 }

@@ -1,0 +1,32 @@
+namespace OSForAI.Runtime.Workers;
+
+/// <summary>
+/// Starts generic workers. Backends (child process, sandbox, container, pod) hide behind this; the scheduler never sees it: the
+/// pool turns its outcomes into scheduler events (ready, pending with a reason, failed with a reason, exited).
+/// </summary>
+public interface IWorkerHost
+{
+    IReadOnlyCollection<string> RuntimeKinds { get; }
+
+    /// <summary>Starts one generic worker of <paramref name="runtime"/> and returns it after its hello.</summary>
+    /// <exception cref="WorkerStartException">The worker could not start; the message says why (e.g. an image that cannot be pulled).</exception>
+    Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct);
+
+    /// <summary>
+    /// Starts one generic worker, reporting on <paramref name="pending"/> why it is still waiting when that takes long enough to tell
+    /// callers (a pod waiting for a node: "Unschedulable: 0/3 nodes have nvidia.com/gpu"). A process starts at once and says nothing.
+    /// </summary>
+    Task<WorkerConnection> StartAsync(string runtime, IProgress<string> pending, CancellationToken ct) => StartAsync(runtime, ct);
+
+    /// <summary>
+    /// Workers a previous server left running that this one may take over (pods that survive a gateway restart), each with the
+    /// instance it was specialized as, if any. Process workers die with their server: none.
+    /// </summary>
+    Task<IReadOnlyList<AdoptedWorker>> AdoptAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<AdoptedWorker>>([]);
+}
+
+/// <summary>A worker found running at start; <paramref name="InstanceKey"/> is the version it serves, null for a generic one.</summary>
+public sealed record AdoptedWorker(WorkerConnection Connection, string? InstanceKey);
+
+/// <summary>A worker could not be started, for a reason callers should see.</summary>
+public sealed class WorkerStartException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,54 @@
+using OSForAI.Runtime.Catalog;
+using OSForAI.WorkerProtocol;
+
+namespace OSForAI.Runtime.Workers;
+
+/// <summary>The two requests the pool sends a code worker, written and read in one place: load a version, invoke a call.</summary>
+internal static class WorkerFrames
+{
+    /// <summary>Loads <paramref name="v"/> into a generic worker; throws the worker's error (LoadError by default) when it does not load.</summary>
+    public static async Task LoadAsync(WorkerConnection conn, VersionRecord v, string codeDir, string? egress, int stdoutLimit, CancellationToken ct)
+    {
+        var reply = await conn.RequestAsync(MessageTypes.Load, w =>
+        {
+            w.WriteString("algorithm", v.FullName);
+            w.WriteString("version", v.VersionLabel);
+            w.WriteString("code_dir", codeDir);
+            if (egress is not null) w.WriteString("egress", egress);
+            w.WriteString("entrypoint", v.Entrypoint);
+            w.WriteNumber("concurrency", v.Concurrency);
+            w.WriteNumber("stdout_limit", stdoutLimit);
+        }, default, ct);
+        if (reply.Type != MessageTypes.Loaded)
+            throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.LoadError,
+                "the algorithm failed to load: " + (reply.GetString("message") ?? reply.Type), reply.GetString("stacktrace"));
+    }
+
+    /// <summary>Runs one call; the algorithm's own errors come back as <see cref="AlgorithmCallException"/>.</summary>
+    public static async Task<InvokeResult> InvokeAsync(WorkerConnection conn, InvokeRequest request, TimeSpan timeout, CancellationToken ct)
+    {
+        var reply = await conn.RequestAsync(MessageTypes.Invoke, w =>
+        {
+            w.WriteString("content_type", request.ContentKind);
+            w.WriteNumber("timeout_ms", (long)timeout.TotalMilliseconds);
+            w.WriteStartObject("context");
+            w.WriteString("trace_id", request.Context.TraceId);
+            w.WriteString("caller", request.Context.Caller);
+            w.WriteNumber("depth", request.Context.Depth);
+            w.WriteNumber("deadline_unix_ms", request.Context.Deadline.ToUnixTimeMilliseconds());
+            if (request.Context.Token is { } token) w.WriteString("token", token);
+            w.WriteEndObject();
+        }, request.Body, ct);
+        return reply.Type switch
+        {
+            MessageTypes.Result => new InvokeResult(reply.GetString("content_type") ?? ContentKinds.Binary, reply.Payload,
+                OutputOf(reply), reply.GetDouble("duration_ms")),
+            MessageTypes.Error => throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.AlgorithmError,
+                reply.GetString("message") ?? "the algorithm failed", reply.GetString("stacktrace"), OutputOf(reply)),
+            _ => throw new AlgorithmCallException(ErrorTypes.ProtocolError, $"the worker answered an invoke with '{reply.Type}'"),
+        };
+    }
+
+    private static CapturedOutput OutputOf(Frame reply) => new(
+        reply.GetString("stdout"), reply.GetBool("stdout_truncated"), reply.GetString("stderr"), reply.GetBool("stderr_truncated"));
+}

@@ -1,0 +1,22 @@
+namespace OSForAI.WorkerProtocol;
+
+/// <summary>The <c>type</c> of every worker-protocol frame (docs/worker-protocol.md), in one place.</summary>
+public static class MessageTypes
+{
+    /// <summary>Worker → host, first frame: protocol version, runtime, secret.</summary>
+    public const string Hello = "hello";
+    /// <summary>Host → worker: load a version's code (or a model).</summary>
+    public const string Load = "load";
+    /// <summary>Worker → host: the load succeeded.</summary>
+    public const string Loaded = "loaded";
+    /// <summary>Host → worker: run one call.</summary>
+    public const string Invoke = "invoke";
+    /// <summary>Worker → host: a call's result.</summary>
+    public const string Result = "result";
+    /// <summary>Worker → host: a call or load failed.</summary>
+    public const string Error = "error";
+    /// <summary>Host → worker, no reply: give up a call.</summary>
+    public const string Cancel = "cancel";
+    /// <summary>Host → worker, no reply: exit.</summary>
+    public const string Shutdown = "shutdown";
+}
