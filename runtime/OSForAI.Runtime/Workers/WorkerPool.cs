@@ -11,10 +11,10 @@ namespace OSForAI.Runtime.Workers;
 /// The pool's state and counters. ColdStarts counts specializations (a worker loading a version); ColdCalls counts
 /// calls that waited for an instance of their version to start; Prewarms counts instances started ahead of demand, PrewarmHits
 /// the first calls served by them. Desired is the autoscaler's instance count summed over versions; ScaleUps and ScaleDowns
-/// count instances it started and stopped.
+/// count instances it started and stopped. Starting counts instances being started (a pod may wait minutes for a node).
 /// </summary>
 public sealed record PoolStats(int LiveWorkers, int GenericIdle, int Instances, int Queued, long ColdStarts, long FreshStarts, long Calls,
-    long ColdCalls = 0, long Prewarms = 0, long PrewarmHits = 0, int Desired = 0, long ScaleUps = 0, long ScaleDowns = 0);
+    long ColdCalls = 0, long Prewarms = 0, long PrewarmHits = 0, int Desired = 0, long ScaleUps = 0, long ScaleDowns = 0, int Starting = 0);
 
 /// <summary>
 /// The live pool: the I/O around one <see cref="VersionScheduler"/> per version (the same class the simulator drives). It turns
@@ -85,7 +85,7 @@ public sealed class WorkerPool : IAsyncDisposable
     {
         get
         {
-            int instances = 0, queued = 0, desired = 0;
+            int instances = 0, queued = 0, desired = 0, starting = 0;
             long calls = 0, cold = 0, prewarms = 0, hits = 0, ups = 0, downs = 0;
             foreach (var v in _versions.Values)
                 lock (v)
@@ -94,10 +94,11 @@ public sealed class WorkerPool : IAsyncDisposable
                     instances += v.Instances.Count;
                     queued += s.Queued;
                     desired += s.Desired;
+                    starting += s.StartingCount;
                     calls += s.Calls; cold += s.ColdCalls; prewarms += s.Prewarms; hits += s.PrewarmHits; ups += s.ScaleUps; downs += s.ScaleDowns;
                 }
             return new PoolStats(_generics.Live, _generics.Idle, instances, queued, Interlocked.Read(ref _loads), _generics.FreshStarts, calls,
-                cold, prewarms, hits, desired, ups, downs);
+                cold, prewarms, hits, desired, ups, downs, starting);
         }
     }
 
@@ -111,6 +112,11 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>How long the version's instances took to start lately (median, seconds), measured live; null before the first.</summary>
     public double? MeasuredLoadSeconds(string instanceKey) =>
         _versions.TryGetValue(instanceKey, out var v) ? Locked(v, () => v.Scheduler.MeasuredLoadSeconds) : null;
+
+    /// <summary>Every version's measured start time (median of recent starts, seconds), for operators.</summary>
+    public IReadOnlyList<(string Version, double Seconds)> MeasuredLoadTimes() =>
+        [.. _versions.Values.Select(v => (v.Version.InstanceKey, Locked(v, () => v.Scheduler.MeasuredLoadSeconds)))
+            .Where(x => x.Item2 is not null).Select(x => (x.InstanceKey, x.Item2!.Value))];
 
     /// <summary>
     /// Starts an instance of <paramref name="version"/> ahead of a predicted call, unless one exists or is starting,
@@ -219,11 +225,15 @@ public sealed class WorkerPool : IAsyncDisposable
     private LiveVersion VersionOf(VersionRecord version) =>
         _versions.GetOrAdd(version.InstanceKey, _ => new LiveVersion(version, _schedulers.For(version)));
 
+    /// <summary>Sees every scheduler command with its version and the scheduler's time, before it is carried out (tests compare it with the simulator's).</summary>
+    internal Action<string, double, SchedulerCommand>? CommandObserver { get; set; }
+
     /// <summary>Carries out the scheduler's commands. Under the version's lock; everything here is quick and does not re-enter.</summary>
     private void Carry(LiveVersion v)
     {
         foreach (var c in v.Commands)
         {
+            CommandObserver?.Invoke(v.Version.InstanceKey, v.Scheduler.Now, c);
             switch (c.Kind)
             {
                 case SchedulerCommandKind.Start:

@@ -42,11 +42,12 @@ public static class OpsEndpoints
             Metric("osai_workers_live", "gauge", "Worker processes alive.", s.LiveWorkers);
             Metric("osai_workers_generic_idle", "gauge", "Generic warm workers waiting to be specialized.", s.GenericIdle);
             Metric("osai_instances", "gauge", "Specialized algorithm instances.", s.Instances);
+            Metric("osai_instances_starting", "gauge", "Instances being started (loading, or waiting for a node).", s.Starting);
             Metric("osai_queue_depth", "gauge", "Calls waiting for a free instance slot.", s.Queued);
             Metric("osai_cold_starts_total", "counter", "Specializations of a worker for a version.", s.ColdStarts);
             Metric("osai_worker_starts_total", "counter", "Worker processes started.", s.FreshStarts);
             Metric("osai_calls_total", "counter", "Algorithm calls dispatched to workers.", s.Calls);
-            Metric("osai_cold_calls_total", "counter", "Calls that found no instance of their version and waited for one.", s.ColdCalls);
+            Metric("osai_cold_calls_total", "counter", "Calls that waited for an instance of their version to start (cold starts per invocation).", s.ColdCalls);
             Metric("osai_prewarms_total", "counter", "Instances started ahead of a predicted call.", s.Prewarms);
             Metric("osai_prewarm_hits_total", "counter", "Calls served first by a pre-warmed instance.", s.PrewarmHits);
             Metric("osai_prewarm_misses_total", "counter", "Pre-warmed instances that were never called before they stopped or are still unused.", Math.Max(0, s.Prewarms - s.PrewarmHits));
@@ -68,6 +69,8 @@ public static class OpsEndpoints
                 profiles.All.Select(p => (p.Version, p.CpuCores)));
             Labelled("osai_version_memory_peak_bytes", "Peak resident memory of one instance of a version (measured).",
                 profiles.All.Select(p => (p.Version, p.PeakMemoryMb * 1048576.0)));
+            Labelled("osai_version_load_seconds", "Time to start an instance of a version (median of recent starts, measured).",
+                pool.MeasuredLoadTimes());
             await Results.Text(sb.ToString(), "text/plain; version=0.0.4").ExecuteAsync(ctx);
         });
     }
