@@ -23,6 +23,7 @@ public sealed class SchedulerFactory(WorkerOptions options, TimeProvider clock)
         SlotsPerInstance = Math.Max(1, version.Concurrency),
         MaxInstances = options.MaxInstancesPerVersion,
         QueueLimit = options.QueueLimit,
+        AssumedStartSeconds = options.Autoscaling.AssumedStartTime.TotalSeconds,
     };
 
     public IConcurrencyAutoscaler Autoscaler(VersionRecord version)

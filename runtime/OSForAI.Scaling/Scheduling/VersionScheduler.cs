@@ -12,6 +12,8 @@ public sealed record SchedulerSettings
     public int MaxInstances { get; init; } = 8;
     /// <summary>Calls that may wait for a slot; more are refused (<see cref="RejectReason.QueueFull"/>).</summary>
     public int QueueLimit { get; init; } = 1000;
+    /// <summary>Start time assumed until one is measured: pre-warms are started this far ahead of the moment they should be warm.</summary>
+    public double AssumedStartSeconds { get; init; } = 1;
     /// <summary>How long a remembered start failure (<see cref="StartFailure.Remember"/>) refuses calls at once.</summary>
     public TimeSpan StartFailureMemory { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -20,6 +22,7 @@ public sealed record SchedulerSettings
         if (SlotsPerInstance < 1) throw new ArgumentOutOfRangeException(nameof(SlotsPerInstance), SlotsPerInstance, "must be at least 1");
         if (MaxInstances < 1) throw new ArgumentOutOfRangeException(nameof(MaxInstances), MaxInstances, "must be at least 1");
         if (QueueLimit < 0) throw new ArgumentOutOfRangeException(nameof(QueueLimit), QueueLimit, "must not be negative");
+        if (!(AssumedStartSeconds >= 0)) throw new ArgumentOutOfRangeException(nameof(AssumedStartSeconds), AssumedStartSeconds, "must not be negative");
     }
 }
 
@@ -366,7 +369,13 @@ public sealed class VersionScheduler
         if (_keepAlive is null) return Desired;
         bool warm;
         if (!IsIdle || _holdUntil > now) warm = true;
-        else if (_idleSince is { } since && _window is { } window) warm = window.IsWarmAfter(now - since);
+        else if (_idleSince is { } since && _window is { } window)
+        {
+            // A pre-warm must be warm at the policy's offset: it starts one start time (measured, else assumed) ahead of it.
+            var idleFor = now - since;
+            var lead = window.Prewarms && ActiveCount == 0 ? MeasuredLoadSeconds ?? _settings.AssumedStartSeconds : 0;
+            warm = idleFor <= window.UnloadAfterSec && idleFor + lead >= window.PrewarmAfterSec;
+        }
         else warm = false;
         return warm ? Math.Max(1, Desired) : 0;
     }

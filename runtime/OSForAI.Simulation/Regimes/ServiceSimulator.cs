@@ -73,6 +73,7 @@ public sealed class ServiceSimulator(ServiceSimOptions options)
                 SlotsPerInstance = o.SlotsPerInstance,
                 MaxInstances = scaler.Options.MaxInstances,
                 QueueLimit = o.QueueCapacity,
+                AssumedStartSeconds = o.ColdStartSeconds,
             }, scaler, keepAlive, _clock);
         }
 

@@ -197,9 +197,13 @@ public sealed class VersionSchedulerTests
         h.Complete(c);
         h.Tick(2);
         Assert.Equal(0, h.Live);                                // unloaded at once
-        var pre = h.Tick(9);
+        Assert.DoesNotContain(h.Tick(5), s => s.Kind == SchedulerCommandKind.Start);
+        // The first start took 0 s here (ready at once), so the pre-warm starts right at +10 s; with a measured
+        // start time it would start that much earlier.
+        var pre = h.Tick(4);
         var start = Assert.Single(pre, s => s.Kind == SchedulerCommandKind.Start);
         Assert.True(start.Prewarm);
+        Assert.Equal(11, h.S.Now, 3);
         h.Ready(start.Instance);
         var hit = h.Arrive();
         Assert.Equal(start.Instance, h.Running[hit]);
@@ -340,6 +344,20 @@ public sealed class VersionSchedulerTests
         public AutoscalerOptions Options { get; } = ScalingDefaults.Base(1, 8);
         public void Observe(double nowSeconds, double concurrency) { }
         public ScaleDecision Decide(double nowSeconds, int readyInstances) => new(Desired, false, 0, 0);
+    }
+
+    [Fact]
+    public void A_prewarm_starts_one_measured_start_time_before_the_policy_wants_the_instance_warm()
+    {
+        var h = new Harness(keepAlive: new WindowPolicy(new KeepAliveWindow(20, 40)));
+        var c = h.Arrive();
+        h.Clock.AdvanceSeconds(3);                               // this version takes 3 s to start
+        h.Ready(h.Started.Single());
+        h.Complete(c);                                          // idle from t = 3: warm again at t = 23
+        var starts = new List<double>();
+        for (var k = 0; k < 25; k++)
+            if (h.Tick().Any(x => x.Kind == SchedulerCommandKind.Start)) starts.Add(h.S.Now);
+        Assert.Equal([20.0], starts);                           // 23 − 3: ready just when it is wanted
     }
 
     private sealed class WindowPolicy(KeepAliveWindow window) : IAppKeepAlive
