@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using OSForAI.Runtime.Workers;
 using OSForAI.Tests.Support;
@@ -49,6 +50,8 @@ public sealed class WorkerSurvivalTests
         Assert.True(starter.Join(TimeSpan.FromSeconds(30)), "the worker did not start in 30 s");
         Assert.Null(failure);
         await using var worker = started!;
+        var identity = ProcessIdentity.Of(worker.Pid);
+        Assert.NotNull(identity);
 
         // Until the kernel has let the thread go (its end is what a parent-death signal follows).
         for (var i = 0; i < 500 && Directory.Exists($"/proc/self/task/{tid}"); i++) await Task.Delay(10);
@@ -71,6 +74,42 @@ public sealed class WorkerSurvivalTests
         }
         Assert.NotSame(worker.Exited, await Task.WhenAny(worker.Exited, Task.Delay(300)));
         Assert.True(worker.IsAlive);
+        Assert.True(identity.Value.IsRunning);
+
+        // Our own stop still reaches it (the host kills the worker by identity now, not by pid).
+        await worker.DisposeAsync();
+        for (var i = 0; i < 500 && identity.Value.IsRunning; i++) await Task.Delay(10);
+        Assert.False(identity.Value.IsRunning, "the worker was still running 5 s after its connection was disposed");
+    }
+
+    [Fact]
+    public void A_pid_that_no_longer_names_the_worker_is_never_signalled()
+    {
+        using var sleeper = Process.Start(new ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+        try
+        {
+            var identity = ProcessIdentity.Of(sleeper.Id);
+            Assert.NotNull(identity);
+            Assert.True(identity.Value.IsRunning);
+
+            // The same number held by another process: what a worker's pid names once the worker has exited and the kernel
+            // has handed the number to the next process or thread (another worker with calls in flight, or this server).
+            var other = identity.Value with { StartTicks = identity.Value.StartTicks + 1 };
+            Assert.False(other.IsRunning);
+            Assert.False(other.KillTree());
+            Assert.False(sleeper.HasExited);
+
+            Assert.True(identity.Value.KillTree());
+            Assert.True(sleeper.WaitForExit(5000));
+            Assert.Equal(137, sleeper.ExitCode);
+            Assert.False(identity.Value.IsRunning);
+            Assert.False(identity.Value.KillTree());
+            Assert.Null(ProcessIdentity.Of(sleeper.Id));
+        }
+        finally
+        {
+            if (!sleeper.HasExited) sleeper.Kill();
+        }
     }
 
     [Fact]
