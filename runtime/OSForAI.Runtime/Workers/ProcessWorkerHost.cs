@@ -190,11 +190,13 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
                 return "unix:" + folder.WorkerView(folder.EgressSocket);
             });
             // The worker is the process that connected (inside the sandbox, bwrap's child's child); killing it ends its
-            // pid namespace too, whatever became of the launcher.
+            // pid namespace too, whatever became of the launcher. It is killed by identity, not by number: by the time a
+            // worker that exited by itself is cleaned up, its pid may belong to another worker.
+            var worker = ProcessIdentity.Of(workerPid);
             return new WorkerConnection(id, runtime, workerPid, buffered, stream, () =>
             {
-                try { using var worker = Process.GetProcessById(workerPid); worker.Kill(entireProcessTree: true); }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
+                if (worker is { } w) w.KillTree();
+                else if (!ProcessIdentity.Supported) KillByPid(workerPid);   // no /proc here to tell processes apart
                 Kill();
                 started.Dispose();
             }, () => WorkerConnection.ExitCodeOf(started), _log, environment);
@@ -211,6 +213,12 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
                     ? $"the {runtime} worker exited at start-up with status {process.ExitCode}" : $"the {runtime} worker did not connect in time");
             throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker failed to start: " + e.Message);
         }
+    }
+
+    private static void KillByPid(int pid)
+    {
+        try { using var process = Process.GetProcessById(pid); process.Kill(entireProcessTree: true); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
     }
 
     /// <summary>

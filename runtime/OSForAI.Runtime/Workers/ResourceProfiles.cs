@@ -42,17 +42,28 @@ public static class ProcessSampler
     /// <summary>Parent, CPU seconds (user + system) and RSS bytes from /proc/&lt;pid&gt;/stat.</summary>
     internal static (int Parent, double Cpu, long Rss)? Read(int pid)
     {
+        // f[0] is field 3 (state): ppid is field 4, utime 14, stime 15, rss 24.
+        if (Fields(pid) is not { Length: >= 22 } f || !int.TryParse(f[1], out var parent) || !long.TryParse(f[11], out var utime) ||
+            !long.TryParse(f[12], out var stime) || !long.TryParse(f[21], out var rssPages)) return null;
+        return (parent, (utime + stime) / TicksPerSecond, rssPages * Environment.SystemPageSize);
+    }
+
+    /// <summary>
+    /// When the process started (field 22 of /proc/&lt;pid&gt;/stat, clock ticks since boot); null when it is gone or has exited
+    /// (a zombie). With the pid it names one process for good, see <see cref="ProcessIdentity"/>.
+    /// </summary>
+    public static ulong? StartTicks(int pid) =>
+        Fields(pid) is { Length: >= 20 } f && f[0] != "Z" && ulong.TryParse(f[19], out var start) ? start : null;
+
+    /// <summary>The fields of /proc/&lt;pid&gt;/stat from field 3 (the state) on, or null when the process is gone.</summary>
+    private static string[]? Fields(int pid)
+    {
         string text;
         try { text = File.ReadAllText($"/proc/{pid}/stat"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
         // The command name (field 2) is in parentheses and may contain spaces: parse after the last ')'.
         var close = text.LastIndexOf(')');
-        if (close < 0) return null;
-        var f = text[(close + 2)..].Split(' ');
-        // f[0] is field 3 (state): ppid is field 4, utime 14, stime 15, rss 24.
-        if (f.Length < 22 || !int.TryParse(f[1], out var parent) || !long.TryParse(f[11], out var utime) ||
-            !long.TryParse(f[12], out var stime) || !long.TryParse(f[21], out var rssPages)) return null;
-        return (parent, (utime + stime) / TicksPerSecond, rssPages * Environment.SystemPageSize);
+        return close < 0 || close + 2 > text.Length ? null : text[(close + 2)..].Split(' ');
     }
 
     [DllImport("libc", EntryPoint = "sysconf")]

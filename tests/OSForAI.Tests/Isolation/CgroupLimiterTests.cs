@@ -15,11 +15,11 @@ public sealed class CgroupLimiterTests(ITestOutputHelper output) : IDisposable
     private readonly string _group = "osforai-test-" + Guid.NewGuid().ToString("N")[..10];
     private readonly List<CgroupLimiter> _limiters = [];
 
-    private CgroupLimiter Limiter(int? ownerPid = null)
+    private CgroupLimiter Limiter(int? ownerPid = null, string? ownerPidNamespace = null)
     {
         Assert.True(OperatingSystem.IsLinux(), "cgroup tests need Linux");
         IsolationProcess.Require(IsolationProcess.Python, "Debian's python3");
-        var limiter = CgroupLimiter.Detect(_group, ownerPid: ownerPid);
+        var limiter = CgroupLimiter.Detect(_group, ownerPid: ownerPid, ownerPidNamespace: ownerPidNamespace);
         _limiters.Add(limiter);
         Assert.True(limiter.Mechanism != CgroupMechanism.None, "cgroups are not usable here, so limits cannot be tested: " + limiter.Description);
         return limiter;
@@ -180,6 +180,28 @@ public sealed class CgroupLimiterTests(ITestOutputHelper output) : IDisposable
         live.Dispose();
         Assert.False(IsRunning(orphan), "the stale worker's process survived Detect");
         Assert.All(g.Directories, d => Assert.False(Directory.Exists(d), d + " still exists"));
+    }
+
+    [Fact]
+    public async Task Detect_leaves_alone_the_groups_of_a_server_in_another_pid_namespace()
+    {
+        // A server in another pid namespace, sharing the parent group (v1 controllers at the root are shared by every
+        // namespace): its pid names no process here, yet its worker is alive and may be running calls.
+        using var notHere = System.Diagnostics.Process.Start("/bin/true")!;
+        notHere.WaitForExit();
+        var other = Limiter(notHere.Id, ownerPidNamespace: "1");
+        using var g = other.Create("elsewhere", new WorkerLimits(null, 10, null))!;
+        Assert.NotNull(g);
+        var (exit, stdout, stderr) = await IsolationProcess.RunAsync(WorkerLauncher.Shell, InGroup(g, IsolationProcess.Python, "-c",
+            "import subprocess; print(subprocess.Popen(['sleep', '300'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"));
+        Assert.True(exit == 0, stderr);
+        var worker = int.Parse(stdout.Trim(), CultureInfo.InvariantCulture);
+
+        Limiter(); // a server starting in this namespace
+        Assert.True(IsRunning(worker), "a server in this pid namespace killed the worker of a server in another one");
+        Assert.All(g.Directories, d => Assert.True(Directory.Exists(d), "the other server's group was removed: " + d));
+        g.Dispose();
+        Assert.False(IsRunning(worker));
     }
 
     [Fact]

@@ -17,8 +17,8 @@ namespace OSForAI.Runtime.Workers.Isolation;
 /// <c>&lt;server's cgroup&gt;/&lt;groupName&gt;</c> in each hierarchy, so container limits still apply.</item>
 /// <item>none: <see cref="Create"/> returns null; only rlimits (<see cref="RlimitArguments"/>) apply.</item>
 /// </list>
-/// Stale worker groups left below the parent group by a previous run are killed and removed at
-/// <see cref="Detect"/>, so one server (one <c>groupName</c>) must own that parent group.
+/// Stale worker groups left below the parent group by a previous run (their server's pid is gone from
+/// its pid namespace) are killed and removed at <see cref="Detect"/>; live servers' groups are left alone.
 /// <para>
 /// What it does not do: it does not move processes (the launcher does, see <see cref="WorkerLauncher"/>),
 /// it does not limit disk or network I/O, GPU memory, or open files, it does not move the server
@@ -61,11 +61,15 @@ public sealed class CgroupLimiter
     /// <see cref="CgroupMechanism.None"/> and the reason.
     /// </summary>
     /// <remarks>
-    /// Worker groups are named after the process that made them ("p&lt;pid&gt;-&lt;worker&gt;"), so several servers (or
-    /// test servers in one process) can share the parent: only groups of processes that are gone count as stale.
-    /// <paramref name="ownerPid"/> stands in for this process's pid (tests simulate a server that died).
+    /// Worker groups are named after the process that made them and its pid namespace ("p&lt;pid&gt;n&lt;namespace&gt;-&lt;worker&gt;"),
+    /// so several servers (or test servers in one process) can share the parent: only groups of processes that are gone
+    /// count as stale. A pid is only checked in its own namespace: a server in another pid namespace that shares the parent
+    /// (a cgroup hierarchy that is not namespaced, such as v1 controllers mounted at the root) has pids that mean nothing
+    /// here, so its groups are never taken for stale, whatever state its workers are in.
+    /// <paramref name="ownerPid"/> stands in for this process's pid (tests simulate a server that died), and
+    /// <paramref name="ownerPidNamespace"/> for its pid namespace (tests simulate a server in another one).
     /// </remarks>
-    public static CgroupLimiter Detect(string groupName = "osforai", ILogger? logger = null, int? ownerPid = null)
+    public static CgroupLimiter Detect(string groupName = "osforai", ILogger? logger = null, int? ownerPid = null, string? ownerPidNamespace = null)
     {
         CheckName(groupName, nameof(groupName));
         var mounts = ReadMounts();
@@ -86,6 +90,7 @@ public sealed class CgroupLimiter
                     new Dictionary<string, string>(), logger);
         }
         limiter._ownerPid = ownerPid ?? Environment.ProcessId;
+        limiter._ownerNamespace = ownerPidNamespace ?? OwnPidNamespace();
         if (limiter.Mechanism != CgroupMechanism.None) limiter.RemoveStaleGroups();
         logger?.LogInformation("Worker limits: {Description}", limiter.Description);
         return limiter;
@@ -99,7 +104,7 @@ public sealed class CgroupLimiter
     public IWorkerCgroup? Create(string workerId, WorkerLimits limits)
     {
         if (Mechanism == CgroupMechanism.None) return null;
-        var name = $"p{_ownerPid}-{SafeName(workerId)}";
+        var name = _ownerNamespace is null ? $"p{_ownerPid}-{SafeName(workerId)}" : $"p{_ownerPid}n{_ownerNamespace}-{SafeName(workerId)}";
         var dirs = _parents.ToDictionary(kv => kv.Key, kv => Path.Combine(kv.Value, name));
         var group = new WorkerCgroup(workerId, Mechanism, dirs, _logger);
         try
@@ -183,12 +188,31 @@ public sealed class CgroupLimiter
     }
 
     private int _ownerPid;
+    private string? _ownerNamespace;
 
-    /// <summary>The pid in a worker group's name, if it has one.</summary>
-    private static int? OwnerOf(string name)
+    /// <summary>This process's pid namespace (the inode number of /proc/self/ns/pid), or null where it cannot be read.</summary>
+    private static string? OwnPidNamespace()
+    {
+        try
+        {
+            // "pid:[4026531836]"
+            var target = new FileInfo("/proc/self/ns/pid").LinkTarget;
+            var digits = target is null ? "" : new string(target.Where(char.IsAsciiDigit).ToArray());
+            return digits.Length > 0 ? digits : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>The pid (and pid namespace, when recorded) in a worker group's name, if it has them.</summary>
+    private static (int Pid, string? Namespace)? OwnerOf(string name)
     {
         var dash = name.IndexOf('-');
-        return name.StartsWith('p') && dash > 1 && int.TryParse(name.AsSpan(1, dash - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+        if (!name.StartsWith('p') || dash <= 1) return null;
+        var owner = name.AsSpan(1, dash - 1);
+        var n = owner.IndexOf('n');
+        var ns = n < 0 ? null : owner[(n + 1)..].ToString();
+        if (ns is { Length: 0 } || (ns is not null && !ns.All(char.IsAsciiDigit))) return null;
+        return int.TryParse(n < 0 ? owner : owner[..n], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? (pid, ns) : null;
     }
 
     private void RemoveStaleGroups()
@@ -198,7 +222,11 @@ public sealed class CgroupLimiter
             .Distinct().ToList();
         foreach (var name in names)
         {
-            if (OwnerOf(name) is { } pid && Directory.Exists($"/proc/{pid}")) continue;   // a live server's worker
+            if (OwnerOf(name) is { } owner)
+            {
+                if (Directory.Exists($"/proc/{owner.Pid}")) continue;   // a live server's worker (or one whose namespace we cannot tell)
+                if (owner.Namespace is not null && owner.Namespace != _ownerNamespace) continue;   // its pid means nothing in our namespace
+            }
             _logger?.LogInformation("Removing the worker cgroup {Name} left by a previous run", name);
             new WorkerCgroup(name, Mechanism, _parents.ToDictionary(kv => kv.Key, kv => Path.Combine(kv.Value, name)), _logger).Dispose();
         }
