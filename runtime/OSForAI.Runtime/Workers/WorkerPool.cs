@@ -139,37 +139,63 @@ public sealed class WorkerPool : IAsyncDisposable
     public async Task<InvokeResult> InvokeAsync(VersionRecord version, InvokeRequest request, TimeSpan timeout, CancellationToken ct)
     {
         var v = VersionOf(version);
-        using var timer = new CancellationTokenSource(timeout, _clock);
+        var timer = new CancellationTokenSource(timeout, _clock);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token, timer.Token);
-        var instance = await AcquireAsync(v, timeout, deadline.Token, ct);
-        var timedOut = false;
+        LiveInstance instance;
+        try { instance = await AcquireAsync(v, timeout, deadline.Token, ct); }
+        catch { timer.Dispose(); throw; }
+        if (deadline.IsCancellationRequested)
+        {
+            Finish(v, instance, timer, timedOut: null);
+            throw Gave(ct, timeout, "while waiting for a worker", null);
+        }
+        // The worker's side of the call ends with its answer or its deadline, not with the caller: a caller that goes
+        // away leaves the call running in the worker, so its slot stays taken until then.
+        var work = RunAsync(v, instance, request, timeout, timer);
+        try { return await work.WaitAsync(ct); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !work.IsCompleted)
+        {
+            _ = work.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);   // observed; its slot is released by RunAsync
+            throw;
+        }
+    }
+
+    /// <summary>Sends the call to its instance and releases the slot when the worker's side of it ends.</summary>
+    private async Task<InvokeResult> RunAsync(LiveVersion v, LiveInstance instance, InvokeRequest request, TimeSpan timeout, CancellationTokenSource timer)
+    {
+        using var workerDeadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, timer.Token);
+        TimeSpan? timedOut = null;
         try
         {
-            if (deadline.IsCancellationRequested) throw Gave(ct, timeout, "while waiting for a worker", null);
             // The call's token works from this worker, and only while the call is in flight.
             using var dispatched = _delegation.Dispatched(request.Context.CallId, instance.Conn.Id);
-            try { return await WorkerFrames.InvokeAsync(instance.Conn, request, timeout, deadline.Token); }
-            catch (OperationCanceledException) when (timer.IsCancellationRequested && !ct.IsCancellationRequested && !_stopping.IsCancellationRequested)
+            try { return await WorkerFrames.InvokeAsync(instance.Conn, request, timeout, workerDeadline.Token); }
+            catch (OperationCanceledException) when (timer.IsCancellationRequested && !_stopping.IsCancellationRequested)
             {
-                // The code is stuck: its instance takes no more calls and is stopped as soon as its other calls end (never before).
-                timedOut = true;
-                lock (v)
-                {
-                    v.Scheduler.TimedOut(instance.Id, v.Commands);
-                    Carry(v);
-                }
+                timedOut = timeout;
                 throw new AlgorithmCallException(ErrorTypes.Timeout,
                     $"the algorithm did not finish within its timeout of {timeout.TotalSeconds:0.###} s; its worker is stopped");
             }
         }
-        finally
+        finally { Finish(v, instance, timer, timedOut); }
+    }
+
+    /// <summary>
+    /// The worker's side of a call ended: its slot is free. A call that ran past its timeout gives its instance up: the code is
+    /// stuck, so the instance takes no more calls and is killed as soon as its other calls have ended (never before).
+    /// </summary>
+    private void Finish(LiveVersion v, LiveInstance instance, CancellationTokenSource timer, TimeSpan? timedOut)
+    {
+        timer.Dispose();
+        lock (v)
         {
-            if (!timedOut)
-                lock (v)
-                {
-                    v.Scheduler.Complete(instance.Id, v.Commands);
-                    Carry(v);
-                }
+            if (timedOut is { } t)
+            {
+                instance.Abandoned = $"a call ran past its timeout of {t.TotalSeconds:0.###} s";
+                v.Scheduler.TimedOut(instance.Id, v.Commands);
+            }
+            else v.Scheduler.Complete(instance.Id, v.Commands);
+            Carry(v);
         }
     }
 
@@ -242,7 +268,7 @@ public sealed class WorkerPool : IAsyncDisposable
                     break;
                 case SchedulerCommandKind.Stop:
                     if (!v.Instances.Remove(c.Instance, out var stopped)) break;
-                    if (c.StopReason == StopReason.Abandoned) stopped.Conn.Kill($"a call ran past its timeout of {v.Version.TimeoutSeconds} s");
+                    if (c.StopReason == StopReason.Abandoned) stopped.Conn.Kill(stopped.Abandoned ?? "a call ran past its timeout");
                     else _ = stopped.Conn.ShutdownAsync(TimeSpan.FromSeconds(2));
                     break;
                 case SchedulerCommandKind.Dispatch:
@@ -415,7 +441,13 @@ public sealed class WorkerPool : IAsyncDisposable
         public List<SchedulerCommand> Commands { get; } = [];
     }
 
-    private sealed record LiveInstance(long Id, WorkerConnection Conn);
+    private sealed class LiveInstance(long Id, WorkerConnection Conn)
+    {
+        public long Id { get; } = Id;
+        public WorkerConnection Conn { get; } = Conn;
+        /// <summary>Why the instance was given up (a call ran past its timeout), for the kill's log line.</summary>
+        public string? Abandoned;
+    }
 
     /// <summary>Passes a host's "still pending, because…" straight to the scheduler (no synchronisation context).</summary>
     private sealed class PendingReport(Action<string> report) : IProgress<string>

@@ -51,9 +51,9 @@ public sealed class WorkerPoolTests : IAsyncLifetime
         Entrypoint = "main:apply", CodeUri = "data://t/.code/build1", Concurrency = concurrency, TimeoutSeconds = timeoutSeconds,
     };
 
-    private Task<InvokeResult> Call(WorkerPool pool, VersionRecord v, string payload, double timeoutSeconds = 60) =>
+    private Task<InvokeResult> Call(WorkerPool pool, VersionRecord v, string payload, double timeoutSeconds = 60, CancellationToken clientGone = default) =>
         pool.InvokeAsync(v, new InvokeRequest(ContentKinds.Json, Encoding.UTF8.GetBytes(payload),
-            new CallContext("trace", "t", 0, _clock.GetUtcNow().AddMinutes(5), CallContext.NewCallId())), TimeSpan.FromSeconds(timeoutSeconds), default);
+            new CallContext("trace", "t", 0, _clock.GetUtcNow().AddMinutes(5), CallContext.NewCallId())), TimeSpan.FromSeconds(timeoutSeconds), clientGone);
 
     private FakeWorkerHost.FakeCall NextCall()
     {
@@ -153,6 +153,26 @@ public sealed class WorkerPoolTests : IAsyncLifetime
         Assert.NotSame(first.Worker, third.Worker);
         third.Answer("1");
         await next;
+    }
+
+    [Fact]
+    public async Task A_caller_that_goes_away_mid_call_does_not_free_the_slot_its_call_still_holds_in_the_worker()
+    {
+        var pool = Pool(o => o.MaxInstancesPerVersion = 1);
+        var v = Version();
+        using var client = new CancellationTokenSource();
+        var abandoned = Call(pool, v, "\"a\"", clientGone: client.Token);
+        var a = NextCall();
+        client.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        var next = Call(pool, v, "\"b\"");
+        Assert.False(_host.Calls.TryTake(out _, 200), "a second call was sent to a worker still running the first");
+        Assert.Equal(1, pool.InFlight(v.InstanceKey));
+        a.Answer("1");                                              // the worker finishes the abandoned call: now b runs
+        var b = NextCall();
+        Assert.Same(a.Worker, b.Worker);
+        b.Answer("2");
+        Assert.Equal("2", Encoding.UTF8.GetString((await next).Body));
     }
 
     [Fact]
