@@ -60,7 +60,7 @@ namespace OSForAI.Worker
             Environment.SetEnvironmentVariable("OSAI_WORKER_SECRET", null);
             await SendAsync(w =>
             {
-                w.WriteString("type", "hello");
+                w.WriteString("type", MessageTypes.Hello);
                 w.WriteNumber("protocol", 1);
                 w.WriteString("runtime", "onnx");
                 w.WriteString("runner", "osai-dotnet-onnx/1.0");
@@ -77,7 +77,7 @@ namespace OSForAI.Worker
                 {
                     while (Frame.Read(input, pooled: true) is { } frame)
                     {
-                        if (frame.Type == "shutdown") break;
+                        if (frame.Type == MessageTypes.Shutdown) break;
                         Interlocked.Increment(ref _inFlight);
                         ThreadPool.UnsafeQueueUserWorkItem(f => _ = HandleAsync(f), frame, preferLocal: false);
                     }
@@ -100,11 +100,11 @@ namespace OSForAI.Worker
             {
                 switch (frame.Type)
                 {
-                    case "load": await LoadAsync(frame); break;
-                    case "invoke": await InvokeAsync(frame); break;
+                    case MessageTypes.Load: await LoadAsync(frame); break;
+                    case MessageTypes.Invoke: await InvokeAsync(frame); break;
                     case "unload": await UnloadAsync(frame); break;
                     case "ping": await PongAsync(frame); break;
-                    case "cancel":
+                    case MessageTypes.Cancel:
                         if (frame.GetString("call_id") is { } callId && _calls.TryGetValue(callId, out var call)) call.Cancel();
                         break;
                     default: await ErrorAsync(frame.Id, "ProtocolError", $"unknown message type '{frame.Type}'"); break;
@@ -131,7 +131,7 @@ namespace OSForAI.Worker
             using var lease = await _models.AcquireAsync(ModelSettings.FromHeader(frame));
             await SendAsync(w =>
             {
-                w.WriteString("type", "loaded");
+                w.WriteString("type", MessageTypes.Loaded);
                 w.WriteNumber("id", frame.Id);
                 w.WriteNumber("load_ms", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 WriteModelFacts(w, lease.Model);
@@ -162,7 +162,7 @@ namespace OSForAI.Worker
             finally { if (callId is not null) _calls.TryRemove(callId, out _); }
             await SendAsync(w =>
             {
-                w.WriteString("type", "result");
+                w.WriteString("type", MessageTypes.Result);
                 w.WriteNumber("id", frame.Id);
                 w.WriteString("content_type", TensorBundle.ContentKind);
                 w.WriteNumber("duration_ms", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -207,7 +207,7 @@ namespace OSForAI.Worker
 
         private Task ErrorAsync(long id, string errorType, string message, string? stacktrace = null) => SendAsync(w =>
         {
-            w.WriteString("type", "error");
+            w.WriteString("type", MessageTypes.Error);
             w.WriteNumber("id", id);
             w.WriteString("error_type", errorType);
             w.WriteString("message", message);

@@ -52,7 +52,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
             deadline.CancelAfter(timeout);
             var callId = Interlocked.Increment(ref _callIds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var reply = await RequestAsync(slot, version, "invoke", w =>
+            var reply = await RequestAsync(slot, version, MessageTypes.Invoke, w =>
             {
                 w.WriteString("call_id", callId);
                 w.WriteString("content_type", TensorBundle.ContentKind);
@@ -81,7 +81,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         var timeout = TimeSpan.FromSeconds(Math.Max(30, version.TimeoutSeconds));
         deadline.CancelAfter(timeout);
-        var reply = await RequestAsync(SlotFor(version), version, "load", _ => { }, [], deadline.Token, ct, timeout);
+        var reply = await RequestAsync(SlotFor(version), version, MessageTypes.Load, _ => { }, [], deadline.Token, ct, timeout);
         return FactsOf(reply);
     }
 
@@ -140,7 +140,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
                 w.WriteNumber("memory_bytes", (long)version.Resources.GpuMemoryMb * 1024 * 1024);
                 extra(w);
             }, payload, deadline);
-            if (reply.Type == "error")
+            if (reply.Type == MessageTypes.Error)
                 throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.AlgorithmError,
                     reply.GetString("message") ?? "the model failed", reply.GetString("stacktrace"));
             _facts[version.InstanceKey] = FactsOf(reply);
@@ -150,7 +150,7 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         {
             // The worker serves other models too, so it is not killed: it is told to stop this call's run
             // (or drop it from the batching queue), and its late reply is dropped.
-            if (callId is not null && conn is not null) _ = conn.NotifyAsync("cancel", w => w.WriteString("call_id", callId));
+            if (callId is not null && conn is not null) _ = conn.NotifyAsync(MessageTypes.Cancel, w => w.WriteString("call_id", callId));
             if (callerToken.IsCancellationRequested) throw;
             throw new AlgorithmCallException(ErrorTypes.Timeout, $"the model did not answer within {timeout.TotalSeconds:0.###} s");
         }

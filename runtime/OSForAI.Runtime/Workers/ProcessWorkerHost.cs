@@ -176,7 +176,7 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             var buffered = new BufferedStream(stream, 64 * 1024);
             var hello = await Frame.ReadAsync(buffered, timeout.Token)
                 ?? throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker closed its connection before saying hello");
-            if (hello.Type != "hello" || hello.GetInt("protocol") != 1)
+            if (hello.Type != MessageTypes.Hello || hello.GetInt("protocol") != 1)
                 throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker spoke '{hello.Type}' protocol {hello.GetInt("protocol")}, expected hello protocol 1");
             if (!CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(hello.GetString("secret") ?? ""), System.Text.Encoding.ASCII.GetBytes(secret)))
                 throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker's hello did not carry its secret");

@@ -172,7 +172,7 @@ public sealed class WorkerConnection : IAsyncDisposable
         if (!IsAlive) return;
         try
         {
-            await NotifyAsync("shutdown", _ => { });
+            await NotifyAsync(MessageTypes.Shutdown, _ => { });
             await Exited.WaitAsync(grace);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or TimeoutException) { }
