@@ -49,11 +49,14 @@ public sealed class CostAwareKeepAlivePolicy : IKeepAlivePolicy
 
     /// <summary>The parameters in one line, for reports.</summary>
     public string Describe() => FormattableString.Invariant(
-        $"cold start priced at {ColdStartPriceSec:0} instance-s, {ColdStartWindowSec:0} s keep-alive until {MinSamples} idle times are known, keep-alive floor {MinKeepSec:0} s, load {LoadSec:0.#} s");
+        $"cold start priced at {ColdStartPriceSec:0} instance-s, {ColdStartWindowSec:0} s keep-alive until {MinSamples} idle times are known, keep-alive floor {MinKeepSec:0} s, load time the application's own (else {LoadSec:0.#} s)");
 
-    public IAppKeepAlive ForApp() => new State(this);
+    public IAppKeepAlive ForApp() => new State(this, LoadSec);
 
-    private sealed class State(CostAwareKeepAlivePolicy p) : IAppKeepAlive
+    /// <summary>Per-application state priced with the application's own load time when it is known.</summary>
+    public IAppKeepAlive ForApp(AppProfile app) => new State(this, double.IsFinite(app.LoadSec) && app.LoadSec >= 0 ? app.LoadSec : LoadSec);
+
+    private sealed class State(CostAwareKeepAlivePolicy p, double loadSec) : IAppKeepAlive
     {
         private readonly LogIdleHistogram _idle = new(p.MaxKeepSec);
         private long _decidedAtCount = -1;
@@ -85,7 +88,7 @@ public sealed class CostAwareKeepAlivePolicy : IKeepAlivePolicy
                 sum[b + 1] = sum[b] + _idle.SumOf(b);
             }
             var total = count[bins];
-            var cold = p.ColdStartPriceSec + p.LoadSec;
+            var cold = p.ColdStartPriceSec + loadSec;
 
             var best = KeepAliveWindow.UnloadNow;
             var bestCost = total * cold;                // unload at once: every arrival is cold
@@ -100,7 +103,7 @@ public sealed class CostAwareKeepAlivePolicy : IKeepAlivePolicy
                     if (first > 0 && _idle.CountOf(first) == 0) continue;
                     var pre = first == 0 ? 0 : _idle.LowerEdge(first) * p.PrewarmMargin;
                     var k = pre > 0 ? covered : Math.Max(covered, Math.Min(p.MaxKeepSec, p.MinKeepSec));
-                    var prewarmLoad = pre > 0 ? p.LoadSec : 0;
+                    var prewarmLoad = pre > 0 ? loadSec : 0;
                     var early = count[first];
                     var warm = count[last + 1] - early;
                     var cost = early * cold

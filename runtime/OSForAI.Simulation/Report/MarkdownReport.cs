@@ -4,8 +4,9 @@ using System.Text;
 namespace OSForAI.Simulation.Report;
 
 /// <summary>
-/// Turns study results into one markdown document: a title, how it was produced (the exact command), then one section
-/// per study (its own markdown, or why it was skipped) followed by its figures, linked relative to the document.
+/// Turns study results into one markdown document: a title, how it was produced (the exact command), how to read it, then
+/// one section per study (its own markdown, or why it was skipped) followed by its figures, linked relative to the document,
+/// and the reference (traces folder layout, JSON fields).
 /// </summary>
 public static class MarkdownReport
 {
@@ -24,6 +25,7 @@ public static class MarkdownReport
         {
             md.Append("Studies: ").Append(string.Join(", ", results.Select(r => r.SkippedBecause is null ? r.Name : $"{r.Name} (skipped)"))).Append(".\n\n");
         }
+        md.Append(ReportGuide.Method.Trim()).Append("\n\n");
         foreach (var result in results)
         {
             if (result.SkippedBecause is { } reason)
@@ -36,6 +38,7 @@ public static class MarkdownReport
                 md.Append("![").Append(figure.Caption).Append("](").Append(FigureLink(figureFolder, figure.FileName)).Append(")\n\n")
                     .Append('*').Append(figure.Caption).Append("*\n\n");
         }
+        md.Append(ReportGuide.Reference.Trim()).Append('\n');
         return md.ToString().TrimEnd() + "\n";
     }
 

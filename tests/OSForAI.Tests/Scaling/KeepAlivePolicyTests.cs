@@ -41,7 +41,7 @@ public class KeepAlivePolicyTests
     {
         var policy = new FixedKeepAlivePolicy(TimeSpan.FromMinutes(minutes));
         var window = DecisionAfter(policy.ForApp(), [5, 3000, 40000]);
-        Assert.Equal($"fixed{minutes}", policy.Name);
+        Assert.Equal($"fixed-{minutes}m", policy.Name);
         Assert.False(window.Prewarms);
         Assert.True(window.IsWarmAfter(minutes * 60));
         Assert.False(window.IsWarmAfter(minutes * 60 + 0.001));
