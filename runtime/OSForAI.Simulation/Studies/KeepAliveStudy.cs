@@ -80,31 +80,31 @@ public sealed class KeepAliveStudy : ISimulationStudy
 
     private sealed record TraceRun(string Markdown, List<ResultRow> Rows, Figure Figure, Dictionary<string, double> Numbers);
 
-    /// <summary>One grid point of the cost-aware policy.</summary>
-    public sealed record GridPoint(string Id, Func<CostAwareKeepAlivePolicy> Make, string Knobs);
+    /// <summary>One grid point of the cost-aware policy: the cold-start price in GB-s, the keep-alive used until an application
+    /// has <see cref="MinSamples"/> idle times; the other knobs keep their defaults.</summary>
+    public sealed record GridPoint(double PriceGbSec, double WarmUpSec, int MinSamples)
+    {
+        public string Id => Invariant($"osforai@price={PriceGbSec:0.#}GBs,warmup={WarmUpSec:0}s,min={MinSamples}");
+        public CostAwareKeepAlivePolicy Make() => new() { ColdStartPriceGbSec = PriceGbSec, ColdStartWindowSec = WarmUpSec, MinSamples = MinSamples };
+        public string Knobs => Make().Describe();
+    }
 
     /// <summary>
-    /// The knobs the grid may choose: the cold-start price (in instance-seconds of the application's own memory) and the keep-alive
-    /// used until an application has a history. Quick mode: the corners and the compiled defaults.
+    /// The knobs the grid may choose: the price in steps of √2 from half to 8 × the default (75 GB-s, 10 minutes of a 128-MB
+    /// instance), the warm-up keep-alive (10 min, 1 h, 4 h) and whether the model starts after 1 or 3 idle times.
+    /// Quick mode: four points.
     /// </summary>
     public static IReadOnlyList<GridPoint> Grid(bool quick)
     {
-        var defaults = new CostAwareKeepAlivePolicy();
-        double[] prices = quick ? [900, 14_400] : [900, 1800, 3600, 7200, 14_400];
-        double[] warmUps = quick ? [600, 3600] : [600, 1800, 3600, 14_400];
-        var points = new List<GridPoint>();
-        foreach (var price in prices)
-            foreach (var warmUp in warmUps)
-            {
-                var (p, w) = (price, warmUp);
-                var id = Invariant($"osforai@price={p:0}s,warmup={w:0}s");
-                points.Add(new GridPoint(id, () => new CostAwareKeepAlivePolicy { ColdStartPriceSec = p, ColdStartWindowSec = w },
-                    Invariant($"cold start priced at {p:0} instance-s, {w:0} s keep-alive until {defaults.MinSamples} idle times are known")));
-            }
-        if (!points.Any(g => g.Make().Describe() == defaults.Describe()))
-            points.Add(new GridPoint("osforai-default", () => new CostAwareKeepAlivePolicy(), defaults.Describe()));
-        return points;
+        var d = new CostAwareKeepAlivePolicy();
+        double[] prices = quick ? [d.ColdStartPriceGbSec!.Value, 4 * d.ColdStartPriceGbSec!.Value] : Prices(d.ColdStartPriceGbSec!.Value);
+        double[] warmUps = quick ? [600, 14_400] : [600, 3600, 14_400];
+        int[] samples = quick ? [d.MinSamples] : [1, 3];
+        return [.. from p in prices from w in warmUps from m in samples select new GridPoint(p, w, m)];
     }
+
+    /// <summary>Half to 8 × the default price in steps of √2.</summary>
+    public static double[] Prices(double defaultPrice) => [.. Enumerable.Range(-2, 9).Select(k => Math.Round(defaultPrice * Math.Pow(2, k / 2.0), 1))];
 
     private static TraceRun RunTrace(SimulationContext context, FunctionsTraceSource source, CancellationToken ct)
     {
@@ -117,35 +117,23 @@ public sealed class KeepAliveStudy : ISimulationStudy
         var firstHalf = trace.Apps.Select(a => AppActivity.FromTrace(a, split, untilMinute: splitMinute)).OfType<AppActivity>().ToList();
         context.Progress(Invariant($"keepalive/{trace.Id}: {whole.Count} applications, {whole.Sum(a => a.Invocations):N0} invocations over {trace.Minutes} minutes, read in {clock.Elapsed.TotalSeconds:0.0} s"));
 
-        // 1. Tuning: the grid on the first half alone.
+        // 1. Tuning: the grid on the first half alone; under the other load models only the price is re-chosen.
         var grid = Grid(context.Quick);
         var main = LoadModels[0];
-        var tuningLanes = new List<KeepAliveLane>
+        var baselines = new List<KeepAliveLane>
         {
             KeepAliveLane.For(new HybridHistogramPolicy(), main, loadIndependent: true),
             KeepAliveLane.For(new FixedKeepAlivePolicy(TimeSpan.FromMinutes(10)), main, loadIndependent: true),
         };
-        foreach (var model in LoadModels)
-            foreach (var point in grid)
-                tuningLanes.Add(KeepAliveLane.For(point.Make(), model, point.Id));
-        var tuning = KeepAliveEngine.Replay(firstHalf, tuningLanes, split, split, ct);
-        var chosen = new Dictionary<LoadModel, GridPoint>();
+        var tuning = KeepAliveEngine.Replay(firstHalf, [.. baselines, .. grid.Select(g => KeepAliveLane.For(g.Make(), main, g.Id))], split, split, ct);
         var firstHalfScores = new Dictionary<string, (double Score, double ColdGain, double WasteGain)>();
-        foreach (var model in LoadModels)
-        {
-            var hybrid = tuning.Metrics("hybrid-histogram", 0, model);
-            var fixed10 = tuning.Metrics("fixed-10m", 0, model);
-            var scored = grid.Select(g =>
-            {
-                var m = tuning.Metrics(g.Id, 0, model);
-                return (Point: g, Score: GoalScore(m, hybrid, fixed10), Metrics: m);
-            }).ToList();
-            var best = scored.OrderByDescending(s => s.Score.Key).ThenBy(s => s.Metrics.WastedGbSec).First();
-            chosen[model] = best.Point;
-            if (model == main)
-                foreach (var s in scored)
-                    firstHalfScores[s.Point.Id] = (s.Score.Margin, s.Score.ColdGain, s.Score.WasteGain);
-        }
+        var chosen = new Dictionary<LoadModel, GridPoint> { [main] = Choose(tuning, grid, main, firstHalfScores) };
+        var others = LoadModels.Skip(1).ToList();
+        var priceGrid = Prices(new CostAwareKeepAlivePolicy().ColdStartPriceGbSec!.Value).Select(p => chosen[main] with { PriceGbSec = p }).ToList();
+        if (context.Quick) priceGrid = grid.Select(g => chosen[main] with { PriceGbSec = g.PriceGbSec }).Distinct().ToList();
+        var tuningOthers = KeepAliveEngine.Replay(firstHalf,
+            [.. baselines, .. others.SelectMany(m => priceGrid.Select(g => KeepAliveLane.For(g.Make(), m, g.Id)))], split, split, ct);
+        foreach (var model in others) chosen[model] = Choose(tuningOthers, priceGrid, model, null);
         context.Progress(Invariant($"keepalive/{trace.Id}: grid of {grid.Count} on the first half in {clock.Elapsed.TotalSeconds:0.0} s; chose {chosen[main].Id}"));
 
         // 2. Reporting: the whole trace, counted from the split.
@@ -163,7 +151,7 @@ public sealed class KeepAliveStudy : ISimulationStudy
             lanes.Add(KeepAliveLane.For(new CostAwareKeepAlivePolicy(), model, "osforai-default"));
             lanes.Add(KeepAliveLane.Oracle(model));
         }
-        foreach (var point in grid.Where(g => g.Id != "osforai-default"))
+        foreach (var point in grid)
             lanes.Add(KeepAliveLane.For(point.Make(), main, point.Id));
         var replay = KeepAliveEngine.Replay(whole, lanes, split, end, ct);
         context.Progress(Invariant($"keepalive/{trace.Id}: {lanes.Count} lanes over the whole trace in {clock.Elapsed.TotalSeconds:0.0} s"));
@@ -183,7 +171,7 @@ public sealed class KeepAliveStudy : ISimulationStudy
                 };
                 rows.Add(Row(trace.Id, id, m, model, note));
             }
-        foreach (var point in grid.Where(g => g.Id != "osforai-default"))
+        foreach (var point in grid)
             rows.Add(Row(trace.Id, point.Id, replay.Metrics(point.Id, 1, main), main, point.Knobs));
 
         var figure = new Figure(FigureFile(trace.Id), Invariant($"{trace.Id}, second half: per-invocation cold-start % against wasted GB-s, one point per policy"));
@@ -213,7 +201,7 @@ public sealed class KeepAliveStudy : ISimulationStudy
         var hybrid2 = byPolicy["hybrid-histogram"];
         foreach (var point in grid)
         {
-            var r = point.Id == "osforai-default" ? byPolicy["osforai-default"] : byPolicy[point.Id];
+            var r = byPolicy[point.Id];
             var (score, cg, wg) = firstHalfScores[point.Id];
             gridTable.Row(point.Id, Pct(cg), Pct(wg), Pct(score), Pct(Gain(r.ColdPct, hybrid2.ColdPct)), Pct(Gain(r.WastedGbS, hybrid2.WastedGbS)),
                 chosen[main].Id == point.Id ? "yes" : "");
@@ -233,6 +221,22 @@ public sealed class KeepAliveStudy : ISimulationStudy
             numbers[$"{trace.Id}/{r.Policy}.wastedGbS"] = r.WastedGbS ?? 0;
         }
         return new TraceRun(md.ToString(), rows, figure, numbers);
+    }
+
+    /// <summary>The grid rule on a first-half replay: the point with the best <see cref="GoalScore"/> (ties: less waste).</summary>
+    private static GridPoint Choose(KeepAliveReplay tuning, IReadOnlyList<GridPoint> points, LoadModel model,
+        Dictionary<string, (double Score, double ColdGain, double WasteGain)>? scores)
+    {
+        var hybrid = tuning.Metrics("hybrid-histogram", 0, model);
+        var fixed10 = tuning.Metrics("fixed-10m", 0, model);
+        var scored = points.Select(g =>
+        {
+            var m = tuning.Metrics(g.Id, 0, model);
+            return (Point: g, Score: GoalScore(m, hybrid, fixed10), Metrics: m);
+        }).ToList();
+        if (scores is not null)
+            foreach (var x in scored) scores[x.Point.Id] = (x.Score.Margin, x.Score.ColdGain, x.Score.WasteGain);
+        return scored.OrderByDescending(x => x.Score.Key).ThenBy(x => x.Metrics.WastedGbSec).First().Point;
     }
 
     /// <summary>The main table of a trace, rendered from the rows.</summary>
