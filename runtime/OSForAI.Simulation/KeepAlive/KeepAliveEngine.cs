@@ -185,35 +185,50 @@ public static class KeepAliveEngine
         var outcomes = new PartOutcome[lanes.Count, apps.Count, 2];
         var calls = new long[apps.Count, 2];
         var busy = new double[apps.Count, 2];
-        Parallel.For(0, apps.Count, new ParallelOptions { CancellationToken = ct }, i =>
+        // Work items: (application, group of lanes); each item regenerates the application's periods (cheap next to the
+        // policies), so a few busy applications do not leave cores idle. Group 0 also counts invocations and busy time.
+        var groups = Math.Max(1, Math.Min(lanes.Count, Environment.ProcessorCount));
+        var perGroup = (lanes.Count + groups - 1) / Math.Max(1, groups);
+        Parallel.For(0, apps.Count * groups, new ParallelOptions { CancellationToken = ct }, item =>
         {
+            var i = item / groups;
+            var group = item % groups;
             var app = apps[i];
-            var states = new LaneState[lanes.Count];
-            for (var l = 0; l < lanes.Count; l++)
+            var from = group * perGroup;
+            var to = Math.Min(lanes.Count, from + perGroup);
+            if (from >= to && group > 0) return;
+            var states = new LaneState[Math.Max(0, to - from)];
+            for (var l = from; l < to; l++)
             {
-                states[l] = lanes[l].Create(new AppProfile(app.MemoryMb, lanes[l].LoadModel.Seconds(app.MemoryMb)));
-                states[l].Start(splitSec, stopSec);
+                states[l - from] = lanes[l].Create(new AppProfile(app.MemoryMb, lanes[l].LoadModel.Seconds(app.MemoryMb)));
+                states[l - from].Start(splitSec, stopSec);
             }
             long before = 0, after = 0;
             double busyBefore = 0, busyAfter = 0;
             foreach (var period in app.Periods(splitSec))
             {
                 if (period.Start >= stopSec) break;
-                before += period.Invocations - period.InvocationsFromSplit;
-                after += period.InvocationsFromSplit;
-                var end = Math.Min(period.End, stopSec);
-                if (period.Start < splitSec) busyBefore += Math.Min(end, splitSec) - period.Start;
-                if (end > splitSec) busyAfter += end - Math.Max(period.Start, splitSec);
+                if (group == 0)
+                {
+                    before += period.Invocations - period.InvocationsFromSplit;
+                    after += period.InvocationsFromSplit;
+                    var end = Math.Min(period.End, stopSec);
+                    if (period.Start < splitSec) busyBefore += Math.Min(end, splitSec) - period.Start;
+                    if (end > splitSec) busyAfter += end - Math.Max(period.Start, splitSec);
+                }
                 foreach (var state in states) state.OnPeriod(period);
             }
-            for (var l = 0; l < lanes.Count; l++)
+            for (var l = from; l < to; l++)
             {
-                states[l].Finish();
-                outcomes[l, i, 0] = states[l].Before;
-                outcomes[l, i, 1] = states[l].After;
+                states[l - from].Finish();
+                outcomes[l, i, 0] = states[l - from].Before;
+                outcomes[l, i, 1] = states[l - from].After;
             }
-            calls[i, 0] = before; calls[i, 1] = after;
-            busy[i, 0] = busyBefore; busy[i, 1] = busyAfter;
+            if (group == 0)
+            {
+                calls[i, 0] = before; calls[i, 1] = after;
+                busy[i, 0] = busyBefore; busy[i, 1] = busyAfter;
+            }
         });
         return new KeepAliveReplay(apps, lanes, outcomes, calls, busy);
     }

@@ -239,6 +239,22 @@ public class KeepAliveSimulationTests
         }).ToList();
 
     [Fact]
+    public void Many_lanes_at_once_give_each_lane_what_it_gets_alone()
+    {
+        var apps = RandomApps(new Random(7), 25);
+        var end = apps.Max(a => a.TraceEndSec);
+        var lanes = Enumerable.Range(0, 13).Select(i => KeepAliveLane.For(
+            new CostAwareKeepAlivePolicy { ColdStartPriceGbSec = 20 * (i + 1) }, i % 2 == 0 ? Load5 : LoadModel.Memory, $"p{i}")).ToList();
+        var together = KeepAliveEngine.Replay(apps, lanes, end / 2, end);
+        foreach (var lane in lanes)
+        {
+            var alone = KeepAliveEngine.Replay(apps, [lane], end / 2, end);
+            Assert.Equal(alone.Metrics(0, 1, lane.LoadModel), together.Metrics(lane.Policy, 1, lane.LoadModel));
+            Assert.Equal(alone.Metrics(0, 0, lane.LoadModel), together.Metrics(lane.Policy, 0, lane.LoadModel));
+        }
+    }
+
+    [Fact]
     public void Percentile_interpolates_between_ranks()
     {
         Assert.Equal(2.5, KeepAliveMetrics.Percentile([1, 2, 3, 4], 50), 10);
