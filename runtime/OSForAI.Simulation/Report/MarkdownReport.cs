@@ -20,7 +20,10 @@ public static class MarkdownReport
         md.Append("# ").Append(title).Append("\n\n");
         md.Append("Produced by `").Append(command).Append("` on ")
             .Append(producedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture))
-            .Append(". The numbers below come from that run; rerun the command to reproduce them.\n\n");
+            .Append(". The numbers below come from that run; rerun the command to reproduce them");
+        if (command.StartsWith("osai ", StringComparison.Ordinal))
+            md.Append(" (from the repository root: `dotnet run -c Release --project runtime/OSForAI.Cli -- ").Append(command["osai ".Length..]).Append("`)");
+        md.Append(".\n\n");
         if (results.Count > 1)
         {
             md.Append("Studies: ").Append(string.Join(", ", results.Select(r => r.SkippedBecause is null ? r.Name : $"{r.Name} (skipped)"))).Append(".\n\n");

@@ -196,6 +196,20 @@ public sealed class KeepAliveStudy : ISimulationStudy
         foreach (var who in new[] { "osforai", "osforai-default" })
             foreach (var line in KeepAliveVerdicts.Judge(byPolicy[who], byPolicy["hybrid-histogram"], byPolicy["fixed-10m"]).Lines)
                 md.Append("- `").Append(who).Append("`: ").Append(line).Append('\n');
+        var verdict = KeepAliveVerdicts.Judge(byPolicy["osforai"], byPolicy["hybrid-histogram"], byPolicy["fixed-10m"]);
+        if (!verdict.BeatsHybrid || !verdict.BeatsFixed10)
+        {
+            // Why: how the choice looked on the first half, how the halves differ, and what the second-half frontier along the price holds.
+            var hybrid1 = tuning.Metrics("hybrid-histogram", 0, main);
+            var (_, cg1, wg1) = firstHalfScores[chosen[main].Id];
+            md.Append(Invariant($"- Why: on the first half the chosen point was {KeepAliveVerdicts.Better(cg1)} on cold-start rate and {KeepAliveVerdicts.Better(wg1)} on waste against `hybrid-histogram`; "))
+                .Append(Invariant($"the halves differ (`hybrid-histogram` {hybrid1.ColdPct:0.0000} % cold starts on the first, {byPolicy["hybrid-histogram"].ColdPct:0.0000} % on the second). "));
+            var meeting = frontier.Where(g => KeepAliveVerdicts.Judge(byPolicy[g.Id], byPolicy["hybrid-histogram"], byPolicy["fixed-10m"]) is { BeatsHybrid: true, BeatsFixed10: true })
+                .Select(g => $"`{g.Id}`").ToList();
+            md.Append(meeting.Count == 0
+                ? "No price along the chosen warm-up and start meets both goals on the second half either: the trade-off there is the frontier in the grid table."
+                : $"On the second half, {string.Join(", ", meeting)} would meet both goals; the first half did not point to {(meeting.Count == 1 ? "it" : "them")} (a choice made after seeing the second half would not be out of sample).").Append('\n');
+        }
         md.Append('\n');
 
         md.Append("Grid (load time from memory), on the first half: each point's gains against `hybrid-histogram` (positive = better) and its goal margin; ")
@@ -315,14 +329,17 @@ public sealed record KeepAliveVerdicts(bool BeatsHybrid, bool BeatsFixed10, IRea
         var wasteGain = KeepAliveStudy.Gain(ours.WastedGbS, hybrid.WastedGbS);
         var beatsHybrid = (coldGain >= 0.10 && wasteGain >= -0.02) || (wasteGain >= 0.10 && coldGain >= -0.02);
         var beatsFixed = ours.ColdPct < fixed10.ColdPct && ours.WastedGbS < fixed10.WastedGbS;
-        static string Pct(double gain) => gain.ToString("+0.0 %;−0.0 %;0.0 %", CultureInfo.InvariantCulture);
         var lines = new List<string>
         {
             (beatsFixed ? "**met**" : "**missed**") + FormattableString.Invariant(
-                $" Pareto-better than fixed-10m (cold-start rate and wasted GB-s): {ours.ColdPct:0.0000} % vs {fixed10.ColdPct:0.0000} %, {ours.WastedGbS:N0} vs {fixed10.WastedGbS:N0} GB-s ({Pct(KeepAliveStudy.Gain(ours.ColdPct, fixed10.ColdPct))}, {Pct(KeepAliveStudy.Gain(ours.WastedGbS, fixed10.WastedGbS))} better)."),
+                $" Pareto-better than fixed-10m (cold-start rate and wasted GB-s): {ours.ColdPct:0.0000} % vs {fixed10.ColdPct:0.0000} % ({Better(KeepAliveStudy.Gain(ours.ColdPct, fixed10.ColdPct))}), {ours.WastedGbS:N0} vs {fixed10.WastedGbS:N0} GB-s ({Better(KeepAliveStudy.Gain(ours.WastedGbS, fixed10.WastedGbS))})."),
             (beatsHybrid ? "**met**" : "**missed**") + FormattableString.Invariant(
-                $" vs hybrid histogram (≥ 10 % better on one of cold-start rate and wasted GB-s, ≤ 2 % worse on the other): {ours.ColdPct:0.0000} % vs {hybrid.ColdPct:0.0000} % ({Pct(coldGain)} better), {ours.WastedGbS:N0} vs {hybrid.WastedGbS:N0} GB-s ({Pct(wasteGain)} better)."),
+                $" vs hybrid histogram (≥ 10 % better on one of cold-start rate and wasted GB-s, ≤ 2 % worse on the other): {ours.ColdPct:0.0000} % vs {hybrid.ColdPct:0.0000} % ({Better(coldGain)}), {ours.WastedGbS:N0} vs {hybrid.WastedGbS:N0} GB-s ({Better(wasteGain)})."),
         };
         return new KeepAliveVerdicts(beatsHybrid, beatsFixed, lines);
     }
+
+    /// <summary>A relative gain in words: "12.3 % better", "4.0 % worse", "equal".</summary>
+    public static string Better(double gain) =>
+        double.IsNaN(gain) ? "–" : gain == 0 ? "equal" : string.Create(CultureInfo.InvariantCulture, $"{Math.Abs(gain) * 100:0.0} % {(gain > 0 ? "better" : "worse")}");
 }

@@ -63,7 +63,7 @@ public sealed class SeeFoodStudy : ISimulationStudy
         var (kpa, os, osDefault) = (results[0], results[1], results[2]);
         var kpaSweep = results.Skip(3).Take(us.Count).ToList();
         var osSweep = results.Skip(3 + us.Count).Take(us.Count).ToList();
-        context.Progress(F($"seefood: KPA mean {kpa.MeanInstances:0.00}, OSForAI mean {os.MeanInstances:0.00} instances"));
+        context.Progress(F($"seefood: KPA mean {kpa.InstanceSeconds / duration:0.00}, OSForAI mean {os.InstanceSeconds / duration:0.00} instances"));
 
         // The analytic regimes over the same span (machine-seconds); ideal = calls served, at full machine capacity.
         var hourly = curve.HourlyMachines;
@@ -121,6 +121,8 @@ public sealed class SeeFoodStudy : ISimulationStudy
         md.Append("For the simulated rows, ideal = their own busy slot-seconds ÷ slots.\n\n");
         var met = osRatio <= 1.15;
         md.Append(F($"**Verdict (goal: OSForAI within 1.15× of ideal): {(met ? "met" : "missed")}**: `osforai` {osRatio:0.000}× ideal (p99 added {os.P99AddedMs:0} ms, {os.ColdStarts:N0} calls waited for a boot); `osforai-default` {defaultRatio:0.000}×; `kpa` {kpaRatio:0.000}× (p99 {kpa.P99AddedMs:0} ms). "));
+        var cheapest = osSweep.Select((r, i) => (Ratio: r.InstanceSeconds / (r.BusySlotSeconds / SlotsPerMachine), r.P99AddedMs, U: us[i])).MinBy(x => x.Ratio);
+        md.Append(F($"The cheapest point of the OSForAI sweep is {cheapest.Ratio:0.00}× ideal (utilisation {cheapest.U:0.0}, p99 added {cheapest.P99AddedMs:0} ms){(cheapest.Ratio > 1.15 ? ", so no target utilisation reaches 1.15× here" : "")}. "));
         md.Append(AutoscalerGrid.FrontierSentence(kpaSweep, osSweep)).Append(' ');
         md.Append("What is left between an autoscaler and ideal is whole-instance rounding, boot time paid at every 6× burst (calls queue until new instances boot), following the Poisson noise up, and the wait before scaling down; the frontier figure shows how much latency each step towards ideal costs.\n");
 
@@ -130,8 +132,8 @@ public sealed class SeeFoodStudy : ISimulationStudy
             ["seefood.hourlyMachines"] = hourly.Average(),
             ["seefood.idealMachines"] = curve.IdealMachines,
             ["seefood.spanIdealMachines"] = os.BusySlotSeconds / SlotsPerMachine / duration,
-            ["seefood.kpaMachines"] = kpa.MeanInstances,
-            ["seefood.osforaiMachines"] = os.MeanInstances,
+            ["seefood.kpaMachines"] = kpa.InstanceSeconds / duration,
+            ["seefood.osforaiMachines"] = os.InstanceSeconds / duration,
             ["seefood.osforaiOverIdeal"] = osRatio,
             ["seefood.kpaOverIdeal"] = kpaRatio,
             ["seefood.osforaiP99AddedMs"] = os.P99AddedMs,

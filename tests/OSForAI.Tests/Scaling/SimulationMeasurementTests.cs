@@ -282,6 +282,20 @@ public class SimulationMeasurementTests
     }
 
     [Fact]
+    public void Frontier_chart_is_well_formed_svg_with_a_line_and_labelled_dots_per_series()
+    {
+        var svg = SvgFrontierChart.Render("T <&>", "x", "y",
+        [
+            new FrontierSeries("KPA", [new ScatterPoint("0.5", 10, 5), new ScatterPoint("1.0", 5, 9)]),
+            new FrontierSeries("OSForAI & co", [new ScatterPoint("0.5", 8, 3), new ScatterPoint("1.0", 4, 6)]),
+        ]);
+        var root = System.Xml.Linq.XDocument.Parse(svg).Root!;
+        Assert.Equal(2, root.Elements().Count(e => e.Name.LocalName == "polyline"));
+        Assert.Equal(4, root.Elements().Count(e => e.Name.LocalName == "circle"));
+        Assert.Contains(root.Elements(), e => e.Name.LocalName == "text" && e.Value == "OSForAI & co");
+    }
+
+    [Fact]
     public void Json_writes_every_field_of_every_row_with_nulls()
     {
         var json = ResultJson.Write([new ResultRow { Study = "s", Trace = "t", Policy = "p", Part = "second-half", Calls = 3, ColdPct = double.NaN }]);
