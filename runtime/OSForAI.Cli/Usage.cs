@@ -138,19 +138,26 @@ internal static class Usage
         """;
 
     public const string Sim = """
-        Usage: osai sim [--traces DIR] [--out DIR] [--only LIST] [--quick] [--docs FILE]
+        Usage: osai sim [--traces DIR] [--out DIR] [--only LIST] [--quick] [--docs FILE] [--json FILE]
 
-        Runs the trace-driven studies (keep-alive on the Azure Functions trace, autoscaling,
-        the SeeFood regimes, chains), writes their figures (SVG) and OUT/report.md, and
-        prints a summary table. Progress goes to standard error.
+        Runs the trace-driven studies (keepalive: the Azure Functions traces; autoscaler: the
+        Azure LLM traces; seefood: the SeeFood regimes; chains: pre-warming chains), writes
+        their figures (SVG) and OUT/report.md, and prints a summary table. Each study tunes
+        OSForAI's knobs on the first half of each trace and reports the second half.
+        Traces are found by file name anywhere under DIR: invocations.csv or
+        invocations_per_function_md.anon.dNN.csv (with their durations and memory files),
+        AzureLLMInferenceTrace_*.csv; .csv.gz also. See docs/scaling.md for the layout.
+        Progress goes to standard error.
         Exit code: 0 when every study ran (or was skipped), 1 when one failed, 2 on bad input.
 
         Options:
-          --traces DIR    Folder holding the trace sets, e.g. azure-functions-2019-sample500/
+          --traces DIR    Folder holding the traces, searched recursively
                           (else $OSAI_TRACES; without either, trace studies are skipped)
           --out DIR       Output folder (default ./sim-out)
-          --only LIST     Comma-separated study names, e.g. keepalive,seefood
-          --quick         Smaller inputs (e.g. the first 2 hours of the trace)
+          --only LIST     Comma-separated study names: keepalive,autoscaler,seefood,chains
+          --quick         Smaller inputs (e.g. the first 2 hours of each Functions trace)
           --docs FILE     Also write the report to FILE, with figures in a scaling/ folder beside it
+          --json FILE     Also write every result row as JSON: {"rows":[...]}, one row per
+                          study x trace x policy (fields in docs/scaling.md)
         """;
 }

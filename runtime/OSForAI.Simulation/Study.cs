@@ -12,10 +12,14 @@ public sealed record Figure(string FileName, string Caption);
 
 /// <summary>
 /// What a study found: a markdown section (heading level 2, tables, verdicts against the goals in SCALING.md),
-/// the figures it wrote, and machine-readable headline numbers (for tests and the summary table).
+/// the figures it wrote, headline numbers (for tests and the summary table) and the machine-readable rows
+/// (<c>osai sim --json</c>; the markdown tables are rendered from the same rows).
 /// </summary>
 public sealed record StudyResult(string Name, string Markdown, IReadOnlyList<Figure> Figures, IReadOnlyDictionary<string, double> Numbers,
-    string? SkippedBecause = null);
+    string? SkippedBecause = null, IReadOnlyList<Report.ResultRow>? Rows = null)
+{
+    public IReadOnlyList<Report.ResultRow> AllRows => Rows ?? [];
+}
 
 /// <summary>One experiment of `osai sim` (keep-alive on real traces, autoscaling, SeeFood regimes, chains).</summary>
 public interface ISimulationStudy

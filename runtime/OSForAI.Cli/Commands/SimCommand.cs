@@ -7,7 +7,8 @@ namespace OSForAI.Cli.Commands;
 
 /// <summary>
 /// <c>osai sim</c>: runs the trace-driven studies (keep-alive, autoscaling, ...), writes their figures and a markdown
-/// report into the output folder (and optionally into a docs file), prints a summary table.
+/// report into the output folder (and optionally into a docs file) and, with <c>--json FILE</c>, every study's result rows
+/// (<c>{"rows":[…]}</c>, the same numbers as the markdown), prints a summary table.
 /// Exit code 0, 1 when a study failed, 2 for a usage problem.
 /// </summary>
 internal static class SimCommand
@@ -17,7 +18,7 @@ internal static class SimCommand
     public const string ReportFile = "report.md";
     public const string DocsFigureFolder = "scaling";
 
-    public static string[] Options => ["traces", "out", "only", "docs"];
+    public static string[] Options => ["traces", "out", "only", "docs", "json"];
     public static string[] Flags => ["quick"];
 
     public static Task<int> RunAsync(Arguments args, CliHost host) => RunAsync(args, host, Studies.All());
@@ -31,6 +32,7 @@ internal static class SimCommand
         var studies = Select(all, args.Get("only"));
         var outDir = Path.GetFullPath(args.Get("out") is { Length: > 0 } o ? o : DefaultOut);
         var docs = args.Get("docs") is { Length: > 0 } d ? Path.GetFullPath(d) : null;
+        var json = args.Get("json") is { Length: > 0 } j ? Path.GetFullPath(j) : null;
         var quick = args.Has("quick");
         Directory.CreateDirectory(outDir);
         if (traces is null)
@@ -53,11 +55,17 @@ internal static class SimCommand
         await File.WriteAllTextAsync(reportPath, MarkdownReport.Write("OSForAI simulation report", results, command, "", now));
         if (docs is not null)
             WriteDocs(docs, results, command, outDir, now);
+        if (json is not null)
+        {
+            if (Path.GetDirectoryName(json) is { Length: > 0 } jsonDir) Directory.CreateDirectory(jsonDir);
+            await File.WriteAllTextAsync(json, ResultJson.Write(results.SelectMany(r => r.AllRows)));
+        }
 
         TableWriter.Write(host.Out, ["STUDY", "STATUS", "SECONDS", "HEADLINE"],
             runs.Select(r => (IReadOnlyList<string?>)[r.Result.Name, r.Status, r.Seconds.ToString("0.0", CultureInfo.InvariantCulture), Headline(r.Result)]));
         await host.Out.WriteLineAsync($"Report: {reportPath}");
         if (docs is not null) await host.Out.WriteLineAsync($"Docs: {docs}");
+        if (json is not null) await host.Out.WriteLineAsync($"JSON: {json} ({results.Sum(r => r.AllRows.Count)} rows)");
         return runs.Any(r => r.Failed) ? 1 : 0;
     }
 
@@ -120,7 +128,7 @@ internal static class SimCommand
     {
         var parts = new List<string> { "osai sim" };
         if (traces is not null) parts.Add(args.Get("traces") is null ? $"--traces ${TracesVariable}" : $"--traces {args.Get("traces")}");
-        foreach (var name in new[] { "out", "only", "docs" })
+        foreach (var name in new[] { "out", "only", "docs", "json" })
             if (args.Get(name) is { } value) parts.Add($"--{name} {value}");
         if (args.Has("quick")) parts.Add("--quick");
         return string.Join(' ', parts);

@@ -5,7 +5,10 @@ public sealed class FixedKeepAlivePolicy(TimeSpan window) : IKeepAlivePolicy
 {
     public TimeSpan Window { get; } = window >= TimeSpan.Zero ? window : throw new ArgumentOutOfRangeException(nameof(window));
 
-    public string Name => $"fixed{Window.TotalMinutes:0.##}";
+    /// <summary>"fixed-10m" for whole minutes, else "fixed-90s".</summary>
+    public string Name => Window.TotalMinutes == Math.Floor(Window.TotalMinutes)
+        ? FormattableString.Invariant($"fixed-{Window.TotalMinutes:0}m")
+        : FormattableString.Invariant($"fixed-{Window.TotalSeconds:0.###}s");
 
     public IAppKeepAlive ForApp() => new State(KeepAliveWindow.KeepFor(Window.TotalSeconds));
 

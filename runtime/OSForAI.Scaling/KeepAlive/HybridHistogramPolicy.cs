@@ -24,7 +24,7 @@ public sealed class HybridHistogramPolicy : IKeepAlivePolicy
     public double HeadMargin { get; init; } = 0.9;
     public double TailMargin { get; init; } = 1.1;
 
-    public string Name => "hybrid";
+    public string Name => "hybrid-histogram";
 
     public IAppKeepAlive ForApp() => new State(this);
 

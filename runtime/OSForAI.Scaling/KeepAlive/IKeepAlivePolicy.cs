@@ -7,12 +7,20 @@ namespace OSForAI.Scaling.KeepAlive;
 /// </summary>
 public interface IKeepAlivePolicy
 {
-    /// <summary>Short id used in reports (e.g. "fixed10", "hybrid", "osforai").</summary>
+    /// <summary>Short id used in reports (e.g. "fixed-10m", "hybrid-histogram", "osforai").</summary>
     string Name { get; }
 
     /// <summary>Fresh per-application state (no history yet).</summary>
     IAppKeepAlive ForApp();
+
+    /// <summary>Fresh per-application state for an application whose memory and load time are known (policies that do not
+    /// use them ignore them).</summary>
+    IAppKeepAlive ForApp(AppProfile app) => ForApp();
 }
+
+/// <summary>What the platform knows about an application before it has seen any of its idle times: its memory (MB) and
+/// how long loading an instance of it takes (seconds; measured live, modelled in the simulator).</summary>
+public readonly record struct AppProfile(double MemoryMb, double LoadSec);
 
 /// <summary>
 /// The keep-alive state of one application. The caller alternates:

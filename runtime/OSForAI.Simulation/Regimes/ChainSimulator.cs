@@ -11,12 +11,21 @@ namespace OSForAI.Simulation.Regimes;
 public sealed record ChainScenario(double DurationSeconds, double MeanGapSeconds = 120, double P = 0.8, double CallerMinSeconds = 2.5,
     double CallerMaxSeconds = 3.5, double CalleeSeconds = 1, double ColdStartSeconds = 1, double KeepAliveSeconds = 60, int Seed = 5);
 
-/// <summary>Outcome of one chain replay. Instance-seconds include boot time.</summary>
+/// <summary>
+/// Outcome of one chain replay, counting only what happens from the replay's count-from time on (calls arriving, instances
+/// alive, boots starting then). Instance-seconds include boot time; busy seconds are the time instances spend running calls.
+/// </summary>
 public sealed record ChainResult(int CallerCalls, int DownstreamCalls, int DownstreamColdStarts, int CallerColdStarts,
     double CallerInstanceSeconds, double DownstreamInstanceSeconds, int Prewarms, int UnusedPrewarms, double MeanDownstreamWaitMs,
     IReadOnlyList<double> CumulativeDownstreamColdByHour)
 {
     public double TotalInstanceSeconds => CallerInstanceSeconds + DownstreamInstanceSeconds;
+    /// <summary>Seconds instances of A, B and C spent running calls.</summary>
+    public double BusySeconds { get; init; }
+    /// <summary>Instances booted (cold starts and pre-warms).</summary>
+    public int Boots { get; init; }
+    public double P50DownstreamWaitMs { get; init; }
+    public double P99DownstreamWaitMs { get; init; }
 }
 
 /// <summary>
@@ -41,7 +50,9 @@ public static class ChainSimulator
 
     private readonly record struct Ev(Kind Kind, string Fn, double CallerStart, double Delay, double ReleaseAt);
 
-    public static ChainResult Run(ChainScenario s, bool prewarm, CallGraph? graph = null)
+    /// <param name="countFromSeconds">Only calls arriving, instance time and boots from then on are counted (the graph still
+    /// learns from everything before).</param>
+    public static ChainResult Run(ChainScenario s, bool prewarm, CallGraph? graph = null, double countFromSeconds = 0)
     {
         graph ??= new CallGraph(new CallGraphOptions(HalfLifeSeconds: 6 * 3600));
         var rnd = new Random(s.Seed);
@@ -52,7 +63,9 @@ public static class ChainSimulator
             pq.Enqueue(new Ev(Kind.ArriveA, "A", 0, 0, 0), (t, seq++));
 
         int aCalls = 0, dCalls = 0, dCold = 0, aCold = 0, prewarms = 0;
-        double dWait = 0;
+        double dWait = 0, busy = 0;
+        var waits = new List<double>();
+        var from = countFromSeconds;
         var coldByHour = new double[(int)Math.Ceiling(s.DurationSeconds / 3600) + 1];
         var nextForget = 3600.0;
         while (pq.TryDequeue(out var ev, out var pr))
@@ -62,10 +75,14 @@ public static class ChainSimulator
             {
                 case Kind.ArriveA:
                 {
-                    aCalls++;
                     var work = s.CallerMinSeconds + rnd.NextDouble() * (s.CallerMaxSeconds - s.CallerMinSeconds);
                     var (start, cold) = Acquire(pools["A"], now, work, s);
-                    if (cold) aCold++;
+                    if (now >= from)
+                    {
+                        aCalls++;
+                        if (cold) aCold++;
+                        busy += work;
+                    }
                     var callee = rnd.NextDouble() < s.P ? "B" : "C";
                     pq.Enqueue(new Ev(Kind.StartA, callee, start, work, 0), (start, seq++));
                     break;
@@ -79,28 +96,39 @@ public static class ChainSimulator
                     break;
                 case Kind.CallDownstream:
                 {
-                    dCalls++;
                     graph.RecordCall("A", ev.Fn, ev.CallerStart, ev.Delay);
                     var (start, cold) = Acquire(pools[ev.Fn], now, s.CalleeSeconds, s);
+                    if (now < from) break;
+                    dCalls++;
+                    busy += s.CalleeSeconds;
                     if (cold)
                     {
                         dCold++;
                         coldByHour[Math.Min(coldByHour.Length - 1, (int)(now / 3600))]++;
                     }
                     dWait += start - now;
+                    waits.Add(start - now);
                     break;
                 }
                 case Kind.Prewarm:
-                    prewarms += Prewarm(pools[ev.Fn], now, ev.ReleaseAt, s) ? 1 : 0;
+                    prewarms += Prewarm(pools[ev.Fn], now, ev.ReleaseAt, s) && now >= from ? 1 : 0;
                     break;
             }
             if (now >= nextForget) { graph.Forget(now); nextForget += 3600; }
         }
 
-        double Seconds(string fn) => pools[fn].Sum(i => Math.Min(i.ExpiresAt, s.DurationSeconds + 3600) - i.BootAt);
-        var unused = pools["B"].Concat(pools["C"]).Count(i => i.Prewarmed && !i.Used);
+        double Seconds(string fn) => pools[fn].Sum(i => Math.Max(0, Math.Min(i.ExpiresAt, s.DurationSeconds + 3600) - Math.Max(i.BootAt, from)));
+        var unused = pools["B"].Concat(pools["C"]).Count(i => i.Prewarmed && !i.Used && i.BootAt >= from);
+        waits.Sort();
+        double WaitMs(double q) => waits.Count == 0 ? 0 : 1000 * waits[Math.Clamp((int)Math.Ceiling(q * waits.Count) - 1, 0, waits.Count - 1)];
         return new ChainResult(aCalls, dCalls, dCold, aCold, Seconds("A"), Seconds("B") + Seconds("C"), prewarms, unused,
-            dCalls == 0 ? 0 : dWait / dCalls * 1000, Cumulative(coldByHour));
+            dCalls == 0 ? 0 : dWait / dCalls * 1000, Cumulative(coldByHour))
+        {
+            BusySeconds = busy,
+            Boots = pools.Values.Sum(p => p.Count(i => i.BootAt >= from)),
+            P50DownstreamWaitMs = WaitMs(0.50),
+            P99DownstreamWaitMs = WaitMs(0.99),
+        };
     }
 
     private static double[] Cumulative(double[] perBin)

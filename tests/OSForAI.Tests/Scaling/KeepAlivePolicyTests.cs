@@ -41,7 +41,7 @@ public class KeepAlivePolicyTests
     {
         var policy = new FixedKeepAlivePolicy(TimeSpan.FromMinutes(minutes));
         var window = DecisionAfter(policy.ForApp(), [5, 3000, 40000]);
-        Assert.Equal($"fixed{minutes}", policy.Name);
+        Assert.Equal($"fixed-{minutes}m", policy.Name);
         Assert.False(window.Prewarms);
         Assert.True(window.IsWarmAfter(minutes * 60));
         Assert.False(window.IsWarmAfter(minutes * 60 + 0.001));
@@ -116,12 +116,47 @@ public class KeepAlivePolicyTests
     }
 
     [Fact]
-    public void CostAware_keeps_alive_for_an_hour_until_it_has_enough_samples()
+    public void CostAware_keeps_alive_for_its_warm_up_window_until_it_has_enough_samples()
     {
-        var policy = new CostAwareKeepAlivePolicy { MinSamples = 3 };
+        var policy = new CostAwareKeepAlivePolicy { MinSamples = 3, ColdStartWindowSec = 3600 };
         Assert.Equal(KeepAliveWindow.KeepFor(3600), policy.ForApp().OnIdle(0));
         Assert.Equal(KeepAliveWindow.KeepFor(3600), DecisionAfter(policy.ForApp(), [100, 100]));
         Assert.NotEqual(KeepAliveWindow.KeepFor(3600), DecisionAfter(policy.ForApp(), [100, 100, 100]));
+        // The defaults: like fixed 10-minute keep-alive until the first idle time is known.
+        Assert.Equal(KeepAliveWindow.KeepFor(600), new CostAwareKeepAlivePolicy().ForApp().OnIdle(0));
+        Assert.Equal(KeepAliveWindow.KeepFor(600), new CostAwareKeepAlivePolicy().ForApp(new AppProfile(128, 1.6)).OnIdle(0));
+    }
+
+    [Fact]
+    public void CostAware_prices_cold_starts_in_memory_time_so_small_apps_stay_warm_longer()
+    {
+        // Idle times spread over 100–1,800 s: no pre-warm window fits them. At 75 GB-s per cold start a 128-MB app prices a
+        // cold start at 600 s of its warm time (less than the idle times cost: unload at once); a 16-MB app at 4,800 s (keep warm).
+        var idle = Enumerable.Range(0, 20).Select(i => 100 + i * 1700 / 19.0).ToArray();
+        var policy = new CostAwareKeepAlivePolicy();
+        var large = DecisionAfter(policy.ForApp(new AppProfile(MemoryMb: 128, LoadSec: 2)), idle);
+        var small = DecisionAfter(policy.ForApp(new AppProfile(MemoryMb: 16, LoadSec: 2)), idle);
+        Assert.False(large.IsWarmAfter(1000), large.ToString());
+        Assert.True(small.IsWarmAfter(1000), small.ToString());
+        Assert.True(small.IsWarmAfter(1800), small.ToString());
+        // Without a memory-time price the memory does not matter.
+        var perSecond = new CostAwareKeepAlivePolicy { ColdStartPriceGbSec = null, ColdStartPriceSec = 4800 };
+        Assert.Equal(DecisionAfter(perSecond.ForApp(new AppProfile(128, 2)), idle), DecisionAfter(perSecond.ForApp(new AppProfile(16, 2)), idle));
+    }
+
+    [Fact]
+    public void CostAware_does_not_fit_a_prewarm_to_a_handful_of_idle_times()
+    {
+        // Five idle times of 300 s. Without the pseudo idle times a pre-warm at 0.9 × 300 s looks free; with them, the next idle
+        // time may well be shorter than any seen (1 in 6), which costs a cold start: keep warm instead. After 200 such idle
+        // times, pre-warming is worth that risk.
+        var bare = new CostAwareKeepAlivePolicy { ColdStartPriceGbSec = null, ColdStartPriceSec = 3600, TailPseudoSamples = 0 };
+        var tempered = new CostAwareKeepAlivePolicy { ColdStartPriceGbSec = null, ColdStartPriceSec = 3600 };
+        Assert.True(DecisionAfter(bare.ForApp(), Enumerable.Repeat(300.0, 5)).Prewarms);
+        var few = DecisionAfter(tempered.ForApp(), Enumerable.Repeat(300.0, 5));
+        Assert.False(few.Prewarms, few.ToString());
+        Assert.True(few.IsWarmAfter(300));
+        Assert.True(DecisionAfter(tempered.ForApp(), Enumerable.Repeat(300.0, 200)).Prewarms);
     }
 
     [Fact]
@@ -152,8 +187,8 @@ public class KeepAlivePolicyTests
         // Idle times of 3 hours, a cold start priced at 10 minutes: even a pre-warm at 0.9 × 3 h wastes 18 minutes.
         var cheapColdStarts = new CostAwareKeepAlivePolicy { ColdStartPriceSec = 600 };
         Assert.Equal(KeepAliveWindow.UnloadNow, DecisionAfter(cheapColdStarts.ForApp(), Enumerable.Repeat(3 * 3600.0, 10)));
-        // With the default price (4 h of warm time per cold start) it pre-warms instead.
-        var window = DecisionAfter(new CostAwareKeepAlivePolicy().ForApp(), Enumerable.Repeat(3 * 3600.0, 10));
+        // With a cold start priced at 4 h of warm time it pre-warms instead.
+        var window = DecisionAfter(new CostAwareKeepAlivePolicy { ColdStartPriceSec = 4 * 3600 }.ForApp(), Enumerable.Repeat(3 * 3600.0, 10));
         Assert.True(window.Prewarms);
         Assert.True(window.IsWarmAfter(3 * 3600));
     }
@@ -161,9 +196,10 @@ public class KeepAlivePolicyTests
     [Fact]
     public void CostAware_covers_a_rare_long_gap_of_a_busy_app_when_that_is_cheap()
     {
-        // 990 gaps of 1 s and 10 gaps of 10 minutes: keeping 11 minutes costs 10 × 600 s, far less than 10 cold starts.
+        // 990 gaps of 1 s and 10 gaps of 10 minutes: keeping 11 minutes costs 10 × 600 s, far less than 10 cold starts
+        // priced at an hour each.
         var idle = Enumerable.Range(0, 1000).Select(i => i % 100 == 0 ? 600.0 : 1.0);
-        var window = DecisionAfter(new CostAwareKeepAlivePolicy().ForApp(), idle);
+        var window = DecisionAfter(new CostAwareKeepAlivePolicy { ColdStartPriceSec = 3600 }.ForApp(), idle);
         Assert.True(window.IsWarmAfter(1));
         Assert.True(window.IsWarmAfter(600));
     }

@@ -2,6 +2,7 @@ using OSForAI.Scaling.KeepAlive;
 using OSForAI.Simulation;
 using OSForAI.Simulation.KeepAlive;
 using OSForAI.Simulation.Report;
+using OSForAI.Simulation.Traces;
 
 namespace OSForAI.Tests.Scaling;
 
@@ -12,7 +13,9 @@ namespace OSForAI.Tests.Scaling;
 internal static class SharedTraces
 {
     /// <summary>The folder holding <paramref name="traceSet"/> (e.g. azure-llm-2023), or null.</summary>
-    public static string? Find(string traceSet = AzureFunctionsTraceReader.FolderName) =>
+    public const string FunctionsSample = "azure-functions-2019-sample500";
+
+    public static string? Find(string traceSet = FunctionsSample) =>
         Support.SharedData.Find("traces", "OSAI_TRACES", traceSet);
 
     public const string SkipReason = "shared/traces/azure-functions-2019-sample500 not found above the test folder (or set OSAI_TRACES)";
@@ -20,7 +23,7 @@ internal static class SharedTraces
 
 public class KeepAliveSimulationTests
 {
-    private static readonly KeepAliveEngine Engine = new(loadSec: 5);
+    private static readonly LoadModel Load5 = LoadModel.Fixed(5);
 
     private static AppActivity App(double traceEnd, params double[] arrivals) =>
         AppActivity.FromInvocations("app", 1024, arrivals, new double[arrivals.Length], traceEnd);
@@ -48,13 +51,90 @@ public class KeepAliveSimulationTests
     [Fact]
     public void Overlapping_invocations_form_one_busy_period()
     {
-        // Busy 0–10 and 5–12 overlap; 30–31 is separate; 31 arrives exactly at the end: still busy.
+        // Busy 0–12 (0–10 and 5–12 overlap); 30–31, and 31 arrives exactly at the end: still busy until 33.
         var app = AppActivity.FromInvocations("a", 128, [30, 0, 5, 31], [1, 10, 7, 2], traceEndSec: 100);
         Assert.Equal(4, app.Invocations);
-        Assert.Equal([12.0], app.IdleStartSec);
-        Assert.Equal([30.0], app.NextArrivalSec);
-        Assert.Equal(33, app.LastIdleStartSec);
-        Assert.Equal(67, app.TrailingIdleSec);
+        Assert.Equal([new BusyPeriod(0, 12, 2, 0), new BusyPeriod(30, 33, 2, 2)], app.Periods(splitSec: 20).ToList());
+        Assert.Equal([new BusyPeriod(0, 12, 2, 1), new BusyPeriod(30, 33, 2, 2)], app.Periods(splitSec: 5).ToList());
+    }
+
+    [Fact]
+    public void Trace_minutes_become_the_same_periods_as_the_spread_invocations()
+    {
+        // Two functions of one app: f1 4 calls in minute 2 lasting 20 s (they overlap: spacing 15 s), f2 2 calls lasting 1 s
+        // in minutes 2 and 3. The generator must agree with spreading every invocation and merging them one by one.
+        var f1 = TraceFunction.FromPerMinute("f1", "http", [0, 0, 4, 0, 1], 20);
+        var f2 = TraceFunction.FromPerMinute("f2", "", [0, 0, 2, 2, 0], 1);
+        var app = new TraceApp("a", "o", [f1, f2], 256);
+        var arrivals = new List<double>();
+        var durations = new List<double>();
+        foreach (var f in new[] { f1, f2 })
+            for (var k = 0; k < f.Minutes.Length; k++)
+                foreach (var at in MinuteSpreading.Arrivals(f.Minutes[k], f.Counts[k])) { arrivals.Add(at); durations.Add(f.DurationSec); }
+        var expected = AppActivity.FromInvocations("a", 256, [.. arrivals], [.. durations], 300).Periods(splitSec: 180).ToList();
+        var actual = AppActivity.FromTrace(app, 300)!.Periods(splitSec: 180).ToList();
+        Assert.Equal(expected.Count, actual.Count);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].Start, actual[i].Start, 9);
+            Assert.Equal(expected[i].End, actual[i].End, 9);
+            Assert.Equal(expected[i].Invocations, actual[i].Invocations);
+            Assert.Equal(expected[i].InvocationsFromSplit, actual[i].InvocationsFromSplit);
+        }
+        Assert.Equal(9, actual.Sum(p => p.Invocations));
+        Assert.Equal(3, actual.Sum(p => p.InvocationsFromSplit)); // minute 3 (2 calls of f2) and minute 4 (1 of f1)
+    }
+
+    [Fact]
+    public void A_replay_cut_at_the_split_never_sees_the_second_half()
+    {
+        var f = TraceFunction.FromPerMinute("f", "", [1, 0, 3, 1, 5, 0, 2, 2], 0.5);
+        var app = new TraceApp("a", "o", [f], 128);
+        var firstHalf = AppActivity.FromTrace(app, traceEndSec: 240, untilMinute: 4)!;
+        Assert.Equal(5, firstHalf.Invocations);
+        Assert.All(firstHalf.Periods(), p => Assert.True(p.Start < 240));
+        var spy = new SpyPolicy();
+        KeepAliveEngine.Replay([firstHalf], [KeepAliveLane.For(spy, Load5)], 240, 240);
+        Assert.NotEmpty(spy.Arrivals);
+        Assert.All(spy.Arrivals, a => Assert.True(a < 240, $"saw an arrival at {a}"));
+        Assert.Null(AppActivity.FromTrace(new TraceApp("b", "o", [TraceFunction.FromPerMinute("g", "", [0, 0, 0, 0, 0, 7], 1)], 1), 240, untilMinute: 4));
+    }
+
+    /// <summary>A fixed 60-s window that records every arrival it is told about.</summary>
+    private sealed class SpyPolicy : IKeepAlivePolicy
+    {
+        public System.Collections.Concurrent.ConcurrentBag<double> Arrivals { get; } = [];
+        public string Name => "spy";
+        public IAppKeepAlive ForApp() => new State(this);
+        private sealed class State(SpyPolicy p) : IAppKeepAlive
+        {
+            public KeepAliveWindow OnIdle(double idleStartSec) => KeepAliveWindow.KeepFor(60);
+            public void OnArrival(double idleStartSec, double arrivalSec) => p.Arrivals.Add(arrivalSec);
+        }
+    }
+
+    [Fact]
+    public void Split_replay_counts_only_the_second_half_by_hand()
+    {
+        // Arrivals at 30, 1230, 2130, 3030 s, no duration, trace end 3600 s, split at 1800 s, a 600-s keep-alive.
+        // Second half: calls 2130 and 3030, both cold (gaps of 900 s); idle warm: [1800, 1830] of the window opened at 1230,
+        // [2130, 2730], and [3030, 3600] (trailing, cut at the end) = 30 + 600 + 570; loads: the two cold starts.
+        var app = App(3600, 30, 1230, 2130, 3030);
+        var replay = KeepAliveEngine.Replay([app], [KeepAliveLane.For(new FixedKeepAlivePolicy(TimeSpan.FromMinutes(10)), Load5)], 1800, 3600);
+        var second = replay.Metrics(0, part: 1, Load5);
+        Assert.Equal(2, second.Calls);
+        Assert.Equal(2, second.ColdStarts);
+        Assert.Equal(1200, second.IdleWarmSec, 9);
+        Assert.Equal(2, second.Loads);
+        Assert.Equal(1200 + 2 * 5, second.WastedInstanceSec, 9);
+        Assert.Equal((1200 + 2 * 5) * 1024 / 1024.0, second.WastedGbSec, 9);
+        Assert.Equal(100, second.AppColdP75Pct);
+        Assert.Equal(5000, second.P99AddedMs);
+        // First half: calls 30 and 1230, both cold; idle [30, 630] and [1230, 1800].
+        var first = replay.Metrics(0, part: 0, Load5);
+        Assert.Equal(2, first.Calls);
+        Assert.Equal(2, first.ColdStarts);
+        Assert.Equal(600 + 570, first.IdleWarmSec, 9);
     }
 
     [Fact]
@@ -62,12 +142,24 @@ public class KeepAliveSimulationTests
     {
         // Gaps of 100 s (warm) and 900 s (cold with a 300-s window); trailing 200 s of the 1,200-s trace.
         var app = App(1200, 0, 100, 1000);
-        var outcome = Engine.Replay(new ConstantPolicy(KeepAliveWindow.KeepFor(300)), [app]);
+        var outcome = KeepAliveEngine.Replay(new ConstantPolicy(KeepAliveWindow.KeepFor(300)), [app], Load5);
         Assert.Equal(2, outcome.ColdStarts);                 // first + the 900-s gap
         Assert.Equal(100 + 300 + 200, outcome.IdleWarmSec);  // warm through, window spent, trailing
         Assert.Equal(2, outcome.Loads);
-        Assert.Equal(600 + 2 * 5, outcome.WasteSec);
+        Assert.Equal(600 + 2 * 5, outcome.WastedInstanceSec);
         Assert.Equal(2.0 / 3, outcome.ColdStartRate, 10);
+    }
+
+    [Fact]
+    public void Memory_load_model_prices_each_application_by_its_memory()
+    {
+        Assert.Equal(1 + 1024 / 200.0, LoadModel.Memory.Seconds(1024), 10);
+        Assert.Equal(30, LoadModel.Fixed(30).Seconds(1024));
+        Assert.Equal("fixed-30s", LoadModel.Fixed(30).Id);
+        // Always-cold: every invocation loads; waste = loads × load time, whatever the model.
+        var apps = new[] { App(1200, 0, 100, 1000) };
+        Assert.Equal(3 * (1 + 1024 / 200.0), KeepAliveEngine.AlwaysCold(apps, LoadModel.Memory).WastedInstanceSec, 9);
+        Assert.Equal(3 * 30.0, KeepAliveEngine.AlwaysCold(apps, LoadModel.Fixed(30)).WastedInstanceSec, 9);
     }
 
     [Fact]
@@ -77,7 +169,7 @@ public class KeepAliveSimulationTests
         // Gap 100: warm, idle 50, one pre-warm load. Gap 900: unloaded again, idle 100, pre-warm + cold loads.
         // Gap 30 (arrives before the pre-warm): cold, one load. Trailing 170 s: pre-warm load, idle 100.
         var app = App(1200, 0, 100, 1000, 1030);
-        var outcome = Engine.Replay(new ConstantPolicy(new KeepAliveWindow(50, 150)), [app]);
+        var outcome = KeepAliveEngine.Replay(new ConstantPolicy(new KeepAliveWindow(50, 150)), [app], Load5);
         Assert.Equal(3, outcome.ColdStarts);
         Assert.Equal(50 + 100 + 0 + 100, outcome.IdleWarmSec);
         Assert.Equal(1 + 1 + 2 + 1 + 1, outcome.Loads);
@@ -87,21 +179,16 @@ public class KeepAliveSimulationTests
     public void Always_cold_is_all_cold_and_never_unload_cold_starts_once_per_app()
     {
         var apps = RandomApps(new Random(1), 20);
-        var alwaysCold = Engine.AlwaysCold(apps);
+        var alwaysCold = KeepAliveEngine.AlwaysCold(apps, Load5);
         Assert.Equal(1.0, alwaysCold.ColdStartRate);
-        Assert.Equal(100, alwaysCold.P50ColdPct);
+        Assert.Equal(100, alwaysCold.AppColdP50Pct);
         Assert.Equal(0, alwaysCold.IdleWarmSec);
-        var never = Engine.NeverUnload(apps);
+        var never = KeepAliveEngine.NeverUnload(apps, Load5);
         Assert.Equal(apps.Count, never.ColdStarts);
         Assert.Equal(apps.Count, never.Loads);
-        Assert.Equal(apps.Sum(a => a.TraceEndSec - a.FirstArrivalSec - BusySec(a)), never.IdleWarmSec, 6);
-    }
-
-    private static double BusySec(AppActivity app)
-    {
-        // Busy time = (last idle start − first arrival) − the gaps.
-        var gaps = app.IdleStartSec.Zip(app.NextArrivalSec, (s, a) => a - s).Sum();
-        return app.LastIdleStartSec - app.FirstArrivalSec - gaps;
+        // Never-unload holds each instance from its first arrival to the end: busy + idle = that span (trace end is common).
+        var end = apps.Max(a => a.TraceEndSec);
+        Assert.Equal(apps.Sum(a => end - a.Periods().First().Start), never.IdleWarmSec + never.IdealInstanceSec, 6);
     }
 
     /// <summary>
@@ -119,7 +206,7 @@ public class KeepAliveSimulationTests
     public void Oracle_has_the_fewest_cold_starts_and_the_least_waste(int seed)
     {
         var apps = RandomApps(new Random(seed), 30);
-        var oracle = Engine.Oracle(apps);
+        var oracle = KeepAliveEngine.Oracle(apps, Load5);
         Assert.Equal(apps.Count, oracle.ColdStarts);
         IKeepAlivePolicy[] policies =
         [
@@ -127,11 +214,11 @@ public class KeepAliveSimulationTests
             new HybridHistogramPolicy(), new CostAwareKeepAlivePolicy(), new CostAwareKeepAlivePolicy { ColdStartPriceSec = 30 },
             new ConstantPolicy(new KeepAliveWindow(20, 40)),
         ];
-        var others = policies.Select(p => Engine.Replay(p, apps)).Append(Engine.NeverUnload(apps)).Append(Engine.AlwaysCold(apps));
+        var others = policies.Select(p => KeepAliveEngine.Replay(p, apps, Load5)).Append(KeepAliveEngine.NeverUnload(apps, Load5)).Append(KeepAliveEngine.AlwaysCold(apps, Load5));
         foreach (var other in others)
         {
             Assert.True(oracle.ColdStarts <= other.ColdStarts, other.Policy);
-            Assert.True(oracle.WasteSec <= other.WasteSec + 1e-6, $"{other.Policy}: {other.WasteSec} < oracle {oracle.WasteSec}");
+            Assert.True(oracle.WastedInstanceSec <= other.WastedInstanceSec + 1e-6, $"{other.Policy}: {other.WastedInstanceSec} < oracle {oracle.WastedInstanceSec}");
         }
     }
 
@@ -148,15 +235,31 @@ public class KeepAliveSimulationTests
                 t += kind switch { 0 => random.NextDouble() * 3, 1 => 300 + random.NextDouble(), _ => random.NextDouble() * 7200 };
             }
             var durations = arrivals.Select(_ => random.NextDouble() * 2).ToArray();
-            return AppActivity.FromInvocations($"app{i}", 100 + i, arrivals, durations, t + 10);
+            return AppActivity.FromInvocations($"app{i}", 100 + i, arrivals, durations, 60 * 7200 + 1000);
         }).ToList();
+
+    [Fact]
+    public void Many_lanes_at_once_give_each_lane_what_it_gets_alone()
+    {
+        var apps = RandomApps(new Random(7), 25);
+        var end = apps.Max(a => a.TraceEndSec);
+        var lanes = Enumerable.Range(0, 13).Select(i => KeepAliveLane.For(
+            new CostAwareKeepAlivePolicy { ColdStartPriceGbSec = 20 * (i + 1) }, i % 2 == 0 ? Load5 : LoadModel.Memory, $"p{i}")).ToList();
+        var together = KeepAliveEngine.Replay(apps, lanes, end / 2, end);
+        foreach (var lane in lanes)
+        {
+            var alone = KeepAliveEngine.Replay(apps, [lane], end / 2, end);
+            Assert.Equal(alone.Metrics(0, 1, lane.LoadModel), together.Metrics(lane.Policy, 1, lane.LoadModel));
+            Assert.Equal(alone.Metrics(0, 0, lane.LoadModel), together.Metrics(lane.Policy, 0, lane.LoadModel));
+        }
+    }
 
     [Fact]
     public void Percentile_interpolates_between_ranks()
     {
-        Assert.Equal(2.5, KeepAliveOutcome.Percentile([1, 2, 3, 4], 50), 10);
-        Assert.Equal(3.25, KeepAliveOutcome.Percentile([1, 2, 3, 4], 75), 10);
-        Assert.Equal(0, KeepAliveOutcome.Percentile([], 75));
+        Assert.Equal(2.5, KeepAliveMetrics.Percentile([1, 2, 3, 4], 50), 10);
+        Assert.Equal(3.25, KeepAliveMetrics.Percentile([1, 2, 3, 4], 75), 10);
+        Assert.Equal(0, KeepAliveMetrics.Percentile([], 75));
     }
 
     [Fact]
@@ -172,7 +275,7 @@ public class KeepAliveSimulationTests
         Assert.Equal(0.5, a1.Functions[0].DurationSec, 10);
         Assert.Equal(300, a1.MemoryMb, 10); // 100 + 200
         var activity = AppActivity.FromTrace(a1, trace.DurationSec)!;
-        Assert.Equal(15, activity.FirstArrivalSec);
+        Assert.Equal(15, activity.Periods().First().Start);
     }
 
     [Fact]
@@ -204,8 +307,8 @@ public class KeepAliveSimulationTests
         var outDir = Directory.CreateTempSubdirectory("osai-sim-").FullName;
         var none = await new KeepAliveStudy().RunAsync(new SimulationContext(null, outDir, true, _ => { }), CancellationToken.None);
         Assert.Contains("no traces folder", none.SkippedBecause);
-        var missing = await new KeepAliveStudy().RunAsync(new SimulationContext(outDir, outDir, true, _ => { }), CancellationToken.None);
-        Assert.Contains("missing", missing.SkippedBecause);
+        var empty = await new KeepAliveStudy().RunAsync(new SimulationContext(outDir, outDir, true, _ => { }), CancellationToken.None);
+        Assert.Contains("no Azure Functions invocation file", empty.SkippedBecause);
     }
 
     [SkippableFact]
@@ -217,14 +320,20 @@ public class KeepAliveSimulationTests
         var result = await new KeepAliveStudy().RunAsync(new SimulationContext(traces, outDir, Quick: true, _ => { }), CancellationToken.None);
 
         Assert.Null(result.SkippedBecause);
-        Assert.True(File.Exists(Path.Combine(outDir, KeepAliveStudy.FigureFile)));
-        Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(outDir, KeepAliveStudy.FigureFile)));
+        var figure = KeepAliveStudy.FigureFile(SharedTraces.FunctionsSample);
+        Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(outDir, figure)));
         Assert.Contains("| osforai |", result.Markdown);
-        foreach (var policy in new[] { "fixed10", "fixed20", "hybrid", "osforai", "oracle", "never-unload", "always-cold" })
-            Assert.True(result.Numbers.ContainsKey($"{policy}.p75ColdPct"), policy);
-        Assert.Equal(100, result.Numbers["always-cold.coldStartRatePct"]);
-        foreach (var policy in new[] { "fixed10", "fixed20", "hybrid", "osforai", "never-unload", "always-cold" })
-            Assert.True(result.Numbers["oracle.wasteSec"] <= result.Numbers[$"{policy}.wasteSec"], policy);
+        var rows = result.AllRows.Where(r => r.Trace == SharedTraces.FunctionsSample && r.LoadModel == "memory").ToDictionary(r => r.Policy);
+        foreach (var policy in new[] { "fixed-10m", "fixed-20m", "hybrid-histogram", "osforai", "osforai-default", "oracle", "never-unload", "always-cold" })
+            Assert.True(rows.ContainsKey(policy), policy);
+        Assert.Equal(100, rows["always-cold"].ColdPct);
+        foreach (var r in rows.Values)
+        {
+            Assert.True(rows["oracle"].WastedInstanceS <= r.WastedInstanceS + 1e-6, r.Policy);
+            Assert.True(rows["oracle"].ColdStarts <= r.ColdStarts, r.Policy);
+            Assert.Equal(r.IdealInstanceS!.Value + r.WastedInstanceS!.Value, r.InstanceS!.Value, 3);
+            Assert.Equal("second-half", r.Part);
+        }
     }
 
     [Fact]

@@ -25,12 +25,14 @@ public sealed class RegimeStudiesTests : IDisposable
         Assert.InRange(n["seefood.hourlyMachines"], 17, 21);     // SCALING.md: 19
         Assert.InRange(n["seefood.idealMachines"], 5.5, 6.5);    // SCALING.md: 6
         Assert.True(n["seefood.osforaiMachines"] < n["seefood.kpaMachines"]);
-        Assert.InRange(n["seefood.osforaiOverIdeal"], 1.0, 1.35);
+        // Between ideal and hourly autoscaling; how close to ideal depends on the setting the training day chose (the goal,
+        // 1.15×, is reported as met or missed, not assumed).
+        Assert.InRange(n["seefood.osforaiOverIdeal"], 1.0, n["seefood.hourlyMachines"] / n["seefood.idealMachines"]);
         Assert.Equal(n["seefood.osforaiMachines"] / n["seefood.spanIdealMachines"], n["seefood.osforaiOverIdeal"], 6);
         Assert.StartsWith("## ", r.Markdown);
         Assert.Contains(n["seefood.osforaiOverIdeal"] <= 1.15 ? "met" : "missed", r.Markdown);
-        var fig = Assert.Single(r.Figures);
-        Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(_out, fig.FileName)));
+        Assert.Equal(2, r.Figures.Count); // machines over the day, the frontier
+        Assert.All(r.Figures, fig => Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(_out, fig.FileName))));
     }
 
     [Fact]
@@ -63,9 +65,9 @@ public sealed class RegimeStudiesTests : IDisposable
         Skip.If(traces is null, "shared/traces/azure-llm-2023 not found (set OSAI_TRACES)");
         var r = await new AutoscalerStudy().RunAsync(Quick(traces), CancellationToken.None);
         Assert.Null(r.SkippedBecause);
-        Assert.True(r.Numbers["autoscaler.osforai.p99AddedMs"] >= 0);
+        Assert.True(r.Numbers["autoscaler.conv.osforai.p99AddedMs"] >= 0);
         Assert.True(r.Numbers["autoscaler.code.kpa.coldStarts"] > 0);
-        Assert.Equal(2, r.Figures.Count);
+        Assert.Equal(6, r.Figures.Count); // per trace: two frontiers and the instances over time
         Assert.All(r.Figures, f => Assert.True(File.Exists(Path.Combine(_out, f.FileName))));
     }
 
