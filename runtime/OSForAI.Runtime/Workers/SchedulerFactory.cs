@@ -16,7 +16,9 @@ public sealed class SchedulerFactory(WorkerOptions options, TimeProvider clock)
 
     public IKeepAlivePolicy KeepAlive => _keepAlive;
 
-    public VersionScheduler For(VersionRecord version) => new(Settings(version), Autoscaler(version), _keepAlive.ForApp(), clock);
+    /// <summary>A version's scheduler; its keep-alive starts from the version's declared memory and the assumed start time (then measured).</summary>
+    public VersionScheduler For(VersionRecord version) => new(Settings(version), Autoscaler(version),
+        _keepAlive.ForApp(new AppProfile(version.Resources.MemoryMb, options.Autoscaling.AssumedStartTime.TotalSeconds)), clock);
 
     public SchedulerSettings Settings(VersionRecord version) => new()
     {

@@ -83,8 +83,10 @@ public sealed class CostAwareKeepAlivePolicy : IKeepAlivePolicy
         return new State(this, load, price);
     }
 
-    private sealed class State(CostAwareKeepAlivePolicy p, double loadSec, double priceSec) : IAppKeepAlive
+    private sealed class State(CostAwareKeepAlivePolicy p, double initialLoadSec, double priceSec) : IAppKeepAlive, Scheduling.ILoadTimeAware
     {
+        private double _loadSec = initialLoadSec;
+
         private readonly LogIdleHistogram _idle = new(p.MaxKeepSec);
         private long _decidedAtCount = -1;
         private KeepAliveWindow _decision;
@@ -104,6 +106,14 @@ public sealed class CostAwareKeepAlivePolicy : IKeepAlivePolicy
 
         public void OnArrival(double idleStartSec, double arrivalSec) => _idle.Add(Math.Max(0, arrivalSec - idleStartSec));
 
+        /// <summary>Live, the application's load time is measured: the cost of a cold start follows it.</summary>
+        public void OnLoadTimeMeasured(double seconds)
+        {
+            if (!(seconds >= 0) || !double.IsFinite(seconds)) return;
+            _loadSec = 0.7 * _loadSec + 0.3 * seconds;
+            _decidedAtCount = -1;
+        }
+
         private KeepAliveWindow CheapestWindow()
         {
             var bins = _idle.Bins;
@@ -115,7 +125,7 @@ public sealed class CostAwareKeepAlivePolicy : IKeepAlivePolicy
                 sum[b + 1] = sum[b] + _idle.SumOf(b);
             }
             var total = count[bins];
-            var cold = priceSec + loadSec;
+            var cold = priceSec + _loadSec;
 
             var best = KeepAliveWindow.UnloadNow;
             var bestCost = total * cold;                // unload at once: every arrival is cold
@@ -130,7 +140,7 @@ public sealed class CostAwareKeepAlivePolicy : IKeepAlivePolicy
                     if (first > 0 && _idle.CountOf(first) == 0) continue;
                     var pre = first == 0 ? 0 : _idle.LowerEdge(first) * p.PrewarmMargin;
                     var k = pre > 0 ? covered : Math.Max(covered, Math.Min(p.MaxKeepSec, p.MinKeepSec));
-                    var prewarmLoad = pre > 0 ? loadSec : 0;
+                    var prewarmLoad = pre > 0 ? _loadSec : 0;
                     var early = count[first];
                     var warm = count[last + 1] - early;
                     var cost = early * cold

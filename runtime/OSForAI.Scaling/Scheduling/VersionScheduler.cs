@@ -45,8 +45,9 @@ public interface ILoadTimeAware
 /// <item><b>ticker</b>: <see cref="Tick"/>, called by the host every metric interval, feeds the metric and applies the decision.</item>
 /// </list>
 /// Admission and dispatch: a call goes to the fullest ready instance with a free slot (packing, so surplus instances fall idle and
-/// can be stopped), else waits in a bounded FIFO queue, else is refused. While the queue outgrows what the starting instances will
-/// absorb, another instance starts at once (the activator's job), up to <see cref="SchedulerSettings.MaxInstances"/>.
+/// can be stopped), else waits in a bounded FIFO queue, else is refused. While the queue is longer than
+/// the slots of all its starting and ready instances together, another instance starts at once (the activator's job), up to
+/// <see cref="SchedulerSettings.MaxInstances"/>; shorter queues wait for the autoscaler's next decision.
 /// Guarantees, whatever the events: a Stop is only ever issued for an instance with no call in flight (busy instances are drained:
 /// no new calls, stopped when their last call ends); an instance that is starting (or pending, e.g. waiting for a node) is never
 /// stopped by a policy; the instance count never exceeds the maximum; every queued call is eventually dispatched or refused.
@@ -422,11 +423,14 @@ public sealed class VersionScheduler
         return n;
     }
 
-    /// <summary>Starts another instance while the queue outgrows what the starting instances will absorb (scale from zero, bursts).</summary>
+    /// <summary>Starts another instance while the queue outgrows the slots of every instance, starting or ready (scale from zero, bursts).</summary>
     private void StartForQueue(double now, List<SchedulerCommand> output)
     {
         if (_stopping || _queue.Count == 0) return;
-        if (_queue.Count <= StartingCount * _settings.SlotsPerInstance) return;
+        // Only a queue longer than one round of every instance's slots (each waiting call would wait a whole service time
+        // at least) starts one at once; shorter queues are the autoscaler's to judge at its next decision (their calls are
+        // in its signal). Starting on every short queue chased noise at high utilisation (docs/scaling.md).
+        if (_queue.Count <= ActiveCount * _settings.SlotsPerInstance) return;
         if (Reclaim(1) == 1)
         {
             // A reclaimed instance may have free slots right away.

@@ -360,6 +360,41 @@ public sealed class VersionSchedulerTests
         Assert.Equal([20.0], starts);                           // 23 − 3: ready just when it is wanted
     }
 
+    [Fact]
+    public void Measured_start_times_reach_the_autoscaler_and_the_keep_alive_policy()
+    {
+        var decider = new OsForAiAutoscaler(ScalingDefaults.OsForAi(1, 8, coldStartSeconds: 1));
+        var keepAlive = new RecordingKeepAlive();
+        var h = new Harness(decider: decider, keepAlive: keepAlive);
+        h.Arrive();
+        h.Clock.AdvanceSeconds(5);
+        h.Ready(h.Started.Single());
+        Assert.Equal([5.0], keepAlive.Measured);
+        Assert.Equal(0.7 * 1 + 0.3 * 5, decider.ColdStartSeconds, 6);
+        Assert.Equal(5, h.S.MeasuredLoadSeconds);
+
+        // The cost-aware policy prices a cold start with the measured load: a slow start makes it keep an idle version longer.
+        var policy = new CostAwareKeepAlivePolicy();
+        KeepAliveWindow WindowAfter(double measuredLoad)
+        {
+            var app = policy.ForApp(new AppProfile(512, 1));
+            for (var k = 0; k < 40; k++) { app.OnIdle(k * 1000); app.OnArrival(k * 1000, k * 1000 + (k % 2 == 0 ? 30 : 900)); }
+            ((ILoadTimeAware)app).OnLoadTimeMeasured(measuredLoad);
+            ((ILoadTimeAware)app).OnLoadTimeMeasured(measuredLoad);
+            return app.OnIdle(50_000);
+        }
+        Assert.True(WindowAfter(3000).UnloadAfterSec > WindowAfter(0.1).UnloadAfterSec,
+            $"{WindowAfter(3000)} vs {WindowAfter(0.1)}");
+    }
+
+    private sealed class RecordingKeepAlive : IAppKeepAlive, ILoadTimeAware
+    {
+        public List<double> Measured { get; } = [];
+        public KeepAliveWindow OnIdle(double idleStartSec) => KeepAliveWindow.KeepFor(30);
+        public void OnArrival(double idleStartSec, double arrivalSec) { }
+        public void OnLoadTimeMeasured(double seconds) => Measured.Add(seconds);
+    }
+
     private sealed class WindowPolicy(KeepAliveWindow window) : IAppKeepAlive
     {
         public KeepAliveWindow OnIdle(double idleStartSec) => window;
