@@ -17,6 +17,12 @@ public static class ReportGuide
         that was picked by a sweep over these same LLM traces, so treat its `osforai-default` rows as in-sample. Each section ends with verdicts against the goals of SCALING.md; where a goal is missed,
         the frontier (sweep) rows and figures show the trade-off and the section says why. The same numbers are written as JSON by
         `--json FILE` (reference at the end).
+
+        What runs. The autoscaler and SeeFood replays drive the live scheduler itself, `VersionScheduler`
+        (runtime/OSForAI.Scaling/Scheduling), on a simulated clock: the same admission, FIFO queue, packing dispatch, start-on-queue
+        rule, draining, decision ticks and defaults (`ScalingDefaults`) as the live `WorkerPool`; a test replays one arrival sequence
+        through both and requires the same command sequence. The keep-alive study replays the policies per application with one
+        instance per application (the model of Shahrad et al.), applying each policy's window exactly as the scheduler does.
         """;
 
     public const string Reference = """

@@ -12,13 +12,8 @@ public sealed record OsForAiSetting(double Utilization, bool PeakHold, bool Hold
     public string Knobs => string.Create(CultureInfo.InvariantCulture,
         $"target utilisation {Utilization:0.0#}, scale down to the {(PeakHold ? "busiest second" : "average")} of the last 10 s{(HoldStable ? ", hold the 60-s average while traffic lasts" : "")}");
 
-    public OsForAiAutoscalerOptions Options(int slots, double bootSeconds) => new()
-    {
-        Base = AutoscalerGrid.KpaOptions(slots, Utilization),
-        ColdStartSeconds = bootSeconds,
-        ScaleDownToPeak = PeakHold,
-        HoldStableAverage = HoldStable,
-    };
+    public OsForAiAutoscalerOptions Options(int slots, double bootSeconds) =>
+        ScalingDefaults.OsForAi(slots, AutoscalerGrid.MaxInstances, bootSeconds, Utilization) with { ScaleDownToPeak = PeakHold, HoldStableAverage = HoldStable };
 }
 
 /// <summary>
@@ -39,12 +34,16 @@ public static class AutoscalerGrid
     public static IReadOnlyList<OsForAiSetting> Grid { get; } =
         Utilizations.SelectMany(u => new[] { true, false }.SelectMany(peak => new[] { true, false }.Select(hold => new OsForAiSetting(u, peak, hold)))).ToList();
 
-    public static AutoscalerOptions KpaOptions(int slots, double utilization = KpaDefaultUtilization) =>
-        new() { TargetConcurrencyPerInstance = slots, TargetUtilization = utilization, MaxInstances = 500 };
+    /// <summary>Most instances a simulated service may run.</summary>
+    public const int MaxInstances = 500;
 
-    /// <summary>OSForAI's autoscaler with its compiled defaults (only the service's slots and boot time filled in).</summary>
-    public static OsForAiAutoscalerOptions DefaultOsForAi(int slots, double bootSeconds) =>
-        new() { Base = new AutoscalerOptions { TargetConcurrencyPerInstance = slots, MaxInstances = 500 }, ColdStartSeconds = bootSeconds };
+    /// <summary>The live pool's default target utilisation for OSForAI's autoscaler (ScalingDefaults).</summary>
+    public const double OsForAiDefaultUtilization = ScalingDefaults.TargetUtilization;
+
+    public static AutoscalerOptions KpaOptions(int slots, double utilization = KpaDefaultUtilization) => ScalingDefaults.Kpa(slots, MaxInstances, utilization);
+
+    /// <summary>OSForAI's autoscaler with the live pool's defaults (ScalingDefaults; only the service's slots and boot time filled in).</summary>
+    public static OsForAiAutoscalerOptions DefaultOsForAi(int slots, double bootSeconds) => ScalingDefaults.OsForAi(slots, MaxInstances, bootSeconds);
 
     /// <summary>Runs the replays on all cores; each gets its own simulator and scaler.</summary>
     public static ServiceSimResult[] RunAll(IReadOnlyList<Func<ServiceSimResult>> runs, CancellationToken ct)

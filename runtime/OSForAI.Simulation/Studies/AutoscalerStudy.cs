@@ -47,7 +47,7 @@ public sealed class AutoscalerStudy : ISimulationStudy
         md.Append("OSForAI: scales up on the max of the 6-s average, the latest second (in-flight + queued) and the 6-s trend projected one boot ahead; scales down to the busiest second or the average of the last 10 s, optionally holding the 60-s average while traffic lasts; keeps one instance warm after traffic for a learned idle period.\n\n");
         md.Append("Out of sample: each trace is cut at half its duration. On the first half alone, replayed from zero instances, a grid chooses OSForAI's knobs (target utilisation 0.5–1.0 × scale down to the busiest second or the average × hold the 60-s average or not): ");
         md.Append("the settings that meet the goal against KPA with its defaults on that half (fewer cold starts and lower p99 added latency at equal or fewer instance-seconds), and of those the one with the fewest instance-seconds; when none does, the one whose worst relative gain against KPA is largest. ");
-        md.Append("The second half is replayed on its own from zero instances (both scalers keep only seconds to minutes of state) and reported: `kpa` (defaults), `osforai` (the chosen knobs), `osforai-default` (its compiled defaults: target 0.7, busiest second, hold), and the sweeps `kpa@u` and `osforai@u` (the chosen knobs at utilisation u). ");
+        md.Append("The second half is replayed on its own from zero instances (both scalers keep only seconds to minutes of state) and reported: `kpa` (defaults), `osforai` (the chosen knobs), `osforai-default` (the live pool's defaults, `ScalingDefaults`: target 0.8, busiest second, hold), and the sweeps `kpa@u` and `osforai@u` (the chosen knobs at utilisation u). ");
         md.Append("A cold start is a call that waited for an instance to boot; wasted instance-s = instance-s − busy slot-seconds ÷ slots (the ideal). ");
         md.Append(context.Quick ? F($"Quick mode: the first {QuickSeconds / 60:0} minutes of each trace.\n\n") : "Full traces.\n\n");
 
@@ -96,7 +96,7 @@ public sealed class AutoscalerStudy : ISimulationStudy
             {
                 AutoscalerGrid.Row(StudyId, trace.Id, "kpa", "second-half", kpa, Slots, AutoscalerGrid.KpaDefaultUtilization, ColdStartSeconds, "Knative KPA defaults"),
                 AutoscalerGrid.Row(StudyId, trace.Id, "osforai", "second-half", os, Slots, chosen.Utilization, ColdStartSeconds, "grid choice on the first half: " + chosen.Knobs),
-                AutoscalerGrid.Row(StudyId, trace.Id, "osforai-default", "second-half", osDefault, Slots, AutoscalerGrid.KpaDefaultUtilization, ColdStartSeconds, "compiled defaults"),
+                AutoscalerGrid.Row(StudyId, trace.Id, "osforai-default", "second-half", osDefault, Slots, AutoscalerGrid.OsForAiDefaultUtilization, ColdStartSeconds, "compiled defaults"),
             };
             for (var i = 0; i < us.Count; i++)
                 traceRows.Add(AutoscalerGrid.Row(StudyId, trace.Id, F($"kpa@{us[i]:0.0}"), "second-half", kpaSweep[i], Slots, us[i], ColdStartSeconds, null));

@@ -78,7 +78,7 @@ public sealed class SeeFoodStudy : ISimulationStudy
             Analytic("ideal", idealSec, idealSec, span.Count, "pay only for calls served (curve rate ÷ machine capacity)"),
             AutoscalerGrid.Row(StudyId, TraceId, "kpa", Part, kpa, SlotsPerMachine, AutoscalerGrid.KpaDefaultUtilization, ColdStartSeconds, "Knative KPA defaults"),
             AutoscalerGrid.Row(StudyId, TraceId, "osforai", Part, os, SlotsPerMachine, chosen.Utilization, ColdStartSeconds, "grid choice on the training day: " + chosen.Knobs),
-            AutoscalerGrid.Row(StudyId, TraceId, "osforai-default", Part, osDefault, SlotsPerMachine, AutoscalerGrid.KpaDefaultUtilization, ColdStartSeconds, "compiled defaults"),
+            AutoscalerGrid.Row(StudyId, TraceId, "osforai-default", Part, osDefault, SlotsPerMachine, AutoscalerGrid.OsForAiDefaultUtilization, ColdStartSeconds, "compiled defaults"),
         };
         for (var i = 0; i < us.Count; i++)
             rows.Add(AutoscalerGrid.Row(StudyId, TraceId, F($"kpa@{us[i]:0.0}"), Part, kpaSweep[i], SlotsPerMachine, us[i], ColdStartSeconds, null));
