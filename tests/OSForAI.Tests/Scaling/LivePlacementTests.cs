@@ -11,7 +11,7 @@ public sealed class LivePlacementTests
     {
         ["OSForAI:Workers:Node:MemoryMb"] = "250",
         ["OSForAI:Workers:Autoscaling:MetricInterval"] = "00:00:00.1",
-        ["OSForAI:Workers:Autoscaling:DecisionInterval"] = "00:00:00.2",
+        ["OSForAI:Workers:Autoscaling:DecisionInterval"] = "00:00:00.1",
     };
 
     private const string Sleeper = "import time\n\ndef apply(x):\n    time.sleep(x)\n    return x\n";

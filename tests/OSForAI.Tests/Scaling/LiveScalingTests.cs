@@ -64,7 +64,7 @@ public sealed class LiveScalingTests
     [Fact]
     public async Task The_adaptive_keep_alive_keeps_a_version_the_fixed_one_would_have_stopped()
     {
-        // Same short fixed keep-alive, but the adaptive policy decides: until it has seen a few idle times it keeps an hour.
+        // Same short fixed keep-alive, but the adaptive policy decides: until it has seen an idle time it keeps a version ten minutes.
         await using var s = await TestServer.StartAsync(new Dictionary<string, string?>
         {
             ["OSForAI:Workers:IdleKeepAlive"] = "00:00:01",
@@ -81,7 +81,7 @@ public sealed class LiveScalingTests
     {
         var d = new Dictionary<string, string?>
         {
-            ["OSForAI:Workers:Autoscaling:MetricInterval"] = "00:00:00.1",
+            ["OSForAI:Workers:Autoscaling:MetricInterval"] = "00:00:00.2",
             ["OSForAI:Workers:Autoscaling:DecisionInterval"] = "00:00:00.2",
             ["OSForAI:Workers:Autoscaling:StableWindow"] = "00:00:03",
         };
