@@ -134,9 +134,6 @@ public sealed class VersionScheduler
     public IEnumerable<long> InstanceIds(bool readyOnly = false) =>
         _instances.Where(i => !readyOnly || i.Phase == Phase.Ready).Select(i => i.Id);
 
-    /// <summary>Calls in flight on one instance.</summary>
-    public int InFlightOn(long instance) => Find(instance)?.InFlight ?? 0;
-
     /// <summary>A call arrives: dispatched to a free slot, queued, or refused; may start an instance. Returns the call's id.</summary>
     public long Arrive(List<SchedulerCommand> output)
     {
