@@ -95,8 +95,17 @@ public sealed class MetricsOptions
 }
 
 /// <summary>How the process worker host keeps and starts workers.</summary>
+/// <summary>Where workers run: child processes on this machine, or pods through the Kubernetes API.</summary>
+public enum WorkerHostKind { Process, Kubernetes }
+
 public sealed class WorkerOptions
 {
+    /// <summary>Process (default: child processes, sandboxed) or Kubernetes (pods; see <see cref="Kubernetes"/>).</summary>
+    public WorkerHostKind Host { get; set; } = WorkerHostKind.Process;
+
+    /// <summary>The Kubernetes worker host's settings (used when Host is Kubernetes).</summary>
+    public Workers.Kubernetes.KubernetesWorkerOptions Kubernetes { get; set; } = new();
+
     /// <summary>Interpreter for the python3 runtime kind.</summary>
     public string PythonPath { get; set; } = "/usr/bin/python3";
 
@@ -280,6 +289,7 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
         if (a.MaxScaleUpRate <= 1 || a.MaxScaleDownRate <= 1)
             errors.Add($"OSForAI:Workers:Autoscaling:MaxScaleUpRate and MaxScaleDownRate must exceed 1, not {a.MaxScaleUpRate} and {a.MaxScaleDownRate}");
         if (a.AssumedStartTime < TimeSpan.Zero) errors.Add($"OSForAI:Workers:Autoscaling:AssumedStartTime must not be negative, not {a.AssumedStartTime}");
+        if (w.Host == WorkerHostKind.Kubernetes) errors.AddRange(w.Kubernetes.Errors(w.Kubernetes.Images.Keys.DefaultIfEmpty("python3")));
         foreach (var path in w.SandboxReadOnlyPaths)
             if (!Path.IsPathRooted(path)) errors.Add($"OSForAI:Workers:SandboxReadOnlyPaths must hold absolute paths, not '{path}'");
         return errors;

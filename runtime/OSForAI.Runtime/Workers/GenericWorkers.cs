@@ -29,7 +29,7 @@ internal sealed class GenericWorkers(IWorkerHost host, int warmPerKind, int maxW
             {
                 try
                 {
-                    kind.Idle.Enqueue(await SpawnAsync(runtime, null));
+                    kind.Idle.Enqueue(await SpawnAsync(runtime, null, null));
                     // Started while the pool was being disposed: nobody else will stop it.
                     if (stopping.IsCancellationRequested)
                         while (kind.Idle.TryDequeue(out var late)) late.Kill("the server is stopping");
@@ -52,22 +52,23 @@ internal sealed class GenericWorkers(IWorkerHost host, int warmPerKind, int maxW
     /// A generic worker for <paramref name="runtime"/>: a warm one, else a fresh one. When the worker cap is reached it asks
     /// <paramref name="makeRoom"/> to stop an idle instance, and gives up after 30 s.
     /// </summary>
-    public async Task<WorkerConnection> ObtainAsync(string runtime, IProgress<string>? pending, Func<bool> makeRoom)
+    public async Task<WorkerConnection> ObtainAsync(string runtime, Catalog.ResourceRequest resources, IProgress<string>? pending, Func<bool> makeRoom)
     {
         var kind = _kinds.GetOrAdd(runtime, _ => new Kind());
+        var dedicated = host.NeedsDedicatedWorker(resources);
         try
         {
-            while (kind.Idle.TryDequeue(out var warm))
+            while (!dedicated && kind.Idle.TryDequeue(out var warm))
                 if (warm.IsAlive) return warm;
             var waitUntil = clock.GetUtcNow() + TimeSpan.FromSeconds(30);
             while (!TryReserve())
             {
                 if (!makeRoom() && clock.GetUtcNow() > waitUntil)
                     throw new AlgorithmCallException(ErrorTypes.Unavailable, $"all {maxWorkers} workers are busy; retry shortly");
-                if (kind.Idle.TryDequeue(out var freed) && freed.IsAlive) return freed;
+                if (!dedicated && kind.Idle.TryDequeue(out var freed) && freed.IsAlive) return freed;
                 await Task.Delay(20, stopping);
             }
-            return await SpawnAsync(runtime, pending);
+            return await SpawnAsync(runtime, dedicated ? resources : null, pending);
         }
         finally { Replenish(runtime); }
     }
@@ -91,11 +92,13 @@ internal sealed class GenericWorkers(IWorkerHost host, int warmPerKind, int maxW
     }
 
     /// <summary>Starts a worker; the caller has reserved a slot with <see cref="TryReserve"/>.</summary>
-    private async Task<WorkerConnection> SpawnAsync(string runtime, IProgress<string>? pending)
+    private async Task<WorkerConnection> SpawnAsync(string runtime, Catalog.ResourceRequest? resources, IProgress<string>? pending)
     {
         try
         {
-            var conn = pending is null ? await host.StartAsync(runtime, stopping) : await host.StartAsync(runtime, pending, stopping);
+            var report = pending ?? new Progress<string>();
+            var conn = resources is not null ? await host.StartAsync(runtime, resources, report, stopping)
+                : pending is null ? await host.StartAsync(runtime, stopping) : await host.StartAsync(runtime, pending, stopping);
             Interlocked.Increment(ref _freshStarts);
             Interlocked.Increment(ref _live);
             _ = conn.Exited.ContinueWith(_ => Interlocked.Decrement(ref _live), TaskScheduler.Default);

@@ -18,6 +18,19 @@ public interface IWorkerHost
     /// </summary>
     Task<WorkerConnection> StartAsync(string runtime, IProgress<string> pending, CancellationToken ct) => StartAsync(runtime, ct);
 
+    /// <summary>How many generic workers to keep warm per runtime kind, given the configured WarmGenericWorkers.</summary>
+    int WarmGenericWorkers(int configured) => configured;
+
+    /// <summary>
+    /// Whether a version declaring <paramref name="resources"/> needs a worker made for it rather than a warm generic one (a pod is
+    /// sized when it is made: a GPU version needs a pod that requests a GPU). Processes are limited at load: never.
+    /// </summary>
+    bool NeedsDedicatedWorker(Catalog.ResourceRequest resources) => false;
+
+    /// <summary>Starts a worker sized for <paramref name="resources"/> (see <see cref="NeedsDedicatedWorker"/>).</summary>
+    Task<WorkerConnection> StartAsync(string runtime, Catalog.ResourceRequest resources, IProgress<string> pending, CancellationToken ct) =>
+        StartAsync(runtime, pending, ct);
+
     /// <summary>
     /// Workers a previous server left running that this one may take over (pods that survive a gateway restart), each with the
     /// instance it was specialized as, if any. Process workers die with their server: none.

@@ -57,7 +57,7 @@ public sealed class WorkerPool : IAsyncDisposable
             n.MemoryMb > 0 ? n.MemoryMb : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 0.8 / 1048576.0,
             n.GpuMemoryMb)), profiles);
         _schedulers = new SchedulerFactory(_options, clock);
-        _generics = new GenericWorkers(host, _options.WarmGenericWorkers, _options.MaxWorkers, log, clock, _stopping.Token);
+        _generics = new GenericWorkers(host, host.WarmGenericWorkers(_options.WarmGenericWorkers), _options.MaxWorkers, log, clock, _stopping.Token);
         var tick = _options.Autoscaling.MetricInterval;
         _ticker = clock.CreateTimer(_ => Tick(), null, tick, tick);
     }
@@ -300,7 +300,7 @@ public sealed class WorkerPool : IAsyncDisposable
             _placement.EnsureRoom(version, InstanceCounts, () => EvictIdleInstance(except: v));
             var codeDir = await _code.EnsureExtractedAsync(version.Build, version.CodeUri, _stopping.Token);
             var pending = new PendingReport(reason => { lock (v) v.Scheduler.Pending(id, reason); });
-            conn = await _generics.ObtainAsync(version.Runtime, pending, () => EvictIdleInstance(except: v));
+            conn = await _generics.ObtainAsync(version.Runtime, version.Resources, pending, () => EvictIdleInstance(except: v));
             var visibleCode = conn.Environment.ExposeBuild(codeDir);
             conn.Environment.Limit(version.Resources, _options.MaxProcesses);
             var egress = version.Network ? conn.Environment.OpenEgress() : null;
