@@ -34,14 +34,16 @@ internal static class Usage
         """;
 
     public const string Serve = """
-        Usage: osai serve [--port N] [--host ADDR] [--home DIR]
+        Usage: osai serve [--port N] [--host ADDR] [--home DIR] [--worker-host process|kubernetes] [--kubeconfig FILE]
 
         Starts an OSForAI server in the foreground and runs it until Ctrl+C (or SIGTERM).
 
         Options:
-          --port N      TCP port to listen on (default 8080; 0 picks a free one)
-          --host ADDR   Address to bind (default 127.0.0.1)
-          --home DIR    Folder for all state (else $OSFORAI_HOME, else ~/.osforai)
+          --port N                 TCP port to listen on (default 8080; 0 picks a free one)
+          --host ADDR              Address to bind (default 127.0.0.1)
+          --home DIR               Folder for all state (else $OSFORAI_HOME, else ~/.osforai)
+          --worker-host KIND       process (default: sandboxed child processes) or kubernetes (every worker a pod)
+          --kubeconfig FILE        The cluster for --worker-host kubernetes (e.g. the one `osai dev-cluster` writes)
         """;
 
     public const string Keys = """

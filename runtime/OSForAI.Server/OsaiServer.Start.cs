@@ -34,7 +34,11 @@ public static partial class OsaiServer
         builder.Configuration.AddInMemoryCollection(options.Settings);
         options.ConfigureLogging?.Invoke(builder.Logging);
         builder.Services.Configure<OsaiOptions>(builder.Configuration.GetSection(OsaiOptions.Section));
-        builder.Services.PostConfigure<OsaiOptions>(o => o.Home = home);
+        builder.Services.PostConfigure<OsaiOptions>(o =>
+        {
+            o.Home = home;
+            if (o.Workers.Host == WorkerHostKind.Kubernetes) o.Workers.Kubernetes.ApplyDefaults();
+        });
         builder.Services.AddOptions<OsaiOptions>().ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<OsaiOptions>, OsaiOptionsValidation>();
         builder.WebHost.ConfigureKestrel(k =>

@@ -78,7 +78,20 @@ internal static class ServeCommand
         {
             throw new CliException($"cannot create home folder {home}: {e.Message}", 2);
         }
-        return new ServerStartOptions { Home = home, Host = address, Port = port };
+        var settings = new Dictionary<string, string?>();
+        switch (args.Get("worker-host"))
+        {
+            case null or "process": break;
+            case "kubernetes": settings["OSForAI:Workers:Host"] = "Kubernetes"; break;
+            case var other: throw new UsageException($"--worker-host must be process or kubernetes, not '{other}'");
+        }
+        if (args.Get("kubeconfig") is { } kubeconfig)
+        {
+            if (!settings.ContainsKey("OSForAI:Workers:Host")) throw new UsageException("--kubeconfig goes with --worker-host kubernetes");
+            if (!File.Exists(kubeconfig)) throw new UsageException($"--kubeconfig: no such file: {kubeconfig}");
+            settings["OSForAI:Workers:Kubernetes:Kubeconfig"] = Path.GetFullPath(kubeconfig);
+        }
+        return new ServerStartOptions { Home = home, Host = address, Port = port, Settings = settings };
     }
 
     private static string Hint(RunningServer server, string home, bool explicitHome)

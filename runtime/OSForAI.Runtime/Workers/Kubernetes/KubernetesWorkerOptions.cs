@@ -35,6 +35,25 @@ public sealed class KubernetesWorkerOptions
     public double DefaultCpu { get; set; } = 0.5;
     public int DefaultMemoryMb { get; set; } = 512;
 
+    /// <summary>
+    /// Fills what is not configured: the worker images by their repository names (osforai/worker-python, osforai/worker-onnx, as
+    /// deploy/docker builds them and `osai dev-cluster` runs them) and the two pools the stacks make, labelled osforai.dev/pool, the
+    /// GPU one tainted nvidia.com/gpu=true:NoSchedule; one warm generic CPU pod, none on GPU (the GPU pool scales from zero).
+    /// </summary>
+    public void ApplyDefaults()
+    {
+        if (Images.Count == 0)
+        {
+            Images["python3"] = "osforai/worker-python:latest";
+            Images["onnx"] = "osforai/worker-onnx:latest";
+        }
+        if (Pools.Count == 0)
+        {
+            Pools["cpu"] = new PodPoolOptions { NodeSelector = { ["osforai.dev/pool"] = "cpu" }, WarmPods = 1 };
+            Pools["gpu"] = new PodPoolOptions { NodeSelector = { ["osforai.dev/pool"] = "gpu" }, Tolerations = { "nvidia.com/gpu=true:NoSchedule" } };
+        }
+    }
+
     /// <summary>Every problem with these settings, for start-up validation.</summary>
     public IEnumerable<string> Errors(IEnumerable<string> runtimeKinds)
     {
