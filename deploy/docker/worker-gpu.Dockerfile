@@ -80,6 +80,8 @@ RUN ln -s /app/osai /usr/local/bin/osai
 # CUDA (and fall back to the CPU, saying why, if the pod has no usable GPU). The base image's
 # LD_LIBRARY_PATH (/usr/local/nvidia/lib64, where GKE mounts the driver) and NVIDIA_* variables are
 # kept; the server passes LD_LIBRARY_PATH and CUDA_VISIBLE_DEVICES on to the model workers.
+# OSAI_DEVICE=cuda: the model worker's own device setting, for when this image runs as an onnx worker pod of the Kubernetes
+# worker host (stacks config workerGpuImage) and the host does not set it. The gateway pod (runtime image) stays on the CPU.
 ENV OSFORAI_HOME=/var/lib/osforai \
     OSFORAI_URL=http://127.0.0.1:8080 \
     HOME=/var/lib/osforai \
@@ -88,7 +90,8 @@ ENV OSFORAI_HOME=/var/lib/osforai \
     DOTNET_RUNNING_IN_CONTAINER=true \
     OSForAI__Workers__Sandbox=bubblewrap \
     OSForAI__Workers__PythonPath=/usr/bin/python3 \
-    OSForAI__Models__Device=gpu
+    OSForAI__Models__Device=gpu \
+    OSAI_DEVICE=cuda
 
 VOLUME ["/var/lib/osforai"]
 WORKDIR /var/lib/osforai
