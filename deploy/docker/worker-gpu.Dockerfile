@@ -7,8 +7,8 @@
 #   docker run --gpus all -p 8080:8080 -v osforai:/var/lib/osforai osforai/worker-gpu:dev
 #
 # Which image runs where (Pulumi config of the stacks in stacks/<cloud> and the root Pulumi.yaml; the
-# CI workflow sets both to the images it built; today the stacks read runtimeImage only, for the
-# gateway, and workerGpuImage is meant for the pods they will run on the GPU pool):
+# CI workflow sets them to the images it built; the gateway's Kubernetes worker host runs onnx worker
+# pods from workerGpuImage, and Python worker pods from workerPythonImage, worker-python.Dockerfile):
 #   runtimeImage   (runtime.Dockerfile)    the system/CPU node pool: the gateway Deployment behind
 #                                          the public endpoint, Python algorithms, models on the CPU.
 #   workerGpuImage (this file)             the GPU node pool (scales from zero; GPU label and
