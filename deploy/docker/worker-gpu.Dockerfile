@@ -7,8 +7,8 @@
 #   docker run --gpus all -p 8080:8080 -v osforai:/var/lib/osforai osforai/worker-gpu:dev
 #
 # Which image runs where (Pulumi config of the stacks in stacks/<cloud> and the root Pulumi.yaml; the
-# CI workflow sets both to the images it built; today the stacks read runtimeImage only, for the
-# gateway, and workerGpuImage is meant for the pods they will run on the GPU pool):
+# CI workflow sets them to the images it built; the gateway's Kubernetes worker host runs onnx worker
+# pods from workerGpuImage, and Python worker pods from workerPythonImage, worker-python.Dockerfile):
 #   runtimeImage   (runtime.Dockerfile)    the system/CPU node pool: the gateway Deployment behind
 #                                          the public endpoint, Python algorithms, models on the CPU.
 #   workerGpuImage (this file)             the GPU node pool (scales from zero; GPU label and
@@ -80,6 +80,8 @@ RUN ln -s /app/osai /usr/local/bin/osai
 # CUDA (and fall back to the CPU, saying why, if the pod has no usable GPU). The base image's
 # LD_LIBRARY_PATH (/usr/local/nvidia/lib64, where GKE mounts the driver) and NVIDIA_* variables are
 # kept; the server passes LD_LIBRARY_PATH and CUDA_VISIBLE_DEVICES on to the model workers.
+# OSAI_DEVICE=cuda: the model worker's own device setting, for when this image runs as an onnx worker pod of the Kubernetes
+# worker host (stacks config workerGpuImage) and the host does not set it. The gateway pod (runtime image) stays on the CPU.
 ENV OSFORAI_HOME=/var/lib/osforai \
     OSFORAI_URL=http://127.0.0.1:8080 \
     HOME=/var/lib/osforai \
@@ -88,7 +90,8 @@ ENV OSFORAI_HOME=/var/lib/osforai \
     DOTNET_RUNNING_IN_CONTAINER=true \
     OSForAI__Workers__Sandbox=bubblewrap \
     OSForAI__Workers__PythonPath=/usr/bin/python3 \
-    OSForAI__Models__Device=gpu
+    OSForAI__Models__Device=gpu \
+    OSAI_DEVICE=cuda
 
 VOLUME ["/var/lib/osforai"]
 WORKDIR /var/lib/osforai

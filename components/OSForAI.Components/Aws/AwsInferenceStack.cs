@@ -165,7 +165,7 @@ public sealed class AwsInferenceStack : InferenceStack
         {
             ("gpu-asg-pool-label", $"k8s.io/cluster-autoscaler/node-template/label/{NodePools.PoolLabel}", NodePools.Gpu),
             ("gpu-asg-gpu-type-label", $"k8s.io/cluster-autoscaler/node-template/label/{NodePools.GpuTypeLabel}", args.GpuPool.GpuType),
-            ("gpu-asg-taint", $"k8s.io/cluster-autoscaler/node-template/taint/{NodePools.GpuTaintKey}", $"{NodePools.GpuTaintValue}:NoSchedule"),
+            ("gpu-asg-taint", $"k8s.io/cluster-autoscaler/node-template/taint/{NodePools.GpuTaintKey}", $"{NodePools.GpuTaintValue}:{NodePools.GpuTaintEffect}"),
             // Tag values are strings; toJSON turns the integer config value into one.
             ("gpu-asg-gpu-resource", $"k8s.io/cluster-autoscaler/node-template/resources/{NodePools.GpuResource}", Expr.ToJson(args.GpuPool.GpusPerNode)),
         };
@@ -177,6 +177,14 @@ public sealed class AwsInferenceStack : InferenceStack
         PodIdentityAgent = new Resource("aws:eks/addon:Addon", "pod-identity-agent", Expr.Object(
             ("clusterName", clusterName),
             ("addonName", "eks-pod-identity-agent")), Child(aws, SystemNodeGroup));
+        // NetworkPolicy enforcement (the worker pods' policy, RuntimeDeployment): the VPC CNI enforces policies only with
+        // enableNetworkPolicy, which needs it as a managed add-on. EKS installs the CNI itself; OVERWRITE takes it over.
+        VpcCni = new Resource("aws:eks/addon:Addon", "vpc-cni", Expr.Object(
+            ("clusterName", clusterName),
+            ("addonName", "vpc-cni"),
+            ("resolveConflictsOnCreate", "OVERWRITE"),
+            ("resolveConflictsOnUpdate", "OVERWRITE"),
+            ("configurationValues", Expr.ToJson(Expr.Object(("enableNetworkPolicy", "true"))))), Child(aws, SystemNodeGroup));
         AutoscalerRole = new Resource("aws:iam/role:Role", "cluster-autoscaler-role", Expr.Object(
             ("assumeRolePolicy", PodIdentityTrustPolicy()),
             ("description", "cluster-autoscaler of the OSForAI inference stack (EKS Pod Identity)")), Child(aws));
@@ -227,7 +235,7 @@ public sealed class AwsInferenceStack : InferenceStack
                 ("args", Expr.List("--region", args.Region, "eks", "get-token", "--cluster-name", clusterName, "--output", "json"))))))))))));
         // Everything on the cluster waits for the system nodes (and the Pod Identity agent) through this provider.
         KubernetesProvider = new Resource("pulumi:providers:kubernetes", "k8s", Expr.Object(
-            ("kubeconfig", Kubeconfig.Output())), Child(null, SystemNodeGroup, PodIdentityAgent));
+            ("kubeconfig", Kubeconfig.Output())), Child(null, SystemNodeGroup, PodIdentityAgent, VpcCni));
         var k8s = KubernetesProvider;
 
         // Node autoscaling: EKS has none built in. Auto-discovery finds both node groups by their ASG tags.
@@ -263,6 +271,7 @@ public sealed class AwsInferenceStack : InferenceStack
             Image = args.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
+            WorkerPods = args.WorkerPods,
             DevicePlugin = DevicePluginMode.Helm,
             DevicePluginVersion = awsArgs.DevicePluginChartVersion,
             GatewayAddress = LoadBalancerAddress.Hostname,
@@ -312,6 +321,8 @@ public sealed class AwsInferenceStack : InferenceStack
     public Resource GpuNodeGroup { get; }
     public IReadOnlyList<Resource> GpuAsgTags { get; }
     public Resource PodIdentityAgent { get; }
+    /// <summary>The VPC CNI as a managed add-on with NetworkPolicy enforcement on.</summary>
+    public Resource VpcCni { get; }
     public Resource AutoscalerRole { get; }
     public Resource Bucket { get; }
     public Resource RuntimeUser { get; }

@@ -61,6 +61,9 @@ public sealed class AzureInferenceStack : InferenceStack
             ("networkProfile", Expr.Object(
                 ("networkPlugin", "azure"),
                 ("networkPluginMode", "overlay"),
+                // Azure CNI powered by Cilium enforces NetworkPolicy (the worker pods' policy, RuntimeDeployment).
+                ("networkDataplane", "cilium"),
+                ("networkPolicy", "cilium"),
                 ("loadBalancerSku", "standard"))),
             ("agentPoolProfiles", Expr.List(Expr.Object(
                 ("name", SystemPoolName),
@@ -96,7 +99,7 @@ public sealed class AzureInferenceStack : InferenceStack
             // NVIDIA driver by AKS; the device plugin comes from RuntimeDeployment.
             ("gpuProfile", Expr.Object(("driver", "Install"))),
             ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType))),
-            ("nodeTaints", Expr.List($"{NodePools.GpuTaintKey}={NodePools.GpuTaintValue}:NoSchedule")),
+            ("nodeTaints", Expr.List(NodePools.GpuTaint)),
             ("tags", tags)),
             new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["count"] });
 
@@ -140,6 +143,7 @@ public sealed class AzureInferenceStack : InferenceStack
             Image = args.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
+            WorkerPods = args.WorkerPods,
             DevicePlugin = DevicePluginMode.Helm,
             DevicePluginVersion = azureArgs.DevicePluginChartVersion,
             // Azure's load balancer gives the Service a public IP.

@@ -86,6 +86,8 @@ public sealed class GcpInferenceStack : InferenceStack
             ("minMasterVersion", args.KubernetesVersion),
             ("releaseChannel", Expr.Object(("channel", gcpArgs.ReleaseChannel))),
             ("networkingMode", "VPC_NATIVE"),
+            // GKE Dataplane V2 enforces NetworkPolicy (the worker pods' policy, RuntimeDeployment) without an add-on.
+            ("datapathProvider", "ADVANCED_DATAPATH"),
             ("ipAllocationPolicy", Expr.Object(
                 ("clusterSecondaryRangeName", "pods"),
                 ("servicesSecondaryRangeName", "services"))),
@@ -178,6 +180,7 @@ public sealed class GcpInferenceStack : InferenceStack
             Image = args.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
+            WorkerPods = args.WorkerPods,
             // GKE runs the NVIDIA device plugin on GPU nodes itself.
             DevicePlugin = DevicePluginMode.Managed,
             // An external passthrough Network Load Balancer, GKE's default for a LoadBalancer Service.

@@ -56,6 +56,12 @@ public sealed record RuntimeDeploymentArgs
     public bool NodePoolLabels { get; init; } = true;
     /// <summary>Cloud-specific annotations of the gateway Service (load balancer type, scheme).</summary>
     public IReadOnlyList<KeyValuePair<string, Expr>> ServiceAnnotations { get; init; } = [];
+    /// <summary>
+    /// The Kubernetes worker host: workers run as pods on the node pools (<see cref="NodePools.WorkerPools"/>), with these images and
+    /// warm pods. Null: the process host (workers are child processes in the gateway pod), for clusters whose nodes do not carry the
+    /// stacks' pool labels (bring your own cluster).
+    /// </summary>
+    public WorkerPodArgs? WorkerPods { get; init; }
     public string CpuRequest { get; init; } = "500m";
     public string MemoryRequest { get; init; } = "1Gi";
     public string MemoryLimit { get; init; } = "4Gi";
@@ -74,6 +80,13 @@ public sealed class RuntimeDeployment : ComponentResource
     public const int ContainerPort = 8080;
     public const string HomePath = "/var/lib/osforai";
     public const string SecretsPath = "/var/run/secrets/osforai/data";
+    /// <summary>The port the Kubernetes worker host listens on for worker pods dialling back (container port named <see cref="WorkersPortName"/>).</summary>
+    public const int WorkersPort = 7071;
+    public const string WorkersPortName = "workers";
+    /// <summary>The environment variable the pod's own IP arrives in (downward API), expanded in the worker host's GatewayAddress.</summary>
+    public const string PodIpVariable = "OSAI_POD_IP";
+    /// <summary>Where the worker host's settings live (ASP.NET Core configuration from environment variables).</summary>
+    public const string KubernetesHostPrefix = "OSForAI__Workers__Kubernetes__";
 
     public RuntimeDeployment(string name, RuntimeDeploymentArgs args, ComponentResource? parent = null)
         : base("osforai:kubernetes:RuntimeDeployment", name, parent)
@@ -89,11 +102,12 @@ public sealed class RuntimeDeployment : ComponentResource
         ServiceAccount = new Resource("kubernetes:core/v1:ServiceAccount", "service-account", Expr.Object(
             ("metadata", Meta(ServiceAccountName))), Child(provider));
 
-        // The scheduler starts, watches and removes the pods that run algorithms; nothing more.
+        // The worker host starts, watches, relabels (patch) and removes the pods that run algorithms in its own namespace, and reads
+        // their logs when one fails to start; nothing more: no cluster-wide rule, no secrets (each pod's secret travels in its own env).
         Role = new Resource("kubernetes:rbac.authorization.k8s.io/v1:Role", "pod-manager", Expr.Object(
             ("metadata", Meta("osforai-pod-manager")),
             ("rules", Expr.List(
-                Expr.Object(("apiGroups", Expr.List("")), ("resources", Expr.List("pods")), ("verbs", Expr.List("create", "get", "list", "watch", "delete"))),
+                Expr.Object(("apiGroups", Expr.List("")), ("resources", Expr.List("pods")), ("verbs", Expr.List(PodVerbs.Select(v => (Expr)v).ToArray()))),
                 Expr.Object(("apiGroups", Expr.List("")), ("resources", Expr.List("pods/log")), ("verbs", Expr.List("get")))))), Child(provider));
         RoleBinding = new Resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "pod-manager-binding", Expr.Object(
             ("metadata", Meta("osforai-pod-manager")),
@@ -140,7 +154,12 @@ public sealed class RuntimeDeployment : ComponentResource
                             ("name", "server"),
                             ("image", args.Image),
                             ("args", Expr.List("serve", "--host", "0.0.0.0", "--port", ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--home", HomePath)),
-                            ("ports", Expr.List(Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")))),
+                            ("ports", args.WorkerPods is null
+                                ? Expr.List(Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")))
+                                : Expr.List(
+                                    Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")),
+                                    Expr.Object(("name", WorkersPortName), ("containerPort", WorkersPort), ("protocol", "TCP")))),
+                            ("env", args.WorkerPods is { } workerArgs ? Expr.List(WorkerHostEnv(workerArgs).ToArray()) : null),
                             ("envFrom", Expr.List(envFrom)),
                             ("securityContext", SandboxSecurityContext()),
                             ("readinessProbe", probe),
@@ -192,8 +211,80 @@ public sealed class RuntimeDeployment : ComponentResource
                     ("tolerations", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("operator", "Exists"), ("effect", "NoSchedule"))))))), Child(provider));
         }
 
+        if (args.WorkerPods is not null)
+        {
+            // Worker pods are every pod in the namespace but the gateway's: whatever labels the host gives them, they are
+            // selected. They receive nothing (they dial out) and may reach only the gateway's workers port and DNS.
+            var workerPods = Expr.Object(("matchExpressions", Expr.List(Expr.Object(
+                ("key", "app.kubernetes.io/name"), ("operator", "NotIn"), ("values", Expr.List(AppName))))));
+            var gatewayPods = Expr.Object(("matchLabels", labels));
+            WorkerNetworkPolicy = new Resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "worker-network-policy", Expr.Object(
+                ("metadata", Meta("osforai-workers")),
+                ("spec", Expr.Object(
+                    ("podSelector", workerPods),
+                    ("policyTypes", Expr.List("Ingress", "Egress")),
+                    // No ingress rules: nothing may connect to a worker pod.
+                    ("egress", Expr.List(
+                        Expr.Object(
+                            ("to", Expr.List(Expr.Object(("podSelector", gatewayPods)))),
+                            ("ports", Expr.List(Expr.Object(("protocol", "TCP"), ("port", WorkersPort))))),
+                        Expr.Object(
+                            ("to", Expr.List(Expr.Object(("namespaceSelector", Expr.Object(("matchLabels", Expr.Object(("kubernetes.io/metadata.name", "kube-system")))))))),
+                            ("ports", Expr.List(Expr.Object(("protocol", "UDP"), ("port", 53)), Expr.Object(("protocol", "TCP"), ("port", 53)))))))))), Child(provider));
+            // The gateway: its HTTP port from anywhere (the load balancer, probes), its workers port only from the worker pods.
+            GatewayNetworkPolicy = new Resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "gateway-network-policy", Expr.Object(
+                ("metadata", Meta("osforai-gateway")),
+                ("spec", Expr.Object(
+                    ("podSelector", gatewayPods),
+                    ("policyTypes", Expr.List("Ingress")),
+                    ("ingress", Expr.List(
+                        Expr.Object(("ports", Expr.List(Expr.Object(("protocol", "TCP"), ("port", ContainerPort))))),
+                        Expr.Object(
+                            ("from", Expr.List(Expr.Object(("podSelector", workerPods)))),
+                            ("ports", Expr.List(Expr.Object(("protocol", "TCP"), ("port", WorkersPort)))))))))), Child(provider));
+        }
+
         var field = args.GatewayAddress == LoadBalancerAddress.Hostname ? "hostname" : "ip";
         GatewayUrl = Expr.Concat("http://", Service.Output($"status.loadBalancer.ingress[0].{field}"));
+    }
+
+    /// <summary>What the worker host may do with pods in its namespace (the Role's only rule on pods; pods/log: get).</summary>
+    public static IReadOnlyList<string> PodVerbs { get; } = ["create", "get", "list", "watch", "delete", "patch"];
+
+    /// <summary>
+    /// The environment that selects and configures the Kubernetes worker host (OSForAI:Workers:Host = Kubernetes). The namespace and
+    /// the pod's IP come from the downward API; Kubernetes expands <c>$(OSAI_POD_IP)</c> in GatewayAddress because OSAI_POD_IP is
+    /// defined before it. Worker pods dial that address (the pod IP: no Service in between, see docs/deploy.md). Each pool's node
+    /// selector and tolerations come from <see cref="NodePools.WorkerPools"/>, the values the node pools are labelled and tainted with.
+    /// </summary>
+    public static IEnumerable<Expr> WorkerHostEnv(WorkerPodArgs workers)
+    {
+        static Obj Value(string name, Expr value) => Expr.Object(("name", name), ("value", value));
+        static Obj Field(string name, string path) => Expr.Object(("name", name), ("valueFrom", Expr.Object(("fieldRef", Expr.Object(("fieldPath", path))))));
+        const string k = KubernetesHostPrefix;
+        yield return Field(PodIpVariable, "status.podIP");
+        yield return Value("OSForAI__Workers__Host", "Kubernetes");
+        yield return Field(k + "Namespace", "metadata.namespace");
+        yield return Value(k + "ServiceAccountInCluster", "true");
+        yield return Value(k + "GatewayAddress", $"tcp:$({PodIpVariable}):{WorkersPort}");
+        yield return Value(k + "ListenPort", WorkersPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        yield return Value(k + "Images__python3", workers.PythonImage);
+        yield return Value(k + "Images__onnx", workers.OnnxImage);
+        foreach (var pool in NodePools.WorkerPools)
+        {
+            var p = $"{k}Pools__{pool.Name}__";
+            yield return Value($"{p}NodeSelector__{pool.LabelKey}", pool.LabelValue);
+            for (var i = 0; i < pool.Tolerations.Count; i++)
+                yield return Value($"{p}Tolerations__{i}", pool.Tolerations[i]);
+            var warm = pool.Name switch
+            {
+                "cpu" => workers.CpuWarmPods,
+                "gpu" => workers.GpuWarmPods,
+                _ => throw new InvalidOperationException($"no warm-pod setting for pool '{pool.Name}'"),
+            };
+            // Environment values are strings; toJSON turns the integer config value into one.
+            yield return Value($"{p}WarmPods", warm is Lit { Value: int n } ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : Expr.ToJson(warm));
+        }
     }
 
     /// <summary>The non-root uid/gid of the runtime images (deploy/docker).</summary>
@@ -225,6 +316,10 @@ public sealed class RuntimeDeployment : ComponentResource
     public Resource Settings { get; }
     public Resource DataSecret { get; }
     public Resource Deployment { get; }
+    /// <summary>Worker pods: no ingress; egress only to the gateway's workers port and DNS. Null with the process host.</summary>
+    public Resource? WorkerNetworkPolicy { get; }
+    /// <summary>The gateway: HTTP from anywhere, the workers port only from worker pods. Null with the process host.</summary>
+    public Resource? GatewayNetworkPolicy { get; }
     public Resource Service { get; }
     public Resource Autoscaler { get; }
     public Resource DisruptionBudget { get; }

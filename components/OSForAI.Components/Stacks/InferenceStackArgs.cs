@@ -34,6 +34,8 @@ public sealed record InferenceStackArgs
     public required Expr GatewayMaxReplicas { get; init; }
     /// <summary>The Kubernetes namespace the runtime is deployed into.</summary>
     public required Expr Namespace { get; init; }
+    /// <summary>The images and warm pods of the Kubernetes worker host (workers run as pods on the node pools).</summary>
+    public required WorkerPodArgs WorkerPods { get; init; }
 
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =
@@ -55,4 +57,34 @@ public static class NodePools
     public const string GpuTaintValue = "true";
     /// <summary>The extended resource the NVIDIA device plugin advertises.</summary>
     public const string GpuResource = "nvidia.com/gpu";
+    /// <summary>The GPU taint's effect as Kubernetes spells it (EKS and GKE APIs spell it NO_SCHEDULE).</summary>
+    public const string GpuTaintEffect = "NoSchedule";
+    /// <summary>The GPU taint as <c>key=value:Effect</c>: AKS's nodeTaints, and the worker host's toleration of it.</summary>
+    public const string GpuTaint = GpuTaintKey + "=" + GpuTaintValue + ":" + GpuTaintEffect;
+
+    /// <summary>
+    /// The worker host's pools, keyed by the name the runtime knows them by (<c>OSForAI:Workers:Kubernetes:Pools:&lt;name&gt;</c>):
+    /// the node selector and tolerations its pods carry. This is the one source of truth for both sides: the cloud stacks
+    /// label and taint their node pools with <see cref="PoolLabel"/>, <see cref="System"/>, <see cref="Gpu"/> and
+    /// <see cref="GpuTaint"/>, and the runtime's pods select and tolerate exactly these values. CPU worker pods run on
+    /// the system pool (its nodes carry <c>osforai.dev/pool=system</c>; the stacks have no separate CPU worker pool).
+    /// </summary>
+    public static IReadOnlyList<WorkerPool> WorkerPools { get; } =
+    [
+        new("cpu", PoolLabel, System, []),
+        new("gpu", PoolLabel, Gpu, [GpuTaint]),
+    ];
 }
+
+/// <summary>One pool of the Kubernetes worker host: its pods select <c>LabelKey=LabelValue</c> and tolerate <see cref="Tolerations"/> (<c>key=value:Effect</c>).</summary>
+public sealed record WorkerPool(string Name, string LabelKey, string LabelValue, IReadOnlyList<string> Tolerations);
+
+/// <summary>
+/// What the stacks tell the runtime's Kubernetes worker host: the worker image per runtime kind and how many generic
+/// pods each pool keeps warm.
+/// </summary>
+/// <param name="PythonImage">The Python runner image (deploy/docker/worker-python.Dockerfile), runtime kind <c>python3</c>.</param>
+/// <param name="OnnxImage">The .NET ONNX worker with CUDA (deploy/docker/worker-gpu.Dockerfile), runtime kind <c>onnx</c>.</param>
+/// <param name="CpuWarmPods">Generic pods kept warm on the CPU (system) pool.</param>
+/// <param name="GpuWarmPods">Generic pods kept warm on the GPU pool (0: the GPU pool scales to zero when idle).</param>
+public sealed record WorkerPodArgs(Expr PythonImage, Expr OnnxImage, Expr CpuWarmPods, Expr GpuWarmPods);

@@ -46,6 +46,17 @@ public static partial class StackConfig
     public const string GatewayMinReplicas = "gatewayMinReplicas";
     public const string GatewayMaxReplicas = "gatewayMaxReplicas";
     public const string Namespace = "namespace";
+    public const string WorkerPythonImage = "workerPythonImage";
+    public const string WorkerGpuImage = "workerGpuImage";
+    public const string CpuWarmPods = "cpuWarmPods";
+    public const string GpuWarmPods = "gpuWarmPods";
+
+    /// <summary>
+    /// The oldest Kubernetes minor version the stacks deploy: the worker host's pool settings are environment variables
+    /// whose names hold the node label key (<c>...__NodeSelector__osforai.dev/pool</c>), and a '/' in an environment
+    /// variable name needs the RelaxedEnvironmentVariableValidation feature (beta and on by default from 1.32, GA in 1.34).
+    /// </summary>
+    public static readonly Version MinKubernetesVersion = new(1, 32);
 
     public static IReadOnlyList<ConfigSetting> Settings { get; } =
     [
@@ -64,6 +75,10 @@ public static partial class StackConfig
         new(GatewayMinReplicas, "integer", 1, "fewest gateway replicas"),
         new(GatewayMaxReplicas, "integer", 1, "most gateway replicas"),
         new(Namespace, "string", "osforai", "Kubernetes namespace of the runtime"),
+        new(WorkerPythonImage, "string", null, "Python worker image (deploy/docker/worker-python.Dockerfile)"),
+        new(WorkerGpuImage, "string", null, "ONNX worker image with CUDA (deploy/docker/worker-gpu.Dockerfile)"),
+        new(CpuWarmPods, "integer", 1, "generic worker pods kept warm on the CPU (system) pool"),
+        new(GpuWarmPods, "integer", 0, "generic worker pods kept warm on the GPU pool (0: the pool scales to zero when idle)"),
     ];
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
@@ -80,6 +95,7 @@ public static partial class StackConfig
             GatewayMinReplicas = keys[GatewayMinReplicas],
             GatewayMaxReplicas = keys[GatewayMaxReplicas],
             Namespace = keys[Namespace],
+            WorkerPods = new WorkerPodArgs(keys[WorkerPythonImage], keys[WorkerGpuImage], keys[CpuWarmPods], keys[GpuWarmPods]),
             Tags = InferenceStackArgs.DefaultTags,
         };
     }
@@ -92,10 +108,16 @@ public static partial class StackConfig
 
         if (values.String(Region) is { } region && !cloud.RegionFormat.IsMatch(region))
             errors.Add(new(Region, $"'{region}' is not an {cloud.Cloud} region (expected something like '{cloud.RegionExample}')"));
-        if (values.String(KubernetesVersion) is { } version && !KubernetesVersionFormat().IsMatch(version))
-            errors.Add(new(KubernetesVersion, $"'{version}' is not a Kubernetes minor version such as '1.33'"));
-        if (values.String(RuntimeImage) is { } image && (image.Length == 0 || image.Any(char.IsWhiteSpace)))
-            errors.Add(new(RuntimeImage, $"'{image}' is not a container image reference"));
+        if (values.String(KubernetesVersion) is { } version)
+        {
+            if (!KubernetesVersionFormat().IsMatch(version))
+                errors.Add(new(KubernetesVersion, $"'{version}' is not a Kubernetes minor version such as '1.33'"));
+            else if (Version.Parse(version) < MinKubernetesVersion)
+                errors.Add(new(KubernetesVersion, $"'{version}' is too old: the worker host's settings need Kubernetes {MinKubernetesVersion} or newer (environment variable names with '/', RelaxedEnvironmentVariableValidation)"));
+        }
+        foreach (var key in new[] { RuntimeImage, WorkerPythonImage, WorkerGpuImage })
+            if (values.String(key) is { } image && !IsImageReference(image))
+                errors.Add(new(key, $"'{image}' is not a container image reference"));
         if (values.String(Namespace) is { } ns && !DnsLabel().IsMatch(ns))
             errors.Add(new(Namespace, $"'{ns}' is not a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)"));
         values.String(SystemInstanceType);
@@ -105,6 +127,17 @@ public static partial class StackConfig
         Range(values, errors, GatewayMinReplicas, GatewayMaxReplicas, minFloor: 1);
         if (values.Integer(GpusPerNode) is { } gpus && gpus < 1)
             errors.Add(new(GpusPerNode, $"must be at least 1, got {gpus}"));
+        if (values.Integer(CpuWarmPods) is { } cpuWarm && cpuWarm < 0)
+            errors.Add(new(CpuWarmPods, $"must be 0 or more, got {cpuWarm}"));
+        if (values.Integer(GpuWarmPods) is { } gpuWarm)
+        {
+            // Each warm GPU pod holds one GPU: more than the pool can ever hold would stay Pending for good.
+            if (gpuWarm < 0)
+                errors.Add(new(GpuWarmPods, $"must be 0 or more, got {gpuWarm}"));
+            else if (values.Integer(GpuMaxNodes) is { } maxNodes && maxNodes > 0 && values.Integer(GpusPerNode) is { } perNode && perNode > 0
+                     && gpuWarm > maxNodes * perNode)
+                errors.Add(new(GpuWarmPods, $"{gpuWarm} warm GPU pods need {gpuWarm} GPUs, more than the GPU pool's {maxNodes * perNode} ({GpuMaxNodes} {maxNodes} × {GpusPerNode} {perNode})"));
+        }
 
         var gpuType = values.String(GpuType);
         if (gpuType is not null && !cloud.GpuFamilies.ContainsKey(gpuType))
@@ -184,6 +217,12 @@ public static partial class StackConfig
             if (_reported.Add(key)) errors.Add(new(key, message));
         }
     }
+
+    /// <summary>Something a container runtime can pull: no whitespace, no scheme, no upper-case repository.</summary>
+    internal static bool IsImageReference(string image) => ImageReference().IsMatch(image);
+
+    [GeneratedRegex(@"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")]
+    private static partial Regex ImageReference();
 
     [GeneratedRegex(@"^1\.\d{1,2}$")]
     private static partial Regex KubernetesVersionFormat();

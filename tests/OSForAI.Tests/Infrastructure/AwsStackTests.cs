@@ -77,7 +77,10 @@ public sealed partial class AwsStackTests
         Assert.Equal("https://kubernetes.github.io/autoscaler", Text(Map(releases["cluster-autoscaler"], "repositoryOpts"), "repo"));
         Assert.Equal("https://nvidia.github.io/k8s-device-plugin", Text(Map(releases["nvidia-device-plugin"], "repositoryOpts"), "repo"));
         Assert.Single(Resources(root, "aws:eks/podIdentityAssociation:PodIdentityAssociation"));
-        Assert.Equal("eks-pod-identity-agent", Text(Map(Resources(root, "aws:eks/addon:Addon").Single().Node, "properties"), "addonName"));
+        var addons = Resources(root, "aws:eks/addon:Addon").ToDictionary(r => Text(Map(r.Node, "properties"), "addonName"), r => Map(r.Node, "properties"));
+        Assert.Equal(["eks-pod-identity-agent", "vpc-cni"], addons.Keys.Order(StringComparer.Ordinal));
+        // The VPC CNI enforces NetworkPolicy only when told to (the worker pods' policy).
+        Assert.Equal("true", Text(Map(Map(addons["vpc-cni"], "configurationValues"), "fn::toJSON"), "enableNetworkPolicy"));
     }
 
     [Fact]

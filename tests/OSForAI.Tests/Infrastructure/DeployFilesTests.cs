@@ -15,14 +15,37 @@ public sealed class DeployFilesTests
     private static readonly string Root = OSForAI.Testing.Repository.Root;
     private const string RuntimeDockerfile = "deploy/docker/runtime.Dockerfile";
     private const string GpuDockerfile = "deploy/docker/worker-gpu.Dockerfile";
+    private const string PythonWorkerDockerfile = "deploy/docker/worker-python.Dockerfile";
     private const string Workflow = ".github/workflows/stacks.yml";
 
+    /// <summary>The images that hold a whole server (osai serve).</summary>
     public static TheoryData<string> Dockerfiles => new() { RuntimeDockerfile, GpuDockerfile };
+    /// <summary>Every image, the Python worker pod's included.</summary>
+    public static TheoryData<string> AllDockerfiles => new() { RuntimeDockerfile, GpuDockerfile, PythonWorkerDockerfile };
 
     // ---------------------------------------------------------------------------------------------- Dockerfiles
 
+    [Fact]
+    public void The_python_worker_image_runs_the_runner_as_uid_10001_on_a_read_only_root_filesystem()
+    {
+        var file = Parse(PythonWorkerDockerfile);
+        var stage = file.FinalStage;
+        Assert.Equal("10001:10001", stage.Last(i => i.Keyword == "USER").Arguments.Trim());
+        // The runner at the fixed path is the entry point: the worker host's pod spec needs no command.
+        var entrypoint = CommandWords(stage.Last(i => i.Keyword == "ENTRYPOINT").Arguments);
+        Assert.Equal("/app/runners/python/osai_runner.py", entrypoint[^1]);
+        Assert.Contains("/usr/bin/python3", entrypoint);
+        var copy = stage.Single(i => i.Keyword == "COPY");
+        Assert.Contains("runtime/runners/python/osai_runner.py /app/runners/python/osai_runner.py", copy.Arguments);
+        // Nothing written outside /tmp (the host mounts an emptyDir there): no bytecode, HOME in /tmp, no volume, no server port.
+        var env = string.Join(" ", stage.Where(i => i.Keyword == "ENV").Select(i => i.Arguments));
+        Assert.Contains("PYTHONDONTWRITEBYTECODE=1", env);
+        Assert.Contains("HOME=/tmp", env);
+        Assert.DoesNotContain(stage, i => i.Keyword is "VOLUME" or "EXPOSE" or "CMD");
+    }
+
     [Theory]
-    [MemberData(nameof(Dockerfiles))]
+    [MemberData(nameof(AllDockerfiles))]
     public void Every_copy_source_from_the_build_context_exists(string dockerfile)
     {
         var copies = Parse(dockerfile).Instructions.Where(i => i.Keyword is "COPY" or "ADD").ToList();
@@ -42,7 +65,7 @@ public sealed class DeployFilesTests
     }
 
     [Theory]
-    [MemberData(nameof(Dockerfiles))]
+    [MemberData(nameof(AllDockerfiles))]
     public void Every_base_image_has_an_explicit_tag_that_is_not_latest(string dockerfile)
     {
         var file = Parse(dockerfile);
@@ -68,7 +91,7 @@ public sealed class DeployFilesTests
     }
 
     [Theory]
-    [MemberData(nameof(Dockerfiles))]
+    [MemberData(nameof(AllDockerfiles))]
     public void The_image_runs_as_a_non_root_user(string dockerfile)
     {
         var user = Parse(dockerfile).FinalStage.LastOrDefault(i => i.Keyword == "USER");
@@ -230,7 +253,7 @@ public sealed class DeployFilesTests
         Assert.True(text.Contains("GITHUB_SHA") || text.Contains("github.sha"), "images must be tagged with the commit SHA");
         var dockerfiles = Steps(images).Select(s => Child(Child(s, "with") as YamlMappingNode, "file") as YamlScalarNode)
             .Where(f => f is not null).Select(f => f!.Value!).ToList();
-        Assert.Equal(new[] { GpuDockerfile, RuntimeDockerfile }.Order(StringComparer.Ordinal), dockerfiles.Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { GpuDockerfile, RuntimeDockerfile, PythonWorkerDockerfile }.Order(StringComparer.Ordinal), dockerfiles.Order(StringComparer.Ordinal));
         foreach (var file in dockerfiles) Assert.True(File.Exists(Path.Combine(Root, file)), file);
     }
 
@@ -246,6 +269,13 @@ public sealed class DeployFilesTests
         Assert.Contains("up", PulumiCommands(prod, "prod"));
         var promote = string.Join('\n', RunScripts(prod));
         Assert.Contains("pulumi config get runtimeImage --stack dev", promote);
+        // Every image the stacks read is set on dev and promoted to prod.
+        foreach (var key in new[] { "workerGpuImage", "workerPythonImage" })
+        {
+            Assert.Contains(RunScripts(dev), r => r.Contains($"pulumi config set {key}") && r.Contains("--stack dev"));
+            Assert.Contains($"pulumi config get {key} --stack dev", promote);
+            Assert.Matches($@"pulumi config set {key} \S+ --stack prod", promote);
+        }
         Assert.Matches(@"pulumi config set runtimeImage \S+ --stack prod", promote);
         // The promotion happens before prod's update.
         var steps = Steps(prod).ToList();

@@ -40,6 +40,7 @@ public sealed class KubernetesObjectTests
         ["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"] = typeof(V1RoleBinding),
         ["kubernetes:autoscaling/v2:HorizontalPodAutoscaler"] = typeof(V2HorizontalPodAutoscaler),
         ["kubernetes:policy/v1:PodDisruptionBudget"] = typeof(V1PodDisruptionBudget),
+        ["kubernetes:networking.k8s.io/v1:NetworkPolicy"] = typeof(V1NetworkPolicy),
     };
 
     /// <summary>Kubernetes-package resources that are not Kubernetes objects: exactly these are left unchecked.</summary>
@@ -103,7 +104,7 @@ public sealed class KubernetesObjectTests
     }
 
     /// <summary>The object as the provider sends it: apiVersion and kind from the token, then the properties.</summary>
-    private static JsonObject ObjectJson(Resource r)
+    internal static JsonObject ObjectJson(Resource r)
     {
         var (apiVersion, kind) = ApiVersionAndKind(r.Type);
         var obj = new JsonObject { ["apiVersion"] = apiVersion, ["kind"] = kind };
@@ -115,7 +116,7 @@ public sealed class KubernetesObjectTests
         return obj;
     }
 
-    private static object Deserialize(JsonNode json, Type model) =>
+    internal static object Deserialize(JsonNode json, Type model) =>
         JsonSerializer.Deserialize(json, Strict.GetTypeInfo(model)) ?? throw new InvalidOperationException("null object");
 
     private static T Model<T>(PulumiProgram program, string token) where T : class =>
