@@ -116,7 +116,10 @@ public sealed class PodSpecTests
         Assert.Contains(errors, e => e.Contains("Pools:cpu must be configured"));
         Assert.Contains(errors, e => e.Contains("Pools:gpu:WarmPods"));
         Assert.Contains(errors, e => e.Contains("'nvidia.com/gpu=true' is not KEY[=VALUE]:EFFECT"));
-        Assert.Empty(Options().Errors(["python3", "onnx"]));
+        Assert.Contains(errors, e => e.Contains("set either Kubeconfig (a file) or ServiceAccountInCluster"));
+        var good = Options();
+        good.ServiceAccountInCluster = true;
+        Assert.Empty(good.Errors(["python3", "onnx"]));
     }
 
     [Fact]

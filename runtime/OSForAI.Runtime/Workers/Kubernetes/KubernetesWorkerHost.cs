@@ -49,9 +49,9 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         RuntimeKinds = [.. options.Images.Keys];
     }
 
-    public static IKubernetes Connect(KubernetesWorkerOptions o) => new k8s.Kubernetes(o.Kubeconfig.Length > 0
-        ? KubernetesClientConfiguration.BuildConfigFromConfigFile(o.Kubeconfig)
-        : KubernetesClientConfiguration.InClusterConfig());
+    public static IKubernetes Connect(KubernetesWorkerOptions o) => new k8s.Kubernetes(o.ServiceAccountInCluster
+        ? KubernetesClientConfiguration.InClusterConfig()
+        : KubernetesClientConfiguration.BuildConfigFromConfigFile(o.Kubeconfig));
 
     public IReadOnlyCollection<string> RuntimeKinds { get; }
 

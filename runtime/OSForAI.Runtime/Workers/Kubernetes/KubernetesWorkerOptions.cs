@@ -6,8 +6,11 @@ namespace OSForAI.Runtime.Workers.Kubernetes;
 /// </summary>
 public sealed class KubernetesWorkerOptions
 {
-    /// <summary>A kubeconfig file; empty: the in-cluster service account (a runtime running as a pod).</summary>
+    /// <summary>A kubeconfig file naming the cluster (e.g. the one `osai dev-cluster` writes).</summary>
     public string Kubeconfig { get; set; } = "";
+
+    /// <summary>Use the in-cluster configuration (the pod's service-account token): a runtime that runs as a pod.</summary>
+    public bool ServiceAccountInCluster { get; set; }
 
     /// <summary>The namespace worker pods are made in.</summary>
     public string Namespace { get; set; } = "default";
@@ -59,6 +62,8 @@ public sealed class KubernetesWorkerOptions
     {
         const string at = "OSForAI:Workers:Kubernetes";
         if (Kubeconfig.Length > 0 && !File.Exists(Kubeconfig)) yield return $"{at}:Kubeconfig names a file that does not exist: {Kubeconfig}";
+        if ((Kubeconfig.Length > 0) == ServiceAccountInCluster)
+            yield return $"{at}: set either Kubeconfig (a file) or ServiceAccountInCluster (true inside a pod), exactly one";
         if (!PodSpecs.IsDnsLabel(Namespace)) yield return $"{at}:Namespace must be a DNS label, not '{Namespace}'";
         if (!PodSpecs.IsLabelValue(ServerId) || ServerId.Length == 0) yield return $"{at}:ServerId must be a non-empty label value, not '{ServerId}'";
         if (ListenPort is < 1 or > 65535) yield return $"{at}:ListenPort must be a TCP port, not {ListenPort}";
