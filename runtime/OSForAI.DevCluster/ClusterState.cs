@@ -184,6 +184,9 @@ internal sealed partial class ClusterState : IAsyncDisposable
             var image = (string)container["image"]!;
             container["imagePullPolicy"] ??= image.Contains(':') && !image.EndsWith(":latest", StringComparison.Ordinal) ? "IfNotPresent" : "Always";
             stored.Remove("status");
+            foreach (var item in (container["env"] as JsonArray ?? []).OfType<JsonObject>())
+                if (item["valueFrom"]?["fieldRef"] is JsonObject fieldRef)
+                    fieldRef["apiVersion"] ??= "v1"; // defaulted as the API server does
 
             var entry = new PodEntry
             {

@@ -52,7 +52,8 @@ public sealed class DevCluster : IAsyncDisposable
         return new DevCluster(app, state, $"http://127.0.0.1:{port}");
     }
 
-    /// <summary>The kubeconfig for this cluster (context, cluster and user <c>osforai-dev</c>, namespace default).</summary>
+    /// <summary>The kubeconfig for this cluster (context, cluster and user <c>osforai-dev</c>, namespace default).
+    /// The user's token is a placeholder: KubernetesClient needs some credential; the dev cluster checks none.</summary>
     public string Kubeconfig(string defaultNamespace = "default") => $"""
         apiVersion: v1
         kind: Config
@@ -70,7 +71,8 @@ public sealed class DevCluster : IAsyncDisposable
         preferences: {"{}"}
         users:
         - name: osforai-dev
-          user: {"{}"}
+          user:
+            token: osforai-dev
 
         """;
 
