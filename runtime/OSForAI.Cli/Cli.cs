@@ -28,6 +28,7 @@ public static class Cli
         new("algo info", Usage.AlgoInfo, ClientOptions, [], AlgoCommands.InfoAsync),
         new("call", Usage.Call, [.. ClientOptions, "timeout", "out"], ["json", "text", "stdout"], CallCommand.RunAsync),
         new("sim", Usage.Sim, SimCommand.Options, SimCommand.Flags, SimCommand.RunAsync),
+        new("dev-cluster", Usage.DevCluster, DevClusterCommand.Options, [], DevClusterCommand.RunAsync),
     ];
 
     internal static readonly IReadOnlyDictionary<string, string> GroupUsage = new Dictionary<string, string>

@@ -25,6 +25,9 @@ internal static class Usage
         Simulation:
           sim                       Replay traces through the scaling policies, write a report
 
+        Development:
+          dev-cluster               Run an in-process Kubernetes API whose pods are local processes
+
         Client options (all client commands):
           --url URL                 Server URL (else $OSFORAI_URL, else <home>/server.json)
           --key KEY                 API key (else $OSFORAI_KEY, else <home>/admin.key)
@@ -44,6 +47,22 @@ internal static class Usage
           --home DIR               Folder for all state (else $OSFORAI_HOME, else ~/.osforai)
           --worker-host KIND       process (default: sandboxed child processes) or kubernetes (every worker a pod)
           --kubeconfig FILE        The cluster for --worker-host kubernetes (e.g. the one `osai dev-cluster` writes)
+        """;
+
+    public const string DevCluster = """
+        Usage: osai dev-cluster --kubeconfig FILE [--gpu-nodes N] [--port N]
+
+        Runs a small in-process Kubernetes API (core/v1 pods, nodes, namespaces over plain HTTP on
+        127.0.0.1) until Ctrl+C, and writes a kubeconfig for it. Each pod's container runs as a local
+        process with its own loopback IP (127.0.1.N); images osforai/worker-python* and
+        osforai/worker-onnx* run this installation's Python runner and .NET model worker. kubectl and
+        `osai serve --worker-host kubernetes --kubeconfig FILE` can use it.
+
+        Options:
+          --kubeconfig FILE  Where to write the kubeconfig (required)
+          --gpu-nodes N      GPU nodes besides the CPU node (default 0): label osforai.dev/pool=gpu,
+                             taint nvidia.com/gpu=true:NoSchedule, allocatable nvidia.com/gpu: 1
+          --port N           TCP port on 127.0.0.1 (default 0: a free one)
         """;
 
     public const string Keys = """
