@@ -73,8 +73,8 @@ internal static partial class Validation
     private static readonly string[] PodFields = ["apiVersion", "kind", "metadata", "spec", "status"];
     private static readonly string[] MetadataFields = ["name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion", "creationTimestamp"];
     private static readonly string[] SpecFields =
-        ["containers", "restartPolicy", "nodeSelector", "tolerations", "terminationGracePeriodSeconds", "automountServiceAccountToken", "securityContext", "enableServiceLinks"];
-    private static readonly string[] ContainerFields = ["name", "image", "imagePullPolicy", "args", "env", "ports", "resources", "securityContext", "workingDir"];
+        ["containers", "restartPolicy", "nodeSelector", "tolerations", "terminationGracePeriodSeconds", "automountServiceAccountToken", "securityContext", "enableServiceLinks", "volumes"];
+    private static readonly string[] ContainerFields = ["name", "image", "imagePullPolicy", "args", "env", "ports", "resources", "securityContext", "workingDir", "volumeMounts"];
     private static readonly string[] ResourceNames = ["cpu", "memory", "ephemeral-storage", "nvidia.com/gpu"];
     private static readonly string[] ContainerSecurityFields =
         ["runAsNonRoot", "runAsUser", "runAsGroup", "readOnlyRootFilesystem", "allowPrivilegeEscalation", "privileged", "capabilities", "seccompProfile"];
@@ -150,8 +150,47 @@ internal static partial class Validation
         else if (containers.Count > 1)
             errors.Add(new FieldError("spec.containers", "FieldValueTooMany", "spec.containers: Too many: " + containers.Count + ": the OSForAI dev cluster runs one container per pod"));
         else
+        {
+            var volumes = Volumes(spec, errors);
             Container(containers[0], "spec.containers[0]", errors);
+            if (containers[0] is JsonObject c0) VolumeMounts(c0, "spec.containers[0]", volumes, errors);
+        }
         return errors;
+    }
+
+    /// <summary>Only emptyDir volumes (a pod's scratch space: its process writes where it likes, so they need no setting up here).</summary>
+    private static HashSet<string> Volumes(JsonObject spec, List<FieldError> errors)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        if (Array(spec, "volumes", "spec.volumes", errors) is not { } volumes) return names;
+        for (var i = 0; i < volumes.Count; i++)
+        {
+            var path = $"spec.volumes[{i}]";
+            if (volumes[i] is not JsonObject v) { errors.Add(FieldError.Invalid(path, volumes[i]?.ToJsonString() ?? "null", "must be an object")); continue; }
+            Known(v, path, ["name", "emptyDir"], errors);
+            var name = String(v, "name", path + ".name", errors);
+            if (name is null) errors.Add(FieldError.Required(path + ".name"));
+            else if (!names.Add(name)) errors.Add(new FieldError(path + ".name", "FieldValueDuplicate", $"{path}.name: Duplicate value: \"{name}\""));
+            if (Object(v, "emptyDir", path + ".emptyDir", errors) is { } e) Known(e, path + ".emptyDir", ["medium", "sizeLimit"], errors);
+            else errors.Add(FieldError.Unsupported(path, "only emptyDir volumes are supported by the OSForAI dev cluster"));
+        }
+        return names;
+    }
+
+    private static void VolumeMounts(JsonObject c, string path, HashSet<string> volumes, List<FieldError> errors)
+    {
+        if (Array(c, "volumeMounts", path + ".volumeMounts", errors) is not { } mounts) return;
+        for (var i = 0; i < mounts.Count; i++)
+        {
+            var mp = $"{path}.volumeMounts[{i}]";
+            if (mounts[i] is not JsonObject m) { errors.Add(FieldError.Invalid(mp, mounts[i]?.ToJsonString() ?? "null", "must be an object")); continue; }
+            Known(m, mp, ["name", "mountPath", "readOnly"], errors);
+            var name = String(m, "name", mp + ".name", errors);
+            if (name is null || !volumes.Contains(name)) errors.Add(new FieldError(mp + ".name", "FieldValueNotFound", $"{mp}.name: Not found: \"{name}\""));
+            if (String(m, "mountPath", mp + ".mountPath", errors) is not { Length: > 0 } mount || !mount.StartsWith('/'))
+                errors.Add(FieldError.Required(mp + ".mountPath"));
+            Bool(m, "readOnly", mp, errors);
+        }
     }
 
     private static void Container(JsonNode? node, string path, List<FieldError> errors)

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.Sockets;
+using k8s;
+using k8s.Models;
+using OSForAI.DevCluster;
+using OSForAI.Runtime.Workers;
+using OSForAI.Runtime.Workers.Kubernetes;
+using OSForAI.Tests.Support;
+using static OSForAI.Tests.Support.TestServer;
+
+namespace OSForAI.Tests.Kubernetes;
+
+/// <summary>
+/// The Kubernetes worker host end to end: a real OSForAI server runs every worker as a pod of the dev cluster (the in-process
+/// stand-in for a Kubernetes API server, because none can run on these machines; its pods are real local processes running the
+/// real Python runner), through the real KubernetesClient; pods dial back and pass the mutual handshake.
+/// </summary>
+public sealed class KubernetesHostTests : IAsyncLifetime
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("osai-k8s-").FullName;
+    private DevCluster.DevCluster? _cluster;
+    private string _kubeconfig = "";
+
+    public async Task InitializeAsync()
+    {
+        var options = new DevClusterOptions { GpuNodes = 0, InitialRestartBackoff = TimeSpan.FromMilliseconds(200), MaxRestartBackoff = TimeSpan.FromSeconds(1) };
+        options.Images["osforai/worker-python"] = new DevImage(["/usr/bin/python3", "-u", "-S", "-B", ProcessWorkerHost.PythonRunnerPath]);
+        _cluster = await DevCluster.DevCluster.StartAsync(options);
+        _kubeconfig = Path.Combine(_folder, "kubeconfig");
+        _cluster.WriteKubeconfig(_kubeconfig);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_cluster is not null) await _cluster.DisposeAsync();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private Dictionary<string, string?> Settings(int port, Dictionary<string, string?>? extra = null)
+    {
+        var d = new Dictionary<string, string?>
+        {
+            ["OSForAI:Workers:Host"] = "Kubernetes",
+            ["OSForAI:Workers:Kubernetes:Kubeconfig"] = _kubeconfig,
+            ["OSForAI:Workers:Kubernetes:ServerId"] = "test",
+            ["OSForAI:Workers:Kubernetes:ListenAddress"] = "127.0.0.1",
+            ["OSForAI:Workers:Kubernetes:ListenPort"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["OSForAI:Workers:Kubernetes:Images:python3"] = "osforai/worker-python:dev",
+            ["OSForAI:Workers:Kubernetes:Images:onnx"] = "osforai/worker-onnx:dev",
+            ["OSForAI:Workers:Kubernetes:Pools:cpu:NodeSelector:osforai.dev/pool"] = "cpu",
+            ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "1",
+            ["OSForAI:Workers:Kubernetes:Pools:gpu:NodeSelector:osforai.dev/pool"] = "gpu",
+            ["OSForAI:Workers:Kubernetes:Pools:gpu:Tolerations:0"] = "nvidia.com/gpu=true:NoSchedule",
+            ["OSForAI:Workers:Kubernetes:StartTimeout"] = "00:00:30",
+        };
+        foreach (var (k, v) in extra ?? []) d[k] = v;
+        return d;
+    }
+
+    private k8s.Kubernetes Client() => new(KubernetesClientConfiguration.BuildConfigFromConfigFile(_kubeconfig));
+
+    private async Task<IList<V1Pod>> WorkerPodsAsync() =>
+        (await Client().CoreV1.ListNamespacedPodAsync("default", labelSelector: PodSpecs.SelectorFor("test"))).Items;
+
+    [Fact]
+    public async Task A_call_runs_in_a_worker_pod_that_dialled_back_and_the_pool_scales_it_back()
+    {
+        await using var s = await TestServer.StartAsync(Settings(FreePort(), new() { ["OSForAI:Workers:KeepAlive"] = "Fixed", ["OSForAI:Workers:IdleKeepAlive"] = "00:00:02" }));
+        await s.PublishAsync("k8s/echo", "1.0.0", Python("def apply(x):\n    return {'got': x}\n"));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/echo/1.0.0", Json("41"));
+        Assert.True(status == 200, body.ToString());
+        Assert.Equal(41, body.GetProperty("result").GetProperty("got").GetInt32());
+        var pods = await WorkerPodsAsync();
+        Assert.NotEmpty(pods);
+        Assert.All(pods, p => Assert.Equal("python3", p.Metadata.Labels[PodSpecs.RuntimeLabel]));
+        Assert.All(pods, p => Assert.False(p.Spec.AutomountServiceAccountToken));
+        var before = pods.Count;
+        // The keep-alive stops the instance: its pod is deleted; the warm generic pod stays.
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while ((await WorkerPodsAsync()).Count >= before && DateTime.UtcNow < until) await Task.Delay(200);
+        Assert.True((await WorkerPodsAsync()).Count < before, "the idle instance's pod was not deleted");
+    }
+
+    [Fact]
+    public async Task A_gpu_version_waits_for_a_gpu_node_and_its_callers_learn_why()
+    {
+        await using var s = await TestServer.StartAsync(Settings(FreePort()));
+        await s.PublishAsync("k8s/gpu", "1.0.0", Python("def apply(x):\n    return x\n", "timeout: 4\nresources:\n  gpu_memory_mb: 1000\n"));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/gpu/1.0.0?timeout=4", Json("1"));
+        Assert.True(status is 504 or 408 or 503, $"{status} {body}");
+        Assert.Contains("Unschedulable", body.ToString());
+        var gpuPod = Assert.Single(await WorkerPodsAsync(), p => p.Metadata.Labels[PodSpecs.PoolLabel] == "gpu");
+        Assert.Equal("1", gpuPod.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"].ToString());
+        Assert.Equal("Pending", gpuPod.Status.Phase);   // not reaped while it waits for a node
+    }
+
+    [Fact]
+    public async Task An_image_that_cannot_be_pulled_fails_the_call_with_the_reason()
+    {
+        await using var s = await TestServer.StartAsync(Settings(FreePort(), new()
+        {
+            ["OSForAI:Workers:Kubernetes:Images:python3"] = "registry.example/nothing-here:1",
+            ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "0",
+        }));
+        await s.PublishAsync("k8s/nopull", "1.0.0", Python("def apply(x):\n    return x\n"));
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/nopull/1.0.0", Json("1"));
+        Assert.Equal(503, status);
+        Assert.Contains("registry.example/nothing-here:1", body.ToString());
+        Assert.Matches("ErrImagePull|ImagePullBackOff", body.ToString());
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while ((await WorkerPodsAsync()).Count > 0 && DateTime.UtcNow < until) await Task.Delay(200);
+        Assert.Empty(await WorkerPodsAsync());                 // the failed pod is not left behind
+    }
+
+    [Fact]
+    public async Task A_restarted_gateway_adopts_its_warm_pods_instead_of_leaking_or_duplicating_them()
+    {
+        var port = FreePort();
+        var s = await TestServer.StartAsync(Settings(port));
+        try
+        {
+            var until = DateTime.UtcNow.AddSeconds(20);
+            while (s.Get<WorkerPool>().Stats.GenericIdle < 1 && DateTime.UtcNow < until) await Task.Delay(100);
+            var before = (await WorkerPodsAsync()).Select(p => p.Metadata.Name).ToHashSet();
+            Assert.Single(before);
+            await s.RestartAsync(Settings(port));
+            until = DateTime.UtcNow.AddSeconds(30);
+            while (s.Get<WorkerPool>().Stats.GenericIdle < 1 && DateTime.UtcNow < until) await Task.Delay(100);
+            Assert.Equal(1, s.Get<WorkerPool>().Stats.GenericIdle);
+            var after = (await WorkerPodsAsync()).Select(p => p.Metadata.Name).ToHashSet();
+            Assert.Equal(before, after);                       // the same pod, taken over: none new, none leaked
+            await s.PublishAsync("k8s/adopted", "1.0.0", Python("def apply(x):\n    return x + 1\n"));
+            var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/adopted/1.0.0", Json("1"));
+            Assert.True(status == 200, body.ToString());
+        }
+        finally { await s.DisposeAsync(); }
+    }
+
+    [Fact]
+    public async Task A_connection_without_the_pods_secret_is_refused()
+    {
+        var port = FreePort();
+        await using var s = await TestServer.StartAsync(Settings(port));
+        using var rogue = new TcpClient();
+        await rogue.ConnectAsync(IPAddress.Loopback, port);
+        var stream = rogue.GetStream();
+        var hello = OSForAI.WorkerProtocol.Frame.Encode(w =>
+        {
+            w.WriteString("type", "hello");
+            w.WriteNumber("protocol", 1);
+            w.WriteString("runtime", "python3");
+            w.WriteString("worker_id", "w1-000000");
+            w.WriteString("nonce", new string('a', 64));
+        }, []);
+        await stream.WriteAsync(hello);
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
+            // Whatever the gateway answers, it never accepts: the connection ends without a load or invoke being possible.
+            while (await stream.ReadAsync(buffer, cts.Token) > 0) { }
+        }
+        catch (IOException) { }
+        Assert.Equal(0, s.Get<WorkerPool>().Stats.Instances);
+    }
+}
