@@ -29,7 +29,6 @@ public sealed class WorkerListener : IAsyncDisposable
     private readonly Task _accepting;
     private int _pending;
     private long _refusalsUnlogged;
-    private long _lastRefusalLogTicks;
 
     private WorkerListener(Socket socket, Func<string?, string?> secretForWorkerId, ILogger log, TimeSpan handshakeTimeout, int maxPending)
     {
@@ -176,31 +175,47 @@ public sealed class WorkerListener : IAsyncDisposable
 
     private void Refuse(Stream? stream, string remote, string why)
     {
-        stream?.Dispose();
         LogRefusal(remote, why);
+        stream?.Dispose();
     }
 
     private void Refuse(Socket client, string why)
     {
-        var remote = Describe(client);
+        LogRefusal(Describe(client), why);
         client.Dispose();
-        LogRefusal(remote, why);
     }
 
-    /// <summary>One line per refused connection, at most about ten a second; the rest are counted into the next line.</summary>
+    /// <summary>
+    /// One line per refused connection, at most <see cref="RefusalLinesPerSecond"/> a second (a flood must not flood the
+    /// log too); the rest are counted into the next line.
+    /// </summary>
     private void LogRefusal(string remote, string why)
     {
-        var now = Environment.TickCount64;
-        var last = Interlocked.Read(ref _lastRefusalLogTicks);
-        if (now - last < 100 || Interlocked.CompareExchange(ref _lastRefusalLogTicks, now, last) != last)
+        long unlogged;
+        lock (_refusalLog)
         {
-            Interlocked.Increment(ref _refusalsUnlogged);
-            return;
+            var second = Environment.TickCount64 / 1000;
+            if (second != _refusalSecond)
+            {
+                _refusalSecond = second;
+                _refusalLinesThisSecond = 0;
+            }
+            if (++_refusalLinesThisSecond > RefusalLinesPerSecond)
+            {
+                _refusalsUnlogged++;
+                return;
+            }
+            unlogged = _refusalsUnlogged;
+            _refusalsUnlogged = 0;
         }
-        var unlogged = Interlocked.Exchange(ref _refusalsUnlogged, 0);
         _log.LogWarning("worker listener refused a connection from {Remote}: {Reason}{More}", remote, why,
-            unlogged > 0 ? $" ({unlogged} more refused since the last line)" : "");
+            unlogged > 0 ? $" ({unlogged} more refused without a line of their own before this one)" : "");
     }
+
+    private const int RefusalLinesPerSecond = 20;
+    private readonly Lock _refusalLog = new();
+    private long _refusalSecond;
+    private int _refusalLinesThisSecond;
 
     private static string Describe(Socket socket)
     {
