@@ -112,6 +112,19 @@ public sealed class WorkerHandshakeTests
     }
 
     [Fact]
+    public async Task A_host_refuses_its_own_proof_reflected_back_as_the_workers()
+    {
+        using var tcp = Loopback();
+        using var cts = new CancellationTokenSource(Limit);
+        await using var peer = await FakeWorker.ConnectAsync(tcp, "w-1");
+        var host = WorkerHandshake.AuthenticateAsync(new NetworkStream(await tcp.AcceptSocketAsync(cts.Token), ownsSocket: true),
+            _ => Secret, cts.Token);
+        await peer.SendAuthAsync((await peer.ReadAsync()).GetString("proof")!);
+        var e = await Assert.ThrowsAsync<AlgorithmCallException>(() => host);
+        Assert.Contains("its proof is wrong", e.Message);
+    }
+
+    [Fact]
     public async Task A_worker_proof_recorded_on_one_connection_is_refused_on_another()
     {
         using var tcp = Loopback();
