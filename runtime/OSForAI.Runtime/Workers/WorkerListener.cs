@@ -25,6 +25,7 @@ public sealed class WorkerListener : IAsyncDisposable
     private readonly ILogger _log;
     private readonly TimeSpan _handshakeTimeout;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<(Stream, Frame)>> _waiters = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _expected = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _accepting;
     private int _pending;
@@ -42,11 +43,12 @@ public sealed class WorkerListener : IAsyncDisposable
 
     /// <summary>
     /// Binds <paramref name="endpoint"/> (port 0: any free port) and starts accepting. <paramref name="secretForWorkerId"/>
-    /// gives each worker id's secret (null: unknown, refused).
+    /// gives each worker id's secret (null: unknown, refused), after those registered with <see cref="Expect"/>.
     /// </summary>
-    public static WorkerListener Start(IPEndPoint endpoint, Func<string?, string?> secretForWorkerId, ILogger log,
+    public static WorkerListener Start(IPEndPoint endpoint, Func<string?, string?>? secretForWorkerId, ILogger log,
         TimeSpan? handshakeTimeout = null, int maxPendingHandshakes = 256)
     {
+        var lookup = secretForWorkerId ?? (_ => null);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPendingHandshakes, 1);
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -60,7 +62,7 @@ public sealed class WorkerListener : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        return new WorkerListener(socket, secretForWorkerId, log, handshakeTimeout ?? DefaultHandshakeTimeout, maxPendingHandshakes);
+        return new WorkerListener(socket, lookup, log, handshakeTimeout ?? DefaultHandshakeTimeout, maxPendingHandshakes);
     }
 
     /// <summary>The address bound (with the port chosen when 0 was asked for).</summary>
@@ -71,6 +73,21 @@ public sealed class WorkerListener : IAsyncDisposable
 
     /// <summary>Handshakes in progress now.</summary>
     public int PendingHandshakes => Volatile.Read(ref _pending);
+
+    /// <summary>Registers <paramref name="workerId"/>'s secret (it still needs a <see cref="WaitForAsync"/> to be let in).</summary>
+    public void Expect(string workerId, string secret)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentException.ThrowIfNullOrEmpty(secret);
+        _expected[workerId] = secret;
+    }
+
+    /// <summary>Drops what <see cref="Expect"/> registered for <paramref name="workerId"/>.</summary>
+    public void Forget(string workerId) => _expected.TryRemove(workerId, out _);
+
+    private string? SecretOf(string? workerId) =>
+        workerId is null || !_waiters.ContainsKey(workerId) ? null
+        : _expected.TryGetValue(workerId, out var secret) ? secret : _secretForWorkerId(workerId);
 
     /// <summary>
     /// The authenticated connection of worker <paramref name="workerId"/> and its hello. Registers the wait before it
@@ -135,8 +152,7 @@ public sealed class WorkerListener : IAsyncDisposable
             try
             {
                 // Only ids somebody waits for have a secret here: anything else is refused before the host proves anything.
-                hello = await WorkerHandshake.AuthenticateAsync(stream,
-                    id => id is not null && _waiters.ContainsKey(id) ? _secretForWorkerId(id) : null, timeout.Token);
+                hello = await WorkerHandshake.AuthenticateAsync(stream, SecretOf, timeout.Token);
             }
             catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
             {

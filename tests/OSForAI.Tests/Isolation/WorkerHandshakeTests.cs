@@ -235,8 +235,9 @@ public sealed class WorkerHandshakeTests
     [Fact]
     public async Task A_worker_connecting_for_a_wait_that_was_given_up_is_refused()
     {
-        await using var listener = WorkerListener.Start(new IPEndPoint(IPAddress.Loopback, 0), _ => Secret,
+        await using var listener = WorkerListener.Start(new IPEndPoint(IPAddress.Loopback, 0), null,
             new CapturedLogs().CreateLogger("listener"));
+        listener.Expect("w-1", Secret);
         using (var gone = new CancellationTokenSource())
         {
             var wait = listener.WaitForAsync("w-1", gone.Token);
