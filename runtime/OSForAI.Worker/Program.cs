@@ -56,8 +56,16 @@ namespace OSForAI.Worker
 
         public async Task<int> RunAsync()
         {
-            var secret = Environment.GetEnvironmentVariable("OSAI_WORKER_SECRET") ?? "";
+            // The per-worker secret proves host and worker to each other; it never crosses the connection, and nothing in
+            // this process needs it afterwards.
+            var secret = Environment.GetEnvironmentVariable("OSAI_WORKER_SECRET");
             Environment.SetEnvironmentVariable("OSAI_WORKER_SECRET", null);
+            if (string.IsNullOrEmpty(secret))
+            {
+                Console.Error.WriteLine("OSAI_WORKER_SECRET is not set; this program is started by the OSForAI server");
+                return 2;
+            }
+            var nonce = WorkerAuth.NewNonce();
             await SendAsync(w =>
             {
                 w.WriteString("type", MessageTypes.Hello);
@@ -66,9 +74,14 @@ namespace OSForAI.Worker
                 w.WriteString("runner", "osai-dotnet-onnx/1.0");
                 w.WriteNumber("pid", Environment.ProcessId);
                 w.WriteBoolean("multi_model", true);
-                // Proves to the host that this is the worker it started (docs/worker-protocol.md, "Transport").
-                w.WriteString("secret", secret);
+                w.WriteString("worker_id", Environment.GetEnvironmentVariable("OSAI_WORKER_ID") ?? "");
+                w.WriteString("nonce", nonce);
             });
+            if (await AuthenticateHostAsync(secret, nonce) is { } refusal)
+            {
+                Console.Error.WriteLine("refusing the host: " + refusal);
+                return 3;
+            }
             // A dedicated thread reads frames with blocking reads: large tensors cross in a few cheap hand-offs.
             var input = new BufferedStream(stream, 64 * 1024);
             var reader = new Thread(() =>
@@ -92,6 +105,39 @@ namespace OSForAI.Worker
             // Let running calls finish; the host kills us after its grace period anyway.
             for (var i = 0; i < 500 && Volatile.Read(ref _inFlight) > 0; i++) await Task.Delay(10);
             return 0;
+        }
+
+        /// <summary>
+        /// The worker's side of the handshake (docs/worker-protocol.md, "hello" and "auth"): checks the host's proof, then
+        /// sends this worker's. Returns why the host is refused, or null when both proofs are made.
+        /// </summary>
+        private async Task<string?> AuthenticateHostAsync(string secret, string nonce)
+        {
+            // The host answers hello at once; the limit only ends a wait on a peer that never does.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            Frame? auth;
+            try { auth = await Frame.ReadAsync(stream, WorkerAuth.MaxHandshakeHeaderBytes, 0, timeout.Token); }
+            catch (OperationCanceledException) { return "no auth from it within 60 s"; }
+            catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException)
+            {
+                return "its auth frame is malformed or the connection broke: " + e.Message;
+            }
+            if (auth is null) return "it closed the connection before its auth";
+            if (auth.Type != MessageTypes.Auth) return "its first frame is not auth";
+            var hostNonce = auth.GetString("nonce");
+            if (!WorkerAuth.IsNonce(hostNonce)) return "its auth frame has no valid nonce";
+            if (!WorkerAuth.ProofMatches(WorkerAuth.HostProof(secret, nonce, hostNonce!), auth.GetString("proof")))
+                return "its proof is wrong (it does not know this worker's secret)";
+            try
+            {
+                await SendAsync(w =>
+                {
+                    w.WriteString("type", MessageTypes.Auth);
+                    w.WriteString("proof", WorkerAuth.WorkerProof(secret, hostNonce!, nonce));
+                });
+            }
+            catch (IOException e) { return "the connection broke during the handshake: " + e.Message; }
+            return null;
         }
 
         private async Task HandleAsync(Frame frame)

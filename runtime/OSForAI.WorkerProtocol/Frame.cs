@@ -49,13 +49,21 @@ public sealed class Frame
     public int GetInt(string name) => _fields.GetValueOrDefault(name) is double d && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue ? (int)d : 0;
 
     /// <summary>Reads one frame, or null at a clean end of stream. Throws <see cref="InvalidDataException"/> on a broken frame.</summary>
-    public static async Task<Frame?> ReadAsync(Stream stream, CancellationToken ct)
+    public static Task<Frame?> ReadAsync(Stream stream, CancellationToken ct) => ReadAsync(stream, MaxHeaderBytes, MaxPayloadBytes, ct);
+
+    /// <summary>
+    /// <see cref="ReadAsync(Stream, CancellationToken)"/> with tighter limits, checked before anything is allocated: for
+    /// frames from a peer that has not authenticated yet (<c>hello</c>, <c>auth</c>), which must not make the reader
+    /// reserve a megabyte by announcing one. Never reads past the frame's end.
+    /// </summary>
+    public static async Task<Frame?> ReadAsync(Stream stream, int maxHeaderBytes, int maxPayloadBytes, CancellationToken ct)
     {
         var lengths = new byte[8];
         if (!await ReadExactlyOrEndAsync(stream, lengths, ct)) return null;
         var h = BinaryPrimitives.ReadUInt32BigEndian(lengths);
         var p = BinaryPrimitives.ReadUInt32BigEndian(lengths.AsSpan(4));
-        if (h is 0 or > MaxHeaderBytes || p > MaxPayloadBytes) throw new InvalidDataException($"frame lengths out of range (header {h}, payload {p})");
+        if (h == 0 || h > Math.Min(maxHeaderBytes, MaxHeaderBytes) || p > Math.Min(maxPayloadBytes, MaxPayloadBytes))
+            throw new InvalidDataException($"frame lengths out of range (header {h}, payload {p})");
         var headerBytes = ArrayPool<byte>.Shared.Rent((int)h);
         try
         {

@@ -3,8 +3,13 @@ namespace OSForAI.WorkerProtocol;
 /// <summary>The <c>type</c> of every worker-protocol frame (docs/worker-protocol.md), in one place.</summary>
 public static class MessageTypes
 {
-    /// <summary>Worker → host, first frame: protocol version, runtime, secret.</summary>
+    /// <summary>Worker → host, first frame: protocol version, runtime, worker id, the worker's nonce.</summary>
     public const string Hello = "hello";
+    /// <summary>
+    /// The handshake after <see cref="Hello"/>: host → worker (the host's nonce and proof), then worker → host (the
+    /// worker's proof). See <see cref="WorkerAuth"/>.
+    /// </summary>
+    public const string Auth = "auth";
     /// <summary>Host → worker: load a version's code (or a model).</summary>
     public const string Load = "load";
     /// <summary>Worker → host: the load succeeded.</summary>

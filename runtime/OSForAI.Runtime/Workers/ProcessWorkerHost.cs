@@ -14,9 +14,9 @@ namespace OSForAI.Runtime.Workers;
 /// <summary>
 /// Workers as child processes, each with a private folder (<see cref="WorkerFolder"/>) holding the Unix socket of its
 /// channel to the host and the socket through which it reaches the gateway (<see cref="WorkerGatewayProxy"/>). The host
-/// accepts only the process it started (SO_PEERCRED: a descendant of it, under the worker's uid) that opens with the
-/// per-worker secret in its hello. Inside a bubblewrap sandbox when one is configured or available
-/// (<see cref="BubblewrapSandbox"/>), held to resource limits by a cgroup where one can be made here
+/// accepts only the process it started (SO_PEERCRED: a descendant of it, under the worker's uid) that then proves it knows
+/// the per-worker secret (<see cref="WorkerHandshake"/>), as the host proves it to the worker. Inside a bubblewrap sandbox
+/// when one is configured or available (<see cref="BubblewrapSandbox"/>), held to resource limits by a cgroup where one can be made here
 /// (<see cref="CgroupLimiter"/>), with its stray output rate-limited into the log (<see cref="WorkerOutputLog"/>).
 /// </summary>
 public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
@@ -172,14 +172,15 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             var (socket, workerPid) = await AcceptWorkerAsync(listener, process, uid?.Uid, runtime, timeout.Token);
             WorkerSockets.Tune(socket);
             var stream = new NetworkStream(socket, ownsSocket: true);
+            // The handshake proves to both sides that the other knows this worker's secret (which never crosses the socket).
+            try { await WorkerHandshake.AuthenticateAsync(stream, workerId => workerId == id ? secret : null, timeout.Token); }
+            catch
+            {
+                stream.Dispose();
+                throw;
+            }
             // Reads go through a buffer (one reader loop); writes go straight to the socket, one whole frame each.
             var buffered = new BufferedStream(stream, 64 * 1024);
-            var hello = await Frame.ReadAsync(buffered, timeout.Token)
-                ?? throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker closed its connection before saying hello");
-            if (hello.Type != MessageTypes.Hello || hello.GetInt("protocol") != 1)
-                throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker spoke '{hello.Type}' protocol {hello.GetInt("protocol")}, expected hello protocol 1");
-            if (!CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(hello.GetString("secret") ?? ""), System.Text.Encoding.ASCII.GetBytes(secret)))
-                throw new AlgorithmCallException(ErrorTypes.Unavailable, $"the {runtime} worker's hello did not carry its secret");
             listener.Dispose();
             File.Delete(folder.ChannelSocket);
             var started = process;

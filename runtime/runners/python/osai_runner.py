@@ -5,8 +5,12 @@ with OSAI_WORKER_ADDRESS=unix:/path.sock | tcp:HOST:PORT in the environment.
 
 Standard library only. Start-up is kept short: the `hello` frame is sent using
 only built-in modules (`_socket`, `os`, `sys`); everything heavier (json,
-threading, socket's buffered reader) is imported after it, while the host is
-still busy with the hello.
+threading, socket's buffered reader, hmac and hashlib for the handshake) is
+imported after it, while the host is still busy with the hello.
+
+The hello carries a fresh nonce, never the per-worker secret: host and worker
+then prove to each other that they know the secret with HMAC-SHA256 proofs over
+both nonces (`auth` frames; see _authenticate and docs/worker-protocol.md).
 
 Algorithms may `import osai_runner` and call `current_context()` to get the
 invocation's `context` object, or `osai_runner.client().algo("owner/name/1.x").pipe(x).result`
@@ -24,6 +28,9 @@ MAX_PAYLOAD = 1 << 30         # 1 GiB
 DEFAULT_STDOUT_LIMIT = 1 << 20
 SHUTDOWN_GRACE_S = 30.0       # the host kills us after its own (shorter) grace period
 _SMALL_SEND = 1 << 16         # below this, prefix+header+payload are joined into one sendall
+HANDSHAKE_NONCE_BYTES = 32
+MAX_HANDSHAKE_HEADER = 16 << 10
+HANDSHAKE_TIMEOUT_S = 60.0    # the host answers hello at once; this only ends a wait on a peer that never does
 
 
 def _die(code, why=None):
@@ -90,12 +97,11 @@ def _json_str(s):
     return '"' + "".join(out) + '"'
 
 
-def _hello_frame():
+def _hello_frame(nonce):
     runtime = os.environ.get("OSAI_RUNTIME") or "python3"
-    # The per-worker secret proves to the host that this is the worker it started; algorithm code has no use for it.
-    secret = os.environ.pop("OSAI_WORKER_SECRET", "")
-    h = ('{"type":"hello","protocol":%d,"runtime":%s,"runner":%s,"pid":%d,"secret":%s}'
-         % (PROTOCOL, _json_str(runtime), _json_str(RUNNER), os.getpid(), _json_str(secret))).encode("ascii")
+    h = ('{"type":"hello","protocol":%d,"runtime":%s,"runner":%s,"pid":%d,"worker_id":%s,"nonce":"%s"}'
+         % (PROTOCOL, _json_str(runtime), _json_str(RUNNER), os.getpid(), _json_str(os.environ.get("OSAI_WORKER_ID") or ""),
+            nonce)).encode("ascii")
     n = len(h)
     return bytes((n >> 24 & 255, n >> 16 & 255, n >> 8 & 255, n & 255, 0, 0, 0, 0)) + h
 
@@ -941,7 +947,62 @@ def _shutdown(pool):
     _die(0)
 
 
-def _serve(raw):
+def _hmac_sha256_hex(key, message):
+    """HMAC-SHA256 (RFC 2104) on the interpreter's built-in SHA-256: importing hmac would load hashlib and OpenSSL,
+    several milliseconds of every worker's start. test_runner.py checks it against hmac."""
+    try:
+        from _sha2 import sha256                # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256          # up to 3.11
+        except ImportError:
+            from hashlib import sha256
+    if len(key) > 64:
+        key = sha256(key).digest()
+    key = key + b"\0" * (64 - len(key))
+    inner = sha256(bytes(b ^ 0x36 for b in key) + message).digest()
+    return sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
+
+
+def _authenticate(sock, read, secret, nonce, json):
+    """The worker's side of the handshake (docs/worker-protocol.md, "hello" and "auth"): check the host's proof, then
+    prove this worker's knowledge of the secret. Exits (status 3, saying why) if the host cannot prove its own."""
+    sock.settimeout(HANDSHAKE_TIMEOUT_S)        # a silent peer must not keep a worker waiting forever
+    try:
+        pre = read(8)
+        if len(pre) != 8:
+            _die(3, "refusing the host: it closed the connection before its auth")
+        hlen, plen = (pre[0] << 24 | pre[1] << 16 | pre[2] << 8 | pre[3]), (pre[4] << 24 | pre[5] << 16 | pre[6] << 8 | pre[7])
+        if hlen == 0 or hlen > MAX_HANDSHAKE_HEADER or plen != 0:
+            _die(3, "refusing the host: its auth frame is malformed (header %d, payload %d bytes)" % (hlen, plen))
+        hb = read(hlen)
+    except OSError as e:                    # socket.timeout is an OSError
+        _die(3, "refusing the host: no auth from it (%s)" % (e,))
+    try:
+        h = json.loads(hb.decode("utf-8"))
+    except Exception:
+        h = None
+    if h.__class__ is not dict or h.get("type") != "auth":
+        _die(3, "refusing the host: its first frame is not auth")
+    host_nonce, proof = h.get("nonce"), h.get("proof")
+    if (host_nonce.__class__ is not str or len(host_nonce) != 2 * HANDSHAKE_NONCE_BYTES
+            or host_nonce.strip("0123456789abcdef") or proof.__class__ is not str):
+        _die(3, "refusing the host: its auth frame is malformed")
+    from _operator import _compare_digest    # what hmac.compare_digest is
+    key = secret.encode("utf-8")
+    expected = _hmac_sha256_hex(key, ("osai-host\n%s\n%s" % (nonce, host_nonce)).encode("ascii"))
+    if not _compare_digest(expected.encode("ascii"), proof.encode("utf-8", "surrogatepass")):
+        _die(3, "refusing the host: its proof is wrong (it does not know this worker's secret)")
+    mine = _hmac_sha256_hex(key, ("osai-worker\n%s\n%s" % (host_nonce, nonce)).encode("ascii"))
+    hb = ('{"type":"auth","proof":"%s"}' % mine).encode("ascii")
+    try:
+        sock.sendall(len(hb).to_bytes(4, "big") + b"\0\0\0\0" + hb)
+    except OSError as e:
+        _die(3, "the host closed the connection during the handshake: %s" % (e,))
+    sock.settimeout(None)
+
+
+def _serve(raw, secret, nonce):
     global _sock, _wlock, _pack, _henc, _renc, _jdec, _clock, _tls, _received
     import socket
     import json
@@ -950,6 +1011,9 @@ def _serve(raw):
     import time
 
     _sock = socket.socket(fileno=raw.detach())
+    read = _sock.makefile("rb", buffering=1 << 16).read
+    _authenticate(_sock, read, secret, nonce, json)
+    del secret
     _wlock = threading.Lock()
     _tls = threading.local()
     lens = struct.Struct(">II")
@@ -959,7 +1023,6 @@ def _serve(raw):
     _clock = time.perf_counter
     hdec = _jdec
 
-    read = _sock.makefile("rb", buffering=1 << 16).read
     pool = None
     submit = None
 
@@ -1032,14 +1095,19 @@ def main():
     address = os.environ.get("OSAI_WORKER_ADDRESS")
     if not address:
         _die(1, "OSAI_WORKER_ADDRESS is not set")
+    # The per-worker secret proves host and worker to each other (_authenticate); algorithm code has no use for it.
+    secret = os.environ.pop("OSAI_WORKER_SECRET", None)
+    if not secret:
+        _die(1, "OSAI_WORKER_SECRET is not set")
+    nonce = os.urandom(HANDSHAKE_NONCE_BYTES).hex()
     try:
         raw = _connect(address)
-        raw.sendall(_hello_frame())
+        raw.sendall(_hello_frame(nonce))
     except Exception as e:
         _die(1, "cannot connect to %s: %s" % (address, e))
     # Let `import osai_runner` from algorithm code reach this (running) module.
     sys.modules.setdefault("osai_runner", sys.modules[__name__])
-    _serve(raw)
+    _serve(raw, secret, nonce)
 
 
 if __name__ == "__main__":

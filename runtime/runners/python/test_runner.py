@@ -116,6 +116,12 @@ ALGO = textwrap.dedent('''
 ''')
 
 
+def hmac_hex(secret, message):
+    import hashlib
+    import hmac
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
 def proc_cpu_s(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -127,8 +133,12 @@ class Host(object):
 
     counter = 0
 
-    def __init__(self, tmp, tcp=False):
+    SECRET = "s3cret-for-the-test-worker"
+
+    def __init__(self, tmp, tcp=False, secret=None, worker_secret=None, authenticate=True):
+        """`secret` is the one the host proves with, `worker_secret` the one the runner is given (default: the same)."""
         Host.counter += 1
+        self.secret = secret or Host.SECRET
         if tcp:
             self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.listener.bind(("127.0.0.1", 0))
@@ -141,7 +151,7 @@ class Host(object):
         self.listener.listen(1)
         self.next_id = 1
         env = dict(os.environ, OSAI_WORKER_ADDRESS=address, OSAI_RUNTIME="python3",
-                   OSAI_WORKER_ID="test", OSAI_WORKER_SECRET="s3cret")
+                   OSAI_WORKER_ID="test", OSAI_WORKER_SECRET=worker_secret or self.secret)
         self.t_spawn = time.perf_counter()
         self.proc = subprocess.Popen([PYTHON, "-u", "-S", RUNNER], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -151,6 +161,22 @@ class Host(object):
         self.rf = self.conn.makefile("rb")
         self.hello, _ = self.recv()
         self.startup_ms = (time.perf_counter() - self.t_spawn) * 1000.0
+        if authenticate:
+            self.authenticate()
+        self.ready_ms = (time.perf_counter() - self.t_spawn) * 1000.0
+
+    def host_auth(self, host_nonce=None):
+        """The host's auth frame for this connection's hello (docs/worker-protocol.md)."""
+        self.host_nonce = host_nonce or os.urandom(32).hex()
+        proof = hmac_hex(self.secret, "osai-host\n%s\n%s" % (self.hello["nonce"], self.host_nonce))
+        return {"type": "auth", "nonce": self.host_nonce, "proof": proof}
+
+    def authenticate(self):
+        """Host side of the handshake: prove, then check the runner's proof."""
+        self.send(self.host_auth())
+        self.worker_auth, _ = self.recv()
+        assert self.worker_auth == {"type": "auth", "proof": hmac_hex(
+            self.secret, "osai-worker\n%s\n%s" % (self.host_nonce, self.hello["nonce"]))}, self.worker_auth
 
     def send(self, header, payload=b""):
         hb = json.dumps(header).encode()
@@ -260,7 +286,62 @@ class RunnerTests(unittest.TestCase):
         self.assertEqual(h.hello["runtime"], "python3")
         self.assertEqual(h.hello["runner"], "osai-python/1.0")
         self.assertEqual(h.hello["pid"], h.proc.pid)
-        self.assertEqual(h.hello["secret"], "s3cret")
+        self.assertEqual(h.hello["worker_id"], "test")
+        # A fresh nonce, never the secret: the secret does not cross the connection at all.
+        self.assertRegex(h.hello["nonce"], "^[0-9a-f]{64}$")
+        self.assertNotIn("secret", h.hello)
+        self.assertNotEqual(h.hello["nonce"], self.host().hello["nonce"])
+
+    def test_the_runners_hmac_is_hmac_sha256(self):
+        sys.path.insert(0, HERE)
+        try:
+            import osai_runner
+        finally:
+            sys.path.remove(HERE)
+        import hashlib
+        import hmac
+        for key in (b"", b"k", Host.SECRET.encode(), b"x" * 64, b"y" * 65, bytes(range(200))):
+            for msg in (b"", b"osai-host\nab\ncd", os.urandom(300)):
+                self.assertEqual(osai_runner._hmac_sha256_hex(key, msg), hmac.new(key, msg, hashlib.sha256).hexdigest())
+
+    def test_a_host_that_proves_the_wrong_secret_is_refused(self):
+        h = Host(self.tmp, secret="not-the-workers-secret", worker_secret=Host.SECRET, authenticate=False)
+        self.addCleanup(h.close)
+        h.send(h.host_auth())
+        with self.assertRaises(EOFError):        # the runner sends nothing: no proof of its own for a host it doubts
+            h.recv()
+        self.assertEqual(h.wait(), 3)
+        self.assertIn(b"refusing the host: its proof is wrong", h.proc.stderr.read())
+
+    def test_a_replayed_host_proof_is_refused(self):
+        # A host auth recorded on one connection is worthless on the next: the runner's nonce is fresh each time.
+        first = self.host()
+        recorded = {"type": "auth", "nonce": first.host_nonce,
+                    "proof": hmac_hex(first.secret, "osai-host\n%s\n%s" % (first.hello["nonce"], first.host_nonce))}
+        h = Host(self.tmp, authenticate=False)
+        self.addCleanup(h.close)
+        h.send(recorded)
+        with self.assertRaises(EOFError):
+            h.recv()
+        self.assertEqual(h.wait(), 3)
+        self.assertIn(b"its proof is wrong", h.proc.stderr.read())
+
+    def test_a_host_that_skips_auth_is_refused(self):
+        h = Host(self.tmp, authenticate=False)
+        self.addCleanup(h.close)
+        h.send({"type": "ping", "id": 1})
+        with self.assertRaises(EOFError):
+            h.recv()
+        self.assertEqual(h.wait(), 3)
+        self.assertIn(b"its first frame is not auth", h.proc.stderr.read())
+
+    def test_the_worker_proof_reflects_nothing(self):
+        # Labels per direction: the worker's proof is not the host proof for the swapped nonces.
+        h = self.host()
+        self.assertNotEqual(h.worker_auth["proof"],
+                            hmac_hex(h.secret, "osai-host\n%s\n%s" % (h.host_nonce, h.hello["nonce"])))
+        rep, _ = h.request({"type": "ping"})
+        self.assertEqual(rep["type"], "pong")
 
     def test_the_secret_is_not_left_for_algorithm_code(self):
         h = self.loaded("envprobe:secret")
@@ -665,14 +746,16 @@ class RunnerTests(unittest.TestCase):
     # --- measurements (printed, not asserted) -----------------------------------------
 
     def test_zz_measure(self):
-        times = []
+        times, ready = [], []
         for _ in range(10):
             h = Host(self.tmp)
             times.append(h.startup_ms)
+            ready.append(h.ready_ms)
             h.send({"type": "shutdown"})
             h.wait()
             h.close()
         times.sort()
+        ready.sort()
         h = self.loaded("main:apply")
         n = 10000
         send, recv = h.send, h.recv
@@ -705,11 +788,11 @@ class RunnerTests(unittest.TestCase):
         for c in (a, b, af, bf):
             c.close()
         sys.stderr.write(
-            "\n  start-up to hello: median %.1f ms, min %.1f ms, max %.1f ms"
+            "\n  start-up to hello: median %.1f ms, min %.1f ms, max %.1f ms; to authenticated: median %.1f ms"
             "\n  no-op round trips: %d calls in %.3f s = %.0f calls/s, %.1f us/call"
             " (in-process echo baseline %.1f us/call)"
             "\n  runner CPU time (user+sys) per no-op call: %.1f us\n"
-            % (times[len(times) // 2], times[0], times[-1], n, dt, n / dt, dt / n * 1e6, base / n * 1e6,
+            % (times[len(times) // 2], times[0], times[-1], ready[len(ready) // 2], n, dt, n / dt, dt / n * 1e6, base / n * 1e6,
                cpu / n * 1e6))
 
 

@@ -5,10 +5,10 @@ namespace OSForAI.Tests.Isolation;
 
 /// <summary>
 /// The host takes a worker's channel only from the process it started. Here an impostor gets there first: a process
-/// outside the worker's process tree (double-forked away from it) connects to the channel socket and even presents
-/// the worker's secret. The host must drop it, keep waiting for the real worker, and serve calls normally. Run
-/// without bubblewrap, where nothing else stops such a process (same uid, the secret readable), so that the peer
-/// check alone is tested.
+/// outside the worker's process tree (double-forked away from it) connects to the channel socket and says hello in the
+/// worker's name; it could read the worker's secret too, and so complete the handshake. The host must drop it before
+/// the handshake, keep waiting for the real worker, and serve calls normally. Run without bubblewrap, where nothing else
+/// stops such a process (same uid, the secret readable), so that the peer check alone is tested.
 /// </summary>
 public sealed class ChannelTests
 {
@@ -36,8 +36,8 @@ public sealed class ChannelTests
             s = socket.socket(socket.AF_UNIX)
             s.connect(path)
             open(sys.argv[1] + ".connected", "w").close()
-            hello = ('{"type":"hello","protocol":1,"runtime":"python3","runner":"impostor","pid":%d,"secret":"%s"}'
-                     % (os.getpid(), os.environ.get("OSAI_WORKER_SECRET", ""))).encode()
+            hello = ('{"type":"hello","protocol":1,"runtime":"python3","runner":"impostor","pid":%d,"worker_id":"%s","nonce":"%s"}'
+                     % (os.getpid(), os.environ.get("OSAI_WORKER_ID", ""), os.urandom(32).hex())).encode()
             s.settimeout(10)
             try:
                 # The host may drop us before we even get to say hello: that is a refusal too.
