@@ -8,6 +8,7 @@ using OSForAI.Runtime;
 using OSForAI.Runtime.Auth;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Data;
+using OSForAI.Runtime.Workers.Kubernetes;
 using OSForAI.Runtime.Jobs;
 using OSForAI.Runtime.Storage;
 using OSForAI.Runtime.Inference;
@@ -66,7 +67,9 @@ public static partial class OsaiServer
             var o = sp.GetRequiredService<IOptions<OsaiOptions>>().Value;
             return new CodeStore(sp.GetRequiredService<LocalDataStore>(), o.CodeCacheRoot, o.MaxCodeExpandedBytes, o.MaxCodeEntries);
         });
-        s.AddSingleton<IWorkerHost, ProcessWorkerHost>();
+        s.AddSingleton<IWorkerHost>(sp => sp.GetRequiredService<IOptions<OsaiOptions>>().Value.Workers.Host == WorkerHostKind.Kubernetes
+            ? ActivatorUtilities.CreateInstance<KubernetesWorkerHost>(sp, ActivatorUtilities.CreateInstance<PodChannels>(sp))
+            : ActivatorUtilities.CreateInstance<ProcessWorkerHost>(sp));
         s.AddSingleton<ResourceProfiles>();
         s.AddSingleton<WorkerPool>();
         s.AddSingleton<CallTokens>();

@@ -18,6 +18,12 @@ public interface IWorkerHost
     /// </summary>
     Task<WorkerConnection> StartAsync(string runtime, IProgress<string> pending, CancellationToken ct) => StartAsync(runtime, ct);
 
+    /// <summary>
+    /// The server is stopping and <paramref name="idle"/> is an idle generic worker: stop it, or (a host whose workers outlive
+    /// their server, as pods do) let it go for the next server to adopt.
+    /// </summary>
+    Task ReleaseAsync(WorkerConnection idle) => idle.ShutdownAsync(TimeSpan.FromSeconds(1));
+
     /// <summary>How many generic workers to keep warm per runtime kind, given the configured WarmGenericWorkers.</summary>
     int WarmGenericWorkers(int configured) => configured;
 

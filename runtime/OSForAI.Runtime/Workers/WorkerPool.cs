@@ -327,9 +327,10 @@ public sealed class WorkerPool : IAsyncDisposable
                 _log.LogError(e, "specializing {Key}", version.InstanceKey);
             lock (v)
             {
-                // The same code fails the same way: remembered, so calls are refused at once for a moment instead of churning workers.
+                // Starts back off after a failure. Code that does not load, or a worker the host cannot start (an image that cannot
+                // be pulled), fails the same way again: remembered, so calls are refused at once meanwhile instead of churning workers.
                 v.Scheduler.StartFailed(id, new StartFailure(error.ErrorType, error.Message, error.AlgorithmStacktrace,
-                    Remember: error.ErrorType == ErrorTypes.LoadError), v.Commands);
+                    Remember: error.ErrorType == ErrorTypes.LoadError || e is WorkerStartException), v.Commands);
                 Carry(v);
             }
         }
@@ -414,7 +415,8 @@ public sealed class WorkerPool : IAsyncDisposable
     {
         _stopping.Cancel();
         await _ticker.DisposeAsync();
-        var all = _generics.TakeAll();
+        var idle = _generics.TakeAll();
+        var all = new List<WorkerConnection>();
         foreach (var v in _versions.Values)
             lock (v)
             {
@@ -423,7 +425,7 @@ public sealed class WorkerPool : IAsyncDisposable
                 all.AddRange(v.Instances.Values.Select(i => i.Conn));
                 v.Instances.Clear();
             }
-        await Task.WhenAll(all.Select(c => c.ShutdownAsync(TimeSpan.FromSeconds(1))));
+        await Task.WhenAll(all.Select(c => c.ShutdownAsync(TimeSpan.FromSeconds(1))).Concat(idle.Select(_host.ReleaseAsync)));
     }
 
     private static T Locked<T>(object gate, Func<T> f) { lock (gate) return f(); }

@@ -14,8 +14,13 @@ public sealed record SchedulerSettings
     public int QueueLimit { get; init; } = 1000;
     /// <summary>Start time assumed until one is measured: pre-warms are started this far ahead of the moment they should be warm.</summary>
     public double AssumedStartSeconds { get; init; } = 1;
-    /// <summary>How long a remembered start failure (<see cref="StartFailure.Remember"/>) refuses calls at once.</summary>
+    /// <summary>
+    /// After a failed start, no new start for this long, doubling with each further failure in a row up to
+    /// <see cref="MaxStartBackoff"/> (no churn: an image that cannot be pulled is not retried every tick); a remembered failure
+    /// (<see cref="StartFailure.Remember"/>) also refuses calls at once meanwhile.
+    /// </summary>
     public TimeSpan StartFailureMemory { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan MaxStartBackoff { get; init; } = TimeSpan.FromMinutes(1);
 
     public void Validate()
     {
@@ -71,7 +76,9 @@ public sealed class VersionScheduler
     private double? _idleSince;
     private KeepAliveWindow? _window;
     private double _holdUntil = double.NegativeInfinity;
-    private (StartFailure Failure, double At)? _remembered;
+    private StartFailure? _remembered;
+    private double _backoffUntil = double.NegativeInfinity;
+    private int _failuresInARow;
     private bool _stopping;
 
     public VersionScheduler(SchedulerSettings settings, IConcurrencyAutoscaler decider, IAppKeepAlive? keepAlive, TimeProvider clock)
@@ -121,8 +128,11 @@ public sealed class VersionScheduler
         get
         {
             var starting = _instances.Where(i => i.Phase == Phase.Starting).ToList();
-            if (starting.Count == 0) return null;
             var now = Now;
+            if (starting.Count == 0)
+                return InBackoff(now) && LastStartFailure is { } f
+                    ? $"{_failuresInARow} start{(_failuresInARow == 1 ? "" : "s")} failed in a row, the next in {_backoffUntil - now:0} s; the last: {f.Message}"
+                    : null;
             var oldest = starting.MinBy(i => i.StartedAt)!;
             var pending = starting.Where(i => i.PendingReason is not null).MaxBy(i => now - i.StartedAt);
             var text = $"{starting.Count} instance{(starting.Count == 1 ? "" : "s")} starting for {now - oldest.StartedAt:0} s";
@@ -222,6 +232,8 @@ public sealed class VersionScheduler
         i.LastUsed = now;
         i.PendingReason = null;
         _remembered = null;
+        _failuresInARow = 0;
+        _backoffUntil = double.NegativeInfinity;
         RecordLoadTime(now - i.StartedAt);
         while (i.InFlight < _settings.SlotsPerInstance && _queue.First is { } head)
         {
@@ -250,7 +262,10 @@ public sealed class VersionScheduler
         _instances.Remove(i);
         var now = Now;
         LastStartFailure = failure;
-        if (failure.Remember) _remembered = (failure, now);
+        _failuresInARow++;
+        var backoff = Math.Min(_settings.StartFailureMemory.TotalSeconds * Math.Pow(2, Math.Min(_failuresInARow - 1, 20)), _settings.MaxStartBackoff.TotalSeconds);
+        _backoffUntil = now + backoff;
+        _remembered = failure.Remember ? failure : null;
         if (ActiveCount == 0)
         {
             while (_queue.First is { } head)
@@ -287,7 +302,7 @@ public sealed class VersionScheduler
     {
         var now = Now;
         _holdUntil = Math.Max(_holdUntil, now + hold.TotalSeconds);
-        if (_stopping || ActiveCount > 0 || IsFailureRemembered(now)) return false;
+        if (_stopping || ActiveCount > 0 || InBackoff(now)) return false;
         StartInstance(prewarm: true, output);
         return true;
     }
@@ -296,7 +311,7 @@ public sealed class VersionScheduler
     public int Provision(int count, List<SchedulerCommand> output)
     {
         var now = Now;
-        if (_stopping || IsFailureRemembered(now)) return 0;
+        if (_stopping || InBackoff(now)) return 0;
         var n = Math.Min(count, _settings.MaxInstances) - ActiveCount;
         for (var k = 0; k < n; k++) StartInstance(prewarm: true, output);
         return Math.Max(0, n);
@@ -386,7 +401,7 @@ public sealed class VersionScheduler
         {
             var need = target - active;
             need -= Reclaim(need);
-            if (IsFailureRemembered(now)) return;
+            if (InBackoff(now)) return;
             need = Math.Min(need, _settings.MaxInstances - _instances.Count);
             var ahead = IsIdle;
             for (var k = 0; k < need; k++) StartInstance(prewarm: ahead, output);
@@ -435,7 +450,7 @@ public sealed class VersionScheduler
             LoadChanged(now);
             return;
         }
-        if (_instances.Count >= _settings.MaxInstances || IsFailureRemembered(now)) return;
+        if (_instances.Count >= _settings.MaxInstances || InBackoff(now)) return;
         StartInstance(prewarm: false, output);
     }
 
@@ -524,8 +539,9 @@ public sealed class VersionScheduler
         _window = _keepAlive.OnIdle(now);
     }
 
-    private bool IsFailureRemembered(double now) =>
-        _remembered is { } r && now - r.At < _settings.StartFailureMemory.TotalSeconds;
+    private bool IsFailureRemembered(double now) => _remembered is not null && InBackoff(now);
+
+    private bool InBackoff(double now) => now < _backoffUntil;
 
     private void RecordLoadTime(double seconds)
     {

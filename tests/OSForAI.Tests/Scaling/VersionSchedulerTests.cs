@@ -243,9 +243,15 @@ public sealed class VersionSchedulerTests
         var again = h.Arrive();
         Assert.Equal(RejectReason.StartFailed, h.Refused[again]);
         Assert.Equal(starts, h.S.Starts);                       // no churn
+        // Two failures in a row: starts back off 2 s, then 4 s; calls are refused meanwhile with the reason.
         h.Clock.AdvanceSeconds(3);
+        Assert.Equal(RejectReason.StartFailed, h.Refused[h.Arrive()]);
+        Assert.Equal(starts, h.S.Starts);
+        h.Tick(10);
+        Assert.Equal(starts, h.S.Starts);                       // no keep-alive or autoscaler restart meanwhile either
+        h.Clock.AdvanceSeconds(1);
         h.Arrive();
-        Assert.Equal(starts + 1, h.S.Starts);                   // tried again after the memory
+        Assert.Equal(starts + 1, h.S.Starts);                   // tried again after the back-off
     }
 
     [Fact]

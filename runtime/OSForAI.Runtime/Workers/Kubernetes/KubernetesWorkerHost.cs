@@ -34,6 +34,7 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
     private readonly IPodChannels _channels;
     private readonly ILogger<KubernetesWorkerHost> _log;
     private readonly TimeProvider _clock;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _released = new();
     private long _counter;
 
     public KubernetesWorkerHost(IOptions<OsaiOptions> options, IPodChannels channels, ILogger<KubernetesWorkerHost> log, TimeProvider clock)
@@ -80,13 +81,14 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
             Math.Max(_o.DefaultCpu, resources?.Cpu ?? 0), Math.Max(_o.DefaultMemoryMb, resources?.MemoryMb ?? 0), gpus, _o.Pools[pool]));
         var name = pod.Metadata.Name;
         _channels.Expect(id, secret);
+        using var startTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        startTimeout.CancelAfter(_o.StartTimeout);
+        // Waiting before the pod exists: a pod that dials back at once is let in.
+        var connect = _channels.WaitForAsync(id, startTimeout.Token);
         try
         {
             try { await _api.CoreV1.CreateNamespacedPodAsync(pod, _o.Namespace, cancellationToken: ct); }
             catch (HttpOperationException e) { throw new WorkerStartException($"the cluster refused the worker pod {name}: {e.Response?.Content ?? e.Message}", e); }
-            using var startTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            startTimeout.CancelAfter(_o.StartTimeout);
-            var connect = _channels.WaitForAsync(id, startTimeout.Token);
             string? lastReason = null;
             while (!connect.IsCompleted)
             {
@@ -117,6 +119,8 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         }
         catch
         {
+            startTimeout.Cancel();
+            _ = connect.ContinueWith(t => { if (t.IsCompletedSuccessfully) t.Result.Stream.Dispose(); }, TaskScheduler.Default);
             _channels.Forget(id);
             _ = DeletePodAsync(name);
             throw;
@@ -145,7 +149,9 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         var id = labels.TryGetValue(PodSpecs.WorkerLabel, out var w) ? w : null;
         var secret = env.FirstOrDefault(e => e.Name == "OSAI_WORKER_SECRET")?.Value;
         var runtime = labels.TryGetValue(PodSpecs.RuntimeLabel, out var r) ? r : null;
-        if (id is null || secret is null || runtime is null || PodSpecs.FailureReason(pod) is not null || pod.Metadata.DeletionTimestamp is not null)
+        // Its container restarting (even in back-off) is expected: its worker exited when the old gateway went away.
+        if (id is null || secret is null || runtime is null || pod.Metadata.DeletionTimestamp is not null || pod.Status?.Phase is "Failed" or "Succeeded"
+            || PodSpecs.FailureReason(pod) is { } failure && !failure.Contains("keeps crashing", StringComparison.Ordinal))
         {
             await DeletePodAsync(name);
             return null;
@@ -175,8 +181,18 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         return new WorkerConnection(id, runtime, 0, buffered, stream, () =>
         {
             _channels.Forget(id);
-            _ = DeletePodAsync(podName);
+            if (!_released.ContainsKey(id)) _ = DeletePodAsync(podName);
         }, () => null, _log, new PodEnvironment());
+    }
+
+    /// <summary>
+    /// A stopping gateway lets its idle generic pods go instead of deleting them: their worker sees its connection end and exits,
+    /// the container restarts and dials the next gateway, which adopts the pod (or deletes it if it does not come back).
+    /// </summary>
+    public async Task ReleaseAsync(WorkerConnection idle)
+    {
+        _released[idle.Id] = true;
+        await idle.DisposeAsync();
     }
 
     private async Task DeletePodAsync(string name)
