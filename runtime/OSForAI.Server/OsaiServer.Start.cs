@@ -67,9 +67,11 @@ public static partial class OsaiServer
             var o = sp.GetRequiredService<IOptions<OsaiOptions>>().Value;
             return new CodeStore(sp.GetRequiredService<LocalDataStore>(), o.CodeCacheRoot, o.MaxCodeExpandedBytes, o.MaxCodeEntries);
         });
+        // Code workers run on the configured host; model workers (onnx) stay processes beside the gateway on both hosts for now.
+        s.AddSingleton<ProcessWorkerHost>();
         s.AddSingleton<IWorkerHost>(sp => sp.GetRequiredService<IOptions<OsaiOptions>>().Value.Workers.Host == WorkerHostKind.Kubernetes
             ? ActivatorUtilities.CreateInstance<KubernetesWorkerHost>(sp, ActivatorUtilities.CreateInstance<PodChannels>(sp))
-            : ActivatorUtilities.CreateInstance<ProcessWorkerHost>(sp));
+            : sp.GetRequiredService<ProcessWorkerHost>());
         s.AddSingleton<ResourceProfiles>();
         s.AddSingleton<WorkerPool>();
         s.AddSingleton<CallTokens>();
@@ -77,7 +79,7 @@ public static partial class OsaiServer
         s.AddSingleton<CallGraphPrewarmer>();
         s.AddSingleton<GatewayAddress>();
         s.AddSingleton<CallService>();
-        s.AddSingleton<ModelWorkerPool>();
+        s.AddSingleton(sp => ActivatorUtilities.CreateInstance<ModelWorkerPool>(sp, (IWorkerHost)sp.GetRequiredService<ProcessWorkerHost>()));
         s.AddSingleton<ModelService>();
         s.AddSingleton<JobRunner>();
 

@@ -98,6 +98,15 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
         }
     }
 
+    /// <summary>A build's archive (.tar.gz) as stored, for a worker that cannot see the extracted folder (a pod).</summary>
+    public async Task<byte[]> ReadArchiveAsync(string codeUri, CancellationToken ct)
+    {
+        await using var raw = data.OpenRead(DataPath.Parse(codeUri, null));
+        using var copy = new MemoryStream();
+        await raw.CopyToAsync(copy, ct);
+        return copy.ToArray();
+    }
+
     /// <summary>The extracted code folder of a build, re-extracted from data:// when the cache lost it.</summary>
     public async Task<string> EnsureExtractedAsync(string buildHash, string codeUri, CancellationToken ct)
     {

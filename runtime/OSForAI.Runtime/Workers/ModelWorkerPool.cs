@@ -125,7 +125,9 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         {
             var codeDir = await code.EnsureExtractedAsync(version.Build, version.CodeUri, deadline);
             conn = await ConnectionAsync(slot, deadline);
-            var modelDir = conn.Environment.ExposeBuild(codeDir);
+            // Model workers run beside the gateway (the process host, whatever runs the code workers): they see its files.
+            var modelDir = conn.Environment.ExposeBuild(codeDir)
+                ?? throw new AlgorithmCallException(ErrorTypes.Unavailable, "this model worker cannot see the gateway's builds");
             var spec = version.Model ?? new ModelSpec();
             var reply = await conn.RequestGatheredAsync(type, w =>
             {

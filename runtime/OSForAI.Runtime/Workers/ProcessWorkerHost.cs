@@ -327,8 +327,11 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
 /// <summary>What a worker host keeps for one worker beside its connection: the worker's view of builds, its limits, and its clean-up.</summary>
 public interface IWorkerEnvironment : IDisposable
 {
-    /// <summary>Makes an extracted build visible to the worker; returns the path the worker sees it at.</summary>
-    string ExposeBuild(string codeDir);
+    /// <summary>
+    /// Makes an extracted build visible to the worker; returns the path the worker sees it at, or null when the worker cannot
+    /// see this host's files (a pod): then the build travels in the load request.
+    /// </summary>
+    string? ExposeBuild(string codeDir);
 
     /// <summary>Holds the worker to a version's declared resources from now on (where the host can enforce them).</summary>
     void Limit(ResourceRequest resources, int maxProcesses);

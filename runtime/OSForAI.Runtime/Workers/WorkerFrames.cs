@@ -7,18 +7,22 @@ namespace OSForAI.Runtime.Workers;
 internal static class WorkerFrames
 {
     /// <summary>Loads <paramref name="v"/> into a generic worker; throws the worker's error (LoadError by default) when it does not load.</summary>
-    public static async Task LoadAsync(WorkerConnection conn, VersionRecord v, string codeDir, string? egress, int stdoutLimit, CancellationToken ct)
+    /// <param name="codeDir">Where the worker sees the build, or null to send <paramref name="archive"/> (the build's .tar.gz) with the request.</param>
+    public static async Task LoadAsync(WorkerConnection conn, VersionRecord v, string? codeDir, ReadOnlyMemory<byte> archive, string? egress,
+        int stdoutLimit, CancellationToken ct)
     {
         var reply = await conn.RequestAsync(MessageTypes.Load, w =>
         {
             w.WriteString("algorithm", v.FullName);
             w.WriteString("version", v.VersionLabel);
-            w.WriteString("code_dir", codeDir);
+            w.WriteString("build", v.Build);
+            if (codeDir is not null) w.WriteString("code_dir", codeDir);
+            else w.WriteString("code_archive", "tar.gz");
             if (egress is not null) w.WriteString("egress", egress);
             w.WriteString("entrypoint", v.Entrypoint);
             w.WriteNumber("concurrency", v.Concurrency);
             w.WriteNumber("stdout_limit", stdoutLimit);
-        }, default, ct);
+        }, codeDir is null ? archive : default, ct);
         if (reply.Type != MessageTypes.Loaded)
             throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.LoadError,
                 "the algorithm failed to load: " + (reply.GetString("message") ?? reply.Type), reply.GetString("stacktrace"));

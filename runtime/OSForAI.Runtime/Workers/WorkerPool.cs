@@ -306,7 +306,8 @@ public sealed class WorkerPool : IAsyncDisposable
             var egress = version.Network ? conn.Environment.OpenEgress() : null;
             using var loadTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             loadTimeout.CancelAfter(TimeSpan.FromSeconds(Math.Max(30, version.TimeoutSeconds)));
-            await WorkerFrames.LoadAsync(conn, version, visibleCode, egress, _options.StdoutLimitBytes, loadTimeout.Token);
+            var archive = visibleCode is null ? await _code.ReadArchiveAsync(version.CodeUri, loadTimeout.Token) : default;
+            await WorkerFrames.LoadAsync(conn, version, visibleCode, archive, egress, _options.StdoutLimitBytes, loadTimeout.Token);
             var instance = new LiveInstance(id, conn);
             lock (v)
             {

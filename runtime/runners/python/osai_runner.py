@@ -647,7 +647,36 @@ def _valid_id(h):
 # load
 # --------------------------------------------------------------------------------------
 
-def _load(rid, h):
+def _extract_build(archive, build):
+    """Unpacks a build sent in the load frame (a worker that cannot see the host's files: a pod) into a fresh folder under
+    the temporary folder. Regular files and folders only, every name inside the folder; anything else refuses the build."""
+    import io, tarfile, tempfile
+    safe = "".join(c for c in (build or "") if c.isalnum())[:64] or "build"
+    target = tempfile.mkdtemp(prefix="osai-build-%s-" % safe)
+    root = os.path.realpath(target)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        members = tar.getmembers()
+        for m in members:
+            path = os.path.realpath(os.path.join(root, m.name))
+            if not (m.isfile() or m.isdir()) or os.path.isabs(m.name) or not (path == root or path.startswith(root + os.sep)):
+                raise ValueError("the build archive holds %r, which is not a plain file or folder inside the build" % m.name)
+        for m in members:
+            path = os.path.join(root, m.name)
+            if m.isdir():
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            src = tar.extractfile(m)
+            with open(path, "wb") as out:
+                while True:
+                    chunk = src.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+    return target
+
+
+def _load(rid, h, payload=b""):
     global _fn, _load_seen, _stdout_limit
     if _load_seen:
         _error(rid, "ProtocolError", "this worker is already specialized; a second load is not allowed")
@@ -661,6 +690,16 @@ def _load(rid, h):
     if code_dir is not None and not isinstance(code_dir, str):
         _error(rid, "ProtocolError", "load: code_dir must be a string")
         return None
+    archive = h.get("code_archive")
+    if archive is not None:
+        if archive != "tar.gz" or code_dir is not None:
+            _error(rid, "ProtocolError", "load: code_archive must be \"tar.gz\", without code_dir")
+            return None
+        try:
+            code_dir = _extract_build(payload, h.get("build"))
+        except Exception as e:
+            _error(rid, "LoadError", "the build sent with the load could not be unpacked: %s" % (e,))
+            return None
     if entry is not None and not isinstance(entry, str):
         _error(rid, "ProtocolError", "load: entrypoint must be a string")
         return None
@@ -1079,7 +1118,7 @@ def _serve(raw, secret, nonce):
                 if rid is None:
                     sys.stderr.write("osai-runner: load without a valid id ignored\n")
                 else:
-                    p = _load(rid, h)
+                    p = _load(rid, h, payload)
                     if p is not None:
                         pool = p
                         submit = p[0].put

@@ -381,6 +381,40 @@ class RunnerTests(unittest.TestCase):
         self.assertIsInstance(rep["load_ms"], (int, float))
         self.assertEqual(payload, b"")
 
+    @staticmethod
+    def _archive(files):
+        import io, tarfile
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                if data is None:
+                    info.type = tarfile.SYMTYPE
+                    info.linkname = "/etc/passwd"
+                    tar.addfile(info)
+                else:
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    def test_load_from_an_archive_sent_with_the_load(self):
+        # A pod cannot see the host's files: the build comes in the load frame and is unpacked into a fresh folder.
+        h = self.host()
+        archive = self._archive({"pkg/main.py": b"def apply(x):\n    return x * 3\n"})
+        rep, _ = h.request({"type": "load", "code_archive": "tar.gz", "build": "abc123", "entrypoint": "pkg.main:apply",
+                            "concurrency": 1, "stdout_limit": 100}, archive)
+        self.assertEqual(rep["type"], "loaded", rep)
+        rep, payload = h.request({"type": "invoke", "content_type": "json", "timeout_ms": 5000}, b"14")
+        self.assertEqual((rep["type"], payload), ("result", b"42"))
+
+    def test_an_archive_that_escapes_its_folder_or_holds_links_is_refused(self):
+        for files in ({"../evil.py": b"x = 1\n"}, {"/tmp/abs.py": b"x = 1\n"}, {"main.py": None}):
+            h = self.host()
+            rep, _ = h.request({"type": "load", "code_archive": "tar.gz", "build": "b", "concurrency": 1, "stdout_limit": 100},
+                               self._archive(files))
+            self.assertEqual((rep["type"], rep.get("error_type")), ("error", "LoadError"), (files, rep))
+            self.assertIn("not a plain file or folder inside the build", rep["message"])
+
     def test_load_default_entrypoints(self):
         for entry in ("", None, "main"):
             h = self.host()

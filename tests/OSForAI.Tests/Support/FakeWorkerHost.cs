@@ -126,7 +126,7 @@ public sealed class FakeWorkerHost : IWorkerHost
 
     private sealed class FakeEnvironment : IWorkerEnvironment
     {
-        public string ExposeBuild(string codeDir) => codeDir;
+        public string? ExposeBuild(string codeDir) => codeDir;
         public void Limit(OSForAI.Runtime.Catalog.ResourceRequest resources, int maxProcesses) { }
         public AlgorithmCallException? DeathCause() => null;
         public string? OpenEgress() => null;

@@ -47,7 +47,8 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         _channels = channels;
         _log = log;
         _clock = clock;
-        RuntimeKinds = [.. options.Images.Keys];
+        // Model workers (onnx) stay processes beside the gateway for now (ModelWorkerPool): pods run code workers.
+        RuntimeKinds = [.. options.Images.Keys.Where(k => k != ModelWorkerPool.Runtime)];
     }
 
     public static IKubernetes Connect(KubernetesWorkerOptions o) => new k8s.Kubernetes(o.ServiceAccountInCluster
@@ -206,12 +207,11 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
 
     /// <summary>
     /// A pod's side: its limits are its resource requests, set when it was made; its network is the cluster's (policy, not us).
-    /// Builds are read from the path the gateway has them at, which holds only where pods share the gateway's file system
-    /// (the dev cluster); shipping builds to remote pods is not done yet.
+    /// A pod does not see the gateway's files: its builds travel in the load request.
     /// </summary>
     private sealed class PodEnvironment : IWorkerEnvironment
     {
-        public string ExposeBuild(string codeDir) => codeDir;
+        public string? ExposeBuild(string codeDir) => null;
         public void Limit(ResourceRequest resources, int maxProcesses) { }
         public AlgorithmCallException? DeathCause() => null;
         public string? OpenEgress() => null;
