@@ -148,6 +148,32 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_worker_pod_that_crashes_is_replaced_and_two_versions_share_the_warm_pod_pool()
+    {
+        await using var s = await TestServer.StartAsync(Settings(FreePort(), new() { ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "2" }));
+        await s.PublishAsync("k8s/one", "1.0.0", Python("def apply(x):\n    return 'one'\n"));
+        await s.PublishAsync("k8s/two", "1.0.0", Python("import os\n\ndef apply(x):\n    if x == 'die':\n        os._exit(9)\n    return 'two'\n"));
+        var pool = s.Get<WorkerPool>();
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (pool.Stats.GenericIdle < 2 && DateTime.UtcNow < until) await Task.Delay(100);
+        var warm = (await WorkerPodsAsync()).Select(p => p.Metadata.Name).ToHashSet();
+        Assert.Equal(2, warm.Count);
+        Assert.Equal("one", (await CallAsync(s.Admin, "/v1/algo/k8s/one/1.0.0", Json("1"))).Body.GetProperty("result").GetString());
+        Assert.Equal("two", (await CallAsync(s.Admin, "/v1/algo/k8s/two/1.0.0", Json("1"))).Body.GetProperty("result").GetString());
+        // Both first calls specialized warm pods (no new pod had to start for them).
+        var served = (await WorkerPodsAsync()).Select(p => p.Metadata.Name).ToHashSet();
+        Assert.True(warm.IsSubsetOf(served), "the warm pods were not the ones that served");
+        Assert.Equal(2, pool.Stats.ColdStarts);
+
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/two/1.0.0", Json("\"die\""));
+        Assert.Equal(500, status);
+        Assert.Contains("AlgorithmCrashed", body.ToString());
+        (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/two/1.0.0", Json("1"));
+        Assert.True(status == 200, body.ToString());                 // a replacement serves the next call
+        Assert.Equal("two", body.GetProperty("result").GetString());
+    }
+
+    [Fact]
     public async Task A_connection_without_the_pods_secret_is_refused()
     {
         var port = FreePort();
