@@ -38,5 +38,6 @@ public static class Studies
         new AutoscalerStudy(),
         new SeeFoodStudy(),
         new ChainStudy(),
+        new GpuTimelineStudy(),
     ];
 }
