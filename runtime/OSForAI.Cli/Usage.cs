@@ -162,7 +162,8 @@ internal static class Usage
         Usage: osai sim [--traces DIR] [--out DIR] [--only LIST] [--quick] [--docs FILE] [--json FILE]
 
         Runs the trace-driven studies (keepalive: the Azure Functions traces; autoscaler: the
-        Azure LLM traces; seefood: the SeeFood regimes; chains: pre-warming chains), writes
+        Azure LLM traces; seefood: the SeeFood regimes; chains: pre-warming chains; gpu: GPU
+        cold starts, pod-per-model against warm generic GPU pods), writes
         their figures (SVG) and OUT/report.md, and prints a summary table. Each study tunes
         OSForAI's knobs on the first half of each trace and reports the second half.
         Traces are found by file name anywhere under DIR: invocations.csv or

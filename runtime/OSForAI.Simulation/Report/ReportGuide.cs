@@ -44,7 +44,7 @@ public static class ReportGuide
         | `AzureLLMInferenceTrace_*.csv` (2023 `_code`, `_conv`; 2024 `_code_1week`, …) | autoscaler | the part after the prefix (`code`, `conv_1week`), with the folder in front when two files share it | `TIMESTAMP,ContextTokens,GeneratedTokens` by name, any order of rows |
 
         A folder without a kind of trace skips that study with the reason; a malformed file fails the study with an error naming the file and
-        the line (exit code 1). SeeFood and chains are synthetic and need no traces.
+        the line (exit code 1). SeeFood, chains and gpu are synthetic and need no traces.
 
         ### JSON fields (`--json FILE`)
 
@@ -54,22 +54,22 @@ public static class ReportGuide
 
         | field | meaning | null when |
         |---|---|---|
-        | `study` | `keepalive`, `autoscaler`, `seefood`, `chains` | never |
-        | `trace` | trace id (see the layout); `seefood-day`, `synthetic-chain` for the synthetic studies | never |
-        | `policy` | `fixed-10m`, `fixed-20m`, `hybrid-histogram`, `osforai` (grid-chosen on the first half), `osforai-default` (compiled defaults), `oracle`, `never-unload`, `always-cold`, `kpa` (Knative defaults), `fixed-peak`, `hourly`, `ideal`, `fixed-60s`, sweep and sensitivity ids as above | never |
-        | `part` | what was measured: `second-half` (keepalive, autoscaler, chains), `held-out-day` (seefood) | never |
-        | `calls` | invocations (keepalive), requests (autoscaler, seefood), downstream calls (chains) in the part | never |
-        | `cold_starts` | invocations that found no warm instance (keepalive), calls that waited for a boot (autoscaler, seefood, chains) | seefood analytic regimes |
+        | `study` | `keepalive`, `autoscaler`, `seefood`, `chains`, `gpu` | never |
+        | `trace` | trace id (see the layout); `seefood-day`, `synthetic-chain`, `synthetic-gpu-day` for the synthetic studies | never |
+        | `policy` | `fixed-10m`, `fixed-20m`, `hybrid-histogram`, `osforai` (grid-chosen on the first half), `osforai-default` (compiled defaults), `oracle`, `never-unload`, `always-cold`, `kpa` (Knative defaults), `fixed-peak`, `hourly`, `ideal`, `fixed-60s`, `kserve`, `osforai-w0` (gpu), sweep and sensitivity ids as above (`kserve@node=60s`) | never |
+        | `part` | what was measured: `second-half` (keepalive, autoscaler, chains), `held-out-day` (seefood), `all` (gpu) | never |
+        | `calls` | invocations (keepalive), requests (autoscaler, seefood, gpu), downstream calls (chains) in the part | never |
+        | `cold_starts` | invocations that found no warm instance (keepalive), calls that waited for a boot (autoscaler, seefood, chains), for a node, pod or model load (gpu) | seefood analytic regimes |
         | `cold_pct` | cold starts per invocation, percent | as `cold_starts` |
         | `app_cold_p50_pct`, `app_cold_p75_pct`, `app_cold_p90_pct` | per-application cold-start % (cold starts ÷ invocations of each application with an invocation in the part), percentiles over applications | studies without applications (autoscaler, seefood, chains) |
         | `wasted_instance_s` | instance-seconds held without serving: keepalive idle warm time + one load time per load; others instance-s − ideal instance-s | never |
         | `wasted_gb_s` | wasted instance-seconds × the application's memory (GB) | studies without a memory model (autoscaler, seefood, chains) |
-        | `instance_s` | instance-seconds held (keepalive: busy + waste, one instance per application) | never |
+        | `instance_s` | instance-seconds held (keepalive: busy + waste, one instance per application; gpu: GPU node-seconds) | never |
         | `ideal_instance_s` | instance-seconds of pure work: keepalive busy time (union of the application's invocations); service studies busy slot-seconds ÷ slots | never |
         | `p50_added_ms`, `p99_added_ms` | added latency per call, nearest rank: keepalive the load time of a cold start; service studies waiting (queueing and boots) | seefood analytic regimes |
         | `rejected` | calls refused by a full queue | keepalive and chains (no queue), seefood analytic regimes |
         | `loads` | loads: cold starts and pre-warms (keepalive), instance boots (others) | seefood analytic regimes |
-        | `load_model` | load (boot) time model: `memory` (1 s + memory ÷ 200 MB/s), `fixed-Ns` | seefood analytic regimes |
+        | `load_model` | load (boot) time model: `memory` (1 s + memory ÷ 200 MB/s), `fixed-Ns`; gpu: `node-180s+pull-60s+pod-5s+load-8s` | seefood analytic regimes |
         | `target_utilization` | the autoscaler's target utilisation | keepalive, chains, seefood analytic regimes |
         | `note` | what the policy id stands for (e.g. the knobs the grid chose) | rows that need none |
         """;
