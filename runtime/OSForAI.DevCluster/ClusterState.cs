@@ -34,7 +34,9 @@ internal sealed class PodEntry
     public string? UnschedulableMessage { get; set; }
     public Process? Process { get; set; }
     public int? ProcessId { get; set; }
+    /// <summary>The current container's output (swapped, under the cluster's lock, when a new container starts).</summary>
     public StringBuilder Log { get; set; } = new();
+    /// <summary>The output of the container before the current one (what <c>previous=true</c> reads).</summary>
     public string PreviousLog { get; set; } = "";
     public CancellationTokenSource Life { get; } = new();
     public Task Lifecycle { get; set; } = Task.CompletedTask;
@@ -243,9 +245,11 @@ internal sealed partial class ClusterState : IAsyncDisposable
             if (previous)
                 return entry.RestartCount > 0 ? entry.PreviousLog
                     : throw ApiException.BadRequest($"previous terminated container \"{entry.Container}\" in pod \"{name}\" not found");
-            if (entry.ProcessId is null && entry.Log.Length == 0)
+            string log;
+            lock (entry.Log) log = entry.Log.ToString();
+            if (entry.ProcessId is null && log.Length == 0)
                 throw ApiException.BadRequest($"container \"{entry.Container}\" in pod \"{name}\" is waiting to start: {(string?)entry.State?["waiting"]?["reason"] ?? "ContainerCreating"}");
-            lock (entry.Log) return entry.Log.ToString();
+            return log;
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json.Nodes;
 
 namespace OSForAI.DevCluster;
@@ -180,13 +181,15 @@ internal sealed partial class ClusterState
             return;
         }
         var backoff = _options.InitialRestartBackoff;
+        var restarting = false; // a container of this pod has exited and the next start is a restart
         while (!token.IsCancellationRequested)
         {
             Process process;
             DateTime started;
+            var log = new StringBuilder(); // this container's own log: output it writes late never lands in another's
             try
             {
-                process = StartProcess(entry, image);
+                process = StartProcess(entry, image, log);
                 started = DateTime.UtcNow;
             }
             catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
@@ -195,8 +198,22 @@ internal sealed partial class ClusterState
                 await Task.Delay(backoff, token).ConfigureAwait(false);
                 continue;
             }
+            // The container is its own process group only once setsid has run in the child, which can be
+            // well after Process.Start returns on a loaded machine; until then a signal to -pid reaches
+            // nothing. Report it running (and hand out its pid) only when -pid is the container.
+            await WaitForOwnProcessGroupAsync(process).ConfigureAwait(false);
+            var wasRestart = restarting;
+            restarting = false;
+            // One status change: the restart count, the previous log and the running state move together,
+            // so no reader sees a restart counted whose log or state is not yet the new container's.
             Update(entry, () =>
             {
+                if (wasRestart)
+                {
+                    entry.RestartCount++;
+                    lock (entry.Log) entry.PreviousLog = entry.Log.ToString();
+                }
+                entry.Log = log;
                 entry.Process = process;
                 entry.ProcessId = process.Id;
                 entry.Phase = "Running";
@@ -205,7 +222,7 @@ internal sealed partial class ClusterState
             });
             try
             {
-                await process.WaitForExitAsync(token).ConfigureAwait(false);
+                await process.WaitForExitAsync(token).ConfigureAwait(false); // exit, and both output streams drained
             }
             catch (OperationCanceledException)
             {
@@ -242,24 +259,25 @@ internal sealed partial class ClusterState
                     $"back-off {(int)Math.Ceiling(delay.TotalSeconds)}s restarting failed container={entry.Container} pod={entry.Name}_{entry.Namespace}({(string?)entry.Pod["metadata"]!["uid"]})");
                 entry.Process = null;
             });
+            restarting = true;
             await Task.Delay(delay, token).ConfigureAwait(false);
             backoff = backoff * 2 < _options.MaxRestartBackoff ? backoff * 2 : _options.MaxRestartBackoff;
-            lock (_gate)
-            {
-                entry.RestartCount++;
-                lock (entry.Log)
-                {
-                    entry.PreviousLog = entry.Log.ToString();
-                    entry.Log = new();
-                }
-            }
         }
+    }
+
+    /// <summary>Waits until the container process leads its own process group (setsid has run in it), or is gone.</summary>
+    private static async Task WaitForOwnProcessGroupAsync(Process process)
+    {
+        var pid = process.Id;
+        // getpgid fails (ESRCH) once the process is gone and reaped; an exited one is not waited for.
+        while (GetPgid(pid) is var pgid && pgid != pid && pgid != -1 && !process.HasExited)
+            await Task.Delay(1).ConfigureAwait(false);
     }
 
     private static JsonObject Waiting(string reason, string message) =>
         new() { ["waiting"] = new JsonObject { ["reason"] = reason, ["message"] = message } };
 
-    private Process StartProcess(PodEntry entry, DevImage image)
+    private Process StartProcess(PodEntry entry, DevImage image, StringBuilder log)
     {
         var container = entry.Pod["spec"]!["containers"]![0]!.AsObject();
         var info = new ProcessStartInfo("/usr/bin/setsid")
@@ -308,7 +326,7 @@ internal sealed partial class ClusterState
         void Append(string? line)
         {
             if (line is null) return;
-            lock (entry.Log) entry.Log.Append(line).Append('\n');
+            lock (log) log.Append(line).Append('\n');
         }
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
@@ -321,6 +339,9 @@ internal sealed partial class ClusterState
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
+
+    [LibraryImport("libc", EntryPoint = "getpgid", SetLastError = true)]
+    private static partial int GetPgid(int pid);
 
     private const int SigTerm = 15;
     private const int SigKill = 9;

@@ -79,6 +79,13 @@ public sealed class DevClusterTests : IAsyncLifetime
         }
     }
 
+    /// <summary>The process group of a live process, from /proc/PID/stat (the field after state and ppid).</summary>
+    private static int ProcessGroupOf(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[2]);
+    }
+
     private static async Task WaitGoneAsync(k8s.Kubernetes client, string ns, string name)
     {
         var deadline = DateTime.UtcNow.AddSeconds(8);
@@ -209,6 +216,9 @@ public sealed class DevClusterTests : IAsyncLifetime
         await client.CoreV1.CreateNamespacedPodAsync(Pod("victim", "test/sleeper"), "default");
         await WaitForAsync(client, "default", "victim", p => p.Status.Phase == "Running");
         var pid = cluster.PodProcessId("default", "victim")!.Value;
+        // Running means setsid has already made the container its own process group, so a group kill reaches it
+        // (it once did not on a loaded machine: Running was reported between Process.Start and the child's setsid).
+        Assert.Equal(pid, ProcessGroupOf(pid));
         Assert.True(cluster.KillPodProcess("default", "victim"));
         var again = await WaitForAsync(client, "default", "victim", p => p.Status.ContainerStatuses[0].RestartCount == 1 && p.Status.ContainerStatuses[0].Ready == true);
         Assert.Equal(137, again.Status.ContainerStatuses[0].LastState.Terminated.ExitCode);
