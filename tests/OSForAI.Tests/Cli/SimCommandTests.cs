@@ -75,7 +75,16 @@ public class SimCommandTests
         }
         var keys = rows.Select(r => (Study: S(r, "study"), Trace: S(r, "trace"), Policy: S(r, "policy"))).ToList();
         Assert.Equal(keys.Count, keys.Distinct().Count());
-        Assert.Equal(["autoscaler", "chains", "keepalive", "seefood"], keys.Select(k => k.Study).Distinct().Order().ToArray());
+        Assert.Equal(["autoscaler", "chains", "gpu", "keepalive", "seefood"], keys.Select(k => k.Study).Distinct().Order().ToArray());
+
+        // GPU timeline: the three policies on the synthetic day, counted from time 0, cost in GPU node-seconds.
+        var gpu = rows.Where(r => S(r, "study") == "gpu").ToDictionary(r => S(r, "policy"));
+        foreach (var policy in new[] { "kserve", "osforai", "osforai-w0" })
+        {
+            Assert.Equal("synthetic-gpu-day", S(gpu[policy], "trace"));
+            Assert.Equal("all", S(gpu[policy], "part"));
+            Assert.True(gpu[policy].GetProperty("instance_s").GetDouble() >= gpu[policy].GetProperty("ideal_instance_s").GetDouble());
+        }
 
         // Keep-alive: every figure present, no rejection figure; the documented policy ids.
         var keepalive = rows.Where(r => S(r, "study") == "keepalive").ToDictionary(r => S(r, "policy"));
