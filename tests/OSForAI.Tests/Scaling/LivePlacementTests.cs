@@ -10,6 +10,9 @@ public sealed class LivePlacementTests
     private static Dictionary<string, string?> SmallNode() => new()
     {
         ["OSForAI:Workers:Node:MemoryMb"] = "250",
+        // One instance per version: at the default target utilisation (0.8) one call in flight asks for a second instance,
+        // whose start would race these placement checks.
+        ["OSForAI:Workers:MaxInstancesPerVersion"] = "1",
         ["OSForAI:Workers:Autoscaling:MetricInterval"] = "00:00:00.1",
         ["OSForAI:Workers:Autoscaling:DecisionInterval"] = "00:00:00.1",
     };
