@@ -289,7 +289,7 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
         if (a.MaxScaleUpRate <= 1 || a.MaxScaleDownRate <= 1)
             errors.Add($"OSForAI:Workers:Autoscaling:MaxScaleUpRate and MaxScaleDownRate must exceed 1, not {a.MaxScaleUpRate} and {a.MaxScaleDownRate}");
         if (a.AssumedStartTime < TimeSpan.Zero) errors.Add($"OSForAI:Workers:Autoscaling:AssumedStartTime must not be negative, not {a.AssumedStartTime}");
-        if (w.Host == WorkerHostKind.Kubernetes) errors.AddRange(w.Kubernetes.Errors(w.Kubernetes.Images.Keys.DefaultIfEmpty("python3")));
+        if (w.Host == WorkerHostKind.Kubernetes) errors.AddRange(w.Kubernetes.Errors(["python3"]));
         foreach (var path in w.SandboxReadOnlyPaths)
             if (!Path.IsPathRooted(path)) errors.Add($"OSForAI:Workers:SandboxReadOnlyPaths must hold absolute paths, not '{path}'");
         return errors;

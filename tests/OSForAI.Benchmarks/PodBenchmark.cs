@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using OSForAI.DevCluster;
@@ -43,7 +41,7 @@ internal static class PodBenchmark
                 ["OSForAI:Workers:Host"] = "Kubernetes",
                 ["OSForAI:Workers:Kubernetes:Kubeconfig"] = kubeconfig,
                 ["OSForAI:Workers:Kubernetes:ListenAddress"] = "127.0.0.1",
-                ["OSForAI:Workers:Kubernetes:ListenPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
+                ["OSForAI:Workers:Kubernetes:ListenPort"] = OSForAI.Testing.EmulatorProcess.FreePort().ToString(CultureInfo.InvariantCulture),
                 ["OSForAI:Workers:Kubernetes:Images:python3"] = "osforai/worker-python:bench",
                 ["OSForAI:Workers:Kubernetes:Pools:cpu:NodeSelector:osforai.dev/pool"] = "cpu",
                 ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "2",
@@ -94,12 +92,5 @@ internal static class PodBenchmark
     {
         var until = DateTime.UtcNow.AddSeconds(60);
         while (pool.Stats.GenericIdle < count && DateTime.UtcNow < until) await Task.Delay(50);
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

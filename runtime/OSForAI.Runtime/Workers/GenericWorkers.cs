@@ -97,8 +97,7 @@ internal sealed class GenericWorkers(IWorkerHost host, int warmPerKind, int maxW
         try
         {
             var report = pending ?? new Progress<string>();
-            var conn = resources is not null ? await host.StartAsync(runtime, resources, report, stopping)
-                : pending is null ? await host.StartAsync(runtime, stopping) : await host.StartAsync(runtime, pending, stopping);
+            var conn = resources is not null ? await host.StartAsync(runtime, resources, report, stopping) : await host.StartAsync(runtime, report, stopping);
             Interlocked.Increment(ref _freshStarts);
             Interlocked.Increment(ref _live);
             _ = conn.Exited.ContinueWith(_ => Interlocked.Decrement(ref _live), TaskScheduler.Default);

@@ -36,13 +36,6 @@ public sealed class KubernetesHostTests : IAsyncLifetime
         Directory.Delete(_folder, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
     private Dictionary<string, string?> Settings(int port, Dictionary<string, string?>? extra = null)
     {
         var d = new Dictionary<string, string?>
@@ -73,7 +66,7 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     [Fact]
     public async Task A_call_runs_in_a_worker_pod_that_dialled_back_and_the_pool_scales_it_back()
     {
-        await using var s = await TestServer.StartAsync(Settings(FreePort(), new() { ["OSForAI:Workers:KeepAlive"] = "Fixed", ["OSForAI:Workers:IdleKeepAlive"] = "00:00:02" }));
+        await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort(), new() { ["OSForAI:Workers:KeepAlive"] = "Fixed", ["OSForAI:Workers:IdleKeepAlive"] = "00:00:02" }));
         await s.PublishAsync("k8s/echo", "1.0.0", Python("def apply(x):\n    return {'got': x}\n"));
         var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/echo/1.0.0", Json("41"));
         Assert.True(status == 200, body.ToString());
@@ -91,7 +84,7 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     [Fact]
     public async Task A_gpu_version_waits_for_a_gpu_node_and_its_callers_learn_why()
     {
-        await using var s = await TestServer.StartAsync(Settings(FreePort()));
+        await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort()));
         await s.PublishAsync("k8s/gpu", "1.0.0", Python("def apply(x):\n    return x\n", "timeout: 4\nresources:\n  gpu_memory_mb: 1000\n"));
         var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/gpu/1.0.0?timeout=4", Json("1"));
         Assert.True(status is 504 or 408 or 503, $"{status} {body}");
@@ -108,7 +101,7 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     [Fact]
     public async Task An_image_that_cannot_be_pulled_fails_the_call_with_the_reason()
     {
-        await using var s = await TestServer.StartAsync(Settings(FreePort(), new()
+        await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort(), new()
         {
             ["OSForAI:Workers:Kubernetes:Images:python3"] = "registry.example/nothing-here:1",
             ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "0",
@@ -126,7 +119,7 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     [Fact]
     public async Task A_restarted_gateway_adopts_its_warm_pods_instead_of_leaking_or_duplicating_them()
     {
-        var port = FreePort();
+        var port = OSForAI.Testing.EmulatorProcess.FreePort();
         var s = await TestServer.StartAsync(Settings(port));
         try
         {
@@ -150,7 +143,7 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     [Fact]
     public async Task A_worker_pod_that_crashes_is_replaced_and_two_versions_share_the_warm_pod_pool()
     {
-        await using var s = await TestServer.StartAsync(Settings(FreePort(), new() { ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "2" }));
+        await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort(), new() { ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "2" }));
         await s.PublishAsync("k8s/one", "1.0.0", Python("def apply(x):\n    return 'one'\n"));
         await s.PublishAsync("k8s/two", "1.0.0", Python("import os\n\ndef apply(x):\n    if x == 'die':\n        os._exit(9)\n    return 'two'\n"));
         var pool = s.Get<WorkerPool>();
@@ -176,7 +169,7 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     [Fact]
     public async Task A_connection_without_the_pods_secret_is_refused()
     {
-        var port = FreePort();
+        var port = OSForAI.Testing.EmulatorProcess.FreePort();
         await using var s = await TestServer.StartAsync(Settings(port));
         using var rogue = new TcpClient();
         await rogue.ConnectAsync(IPAddress.Loopback, port);

@@ -151,8 +151,8 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         var secret = env.FirstOrDefault(e => e.Name == "OSAI_WORKER_SECRET")?.Value;
         var runtime = labels.TryGetValue(PodSpecs.RuntimeLabel, out var r) ? r : null;
         // Its container restarting (even in back-off) is expected: its worker exited when the old gateway went away.
-        if (id is null || secret is null || runtime is null || pod.Metadata.DeletionTimestamp is not null || pod.Status?.Phase is "Failed" or "Succeeded"
-            || PodSpecs.FailureReason(pod) is { } failure && !failure.Contains("keeps crashing", StringComparison.Ordinal))
+        if (id is null || secret is null || runtime is null || pod.Metadata.DeletionTimestamp is not null
+            || PodSpecs.FailureReason(pod, crashLoopFails: false) is not null)
         {
             await DeletePodAsync(name);
             return null;

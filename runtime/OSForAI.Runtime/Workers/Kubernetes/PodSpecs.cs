@@ -124,8 +124,12 @@ public static partial class PodSpecs
         return waiting is null ? null : $"{waiting.Reason}: {waiting.Message}".TrimEnd(' ', ':');
     }
 
-    /// <summary>Why a pod will not become a worker, when its status says so for good (image not pullable, failed), else null.</summary>
-    public static string? FailureReason(V1Pod pod)
+    /// <summary>
+    /// Why a pod will not become a worker, when its status says so for good (image not pullable, failed), else null. With
+    /// <paramref name="crashLoopFails"/> false a container in crash-loop back-off is not a failure (a pod whose gateway went
+    /// away restarts its worker, which then dials the next gateway).
+    /// </summary>
+    public static string? FailureReason(V1Pod pod, bool crashLoopFails = true)
     {
         if (pod.Status?.Phase is "Failed" or "Succeeded")
             return $"the worker pod {pod.Metadata?.Name} ended ({pod.Status.Phase}{(pod.Status.Reason is { } r ? ": " + r : "")})";
@@ -134,7 +138,7 @@ public static partial class PodSpecs
             var w = c.State?.Waiting;
             if (w?.Reason is "ErrImagePull" or "ImagePullBackOff" or "InvalidImageName" or "CreateContainerConfigError" or "CreateContainerError")
                 return $"the worker pod {pod.Metadata?.Name} cannot start: {w.Reason}: {w.Message}".TrimEnd(' ', ':');
-            if (w?.Reason == "CrashLoopBackOff")
+            if (w?.Reason == "CrashLoopBackOff" && crashLoopFails)
                 return $"the worker pod {pod.Metadata?.Name} keeps crashing before it connects" +
                     (c.LastState?.Terminated is { } t ? $" (exit code {t.ExitCode}{(t.Reason is { } tr ? ", " + tr : "")})" : "");
         }
