@@ -25,3 +25,18 @@ public static class MessageTypes
     /// <summary>Host → worker, no reply: exit.</summary>
     public const string Shutdown = "shutdown";
 }
+
+/// <summary>
+/// What a connection to the host is for, as its <c>hello</c> says in <c>channel</c> (docs/worker-protocol.md, "Gateway
+/// channels"). Absent means <see cref="Worker"/>.
+/// </summary>
+public static class HelloChannels
+{
+    /// <summary>The worker's own channel: frames both ways (load, invoke, results).</summary>
+    public const string Worker = "worker";
+    /// <summary>
+    /// A worker in a pod reaching the gateway's HTTP API on behalf of the call it runs (composition, data): after the
+    /// handshake the host relays the connection to the gateway, which accepts that call's token from it.
+    /// </summary>
+    public const string Gateway = "gateway";
+}

@@ -49,6 +49,18 @@ public static class WorkerAuth
     public static bool ProofMatches(string expected, string? presented) =>
         presented is not null && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.UTF8.GetBytes(presented));
 
+    /// <summary>The label of <see cref="GatewayKey"/>.</summary>
+    public const string GatewayLabel = "osai-gateway";
+
+    /// <summary>
+    /// The key a worker's gateway channels authenticate with instead of the worker's secret:
+    /// <c>HMAC-SHA256(secret, "osai-gateway")</c>, hex. A worker keeps only this key after its handshake, so code that reads
+    /// it out of the worker's memory can open gateway channels (which that code may use anyway) but cannot pose as the
+    /// worker itself.
+    /// </summary>
+    public static string GatewayKey(string secret) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(GatewayLabel)));
+
     private static string Proof(string secret, string label, string first, string second) =>
         Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(label + "\n" + first + "\n" + second)));
 }

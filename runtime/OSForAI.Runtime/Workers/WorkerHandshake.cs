@@ -23,7 +23,14 @@ public static class WorkerHandshake
     /// buffer afterwards. Throws <see cref="AlgorithmCallException"/> (<see cref="ErrorTypes.Unavailable"/>) saying why when
     /// the peer fails it; cancellation (<paramref name="ct"/>: the caller's time limit) propagates as such.
     /// </summary>
-    public static async Task<Frame> AuthenticateAsync(Stream stream, Func<string?, string?> secretForWorkerId, CancellationToken ct)
+    public static Task<Frame> AuthenticateAsync(Stream stream, Func<string?, string?> secretForWorkerId, CancellationToken ct) =>
+        AuthenticateByHelloAsync(stream, hello => secretForWorkerId(hello.GetString("worker_id")), ct);
+
+    /// <summary>
+    /// As the overload by worker id, with the secret chosen by the whole <c>hello</c> (its <c>channel</c> too: a gateway
+    /// channel proves <see cref="WorkerAuth.GatewayKey"/>, not the worker's secret).
+    /// </summary>
+    public static async Task<Frame> AuthenticateByHelloAsync(Stream stream, Func<Frame, string?> secretForHello, CancellationToken ct)
     {
         try
         {
@@ -38,7 +45,7 @@ public static class WorkerHandshake
                     ? "its hello carries a secret instead of a nonce (a runner from before the challenge-response handshake)"
                     : "its hello carries no valid nonce (64 lowercase hex digits)");
             var workerId = hello.GetString("worker_id");
-            var secret = secretForWorkerId(workerId);
+            var secret = secretForHello(hello);
             if (string.IsNullOrEmpty(secret)) throw Refused($"no worker with id '{Printable(workerId)}' is expected here");
 
             var hostNonce = WorkerAuth.NewNonce();

@@ -14,6 +14,12 @@ namespace OSForAI.Runtime.Workers;
 /// for are closed, with one log line each. Every connection is handled on its own, so a peer that never speaks, or
 /// speaks slowly, holds nothing but its own socket; at most <see cref="MaxPendingHandshakes"/> handshakes may be open at
 /// once (more are closed at once), which bounds what a flood of connections can hold.
+/// <para>
+/// A connection whose hello says <c>"channel": "gateway"</c> is a worker reaching the gateway (docs/worker-protocol.md,
+/// "Gateway channels"): it authenticates with the worker's <see cref="WorkerAuth.GatewayKey"/> while that worker is
+/// expected here, and is handed to the gateway-channel handler given at <see cref="Start"/>, at most
+/// <see cref="MaxGatewayChannelsPerWorker"/> at once per worker. Without a handler such connections are refused.
+/// </para>
 /// </summary>
 public sealed class WorkerListener : IAsyncDisposable
 {
@@ -22,6 +28,8 @@ public sealed class WorkerListener : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly Func<string?, string?> _secretForWorkerId;
+    private readonly Func<string, Stream, Task>? _gatewayChannel;
+    private readonly ConcurrentDictionary<string, int> _gatewayChannelsOpen = new(StringComparer.Ordinal);
     private readonly ILogger _log;
     private readonly TimeSpan _handshakeTimeout;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<(Stream, Frame)>> _waiters = new(StringComparer.Ordinal);
@@ -31,10 +39,15 @@ public sealed class WorkerListener : IAsyncDisposable
     private int _pending;
     private long _refusalsUnlogged;
 
-    private WorkerListener(Socket socket, Func<string?, string?> secretForWorkerId, ILogger log, TimeSpan handshakeTimeout, int maxPending)
+    /// <summary>Gateway channels one worker may have open at once; more are refused.</summary>
+    public const int MaxGatewayChannelsPerWorker = 64;
+
+    private WorkerListener(Socket socket, Func<string?, string?> secretForWorkerId, Func<string, Stream, Task>? gatewayChannel, ILogger log,
+        TimeSpan handshakeTimeout, int maxPending)
     {
         _socket = socket;
         _secretForWorkerId = secretForWorkerId;
+        _gatewayChannel = gatewayChannel;
         _log = log;
         _handshakeTimeout = handshakeTimeout;
         MaxPendingHandshakes = maxPending;
@@ -44,9 +57,11 @@ public sealed class WorkerListener : IAsyncDisposable
     /// <summary>
     /// Binds <paramref name="endpoint"/> (port 0: any free port) and starts accepting. <paramref name="secretForWorkerId"/>
     /// gives each worker id's secret (null: unknown, refused), after those registered with <see cref="Expect"/>.
+    /// <paramref name="gatewayChannel"/> serves an authenticated gateway channel of a worker (null: gateway channels are refused);
+    /// it owns the stream.
     /// </summary>
     public static WorkerListener Start(IPEndPoint endpoint, Func<string?, string?>? secretForWorkerId, ILogger log,
-        TimeSpan? handshakeTimeout = null, int maxPendingHandshakes = 256)
+        TimeSpan? handshakeTimeout = null, int maxPendingHandshakes = 256, Func<string, Stream, Task>? gatewayChannel = null)
     {
         var lookup = secretForWorkerId ?? (_ => null);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPendingHandshakes, 1);
@@ -62,7 +77,7 @@ public sealed class WorkerListener : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        return new WorkerListener(socket, lookup, log, handshakeTimeout ?? DefaultHandshakeTimeout, maxPendingHandshakes);
+        return new WorkerListener(socket, lookup, gatewayChannel, log, handshakeTimeout ?? DefaultHandshakeTimeout, maxPendingHandshakes);
     }
 
     /// <summary>The address bound (with the port chosen when 0 was asked for).</summary>
@@ -85,9 +100,17 @@ public sealed class WorkerListener : IAsyncDisposable
     /// <summary>Drops what <see cref="Expect"/> registered for <paramref name="workerId"/>.</summary>
     public void Forget(string workerId) => _expected.TryRemove(workerId, out _);
 
-    private string? SecretOf(string? workerId) =>
-        workerId is null || !_waiters.ContainsKey(workerId) ? null
-        : _expected.TryGetValue(workerId, out var secret) ? secret : _secretForWorkerId(workerId);
+    private string? SecretOf(Frame hello)
+    {
+        var workerId = hello.GetString("worker_id");
+        if (workerId is null) return null;
+        if (IsGatewayChannel(hello))
+            return _gatewayChannel is not null && _expected.TryGetValue(workerId, out var known) ? WorkerAuth.GatewayKey(known) : null;
+        return !_waiters.ContainsKey(workerId) ? null
+            : _expected.TryGetValue(workerId, out var secret) ? secret : _secretForWorkerId(workerId);
+    }
+
+    private static bool IsGatewayChannel(Frame hello) => hello.GetString("channel") == HelloChannels.Gateway;
 
     /// <summary>
     /// The authenticated connection of worker <paramref name="workerId"/> and its hello. Registers the wait before it
@@ -152,7 +175,7 @@ public sealed class WorkerListener : IAsyncDisposable
             try
             {
                 // Only ids somebody waits for have a secret here: anything else is refused before the host proves anything.
-                hello = await WorkerHandshake.AuthenticateAsync(stream, SecretOf, timeout.Token);
+                hello = await WorkerHandshake.AuthenticateByHelloAsync(stream, SecretOf, timeout.Token);
             }
             catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
             {
@@ -165,6 +188,18 @@ public sealed class WorkerListener : IAsyncDisposable
                 return;
             }
             var id = hello.GetString("worker_id")!;
+            if (IsGatewayChannel(hello))
+            {
+                if (_gatewayChannelsOpen.AddOrUpdate(id, 1, (_, n) => n + 1) > MaxGatewayChannelsPerWorker)
+                {
+                    CloseGatewayChannel(id);
+                    Refuse(stream, remote, $"worker '{WorkerHandshake.Printable(id)}' has {MaxGatewayChannelsPerWorker} gateway channels open already");
+                    return;
+                }
+                handedOver = true;
+                _ = ServeGatewayChannelAsync(id, stream);
+                return;
+            }
             if (!_waiters.TryRemove(id, out var waiter) || !waiter.TrySetResult((stream, hello)))
             {
                 Refuse(stream, remote, $"nobody waits for worker '{WorkerHandshake.Printable(id)}' any more");
@@ -187,6 +222,27 @@ public sealed class WorkerListener : IAsyncDisposable
             }
             Interlocked.Decrement(ref _pending);
         }
+    }
+
+    private async Task ServeGatewayChannelAsync(string workerId, Stream stream)
+    {
+        try { await _gatewayChannel!(workerId, stream); }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            _log.LogDebug("worker {Id}: gateway channel ended: {Message}", workerId, e.Message);
+        }
+        catch (Exception e) { _log.LogWarning(e, "worker {Id}: gateway channel failed", workerId); }
+        finally
+        {
+            await stream.DisposeAsync();
+            CloseGatewayChannel(workerId);
+        }
+    }
+
+    private void CloseGatewayChannel(string workerId)
+    {
+        if (_gatewayChannelsOpen.AddOrUpdate(workerId, 0, (_, n) => n - 1) <= 0)
+            _gatewayChannelsOpen.TryRemove(new KeyValuePair<string, int>(workerId, 0));
     }
 
     private void Refuse(Stream? stream, string remote, string why)

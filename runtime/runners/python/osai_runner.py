@@ -124,6 +124,7 @@ _stdout_limit = DEFAULT_STDOUT_LIMIT
 _received = 0        # invocations accepted (main thread only)
 _completed = 0       # invocations answered (under _wlock)
 _traceback = None
+_gateway_key = None  # HMAC-SHA256(secret, "osai-gateway"): what gateway channels authenticate with
 
 
 def current_context():
@@ -132,23 +133,63 @@ def current_context():
 
 
 def _gateway_connection(timeout):
-    """An HTTP connection to the gateway through this worker's own gateway socket (OSAI_GATEWAY=unix:/path), the
-    only way out of the sandbox; the host relays it and the gateway accepts this invocation's token from it alone."""
+    """An HTTP connection to the gateway, the only way out of the sandbox: through this worker's own gateway socket
+    (OSAI_GATEWAY=unix:/path, on one machine), or (OSAI_GATEWAY=tcp:HOST:PORT, a worker in a pod) over a gateway
+    channel to the host's listener, authenticated with the worker's gateway key. Either way the host relays it and the
+    gateway accepts this invocation's token from it alone."""
     import http.client
     import socket
     address = os.environ.get("OSAI_GATEWAY") or ""
-    if not address.startswith("unix:"):
-        raise OSError("this worker has no gateway socket (OSAI_GATEWAY is %r)" % address)
-    path = address[5:]
+    if address.startswith("unix:"):
+        path = address[5:]
 
-    class _UnixConnection(http.client.HTTPConnection):
-        def connect(self):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(self.timeout)
-            s.connect(path)
-            self.sock = s
+        class _UnixConnection(http.client.HTTPConnection):
+            def connect(self):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(self.timeout)
+                s.connect(path)
+                self.sock = s
 
-    return _UnixConnection("gateway", timeout=timeout)
+        return _UnixConnection("gateway", timeout=timeout)
+    if address.startswith("tcp:") and _gateway_key:
+        class _ChannelConnection(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = _open_gateway_channel(address, self.timeout, socket)
+
+        return _ChannelConnection("gateway", timeout=timeout)
+    raise OSError("this worker has no way to the gateway (OSAI_GATEWAY is %r)" % address)
+
+
+def _open_gateway_channel(address, timeout, socket):
+    """A socket to the host's listener that has passed the gateway-channel handshake (docs/worker-protocol.md)."""
+    import json
+    s = socket.socket(fileno=_connect(address).detach())
+    try:
+        nonce = os.urandom(HANDSHAKE_NONCE_BYTES).hex()
+        h = ('{"type":"hello","protocol":%d,"channel":"gateway","runner":%s,"worker_id":%s,"nonce":"%s"}'
+             % (PROTOCOL, _json_str(RUNNER), _json_str(os.environ.get("OSAI_WORKER_ID") or ""), nonce)).encode("ascii")
+        s.settimeout(timeout)
+        s.sendall(len(h).to_bytes(4, "big") + b"\0\0\0\0" + h)
+
+        def read(n):
+            parts = []
+            while n > 0:
+                b = s.recv(n)
+                if not b:
+                    break
+                parts.append(b)
+                n -= len(b)
+            return b"".join(parts)
+
+        try:
+            _check_host(s, read, _gateway_key, nonce, json)
+        except _HandshakeRefused as e:
+            raise OSError("the gateway channel was refused: %s" % (e,))
+        s.settimeout(timeout)
+        return s
+    except BaseException:
+        s.close()
+        raise
 
 
 def _gateway_request(method, path, body=None, headers=None, timeout=300.0):
@@ -1003,42 +1044,54 @@ def _hmac_sha256_hex(key, message):
     return sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
 
 
-def _authenticate(sock, read, secret, nonce, json):
+class _HandshakeRefused(Exception):
+    """The host failed the handshake (the message says how)."""
+
+
+def _check_host(sock, read, secret, nonce, json):
     """The worker's side of the handshake (docs/worker-protocol.md, "hello" and "auth"): check the host's proof, then
-    prove this worker's knowledge of the secret. Exits (status 3, saying why) if the host cannot prove its own."""
+    prove this side's knowledge of the secret. Raises _HandshakeRefused saying why the host is refused."""
     sock.settimeout(HANDSHAKE_TIMEOUT_S)        # a silent peer must not keep a worker waiting forever
     try:
         pre = read(8)
         if len(pre) != 8:
-            _die(3, "refusing the host: it closed the connection before its auth")
+            raise _HandshakeRefused("refusing the host: it closed the connection before its auth")
         hlen, plen = (pre[0] << 24 | pre[1] << 16 | pre[2] << 8 | pre[3]), (pre[4] << 24 | pre[5] << 16 | pre[6] << 8 | pre[7])
         if hlen == 0 or hlen > MAX_HANDSHAKE_HEADER or plen != 0:
-            _die(3, "refusing the host: its auth frame is malformed (header %d, payload %d bytes)" % (hlen, plen))
+            raise _HandshakeRefused("refusing the host: its auth frame is malformed (header %d, payload %d bytes)" % (hlen, plen))
         hb = read(hlen)
     except OSError as e:                    # socket.timeout is an OSError
-        _die(3, "refusing the host: no auth from it (%s)" % (e,))
+        raise _HandshakeRefused("refusing the host: no auth from it (%s)" % (e,))
     try:
         h = json.loads(hb.decode("utf-8"))
     except Exception:
         h = None
     if h.__class__ is not dict or h.get("type") != "auth":
-        _die(3, "refusing the host: its first frame is not auth")
+        raise _HandshakeRefused("refusing the host: its first frame is not auth")
     host_nonce, proof = h.get("nonce"), h.get("proof")
     if (host_nonce.__class__ is not str or len(host_nonce) != 2 * HANDSHAKE_NONCE_BYTES
             or host_nonce.strip("0123456789abcdef") or proof.__class__ is not str):
-        _die(3, "refusing the host: its auth frame is malformed")
+        raise _HandshakeRefused("refusing the host: its auth frame is malformed")
     from _operator import _compare_digest    # what hmac.compare_digest is
     key = secret.encode("utf-8")
     expected = _hmac_sha256_hex(key, ("osai-host\n%s\n%s" % (nonce, host_nonce)).encode("ascii"))
     if not _compare_digest(expected.encode("ascii"), proof.encode("utf-8", "surrogatepass")):
-        _die(3, "refusing the host: its proof is wrong (it does not know this worker's secret)")
+        raise _HandshakeRefused("refusing the host: its proof is wrong (it does not know this worker's secret)")
     mine = _hmac_sha256_hex(key, ("osai-worker\n%s\n%s" % (host_nonce, nonce)).encode("ascii"))
     hb = ('{"type":"auth","proof":"%s"}' % mine).encode("ascii")
     try:
         sock.sendall(len(hb).to_bytes(4, "big") + b"\0\0\0\0" + hb)
     except OSError as e:
-        _die(3, "the host closed the connection during the handshake: %s" % (e,))
+        raise _HandshakeRefused("the host closed the connection during the handshake: %s" % (e,))
     sock.settimeout(None)
+
+
+def _authenticate(sock, read, secret, nonce, json):
+    """The handshake of the worker's own channel; exits (status 3, saying why) if the host cannot prove itself."""
+    try:
+        _check_host(sock, read, secret, nonce, json)
+    except _HandshakeRefused as e:
+        _die(3, str(e))
 
 
 def _serve(raw, secret, nonce):
@@ -1052,6 +1105,9 @@ def _serve(raw, secret, nonce):
     _sock = socket.socket(fileno=raw.detach())
     read = _sock.makefile("rb", buffering=1 << 16).read
     _authenticate(_sock, read, secret, nonce, json)
+    global _gateway_key
+    # Gateway channels (a worker in a pod) prove this derived key; the secret itself is not kept (docs/worker-protocol.md).
+    _gateway_key = _hmac_sha256_hex(secret.encode("utf-8"), b"osai-gateway")
     del secret
     _wlock = threading.Lock()
     _tls = threading.local()

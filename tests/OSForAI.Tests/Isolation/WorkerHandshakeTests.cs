@@ -255,6 +255,52 @@ public sealed class WorkerHandshakeTests
         await stream.DisposeAsync();
     }
 
+    [Fact]
+    public async Task Gateway_channels_prove_the_derived_key_of_a_worker_that_is_expected_and_nothing_else()
+    {
+        var served = new List<string>();
+        await using var listener = WorkerListener.Start(new IPEndPoint(IPAddress.Loopback, 0), null, new CapturedLogs().CreateLogger("listener"),
+            gatewayChannel: async (id, stream) =>
+            {
+                lock (served) served.Add(id);
+                await stream.WriteAsync("relayed"u8.ToArray());
+            });
+        listener.Expect("w-1", Secret);
+
+        await using (var channel = await FakeWorker.ConnectAsync(listener.LocalEndPoint, "w-1", channel: HelloChannels.Gateway))
+        {
+            var auth = await channel.ReadAsync();
+            // The host proves the channel key too.
+            Assert.True(WorkerAuth.ProofMatches(WorkerAuth.HostProof(WorkerAuth.GatewayKey(Secret), channel.Nonce, auth.GetString("nonce")!),
+                auth.GetString("proof")));
+            await channel.ProveAsync(WorkerAuth.GatewayKey(Secret), auth);
+            var buffer = new byte[7];
+            await channel.Stream.ReadExactlyAsync(buffer);
+            Assert.Equal("relayed", System.Text.Encoding.ASCII.GetString(buffer));
+        }
+        Assert.Equal(["w-1"], served);
+
+        // The worker's own secret is not the channel's key: a channel that proves it is refused (and so is a forged proof).
+        await using (var wrongKey = await FakeWorker.ConnectAsync(listener.LocalEndPoint, "w-1", channel: HelloChannels.Gateway))
+        {
+            await wrongKey.ProveAsync(Secret, await wrongKey.ReadAsync());
+            Assert.True(await wrongKey.IsClosedAsync());
+        }
+        // A worker nobody expects, or one that is gone, gets no channel: the host does not even answer its hello.
+        await using (var stranger = await FakeWorker.ConnectAsync(listener.LocalEndPoint, "w-2", channel: HelloChannels.Gateway))
+            Assert.True(await stranger.IsClosedAsync());
+        listener.Forget("w-1");
+        await using (var gone = await FakeWorker.ConnectAsync(listener.LocalEndPoint, "w-1", channel: HelloChannels.Gateway))
+            Assert.True(await gone.IsClosedAsync());
+        Assert.Equal(["w-1"], served);
+
+        // Without a gateway-channel handler the listener takes no gateway channels at all.
+        await using var plain = WorkerListener.Start(new IPEndPoint(IPAddress.Loopback, 0), null, new CapturedLogs().CreateLogger("plain"));
+        plain.Expect("w-1", Secret);
+        await using (var refused = await FakeWorker.ConnectAsync(plain.LocalEndPoint, "w-1", channel: HelloChannels.Gateway))
+            Assert.True(await refused.IsClosedAsync());
+    }
+
     // --- helpers --------------------------------------------------------------------------------------------------------
 
     private static TcpListener Loopback()
@@ -334,7 +380,7 @@ public sealed class WorkerHandshakeTests
         public static Task<FakeWorker> ConnectAsync(TcpListener l, string workerId, string? nonce = null) =>
             ConnectAsync((IPEndPoint)l.LocalEndpoint, workerId, nonce);
 
-        public static async Task<FakeWorker> ConnectAsync(IPEndPoint endpoint, string workerId, string? nonce = null)
+        public static async Task<FakeWorker> ConnectAsync(IPEndPoint endpoint, string workerId, string? nonce = null, string? channel = null)
         {
             var client = new TcpClient();
             await client.ConnectAsync(endpoint);
@@ -346,9 +392,13 @@ public sealed class WorkerHandshakeTests
                 w.WriteString("runtime", "python3");
                 w.WriteString("worker_id", workerId);
                 w.WriteString("nonce", worker._nonce);
+                if (channel is not null) w.WriteString("channel", channel);
             });
             return worker;
         }
+
+        public NetworkStream Stream => _stream;
+        public string Nonce => _nonce;
 
         private readonly string _nonce = nonce;
 

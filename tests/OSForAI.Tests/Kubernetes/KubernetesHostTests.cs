@@ -167,6 +167,15 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Algorithms_in_pods_call_each_other_and_reach_data_through_their_gateway_channels()
+    {
+        await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort()));
+        await Isolation.AttackTests.Composition_and_data_keep_working_without_a_networkAsync(Isolation.AttackTests.Target.Of(s));
+        // Both versions ran in pods (the process host runs no code workers here).
+        Assert.True((await WorkerPodsAsync()).Count >= 2);
+    }
+
+    [Fact]
     public async Task A_connection_without_the_pods_secret_is_refused()
     {
         var port = OSForAI.Testing.EmulatorProcess.FreePort();

@@ -83,18 +83,7 @@ public abstract class WorkerSocketService : IDisposable
     {
         using var sa = new NetworkStream(a, ownsSocket: false);
         using var sb = new NetworkStream(b, ownsSocket: false);
-        await Task.WhenAll(PumpAsync(sa, sb, b), PumpAsync(sb, sa, a));
-    }
-
-    /// <summary>Copies until <paramref name="from"/> ends, then half-closes <paramref name="toSocket"/>.</summary>
-    private async Task PumpAsync(Stream from, Stream to, Socket toSocket)
-    {
-        try { await from.CopyToAsync(to, 64 * 1024, _stop.Token); }
-        finally
-        {
-            try { toSocket.Shutdown(SocketShutdown.Send); }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-        }
+        await SocketRelay.RunAsync(sa, sb, _stop.Token);
     }
 
     public void Dispose()

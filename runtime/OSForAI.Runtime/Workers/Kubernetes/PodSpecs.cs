@@ -83,6 +83,8 @@ public static partial class PodSpecs
                         Env =
                         [
                             new V1EnvVar { Name = "OSAI_WORKER_ADDRESS", Value = r.GatewayAddress },
+                            // Its algorithms' calls to the gateway (composition, data) go over authenticated gateway channels to the same place.
+                            new V1EnvVar { Name = "OSAI_GATEWAY", Value = r.GatewayAddress },
                             new V1EnvVar { Name = "OSAI_WORKER_ID", Value = r.WorkerId },
                             new V1EnvVar { Name = "OSAI_WORKER_SECRET", Value = r.Secret },
                             new V1EnvVar { Name = "OSAI_RUNTIME", Value = r.Runtime },
