@@ -60,12 +60,15 @@ public static partial class OsaiServer
         {
             QuotaBytes = sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataQuotaBytes,
         });
-        s.AddSingleton(sp => new DataService(DataConnectors.Create(SettingsOf(builder.Configuration),
-            sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataStore)));
+        s.AddSingleton(sp => DataConnectors.Create(SettingsOf(builder.Configuration),
+            sp.GetRequiredService<LocalDataStore>(), sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataStore));
+        s.AddSingleton<DataService>();
+        // Builds live wherever data:// does (the local folder, or OSForAI:DataStore such as the stack's bucket).
         s.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<OsaiOptions>>().Value;
-            return new CodeStore(sp.GetRequiredService<LocalDataStore>(), o.CodeCacheRoot, o.MaxCodeExpandedBytes, o.MaxCodeEntries);
+            var platformData = sp.GetRequiredService<ConnectorRegistry>().Resolve(StorageUri.Parse($"data://{DataPath.PlatformOwner}/"));
+            return new CodeStore(platformData, o.CodeCacheRoot, o.MaxCodeExpandedBytes, o.MaxCodeEntries);
         });
         // Code workers run on the configured host; model workers (onnx) stay processes beside the gateway on both hosts for now.
         s.AddSingleton<ProcessWorkerHost>();

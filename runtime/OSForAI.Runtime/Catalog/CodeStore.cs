@@ -9,13 +9,15 @@ public enum CodeUploadKind { TarGz, Tar, SingleFile }
 
 /// <summary>
 /// Algorithm code: uploads are content-addressed (SHA-256 of the uploaded bytes), kept as a tar.gz
-/// under data://.osforai/code/OWNER/NAME/HASH.tar.gz, and extracted on demand into a local cache
-/// folder that workers load from. Archives may only hold plain files and folders inside the root.
+/// under data://.osforai/code/OWNER/NAME/HASH.tar.gz — in whatever store data:// lives in (<paramref name="platformData"/>:
+/// the local data folder, or OSForAI:DataStore, e.g. the stack's bucket, so every replica and worker pod can load every
+/// build) — and extracted on demand into a local cache folder that workers load from; local disk is only a cache.
+/// Archives may only hold plain files and folders inside the root.
 /// An upload may expand to at most <paramref name="maxExpandedBytes"/> in at most <paramref name="maxEntries"/> entries
 /// (OsaiOptions.MaxCodeExpandedBytes, MaxCodeEntries); builds already stored are re-extracted under the hard ceilings
 /// below, so lowering the quota never breaks a version that was accepted before.
 /// </summary>
-public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExpandedBytes = CodeStore.MaxExtractedBytes,
+public sealed class CodeStore(IDataConnector platformData, string cacheRoot, long maxExpandedBytes = CodeStore.MaxExtractedBytes,
     int maxEntries = CodeStore.MaxEntries)
 {
     public const long MaxExtractedBytes = 2L * 1024 * 1024 * 1024;
@@ -70,16 +72,17 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
 
             var manifest = ReadManifest(staging, kind == CodeUploadKind.SingleFile ? fileName : null);
             validate?.Invoke(manifest);
-            // Keep the canonical archive in the platform's own data space.
-            var archivePath = new DataPath(DataPath.PlatformOwner, ["code", owner, name, hash + ".tar.gz"]);
+            // Keep the canonical archive in the platform's own data space, and a copy in the cache.
+            var archiveUri = StorageUri.Parse($"data://{DataPath.PlatformOwner}/code/{owner}/{name}/{hash}.tar.gz");
             var archiveFile = Path.Combine(cacheRoot, ".archive-" + Guid.NewGuid().ToString("N"));
             try
             {
                 await using (var outFile = File.Create(archiveFile))
                 await using (var gz = new GZipStream(outFile, CompressionLevel.Fastest))
                     await TarFile.CreateFromDirectoryAsync(staging, gz, includeBaseDirectory: false, ct);
-                await using var archive = File.OpenRead(archiveFile);
-                await data.WriteAsync(archivePath, archive, long.MaxValue, ct);
+                await using (var archive = File.OpenRead(archiveFile))
+                    await platformData.WriteAsync(archiveUri, archive, archive.Length, ct);
+                KeepCachedArchive(archiveFile, hash);
             }
             finally { File.Delete(archiveFile); }
 
@@ -89,7 +92,7 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
                 try { Directory.Move(staging, target); }
                 catch (IOException) when (Directory.Exists(target)) { }
             }
-            return new BuildRecord(owner, name, hash, "data://" + archivePath, size, manifest, DateTimeOffset.UtcNow);
+            return new BuildRecord(owner, name, hash, archiveUri.ToString(), size, manifest, DateTimeOffset.UtcNow);
         }
         finally
         {
@@ -99,13 +102,8 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
     }
 
     /// <summary>A build's archive (.tar.gz) as stored, for a worker that cannot see the extracted folder (a pod).</summary>
-    public async Task<byte[]> ReadArchiveAsync(string codeUri, CancellationToken ct)
-    {
-        await using var raw = data.OpenRead(DataPath.Parse(codeUri, null));
-        using var copy = new MemoryStream();
-        await raw.CopyToAsync(copy, ct);
-        return copy.ToArray();
-    }
+    public async Task<byte[]> ReadArchiveAsync(string buildHash, string codeUri, CancellationToken ct) =>
+        await File.ReadAllBytesAsync(await EnsureArchiveAsync(buildHash, codeUri, ct), ct);
 
     /// <summary>The extracted code folder of a build, re-extracted from data:// when the cache lost it.</summary>
     public async Task<string> EnsureExtractedAsync(string buildHash, string codeUri, CancellationToken ct)
@@ -116,7 +114,7 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
         try
         {
             Directory.CreateDirectory(staging);
-            await using (var raw = data.OpenRead(DataPath.Parse(codeUri, null)))
+            await using (var raw = File.OpenRead(await EnsureArchiveAsync(buildHash, codeUri, ct)))
             await using (var gz = new GZipStream(raw, CompressionMode.Decompress))
                 await ExtractSafelyAsync(gz, staging, MaxExtractedBytes, MaxEntries, ct);
             try { Directory.Move(staging, target); }
@@ -128,6 +126,35 @@ public sealed class CodeStore(LocalDataStore data, string cacheRoot, long maxExp
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         }
     }
+
+    private string CachedArchivePath(string buildHash) => Path.Combine(cacheRoot, buildHash + ".tar.gz");
+
+    private void KeepCachedArchive(string file, string buildHash)
+    {
+        try { File.Copy(file, CachedArchivePath(buildHash), overwrite: false); }
+        catch (IOException) when (File.Exists(CachedArchivePath(buildHash))) { }
+    }
+
+    /// <summary>The build's archive in the local cache, fetched from the store (data://) when the cache does not have it.</summary>
+    private async Task<string> EnsureArchiveAsync(string buildHash, string codeUri, CancellationToken ct)
+    {
+        if (!IsHash(buildHash)) throw new ArgumentException($"'{buildHash}' is not a build hash", nameof(buildHash));
+        var cached = CachedArchivePath(buildHash);
+        if (File.Exists(cached)) return cached;
+        Directory.CreateDirectory(cacheRoot);
+        var download = Path.Combine(cacheRoot, ".fetch-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (var stored = await platformData.OpenReadAsync(StorageUri.Parse(codeUri), null, ct))
+            await using (var file = File.Create(download))
+                await stored.Content.CopyToAsync(file, ct);
+            KeepCachedArchive(download, buildHash);
+            return cached;
+        }
+        finally { File.Delete(download); }
+    }
+
+    private static bool IsHash(string s) => s.Length == 64 && s.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
 
     private static AlgorithmManifest ReadManifest(string dir, string? singleFileName)
     {

@@ -306,7 +306,7 @@ public sealed class WorkerPool : IAsyncDisposable
             var egress = version.Network ? conn.Environment.OpenEgress() : null;
             using var loadTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             loadTimeout.CancelAfter(TimeSpan.FromSeconds(Math.Max(30, version.TimeoutSeconds)));
-            var archive = visibleCode is null ? await _code.ReadArchiveAsync(version.CodeUri, loadTimeout.Token) : default;
+            var archive = visibleCode is null ? await _code.ReadArchiveAsync(version.Build, version.CodeUri, loadTimeout.Token) : default;
             await WorkerFrames.LoadAsync(conn, version, visibleCode, archive, egress, _options.StdoutLimitBytes, loadTimeout.Token);
             var instance = new LiveInstance(id, conn);
             lock (v)

@@ -282,4 +282,34 @@ public sealed class DataAdapterTests : IAsyncLifetime
         Assert.Equal("a.txt", listing.GetProperty("files")[0].GetProperty("filename").GetString());
         Assert.False(Directory.Exists(Path.Combine(s.Home, "data", "bob")));
     }
+
+    [Fact]
+    public async Task Builds_live_in_the_data_store_and_the_local_code_cache_is_only_a_cache()
+    {
+        var store = Path.Combine(_shared, "builds");
+        Directory.CreateDirectory(store);
+        var settings = new Dictionary<string, string?>
+        {
+            ["OSForAI:Data:File:platform:Roots:store"] = store,
+            ["OSForAI:DataStore"] = "file+platform://store/osforai",
+        };
+        var s = await TestServer.StartAsync(settings);
+        try
+        {
+            var build = await s.PublishAsync("carol/twice", "1.0.0", TestServer.Python("def apply(x):\n    return x * 2\n"));
+            var hash = build.GetProperty("build").GetString()!;
+            Assert.True(File.Exists(Path.Combine(store, "osforai", ".osforai", "code", "carol", "twice", hash + ".tar.gz")),
+                "the build's archive is not in the data store");
+            Assert.False(Directory.Exists(Path.Combine(s.Home, "data", ".osforai")), "the build was kept in the local data folder");
+
+            // A server that lost its local cache (a new pod, another replica's disk) loads the build from the store.
+            await s.RestartAsync(settings);
+            Directory.Delete(Path.Combine(s.Home, "code"), recursive: true);
+            var (status, body) = await TestServer.CallAsync(s.Admin, "/v1/algo/carol/twice/1.0.0", TestServer.Json("21"));
+            Assert.True(status == 200, body.ToString());
+            Assert.Equal(42, body.GetProperty("result").GetInt32());
+            Assert.True(File.Exists(Path.Combine(s.Home, "code", hash + ".tar.gz")), "the fetched archive was not cached");
+        }
+        finally { await s.DisposeAsync(); }
+    }
 }

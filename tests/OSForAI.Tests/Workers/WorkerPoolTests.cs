@@ -40,7 +40,7 @@ public sealed class WorkerPoolTests : IAsyncLifetime
         configure?.Invoke(options.Workers);
         var cache = Path.Combine(_home, "code");
         Directory.CreateDirectory(Path.Combine(cache, "build1"));   // an extracted build: the pool only needs its folder
-        var code = new CodeStore(new LocalDataStore(Path.Combine(_home, "data")), cache);
+        var code = new CodeStore(new LocalDataConnector(new LocalDataStore(Path.Combine(_home, "data"))), cache);
         _pool = new WorkerPool(_host, code, Options.Create(options), NullLogger<WorkerPool>.Instance, _clock, new ResourceProfiles(), new CallDelegation());
         return _pool;
     }
