@@ -203,8 +203,23 @@ internal sealed partial class ClusterState : IAsyncDisposable
             RebuildStatus(entry);
             Emit("ADDED", entry);
             Schedule();
+            if (OwnersAllGone(entry)) _ = Task.Run(() => CollectOrphan(entry));
             return Snapshot(entry);
         }
+    }
+
+    /// <summary>Whether the pod names owner pods and none of them exists (owners of other kinds are not modelled here).</summary>
+    private bool OwnersAllGone(PodEntry entry)
+    {
+        var owners = (entry.Pod["metadata"]?["ownerReferences"] as JsonArray ?? []).OfType<JsonObject>()
+            .Where(r => (string?)r["kind"] == "Pod").Select(r => (string?)r["uid"]).ToList();
+        return owners.Count > 0 && !_pods.Values.Any(p => p.Namespace == entry.Namespace && owners.Contains((string?)p.Pod["metadata"]?["uid"]));
+    }
+
+    private void CollectOrphan(PodEntry entry)
+    {
+        try { DeletePod(entry.Namespace, entry.Name, null); }
+        catch (Exception e) when (e is not OutOfMemoryException) { }   // deleted meanwhile
     }
 
     private static string RandomSuffix()
@@ -344,6 +359,32 @@ internal sealed partial class ClusterState : IAsyncDisposable
             RebuildStatus(entry);
             Emit("DELETED", entry);
             Schedule();
+        }
+        CollectDependents(entry);
+    }
+
+    /// <summary>
+    /// The garbage collector's part for pods: once a pod is gone, the pods of its namespace that name it (by uid) in their
+    /// ownerReferences are deleted too (background propagation); so is a new pod whose owner pods do not exist.
+    /// </summary>
+    private void CollectDependents(PodEntry owner)
+    {
+        var uid = (string?)owner.Pod["metadata"]?["uid"];
+        if (uid is null) return;
+        List<string> dependents;
+        lock (_gate)
+        {
+            dependents = [.. _pods.Values
+                .Where(p => p.Namespace == owner.Namespace && !p.Deleting
+                    && p.Pod["metadata"]?["ownerReferences"] is JsonArray refs
+                    && refs.Any(r => (string?)r?["uid"] == uid))
+                .Select(p => p.Name)];
+        }
+        foreach (var name in dependents)
+        {
+            PodEntry dependent;
+            lock (_gate) { if (!_pods.TryGetValue((owner.Namespace, name), out dependent!)) continue; }
+            CollectOrphan(dependent);
         }
     }
 

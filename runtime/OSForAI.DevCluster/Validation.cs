@@ -71,7 +71,8 @@ internal static partial class Validation
         && long.TryParse(node.ToJsonString(), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null;
 
     private static readonly string[] PodFields = ["apiVersion", "kind", "metadata", "spec", "status"];
-    private static readonly string[] MetadataFields = ["name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion", "creationTimestamp"];
+    private static readonly string[] MetadataFields = ["name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion", "creationTimestamp", "ownerReferences"];
+    private static readonly string[] OwnerReferenceFields = ["apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"];
     private static readonly string[] SpecFields =
         ["containers", "restartPolicy", "nodeSelector", "tolerations", "terminationGracePeriodSeconds", "automountServiceAccountToken", "securityContext", "enableServiceLinks", "volumes"];
     private static readonly string[] ContainerFields = ["name", "image", "imagePullPolicy", "args", "env", "ports", "resources", "securityContext", "workingDir", "volumeMounts"];
@@ -105,6 +106,7 @@ internal static partial class Validation
                 errors.Add(FieldError.Invalid("metadata.generateName", generate, gproblem));
             Labels(metadata, "labels", errors, values: true);
             Labels(metadata, "annotations", errors, values: false);
+            OwnerReferences(metadata, errors);
         }
         else errors.Add(FieldError.Required("metadata"));
 
@@ -327,6 +329,34 @@ internal static partial class Validation
             else if (values && LabelValueProblem((string)v!) is { } vp)
                 errors.Add(FieldError.Invalid(path, (string)v!, vp));
         }
+    }
+
+    /// <summary>metadata.ownerReferences: each names its owner's apiVersion, kind, name and uid; at most one is the controller.</summary>
+    private static void OwnerReferences(JsonObject metadata, List<FieldError> errors)
+    {
+        if (metadata["ownerReferences"] is not { } node) return;
+        if (node is not JsonArray refs)
+        {
+            errors.Add(FieldError.Invalid("metadata.ownerReferences", node.ToJsonString(), "must be a list"));
+            return;
+        }
+        var controllers = 0;
+        for (var i = 0; i < refs.Count; i++)
+        {
+            var path = $"metadata.ownerReferences[{i}]";
+            if (refs[i] is not JsonObject r)
+            {
+                errors.Add(FieldError.Invalid(path, refs[i]?.ToJsonString() ?? "null", "must be an object"));
+                continue;
+            }
+            Known(r, path, OwnerReferenceFields, errors);
+            foreach (var key in new[] { "apiVersion", "kind", "name", "uid" })
+                if (String(r, key, $"{path}.{key}", errors) is not { Length: > 0 })
+                    errors.Add(FieldError.Required($"{path}.{key}"));
+            if (r["controller"] is { } c && c.GetValueKind() == JsonValueKind.True) controllers++;
+        }
+        if (controllers > 1)
+            errors.Add(FieldError.Invalid("metadata.ownerReferences", "", "Only one reference can have Controller set to true"));
     }
 
     private static void Known(JsonObject o, string path, string[] allowed, List<FieldError> errors)

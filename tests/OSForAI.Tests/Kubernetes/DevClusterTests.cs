@@ -265,6 +265,35 @@ public sealed class DevClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pods_owned_by_a_pod_are_collected_when_their_owner_goes()
+    {
+        var (_, client, _) = await StartAsync();
+        var owner = await client.CoreV1.CreateNamespacedPodAsync(Pod("gateway", "test/sleeper"), "default");
+        V1Pod Owned(string name, string uid)
+        {
+            var pod = Pod(name, "test/sleeper");
+            pod.Metadata.OwnerReferences = [new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = "gateway", Uid = uid }];
+            return pod;
+        }
+        var other = await client.CoreV1.CreateNamespacedPodAsync(Pod("other", "test/sleeper"), "default");
+        await client.CoreV1.CreateNamespacedPodAsync(Owned("worker-1", owner.Metadata.Uid), "default");
+        await client.CoreV1.CreateNamespacedPodAsync(Owned("stranger", other.Metadata.Uid), "default");
+        // A pod whose owner does not exist is collected as well.
+        await client.CoreV1.CreateNamespacedPodAsync(Owned("orphan", Guid.NewGuid().ToString()), "default");
+        await WaitGoneAsync(client, "default", "orphan");
+        var incomplete = Owned("bad-ref", "");
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.CreateNamespacedPodAsync(incomplete, "default"));
+        Assert.Equal(422, (int)e.Response.StatusCode);
+        Assert.Contains("metadata.ownerReferences[0].uid", e.Response.Content);
+
+        await client.CoreV1.DeleteNamespacedPodAsync("gateway", "default", new V1DeleteOptions { GracePeriodSeconds = 0 });
+        await WaitGoneAsync(client, "default", "gateway");
+        await WaitGoneAsync(client, "default", "worker-1");
+        // A pod owned by another pod is left alone.
+        Assert.Single((await client.CoreV1.ListNamespacedPodAsync("default", fieldSelector: "metadata.name=stranger")).Items);
+    }
+
+    [Fact]
     public async Task Real_kubectl_gets_describes_and_deletes_pods()
     {
         const string kubectl = "/usr/bin/kubectl";

@@ -176,6 +176,36 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Worker_pods_go_with_the_gateway_pod_that_made_them()
+    {
+        // Stands in for the gateway's own pod (its container is irrelevant here: it only has to exist and go).
+        var gateway = await Client().CoreV1.CreateNamespacedPodAsync(new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = "osforai-runtime-0" },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "runtime", Image = "registry.example/osforai-runtime:1" }] },
+        }, "default");
+        var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort(), new()
+        {
+            ["OSForAI:Workers:Kubernetes:OwnerPodName"] = gateway.Metadata.Name,
+            ["OSForAI:Workers:Kubernetes:OwnerPodUid"] = gateway.Metadata.Uid,
+        }));
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while ((await WorkerPodsAsync()).Count == 0 && DateTime.UtcNow < until) await Task.Delay(100);
+        var pods = await WorkerPodsAsync();
+        Assert.NotEmpty(pods);
+        Assert.All(pods, p => Assert.Equal(gateway.Metadata.Uid, Assert.Single(p.Metadata.OwnerReferences).Uid));
+
+        // The gateway is gone for good (a rollout replaced it: its process ends, then its pod is deleted): the cluster collects its
+        // workers, which nobody else can reach. (A stopping gateway leaves its idle pods for adoption by its own restart.)
+        await s.DisposeAsync();
+        Assert.NotEmpty(await WorkerPodsAsync());
+        await Client().CoreV1.DeleteNamespacedPodAsync(gateway.Metadata.Name, "default", new V1DeleteOptions { GracePeriodSeconds = 0 });
+        until = DateTime.UtcNow.AddSeconds(20);
+        while ((await WorkerPodsAsync()).Count > 0 && DateTime.UtcNow < until) await Task.Delay(100);
+        Assert.Empty(await WorkerPodsAsync());
+    }
+
+    [Fact]
     public async Task A_connection_without_the_pods_secret_is_refused()
     {
         var port = OSForAI.Testing.EmulatorProcess.FreePort();

@@ -104,6 +104,28 @@ public sealed class PodSpecTests
     }
 
     [Fact]
+    public void A_worker_pod_is_owned_by_its_gateways_pod_when_the_gateway_runs_in_one()
+    {
+        var o = Options();
+        var uid = Guid.NewGuid().ToString();
+        var owned = PodSpecs.WorkerPod(new PodRequest("w1-a", "python3", "cpu", o.Images["python3"], "s", "tcp:10.0.0.5:7071", o.ServerId,
+            0.5, 512, 0, o.Pools["cpu"], ("osforai-runtime-7d9f-x2k4", uid)));
+        var reference = Assert.Single(owned.Metadata.OwnerReferences);
+        Assert.Equal(("v1", "Pod", "osforai-runtime-7d9f-x2k4", uid), (reference.ApiVersion, reference.Kind, reference.Name, reference.Uid));
+        Assert.False(reference.Controller);
+        Assert.Null(Pod(null).Metadata.OwnerReferences);
+
+        var half = Options();
+        half.ServiceAccountInCluster = true;
+        half.OwnerPodName = "osforai-runtime-7d9f-x2k4";
+        Assert.Contains(half.Errors(["python3"]), e => e.Contains("set both OwnerPodName and OwnerPodUid"));
+        half.OwnerPodUid = "not-a-uid";
+        Assert.Contains(half.Errors(["python3"]), e => e.Contains("OwnerPodUid a uid"));
+        half.OwnerPodUid = uid;
+        Assert.Empty(half.Errors(["python3"]));
+    }
+
+    [Fact]
     public void Settings_are_validated_with_every_error_at_once()
     {
         var o = new KubernetesWorkerOptions { Namespace = "Bad_NS", ListenPort = 0, GatewayAddress = "10.0.0.1:7071",

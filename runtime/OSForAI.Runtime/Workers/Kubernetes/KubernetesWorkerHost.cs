@@ -79,7 +79,8 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
         var (pool, gpus) = PodSpecs.Placement(resources, _o);
         var pod = PodSpecs.WorkerPod(new PodRequest(id, runtime, pool, image, secret, GatewayAddress, _o.ServerId,
-            Math.Max(_o.DefaultCpu, resources?.Cpu ?? 0), Math.Max(_o.DefaultMemoryMb, resources?.MemoryMb ?? 0), gpus, _o.Pools[pool]));
+            Math.Max(_o.DefaultCpu, resources?.Cpu ?? 0), Math.Max(_o.DefaultMemoryMb, resources?.MemoryMb ?? 0), gpus, _o.Pools[pool],
+            _o.OwnerPodName.Length > 0 ? (_o.OwnerPodName, _o.OwnerPodUid) : null));
         var name = pod.Metadata.Name;
         _channels.Expect(id, secret);
         using var startTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);

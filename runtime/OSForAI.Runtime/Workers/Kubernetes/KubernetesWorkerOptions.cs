@@ -18,6 +18,16 @@ public sealed class KubernetesWorkerOptions
     /// <summary>Names this gateway's pods (label osforai.dev/server), so a restarted gateway finds, and adopts, its own.</summary>
     public string ServerId { get; set; } = "osforai";
 
+    /// <summary>
+    /// The gateway's own pod (downward API metadata.name and metadata.uid), when it runs in one: its worker pods name it as their
+    /// owner, so Kubernetes deletes them when that gateway pod goes (a rollout, a scale-down, a replica that died for good), since
+    /// pods dial back only to the gateway that made them. Both or neither.
+    /// </summary>
+    public string OwnerPodName { get; set; } = "";
+
+    /// <inheritdoc cref="OwnerPodName"/>
+    public string OwnerPodUid { get; set; } = "";
+
     /// <summary>What worker pods dial to reach this gateway: tcp:HOST:PORT (e.g. the runtime pod's IP). Empty: the listen address.</summary>
     public string GatewayAddress { get; set; } = "";
 
@@ -66,6 +76,10 @@ public sealed class KubernetesWorkerOptions
             yield return $"{at}: set either Kubeconfig (a file) or ServiceAccountInCluster (true inside a pod), exactly one";
         if (!PodSpecs.IsDnsLabel(Namespace)) yield return $"{at}:Namespace must be a DNS label, not '{Namespace}'";
         if (!PodSpecs.IsLabelValue(ServerId) || ServerId.Length == 0) yield return $"{at}:ServerId must be a non-empty label value, not '{ServerId}'";
+        if ((OwnerPodName.Length > 0) != (OwnerPodUid.Length > 0))
+            yield return $"{at}: set both OwnerPodName and OwnerPodUid (the gateway's pod, from the downward API) or neither";
+        else if (OwnerPodName.Length > 0 && (!PodSpecs.IsDnsSubdomain(OwnerPodName) || !Guid.TryParse(OwnerPodUid, out _)))
+            yield return $"{at}:OwnerPodName must be a pod name and OwnerPodUid a uid, not '{OwnerPodName}' and '{OwnerPodUid}'";
         if (ListenPort is < 1 or > 65535) yield return $"{at}:ListenPort must be a TCP port, not {ListenPort}";
         if (GatewayAddress.Length > 0 && !GatewayAddress.StartsWith("tcp:", StringComparison.Ordinal))
             yield return $"{at}:GatewayAddress must be tcp:HOST:PORT, not '{GatewayAddress}'";

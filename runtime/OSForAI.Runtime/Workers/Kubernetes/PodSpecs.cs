@@ -6,8 +6,9 @@ using OSForAI.Runtime.Catalog;
 namespace OSForAI.Runtime.Workers.Kubernetes;
 
 /// <summary>What one worker pod is: its runtime, pool, size, identity and the gateway it dials.</summary>
+/// <paramref name="OwnerPod"/> is the gateway's own pod (name, uid) when it runs in one: the worker pod's owner.
 public sealed record PodRequest(string WorkerId, string Runtime, string Pool, string Image, string Secret, string GatewayAddress,
-    string ServerId, double Cpu, int MemoryMb, int Gpus, PodPoolOptions PoolOptions);
+    string ServerId, double Cpu, int MemoryMb, int Gpus, PodPoolOptions PoolOptions, (string Name, string Uid)? OwnerPod = null);
 
 /// <summary>
 /// Worker pods as Kubernetes objects (pure: no API calls), and what a pod's status says about its start. A worker pod runs as
@@ -57,6 +58,10 @@ public static partial class PodSpecs
                     [PoolLabel] = r.Pool,
                     [WorkerLabel] = r.WorkerId,
                 },
+                // Deleted with the gateway pod that made it (the only one it can dial); not its controller.
+                OwnerReferences = r.OwnerPod is { } owner
+                    ? [new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = owner.Name, Uid = owner.Uid, Controller = false, BlockOwnerDeletion = false }]
+                    : null,
             },
             Spec = new V1PodSpec
             {
@@ -163,6 +168,7 @@ public static partial class PodSpecs
         return IsLabelValue(value) ? new V1Toleration { Key = key, OperatorProperty = "Equal", Value = value, Effect = effect } : null;
     }
 
+    public static bool IsDnsSubdomain(string s) => s.Length is > 0 and <= 253 && DnsSubdomain().IsMatch(s);
     public static bool IsDnsLabel(string s) => s.Length is > 0 and <= 63 && DnsLabel().IsMatch(s);
     public static bool IsLabelValue(string s) => s.Length <= 63 && (s.Length == 0 || LabelValue().IsMatch(s));
     public static bool IsLabelKey(string s)
