@@ -222,6 +222,20 @@ public sealed class PrivateCluster : IDisposable
         if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {error}{output.Result}");
     }
 
+    // The server may still be removing its pid file as it exits: try again once.
+    private void DeleteFolder()
+    {
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            try
+            {
+                Directory.Delete(Folder, recursive: true);
+                return;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Thread.Sleep(200); }
+        }
+    }
+
     public void Dispose()
     {
         try
@@ -239,7 +253,7 @@ public sealed class PrivateCluster : IDisposable
         finally
         {
             _server.Dispose();
-            try { Directory.Delete(Folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            DeleteFolder();
         }
     }
 }
