@@ -102,9 +102,12 @@ public sealed class PrivateCluster : IDisposable
 
     private static bool AsRoot => Environment.UserName == "root";
 
+    private const string FolderPrefix = "osai-pg-";
+
     public static async Task<PrivateCluster> StartAsync(string bin)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "osai-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        RemoveStaleFolders();
+        var dir = Path.Combine(Path.GetTempPath(), FolderPrefix + Guid.NewGuid().ToString("N")[..12]);
         var data = Path.Combine(dir, "data");
         Directory.CreateDirectory(dir);
         var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
@@ -145,6 +148,20 @@ public sealed class PrivateCluster : IDisposable
         {
             cluster.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Folders of earlier runs whose server is gone (no postmaster.pid) and that are over an hour old: the test host may end
+    /// before its exit handler has removed its cluster's folder.
+    /// </summary>
+    private static void RemoveStaleFolders()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), FolderPrefix + "*"))
+        {
+            if (File.Exists(Path.Combine(dir, "data", "postmaster.pid")) || Directory.GetLastWriteTimeUtc(dir) > DateTime.UtcNow.AddHours(-1)) continue;
+            try { Directory.Delete(dir, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
     }
 
