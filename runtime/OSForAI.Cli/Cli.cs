@@ -19,7 +19,7 @@ public static class Cli
 
     internal static readonly IReadOnlyList<CommandDefinition> Commands =
     [
-        new("serve", Usage.Serve, ["port", "host", "home", "worker-host", "kubeconfig"], [], ServeCommand.RunAsync),
+        new("serve", Usage.Serve, ["port", "host", "home", "worker-host", "kubeconfig", "state"], [], ServeCommand.RunAsync),
         new("keys create", Usage.KeysCreate, [.. ClientOptions, "owner", "scopes", "name", "grants"], [], KeysCommands.CreateAsync),
         new("keys list", Usage.KeysList, ClientOptions, [], KeysCommands.ListAsync),
         new("keys revoke", Usage.KeysRevoke, ClientOptions, [], KeysCommands.RevokeAsync),

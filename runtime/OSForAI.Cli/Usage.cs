@@ -37,7 +37,7 @@ internal static class Usage
         """;
 
     public const string Serve = """
-        Usage: osai serve [--port N] [--host ADDR] [--home DIR] [--worker-host process|kubernetes] [--kubeconfig FILE]
+        Usage: osai serve [--port N] [--host ADDR] [--home DIR] [--worker-host process|kubernetes] [--kubeconfig FILE] [--state URI]
 
         Starts an OSForAI server in the foreground and runs it until Ctrl+C (or SIGTERM).
 
@@ -47,6 +47,8 @@ internal static class Usage
           --home DIR               Folder for all state (else $OSFORAI_HOME, else ~/.osforai)
           --worker-host KIND       process (default: sandboxed child processes) or kubernetes (every worker a pod)
           --kubeconfig FILE        The cluster for --worker-host kubernetes (e.g. the one `osai dev-cluster` writes)
+          --state URI              Keep catalog, keys and jobs in PostgreSQL, postgres://USER:PASSWORD@HOST:PORT/DB
+                                   (default: SQLite in the home folder; same as the setting OSForAI:State)
         """;
 
     public const string DevCluster = """

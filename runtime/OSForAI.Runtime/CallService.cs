@@ -31,11 +31,12 @@ public sealed class CallService(CatalogStore catalog, WorkerPool pool, ModelWork
     /// <summary>
     /// Runs a call. <paramref name="from"/> is set when an algorithm makes the call (composition): the call then
     /// continues its caller's trace, path and deadline, one level deeper; cycles and excessive depth are refused.
+    /// <paramref name="jobId"/> is set when the call runs an asynchronous job: the algorithm sees it in its context.
     /// </summary>
     public Task<InvokeResult> CallAsync(VersionRecord version, string contentKind, ReadOnlyMemory<byte> body, Principal caller,
-        TimeSpan timeout, CancellationToken ct, string? traceId = null, CallChain? from = null)
+        TimeSpan timeout, CancellationToken ct, string? traceId = null, CallChain? from = null, string? jobId = null)
     {
-        var context = ContextFor(version, caller, ref timeout, traceId, from);
+        var context = ContextFor(version, caller, ref timeout, traceId, from) with { JobId = jobId };
         prewarmer.OnCall(version, from);
         if (version.Runtime == ModelWorkerPool.Runtime) return CallModelAsync(version, contentKind, body, context, timeout, ct);
         return pool.InvokeAsync(version, new InvokeRequest(contentKind, body, context), timeout, ct);

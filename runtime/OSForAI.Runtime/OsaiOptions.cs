@@ -63,6 +63,18 @@ public sealed class OsaiOptions
     /// <summary>Asynchronous jobs run at once; more wait in the queue.</summary>
     public int MaxConcurrentJobs { get; set; } = 16;
 
+    /// <summary>
+    /// How long a running asynchronous job stays claimed without a heartbeat (renewed every third of it): a job whose server
+    /// died runs again elsewhere this long after.
+    /// </summary>
+    public TimeSpan JobLease { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Where catalog, keys and jobs live: empty for SQLite in the home folder (osforai.db, one server), or a PostgreSQL
+    /// connection URI, postgres://USER:PASSWORD@HOST:PORT/DB[?sslmode=require], that several servers may share.
+    /// </summary>
+    public string State { get; set; } = "";
+
     public WorkerOptions Workers { get; set; } = new();
 
     public MetricsOptions Metrics { get; set; } = new();
@@ -266,6 +278,8 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
             errors.Add($"OSForAI:Metrics:ScrapeTokenFile names a file that does not exist: {o.Metrics.ScrapeTokenFile}");
         if (o.DataQuotaBytes < 0) errors.Add($"OSForAI:DataQuotaBytes must be 0 (unlimited) or positive, not {o.DataQuotaBytes}");
         if (o.MaxConcurrentJobs <= 0) errors.Add($"OSForAI:MaxConcurrentJobs must be above 0, not {o.MaxConcurrentJobs}");
+        if (o.JobLease < TimeSpan.FromSeconds(1)) errors.Add($"OSForAI:JobLease must be at least 1 second, not {o.JobLease}");
+        errors.AddRange(StateErrors(o.State));
         if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
         foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })
             if (!double.IsFinite(value) || value < 0) errors.Add($"OSForAI:Workers:Node:{key} must be 0 (automatic) or a positive number, not {value}");
@@ -293,5 +307,19 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
         foreach (var path in w.SandboxReadOnlyPaths)
             if (!Path.IsPathRooted(path)) errors.Add($"OSForAI:Workers:SandboxReadOnlyPaths must hold absolute paths, not '{path}'");
         return errors;
+    }
+
+    private static IEnumerable<string> StateErrors(string state)
+    {
+        if (state.Length == 0) yield break;
+        if (!Storage.Database.IsPostgres(state))
+        {
+            yield return "OSForAI:State must be empty (SQLite in the home folder) or a postgres:// or postgresql:// URI";
+            yield break;
+        }
+        string? error = null;
+        try { OSForAI.Postgres.PostgresConnectionSettings.Parse(state); }
+        catch (OSForAI.Postgres.PostgresConnectionStringException e) { error = e.Message; }
+        if (error is not null) yield return $"OSForAI:State is not a usable PostgreSQL URI: {error}";
     }
 }

@@ -52,7 +52,11 @@ public static partial class OsaiServer
 
         var s = builder.Services;
         s.AddSingleton(TimeProvider.System);
-        s.AddSingleton(sp => new Database(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DatabasePath));
+        s.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<OsaiOptions>>().Value;
+            return Database.Open(o.State, o.DatabasePath, sp.GetRequiredService<TimeProvider>());
+        });
         s.AddSingleton<CatalogStore>();
         s.AddSingleton<KeyStore>();
         s.AddSingleton<JobStore>();

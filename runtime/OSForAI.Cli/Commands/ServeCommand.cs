@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using OSForAI.Runtime;
+using OSForAI.Runtime.Storage;
 using OSForAI.Server;
 
 namespace OSForAI.Cli.Commands;
@@ -9,6 +11,7 @@ internal static class ServeCommand
 {
     public const int DefaultPort = 8080;
     public const string DefaultHost = "127.0.0.1";
+    private const string StateSetting = $"{OsaiOptions.Section}:{nameof(OsaiOptions.State)}";
 
     public static async Task<int> RunAsync(Arguments args, CliHost host)
     {
@@ -90,6 +93,11 @@ internal static class ServeCommand
             if (!settings.ContainsKey("OSForAI:Workers:Host")) throw new UsageException("--kubeconfig goes with --worker-host kubernetes");
             if (!File.Exists(kubeconfig)) throw new UsageException($"--kubeconfig: no such file: {kubeconfig}");
             settings["OSForAI:Workers:Kubernetes:Kubeconfig"] = Path.GetFullPath(kubeconfig);
+        }
+        if (args.Get("state") is { } state)
+        {
+            if (!Database.IsPostgres(state)) throw new UsageException("--state must be a postgres:// or postgresql:// URI (leave it out for SQLite in the home folder)");
+            settings[StateSetting] = state;
         }
         return new ServerStartOptions { Home = home, Host = address, Port = port, Settings = settings };
     }

@@ -17,7 +17,7 @@ public sealed record ApiKeyInfo(string Id, string Owner, string Name, Scopes Sco
 /// stored. The secret carries 256 random bits, so a fast keyed hash is enough (no password stretching),
 /// which keeps verification cheap on the hot path; verified keys are also cached in memory.
 /// </summary>
-public sealed class KeyStore(Database db)
+public sealed class KeyStore(Database db, TimeProvider clock)
 {
     private const string Prefix = "osai_";
     private readonly ConcurrentDictionary<string, Principal> _verified = new(StringComparer.Ordinal);
@@ -29,10 +29,10 @@ public sealed class KeyStore(Database db)
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
         var salt = RandomNumberGenerator.GetBytes(16);
-        var info = new ApiKeyInfo(id, owner, name ?? "", scopes, DateTimeOffset.UtcNow, false, grants);
+        var info = new ApiKeyInfo(id, owner, name ?? "", scopes, clock.GetUtcNow(), false, grants);
         db.Execute("INSERT INTO api_keys(id, owner, name, scopes, salt, hash, created_at, data_grants) VALUES ($i, $o, $n, $s, $salt, $h, $t, $g)",
             ("$i", id), ("$o", owner), ("$n", info.Name), ("$s", string.Join(',', Principal.ScopeNames(scopes))),
-            ("$salt", salt), ("$h", Hash(salt, secret)), ("$t", info.CreatedAt.ToString("O")), ("$g", FormatGrants(grants)));
+            ("$salt", salt), ("$h", Hash(salt, secret)), ("$t", Database.Timestamp(info.CreatedAt)), ("$g", FormatGrants(grants)));
         return (info, $"{Prefix}{id}_{secret}");
     }
 
@@ -48,7 +48,7 @@ public sealed class KeyStore(Database db)
         var id = rest[..sep].ToString();
         var secret = rest[(sep + 1)..].ToString();
         var row = db.Query("SELECT owner, scopes, salt, hash, data_grants FROM api_keys WHERE id=$i AND revoked_at IS NULL",
-            r => (Owner: r.GetString(0), Scopes: r.GetString(1), Salt: (byte[])r[2], Hash: (byte[])r[3], Grants: r.GetString(4)), ("$i", id)).FirstOrDefault();
+            r => (Owner: r.GetString(0), Scopes: r.GetString(1), Salt: r.GetBytes(2), Hash: r.GetBytes(3), Grants: r.GetString(4)), ("$i", id)).FirstOrDefault();
         if (row.Owner is null) return null;
         if (!CryptographicOperations.FixedTimeEquals(Hash(row.Salt, secret), row.Hash)) return null;
         var principal = new Principal(id, row.Owner, Principal.ParseScopes(row.Scopes.Split(',')), ParseGrants(row.Grants));
@@ -58,9 +58,9 @@ public sealed class KeyStore(Database db)
     }
 
     public IReadOnlyList<ApiKeyInfo> List(string? owner = null) =>
-        db.Query("SELECT id, owner, name, scopes, created_at, revoked_at, data_grants FROM api_keys WHERE ($o IS NULL OR owner=$o) ORDER BY created_at",
+        db.Query("SELECT id, owner, name, scopes, created_at, revoked_at, data_grants FROM api_keys WHERE (CAST($o AS TEXT) IS NULL OR owner=$o) ORDER BY created_at",
             r => new ApiKeyInfo(r.GetString(0), r.GetString(1), r.GetString(2), Principal.ParseScopes(r.GetString(3).Split(',')),
-                DateTimeOffset.Parse(r.GetString(4)), !r.IsDBNull(5), ParseGrants(r.GetString(6))), ("$o", owner));
+                DateTimeOffset.Parse(r.GetString(4)), !r.IsNull(5), ParseGrants(r.GetString(6))), ("$o", owner));
 
     private static string FormatGrants(IReadOnlyList<DataGrant> grants) => string.Join('\n', grants.Select(g => g.ToString()));
 
@@ -75,7 +75,7 @@ public sealed class KeyStore(Database db)
 
     public bool Revoke(string id)
     {
-        var n = db.Execute("UPDATE api_keys SET revoked_at=$t WHERE id=$i AND revoked_at IS NULL", ("$t", Database.Now()), ("$i", id));
+        var n = db.Execute("UPDATE api_keys SET revoked_at=$t WHERE id=$i AND revoked_at IS NULL", ("$t", Database.Timestamp(clock.GetUtcNow())), ("$i", id));
         foreach (var entry in _verified.Where(e => e.Value.KeyId == id).ToList()) _verified.TryRemove(entry.Key, out _);
         return n > 0;
     }

@@ -1,13 +1,12 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
 using OSForAI.Runtime.Auth;
 using OSForAI.Runtime.Storage;
 
 namespace OSForAI.Runtime.Catalog;
 
 /// <summary>Algorithms, builds and immutable published versions, with call-time version resolution.</summary>
-public sealed class CatalogStore(Database db)
+public sealed class CatalogStore(Database db, TimeProvider clock)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     // Published versions per algorithm, newest first. Invalidated on publish; versions never change.
@@ -18,13 +17,13 @@ public sealed class CatalogStore(Database db)
     {
         Names.Require(owner, "owner");
         Names.Require(name, "algorithm name");
-        var rec = new AlgorithmRecord(owner, name, description ?? "", DateTimeOffset.UtcNow);
+        var rec = new AlgorithmRecord(owner, name, description ?? "", clock.GetUtcNow());
         try
         {
             db.Execute("INSERT INTO algorithms(owner, name, description, created_at) VALUES ($o, $n, $d, $t)",
-                ("$o", owner), ("$n", name), ("$d", rec.Description), ("$t", rec.CreatedAt.ToString("O")));
+                ("$o", owner), ("$n", name), ("$d", rec.Description), ("$t", Database.Timestamp(rec.CreatedAt)));
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DuplicateKeyException)
         {
             throw new CatalogException(CatalogError.Conflict, $"algorithm {owner}/{name} already exists");
         }
@@ -41,17 +40,17 @@ public sealed class CatalogStore(Database db)
     public IReadOnlyList<AlgorithmRecord> ListAlgorithms() =>
         db.Query("SELECT owner, name, description, created_at FROM algorithms ORDER BY owner, name", ReadAlgorithm);
 
-    private static AlgorithmRecord ReadAlgorithm(SqliteDataReader r) =>
+    private static AlgorithmRecord ReadAlgorithm(IRow r) =>
         new(r.GetString(0), r.GetString(1), r.GetString(2), DateTimeOffset.Parse(r.GetString(3)));
 
     public void AddBuild(BuildRecord build)
     {
         db.Execute("""
-            INSERT OR IGNORE INTO builds(owner, name, hash, code_uri, size, manifest, created_at)
-            VALUES ($o, $n, $h, $u, $s, $m, $t)
+            INSERT INTO builds(owner, name, hash, code_uri, size, manifest, created_at)
+            VALUES ($o, $n, $h, $u, $s, $m, $t) ON CONFLICT DO NOTHING
             """,
             ("$o", build.Owner), ("$n", build.Name), ("$h", build.Hash), ("$u", build.CodeUri), ("$s", build.Size),
-            ("$m", JsonSerializer.Serialize(build.Manifest, Json)), ("$t", build.CreatedAt.ToString("O")));
+            ("$m", JsonSerializer.Serialize(build.Manifest, Json)), ("$t", Database.Timestamp(build.CreatedAt)));
     }
 
     /// <summary>Length of a build hash (SHA-256 in lowercase hex).</summary>
@@ -76,7 +75,7 @@ public sealed class CatalogStore(Database db)
         db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at FROM builds WHERE owner=$o AND name=$n ORDER BY created_at DESC",
             ReadBuild, ("$o", owner), ("$n", name));
 
-    private static BuildRecord ReadBuild(SqliteDataReader r) => new(
+    private static BuildRecord ReadBuild(IRow r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
         JsonSerializer.Deserialize<AlgorithmManifest>(r.GetString(5), Json)!, DateTimeOffset.Parse(r.GetString(6)));
 
@@ -97,7 +96,7 @@ public sealed class CatalogStore(Database db)
             Visibility = visibility ?? build.Manifest.Visibility,
             Description = description ?? build.Manifest.Description,
             Tags = tags ?? build.Manifest.Tags,
-            PublishedAt = DateTimeOffset.UtcNow,
+            PublishedAt = clock.GetUtcNow(),
         };
         try
         {
@@ -107,9 +106,9 @@ public sealed class CatalogStore(Database db)
                 """,
                 ("$o", owner), ("$n", name), ("$a", semver.Major), ("$b", semver.Minor), ("$c", semver.Patch),
                 ("$h", build.Hash), ("$r", JsonSerializer.Serialize(rec, Json)), ("$v", rec.Visibility.ToString()),
-                ("$t", rec.PublishedAt!.Value.ToString("O")));
+                ("$t", Database.Timestamp(rec.PublishedAt!.Value)));
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DuplicateKeyException)
         {
             throw new CatalogException(CatalogError.Conflict, $"{owner}/{name} {semver} is already published; versions are immutable");
         }
@@ -149,8 +148,8 @@ public sealed class CatalogStore(Database db)
     {
         Names.Require(grantee, "grantee");
         GetAlgorithm(owner, name);
-        db.Execute("INSERT OR IGNORE INTO grants(owner, name, grantee, created_at) VALUES ($o, $n, $g, $t)",
-            ("$o", owner), ("$n", name), ("$g", grantee), ("$t", Database.Now()));
+        db.Execute("INSERT INTO grants(owner, name, grantee, created_at) VALUES ($o, $n, $g, $t) ON CONFLICT DO NOTHING",
+            ("$o", owner), ("$n", name), ("$g", grantee), ("$t", Database.Timestamp(clock.GetUtcNow())));
         _grants.TryRemove($"{owner}/{name}", out _);
     }
 

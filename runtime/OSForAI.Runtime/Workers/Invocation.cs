@@ -15,6 +15,9 @@ public static class ContentKinds
 /// </summary>
 public sealed record CallContext(string TraceId, string Caller, int Depth, DateTimeOffset Deadline, string CallId, string? Token = null)
 {
+    /// <summary>The asynchronous job this call runs, if it runs one (the same on every attempt: jobs run at least once).</summary>
+    public string? JobId { get; init; }
+
     /// <summary>A fresh, unguessable id for one call.</summary>
     public static string NewCallId() => Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
 }

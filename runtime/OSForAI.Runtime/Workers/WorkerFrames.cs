@@ -41,6 +41,7 @@ internal static class WorkerFrames
             w.WriteNumber("depth", request.Context.Depth);
             w.WriteNumber("deadline_unix_ms", request.Context.Deadline.ToUnixTimeMilliseconds());
             if (request.Context.Token is { } token) w.WriteString("token", token);
+            if (request.Context.JobId is { } jobId) w.WriteString("job_id", jobId);
             w.WriteEndObject();
         }, request.Body, ct);
         return reply.Type switch

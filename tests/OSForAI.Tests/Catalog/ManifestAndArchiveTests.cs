@@ -29,9 +29,9 @@ public sealed class ManifestAndArchiveTests(ServerFixture fixture) : IClassFixtu
     public void Migrations_are_recorded_and_reopening_is_idempotent()
     {
         var path = Path.Combine(Path.GetTempPath(), "osai-db-" + Guid.NewGuid().ToString("N") + ".db");
-        var db = new Database(path);
-        Assert.Equal(Database.Migrations.Max(m => m.Version), db.SchemaVersion);
-        var again = new Database(path);
+        var db = new SqliteDatabase(path, TimeProvider.System);
+        Assert.Equal(SchemaMigrations.All.Max(m => m.Version), db.SchemaVersion);
+        var again = new SqliteDatabase(path, TimeProvider.System);
         Assert.Equal(db.SchemaVersion, again.SchemaVersion);
         Assert.Equal("wal", Convert.ToString(again.Query("PRAGMA journal_mode", r => r.GetString(0)).Single()));
     }

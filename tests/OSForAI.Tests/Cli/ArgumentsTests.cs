@@ -195,6 +195,32 @@ public class CliDispatchTests
     }
 
     [Fact]
+    public async Task Serve_takes_a_postgres_state_uri_and_refuses_anything_else()
+    {
+        var run = await CliRunner.RunAsync(["serve", "--state", "mysql://u:secretpw@h/db"]);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--state must be a postgres:// or postgresql:// URI", run.Error);
+        Assert.DoesNotContain("secretpw", run.Error);
+
+        var options = OSForAI.Cli.Commands.ServeCommand.BuildOptions(
+            OSForAI.Cli.Arguments.Parse(["--state", "postgresql://u:p@h:5433/db", "--home", Path.GetTempPath()], ["state", "home"], []),
+            new OSForAI.Cli.CliHost { Out = TextWriter.Null, Error = TextWriter.Null });
+        Assert.Equal("postgresql://u:p@h:5433/db", options.Settings["OSForAI:State"]);
+    }
+
+    [Theory]
+    [InlineData("", null)]
+    [InlineData("postgres://u:p@h:5432/db?sslmode=require", null)]
+    [InlineData("Host=h;Username=u", "must be empty (SQLite in the home folder) or a postgres://")]
+    [InlineData("postgres://u:secretpw@h:99999/db", "port '99999'")]
+    public void The_state_setting_is_checked_at_start(string state, string? error)
+    {
+        var errors = OSForAI.Runtime.OsaiOptionsValidation.Errors(new OSForAI.Runtime.OsaiOptions { State = state });
+        if (error is null) Assert.Empty(errors);
+        else Assert.Contains(errors, e => e.StartsWith("OSForAI:State", StringComparison.Ordinal) && e.Contains(error) && !e.Contains("secretpw"));
+    }
+
+    [Fact]
     public async Task Version_is_printed()
     {
         var run = await CliRunner.RunAsync(["--version"]);
