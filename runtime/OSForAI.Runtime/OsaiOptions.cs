@@ -77,6 +77,9 @@ public sealed class OsaiOptions
 
     public WorkerOptions Workers { get; set; } = new();
 
+    /// <summary>How the replicas sharing a state elect the one that does the cluster's housekeeping (OSForAI:Cluster).</summary>
+    public Cluster.LeaderElectionOptions Cluster { get; set; } = new();
+
     public MetricsOptions Metrics { get; set; } = new();
 
     public ModelServingOptions Models { get; set; } = new();
@@ -280,6 +283,7 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
         if (o.MaxConcurrentJobs <= 0) errors.Add($"OSForAI:MaxConcurrentJobs must be above 0, not {o.MaxConcurrentJobs}");
         if (o.JobLease < TimeSpan.FromSeconds(1)) errors.Add($"OSForAI:JobLease must be at least 1 second, not {o.JobLease}");
         errors.AddRange(StateErrors(o.State));
+        errors.AddRange(o.Cluster.Errors());
         if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
         foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })
             if (!double.IsFinite(value) || value < 0) errors.Add($"OSForAI:Workers:Node:{key} must be 0 (automatic) or a positive number, not {value}");

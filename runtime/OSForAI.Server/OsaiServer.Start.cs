@@ -9,6 +9,7 @@ using OSForAI.Runtime.Auth;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Data;
 using OSForAI.Runtime.Workers.Kubernetes;
+using OSForAI.Runtime.Cluster;
 using OSForAI.Runtime.Jobs;
 using OSForAI.Runtime.Storage;
 using OSForAI.Runtime.Inference;
@@ -89,6 +90,12 @@ public static partial class OsaiServer
         s.AddSingleton(sp => ActivatorUtilities.CreateInstance<ModelWorkerPool>(sp, (IWorkerHost)sp.GetRequiredService<ProcessWorkerHost>()));
         s.AddSingleton<ModelService>();
         s.AddSingleton<JobRunner>();
+        // Replicas sharing the state elect a leader for the cluster's housekeeping; every replica serves calls.
+        s.AddSingleton(_ => ReplicaIdentity.ForThisProcess());
+        s.AddSingleton<ILeaseStore, SqlLeaseStore>();
+        s.AddSingleton<ILeaderDuty, JobRetentionDuty>();
+        s.AddSingleton(sp => ActivatorUtilities.CreateInstance<LeaderElection>(sp, sp.GetRequiredService<ReplicaIdentity>().Name,
+            sp.GetRequiredService<IOptions<OsaiOptions>>().Value.Cluster));
 
         var app = builder.Build();
         // Anything the endpoints did not answer themselves (unknown route, wrong method) still gets an error envelope.
@@ -112,6 +119,7 @@ public static partial class OsaiServer
             app.Services.GetRequiredService<WorkerPool>().WarmUp();
             await app.StartAsync(ct);
             app.Services.GetRequiredService<JobRunner>().Start();
+            app.Services.GetRequiredService<LeaderElection>().Start();
         }
         catch
         {
@@ -173,6 +181,7 @@ public sealed class RunningServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        await _app.Services.GetRequiredService<LeaderElection>().DisposeAsync();
         await _app.Services.GetRequiredService<JobRunner>().DisposeAsync();
         await _app.StopAsync(TimeSpan.FromSeconds(5) is var t ? new CancellationTokenSource(t).Token : default);
         await _app.Services.GetRequiredService<WorkerPool>().DisposeAsync();

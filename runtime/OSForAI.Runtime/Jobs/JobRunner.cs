@@ -14,15 +14,13 @@ namespace OSForAI.Runtime.Jobs;
 /// A job left by a runner that died is claimed again once its lease has passed; on the embedded SQLite state, which one
 /// server uses alone, jobs its previous run left are re-queued at start.
 /// </summary>
-public sealed class JobRunner(JobStore jobs, CallService calls, KeyStore keys, IOptions<OsaiOptions> options, TimeProvider clock,
-    ILogger<JobRunner> log) : IAsyncDisposable
+public sealed class JobRunner(JobStore jobs, CallService calls, KeyStore keys, Cluster.ReplicaIdentity replica, IOptions<OsaiOptions> options,
+    TimeProvider clock, ILogger<JobRunner> log) : IAsyncDisposable
 {
     /// <summary>The error_type of a job whose key was revoked or deleted before it ran.</summary>
     public const string KeyRevoked = "KeyRevoked";
     /// <summary>KeyId of principals that come from an algorithm's call token (no API key of their own to re-check).</summary>
     private const string CallTokenKeyId = "call";
-    private static readonly TimeSpan PurgeEvery = TimeSpan.FromHours(1);
-    private DateTimeOffset _nextPurge = DateTimeOffset.MinValue;
     private readonly SemaphoreSlim _signal = new(0);
     private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrentJobs);
     private readonly CancellationTokenSource _stop = new();
@@ -30,8 +28,8 @@ public sealed class JobRunner(JobStore jobs, CallService calls, KeyStore keys, I
     private Task? _loop;
     private Task? _heartbeat;
 
-    /// <summary>Who this runner is in claimed_by: unique per process start, so a restarted server is a new claimant.</summary>
-    public string Claimant { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+    /// <summary>Who this runner is in claimed_by: its replica, unique per process start, so a restarted server is a new claimant.</summary>
+    public string Claimant => replica.Name;
 
     public void Start()
     {
@@ -66,7 +64,6 @@ public sealed class JobRunner(JobStore jobs, CallService calls, KeyStore keys, I
         {
             try
             {
-                PurgeIfDue();
                 await _slots.WaitAsync(ct);
                 var job = jobs.ClaimNext(Claimant, _lease);
                 if (job is null)
@@ -88,16 +85,6 @@ public sealed class JobRunner(JobStore jobs, CallService calls, KeyStore keys, I
                 await Task.Delay(500, CancellationToken.None);
             }
         }
-    }
-
-    /// <summary>Keeps the jobs table bounded: finished jobs older than the retention go, at most once an hour.</summary>
-    private void PurgeIfDue()
-    {
-        var now = clock.GetUtcNow();
-        if (now < _nextPurge) return;
-        _nextPurge = now + PurgeEvery;
-        var deleted = jobs.DeleteFinishedBefore(now - options.Value.JobRetention);
-        if (deleted > 0) log.LogInformation("deleted {Count} finished asynchronous jobs older than {Retention}", deleted, options.Value.JobRetention);
     }
 
     private async Task RunAsync(JobRecord job, CancellationToken ct)

@@ -93,5 +93,10 @@ public static class SchemaMigrations
             ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
             ALTER TABLE jobs ADD COLUMN lease_until TEXT;
             """),
+        // Named leases shared by the replicas of a cluster (the leader's, see Cluster/LeaderElection): who holds one and until
+        // when (Database.Timestamp's form, which sorts as time).
+        new(6, """
+            CREATE TABLE leases(name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL);
+            """),
     ];
 }

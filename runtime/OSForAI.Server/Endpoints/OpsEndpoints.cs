@@ -13,9 +13,9 @@ public static class OpsEndpoints
 {
     public static void MapOps(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        app.MapGet("/health", (Runtime.Cluster.LeaderElection leadership) => Results.Json(new { status = "ok", leader = leadership.IsLeader }));
         app.MapGet("/metrics", async (HttpContext ctx, KeyStore keys, IOptions<OsaiOptions> options, WorkerPool pool, ModelWorkerPool models,
-            ResourceProfiles profiles, CancellationToken ct) =>
+            ResourceProfiles profiles, Runtime.Cluster.LeaderElection leadership, CancellationToken ct) =>
         {
             try { AuthorizeScrape(ctx, keys, options.Value.Metrics); }
             catch (Exception e)
@@ -39,6 +39,7 @@ public static class OpsEndpoints
                     sb.Append(name).Append("{version=\"").Append(version.Replace("\\", "\\\\").Replace("\"", "\\\"")).Append("\"} ")
                       .Append(value.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
             }
+            Metric("osai_leader", "gauge", "1 while this replica leads the cluster's housekeeping (job retention), else 0.", leadership.IsLeader ? 1 : 0);
             Metric("osai_workers_live", "gauge", "Worker processes alive.", s.LiveWorkers);
             Metric("osai_workers_generic_idle", "gauge", "Generic warm workers waiting to be specialized.", s.GenericIdle);
             Metric("osai_instances", "gauge", "Specialized algorithm instances.", s.Instances);

@@ -196,6 +196,28 @@ public abstract class StoreSuite : IDisposable
     }
 
     [SkippableFact]
+    public async Task The_leader_lease_has_one_holder_until_it_runs_out_or_is_released()
+    {
+        var a = new Runtime.Cluster.SqlLeaseStore(await DbAsync());
+        var b = new Runtime.Cluster.SqlLeaseStore(Track(Reopen()));       // another server on the same state
+        var now = Clock.GetUtcNow();
+        var term = TimeSpan.FromSeconds(10);
+        Assert.True(a.TryAcquire("leader", "a", now, term));
+        Assert.False(b.TryAcquire("leader", "b", now.AddSeconds(5), term));
+        Assert.True(a.TryAcquire("leader", "a", now.AddSeconds(8), term));  // renewed: now held until 18 s
+        Assert.False(b.TryAcquire("leader", "b", now.AddSeconds(15), term));
+        Assert.Equal("a", b.Holder("leader")?.Holder);
+        Assert.True(b.TryAcquire("leader", "b", now.AddSeconds(19), term));  // ran out: taken over
+        Assert.False(a.TryAcquire("leader", "a", now.AddSeconds(20), term));
+        a.Release("leader", "a");                                            // not a's to give up
+        Assert.Equal("b", a.Holder("leader")?.Holder);
+        b.Release("leader", "b");
+        Assert.Null(a.Holder("leader"));
+        Assert.True(a.TryAcquire("leader", "a", now.AddSeconds(21), term));  // released: taken at once
+        Assert.True(b.TryAcquire("other", "b", now.AddSeconds(21), term));   // leases are independent
+    }
+
+    [SkippableFact]
     public async Task Running_jobs_are_requeued_at_start_only_on_state_one_server_uses_alone()
     {
         var db = await DbAsync();
