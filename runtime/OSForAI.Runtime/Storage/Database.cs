@@ -9,6 +9,12 @@ public enum SqlDialect { Sqlite, Postgres }
 public sealed class DuplicateKeyException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
+/// The state could not be reached or did not answer in time (a database server that is down, restarting, unreachable or out
+/// of connections): nothing was changed that the caller should count on, and retrying later may succeed.
+/// </summary>
+public sealed class StateUnavailableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
 /// The runtime's state: SQLite in the home folder (the embedded default) or a PostgreSQL server shared by several gateways.
 /// Statements name their parameters ($name) on both backends; rows are read through <see cref="IRow"/>. The schema is
 /// <see cref="SchemaMigrations"/>, applied when the database is opened.

@@ -54,17 +54,38 @@ public sealed class PostgresDatabase : Database
         }
     }
 
-    public override int Execute(string sql, params (string Name, object? Value)[] args)
+    public override int Execute(string sql, params (string Name, object? Value)[] args) => Reaching(() =>
     {
         using var lease = _pool.Rent();
         return (int)Run(lease.Connection, sql, args).RowsAffected;
-    }
+    });
 
-    public override List<T> Query<T>(string sql, Func<IRow, T> map, params (string Name, object? Value)[] args)
+    public override List<T> Query<T>(string sql, Func<IRow, T> map, params (string Name, object? Value)[] args) => Reaching(() =>
     {
         using var lease = _pool.Rent();
         return Run(lease.Connection, sql, args).Rows.Select(values => map(new PostgresRow(values))).ToList();
+    });
+
+    /// <summary>Runs <paramref name="work"/>, turning "the server cannot be reached or answer" into <see cref="StateUnavailableException"/>.</summary>
+    private T Reaching<T>(Func<T> work)
+    {
+        try { return work(); }
+        catch (Exception e) when (IsUnavailability(e))
+        {
+            throw new StateUnavailableException($"the state database ({Settings.Host}:{Settings.Port}) cannot be reached: {e.Message}", e);
+        }
     }
+
+    /// <summary>
+    /// Connection failures, time-outs, a broken protocol stream, and the SQLSTATEs of a server that is going away or full:
+    /// class 08 (connection exception), 57P01–57P03 (shutting down, crashed, cannot connect now), 53300 (too many connections).
+    /// </summary>
+    private static bool IsUnavailability(Exception e) => e switch
+    {
+        System.Net.Sockets.SocketException or IOException or TimeoutException or PostgresProtocolException => true,
+        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03" or "53300",
+        _ => false,
+    };
 
     private static PostgresResult Run(PostgresConnection c, string sql, (string Name, object? Value)[] args)
     {

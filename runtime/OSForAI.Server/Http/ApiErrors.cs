@@ -60,6 +60,7 @@ public static class ApiErrors
             ErrorTypes.ProtocolError => 502,
             _ => 500,
         }, a.Message, a.ErrorType, a.AlgorithmStacktrace),
+        Runtime.Storage.StateUnavailableException => new ApiException(503, "the server's state database cannot be reached right now; retry shortly", "StateUnavailable"),
         BadHttpRequestException b when b.StatusCode == 413 => new ApiException(413, "request body is too large", "PayloadTooLarge"),
         BadHttpRequestException b => new ApiException(b.StatusCode, b.Message, "BadRequest"),
         _ => new ApiException(500, "internal server error", "InternalError"),
@@ -82,7 +83,7 @@ public static class ApiErrors
     public static Task WriteAsync(HttpContext ctx, Exception e, CapturedOutput? output = null)
     {
         var api = From(e);
-        if (api.Status == 500) LogFault(ctx, e);
+        if (api.Status == 500 || e is Runtime.Storage.StateUnavailableException) LogFault(ctx, e);
         return WriteAsync(ctx, api, output);
     }
 
