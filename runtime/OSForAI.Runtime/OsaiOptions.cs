@@ -250,12 +250,15 @@ public sealed class ModelServingOptions
     /// </summary>
     public TimeSpan IdleShutdown { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>What a model worker is told at start: its device and its memory budget (the same on every worker host).</summary>
-    public IReadOnlyDictionary<string, string> WorkerEnvironment() => new Dictionary<string, string>
+    /// <summary>
+    /// What a model worker is told at start: its device and its memory budget. One given a GPU of its own (a pod that requests
+    /// one) uses it, its first visible CUDA device, whatever this node's <see cref="Device"/> says (a gateway pod's is cpu).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> WorkerEnvironment(bool ownGpu) => new Dictionary<string, string>
     {
-        ["OSAI_DEVICE"] = Device,
+        ["OSAI_DEVICE"] = ownGpu ? "gpu" : Device,
         ["OSAI_MODEL_MEMORY_BUDGET"] = MemoryBudgetBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["OSAI_GPU_DEVICE_ID"] = GpuDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["OSAI_GPU_DEVICE_ID"] = (ownGpu ? 0 : GpuDeviceId).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     /// <summary>Every problem with these settings (and the warm GPU model pods they bound), for start-up validation.</summary>

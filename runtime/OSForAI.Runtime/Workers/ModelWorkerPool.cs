@@ -292,7 +292,8 @@ public sealed class ModelWorkerPool : IAsyncDisposable
         {
             Interlocked.Increment(ref _starts);
             var pending = new PendingReport(reason => Volatile.Write(ref slot.Pending, reason));
-            var conn = await _host.StartAsync(Runtime, WorkerResources(slot.Placement), _options.WorkerEnvironment(), pending, _stopping.Token);
+            var conn = await _host.StartAsync(Runtime, WorkerResources(slot.Placement), _options.WorkerEnvironment(ownGpu: slot.Placement == Placement.Gpu),
+                pending, _stopping.Token);
             _log.LogInformation("model worker {Id} ({Placement}) started", conn.Id, slot.Placement);
             lock (slot)
             {

@@ -130,6 +130,8 @@ public sealed class ModelPodTests : IAsyncLifetime
         Assert.Contains(gpu.Spec.Tolerations, t => t.Key == "nvidia.com/gpu" && t.Effect == "NoSchedule");
         Assert.Equal("gpu", gpu.Spec.NodeSelector["osforai.dev/pool"]);
         Assert.StartsWith("dev-gpu", gpu.Spec.NodeName);
+        // Its worker uses its GPU whatever the gateway's node device says (here it has none, and falls back to the CPU).
+        Assert.Contains(gpu.Spec.Containers[0].Env, e => e.Name == "OSAI_DEVICE" && e.Value == "gpu");
 
         (status, body) = await InferLinearAsync(s, "models.cpu", seed: 4);
         Assert.True(status == 200, body);
