@@ -184,6 +184,23 @@ public sealed class ModelPodTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Model_serving_settings_are_validated_with_every_error_at_once()
+    {
+        var o = new OSForAI.Runtime.OsaiOptions();
+        o.Models.IdleShutdown = TimeSpan.FromSeconds(-1);
+        o.Models.Workers = 1;
+        o.Workers.Host = OSForAI.Runtime.WorkerHostKind.Kubernetes;
+        o.Workers.Kubernetes.ApplyDefaults();
+        o.Workers.Kubernetes.Pools["gpu"].WarmPods = 2;
+        var errors = OSForAI.Runtime.OsaiOptionsValidation.Errors(o);
+        Assert.Contains(errors, e => e.StartsWith("OSForAI:Models:IdleShutdown", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("OSForAI:Workers:Kubernetes:Pools:gpu:WarmPods (2)", StringComparison.Ordinal));
+        o.Models.IdleShutdown = TimeSpan.Zero;                        // never: allowed
+        o.Models.Workers = 2;
+        Assert.DoesNotContain(OSForAI.Runtime.OsaiOptionsValidation.Errors(o), e => e.Contains("Models", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Warm_gpu_model_pods_start_with_the_server_and_are_not_stopped_for_being_idle()
     {
         await using var s = await StartAsync(gpuNodes: 1, new()
