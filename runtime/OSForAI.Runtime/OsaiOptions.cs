@@ -258,6 +258,35 @@ public sealed class ModelServingOptions
 
     /// <summary>The dotnet host that runs the worker; empty: the one running the server.</summary>
     public string DotnetPath { get; set; } = "";
+
+    /// <summary>
+    /// A model worker that had no call for this long is stopped (a pod is deleted, so a GPU node pool can scale back to zero);
+    /// the next call starts one again. 0: never. Warm GPU model pods (Workers:Kubernetes:Pools:gpu:WarmPods) are not stopped.
+    /// </summary>
+    public TimeSpan IdleShutdown { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// What a model worker is told at start: its device and its memory budget. One given a GPU of its own (a pod that requests
+    /// one) uses it, its first visible CUDA device, whatever this node's <see cref="Device"/> says (a gateway pod's is cpu).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> WorkerEnvironment(bool ownGpu) => new Dictionary<string, string>
+    {
+        ["OSAI_DEVICE"] = ownGpu ? "gpu" : Device,
+        ["OSAI_MODEL_MEMORY_BUDGET"] = MemoryBudgetBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["OSAI_GPU_DEVICE_ID"] = (ownGpu ? 0 : GpuDeviceId).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>Every problem with these settings (and the warm GPU model pods they bound), for start-up validation.</summary>
+    public IEnumerable<string> Errors(WorkerOptions workers)
+    {
+        const string at = "OSForAI:Models";
+        if (Workers < 1) yield return $"{at}:Workers must be at least 1, not {Workers}";
+        if (MemoryBudgetBytes <= 0) yield return $"{at}:MemoryBudgetBytes must be above 0, not {MemoryBudgetBytes}";
+        if (MaxInFlightPerWorker < 1) yield return $"{at}:MaxInFlightPerWorker must be at least 1, not {MaxInFlightPerWorker}";
+        if (IdleShutdown < TimeSpan.Zero) yield return $"{at}:IdleShutdown must be 0 (never) or positive, not {IdleShutdown}";
+        if (workers.Host == WorkerHostKind.Kubernetes && workers.Kubernetes.Pools.TryGetValue("gpu", out var gpu) && gpu.WarmPods > Math.Max(1, Workers))
+            yield return $"OSForAI:Workers:Kubernetes:Pools:gpu:WarmPods ({gpu.WarmPods}) are GPU model workers kept warm: at most {at}:Workers ({Workers})";
+    }
 }
 
 /// <summary>Checks the settings this server depends on when it starts, so a bad value fails the start with its name.</summary>
@@ -308,6 +337,7 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
             errors.Add($"OSForAI:Workers:Autoscaling:MaxScaleUpRate and MaxScaleDownRate must exceed 1, not {a.MaxScaleUpRate} and {a.MaxScaleDownRate}");
         if (a.AssumedStartTime < TimeSpan.Zero) errors.Add($"OSForAI:Workers:Autoscaling:AssumedStartTime must not be negative, not {a.AssumedStartTime}");
         if (w.Host == WorkerHostKind.Kubernetes) errors.AddRange(w.Kubernetes.Errors(["python3"]));
+        errors.AddRange(o.Models.Errors(w));
         foreach (var path in w.SandboxReadOnlyPaths)
             if (!Path.IsPathRooted(path)) errors.Add($"OSForAI:Workers:SandboxReadOnlyPaths must hold absolute paths, not '{path}'");
         return errors;

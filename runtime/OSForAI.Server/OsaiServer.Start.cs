@@ -75,7 +75,7 @@ public static partial class OsaiServer
             var platformData = sp.GetRequiredService<ConnectorRegistry>().Resolve(StorageUri.Parse($"data://{DataPath.PlatformOwner}/"));
             return new CodeStore(platformData, o.CodeCacheRoot, o.MaxCodeExpandedBytes, o.MaxCodeEntries);
         });
-        // Code workers run on the configured host; model workers (onnx) stay processes beside the gateway on both hosts for now.
+        // Code workers run on the configured host; model workers (onnx) too where it has an image for them, else beside the gateway.
         s.AddSingleton<ProcessWorkerHost>();
         s.AddSingleton<IWorkerHost>(sp => sp.GetRequiredService<IOptions<OsaiOptions>>().Value.Workers.Host == WorkerHostKind.Kubernetes
             ? ActivatorUtilities.CreateInstance<KubernetesWorkerHost>(sp, ActivatorUtilities.CreateInstance<PodChannels>(sp))
@@ -87,7 +87,7 @@ public static partial class OsaiServer
         s.AddSingleton<CallGraphPrewarmer>();
         s.AddSingleton<GatewayAddress>();
         s.AddSingleton<CallService>();
-        s.AddSingleton(sp => ActivatorUtilities.CreateInstance<ModelWorkerPool>(sp, (IWorkerHost)sp.GetRequiredService<ProcessWorkerHost>()));
+        s.AddSingleton(sp => ActivatorUtilities.CreateInstance<ModelWorkerPool>(sp, ModelWorkerHost(sp)));
         s.AddSingleton<ModelService>();
         s.AddSingleton<JobRunner>();
         // Replicas sharing the state elect a leader for the cluster's housekeeping; every replica serves calls.
@@ -117,6 +117,7 @@ public static partial class OsaiServer
         {
             adminKeyPath = EnsureAdminKey(home, app.Services.GetRequiredService<KeyStore>());
             app.Services.GetRequiredService<WorkerPool>().WarmUp();
+            app.Services.GetRequiredService<ModelWorkerPool>().Start();
             await app.StartAsync(ct);
             app.Services.GetRequiredService<JobRunner>().Start();
             app.Services.GetRequiredService<LeaderElection>().Start();
@@ -136,7 +137,15 @@ public static partial class OsaiServer
         return new RunningServer(app, url, adminKeyPath);
     }
 
-    /// <summary>The first start creates an admin key and keeps it, readable by the owner only, in the home folder.</summary>
+    /// <summary>Where model workers run: as pods when the Kubernetes host has an onnx image, else as processes beside the gateway.</summary>
+    private static IWorkerHost ModelWorkerHost(IServiceProvider sp)
+    {
+        var workers = sp.GetRequiredService<IOptions<OsaiOptions>>().Value.Workers;
+        return workers.Host == WorkerHostKind.Kubernetes && workers.Kubernetes.Images.GetValueOrDefault(ModelWorkerPool.Runtime) is { Length: > 0 }
+            ? sp.GetRequiredService<IWorkerHost>()
+            : sp.GetRequiredService<ProcessWorkerHost>();
+    }
+
     /// <summary>A configuration section flattened to keys relative to it ("Roots:shared" → path), or null when it is absent.</summary>
     private static Func<string, IReadOnlyDictionary<string, string?>?> SettingsOf(IConfiguration configuration) => path =>
     {
@@ -146,6 +155,7 @@ public static partial class OsaiServer
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
     };
 
+    /// <summary>The first start creates an admin key and keeps it, readable by the owner only, in the home folder.</summary>
     private static string EnsureAdminKey(string home, KeyStore keys)
     {
         var path = Path.Combine(home, AdminKeyFile);

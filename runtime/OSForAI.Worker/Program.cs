@@ -28,6 +28,8 @@ namespace OSForAI.Worker
     {
         private readonly SemaphoreSlim _writeLock = new(1, 1);
         private readonly ModelCache _models = new(settings);
+        // Made on the first stage only: a worker beside the host (a process) is given paths it sees, and may have no writable /tmp.
+        private readonly Lazy<BuildStager> _builds = new(BuildStager.ForThisWorker);
         private readonly CancellationTokenSource _stopping = new();
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CallCancellation> _calls = new();
         private int _inFlight;
@@ -148,8 +150,9 @@ namespace OSForAI.Worker
                 {
                     case MessageTypes.Load: await LoadAsync(frame); break;
                     case MessageTypes.Invoke: await InvokeAsync(frame); break;
-                    case "unload": await UnloadAsync(frame); break;
-                    case "ping": await PongAsync(frame); break;
+                    case MessageTypes.Stage: await StageAsync(frame); break;
+                    case MessageTypes.Unload: await UnloadAsync(frame); break;
+                    case MessageTypes.Ping: await PongAsync(frame); break;
                     case MessageTypes.Cancel:
                         if (frame.GetString("call_id") is { } callId && _calls.TryGetValue(callId, out var call)) call.Cancel();
                         break;
@@ -219,13 +222,27 @@ namespace OSForAI.Worker
             }, result.Bundle);
         }
 
+        private async Task StageAsync(Frame frame)
+        {
+            var build = frame.GetString("build") ?? throw new ArgumentException("'build' is required");
+            if (frame.GetString("archive") != "tar.gz") throw new ArgumentException("stage: 'archive' must be \"tar.gz\"");
+            var path = await _builds.Value.StageAsync(build, frame.PayloadMemory, (long)frame.GetDouble("max_bytes"), frame.GetInt("max_entries"),
+                CancellationToken.None);
+            await SendAsync(w =>
+            {
+                w.WriteString("type", MessageTypes.Staged);
+                w.WriteNumber("id", frame.Id);
+                w.WriteString("path", path);
+            });
+        }
+
         private async Task UnloadAsync(Frame frame)
         {
             var model = frame.GetString("model") ?? throw new ArgumentException("'model' is required");
             var wasResident = await _models.UnloadAsync(model);
             await SendAsync(w =>
             {
-                w.WriteString("type", "unloaded");
+                w.WriteString("type", MessageTypes.Unloaded);
                 w.WriteNumber("id", frame.Id);
                 w.WriteBoolean("was_resident", wasResident);
             });
@@ -236,7 +253,7 @@ namespace OSForAI.Worker
             var s = _models.Stats;
             return SendAsync(w =>
             {
-                w.WriteString("type", "pong");
+                w.WriteString("type", MessageTypes.Pong);
                 w.WriteNumber("id", frame.Id);
                 w.WriteNumber("in_flight", Math.Max(0, Volatile.Read(ref _inFlight) - 1));
                 w.WriteNumber("rss_bytes", Environment.WorkingSet);
@@ -279,6 +296,7 @@ namespace OSForAI.Worker
         public async ValueTask DisposeAsync()
         {
             await _models.DisposeAsync();
+            if (_builds.IsValueCreated) _builds.Value.Dispose();
             await stream.DisposeAsync();
         }
     }

@@ -24,6 +24,21 @@ public static class MessageTypes
     public const string Cancel = "cancel";
     /// <summary>Host → worker, no reply: exit.</summary>
     public const string Shutdown = "shutdown";
+    /// <summary>Host → worker: report your state (in flight; a model worker adds its resident models and memory).</summary>
+    public const string Ping = "ping";
+    /// <summary>Worker → host: the answer to <see cref="Ping"/>.</summary>
+    public const string Pong = "pong";
+    /// <summary>Host → model worker: drop a resident model.</summary>
+    public const string Unload = "unload";
+    /// <summary>Model worker → host: the answer to <see cref="Unload"/> (whether the model was resident).</summary>
+    public const string Unloaded = "unloaded";
+    /// <summary>
+    /// Host → model worker that cannot see the host's files (a pod): a build's archive (the payload), to unpack into the worker's
+    /// own scratch folder, once per build.
+    /// </summary>
+    public const string Stage = "stage";
+    /// <summary>Model worker → host: the build is unpacked; <c>path</c> is its folder, in which model paths are given.</summary>
+    public const string Staged = "staged";
 }
 
 /// <summary>

@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using OSForAI.Runtime.Data;
+using OSForAI.WorkerProtocol;
 
 namespace OSForAI.Runtime.Catalog;
 
@@ -22,10 +23,6 @@ public sealed class CodeStore(IDataConnector platformData, string cacheRoot, lon
 {
     public const long MaxExtractedBytes = 2L * 1024 * 1024 * 1024;
     public const int MaxEntries = 100_000;
-    /// <summary>Longest file or folder name (bytes of UTF-8), what Linux file systems store.</summary>
-    public const int MaxNameBytes = 255;
-    /// <summary>Longest path inside an archive (bytes of UTF-8).</summary>
-    public const int MaxPathBytes = 1024;
 
     /// <summary>
     /// Stores an upload as a build. <paramref name="validate"/> sees the manifest before anything is stored and may refuse it
@@ -172,82 +169,10 @@ public sealed class CodeStore(IDataConnector platformData, string cacheRoot, lon
         return manifest.Runtime == "onnx" ? ModelInspector.Complete(manifest, dir) : manifest;
     }
 
-    /// <summary>
-    /// Extracts plain files and folders only; rejects absolute paths, '..', links and devices, an entry that is both a file
-    /// and a folder, names a Linux file system cannot store; bounds the expanded size and the entry count (the stream
-    /// itself is bounded too, so padding and headers cannot be used to make it decompress without end).
-    /// </summary>
+    /// <summary>Extracts an upload or a stored build (see <see cref="SafeArchive"/>); a refusal is the upload's fault (Invalid).</summary>
     internal static async Task ExtractSafelyAsync(Stream tar, string destination, long maxBytes, int maxEntries, CancellationToken ct)
     {
-        var root = Path.GetFullPath(destination) + Path.DirectorySeparatorChar;
-        long total = 0;
-        var count = 0;
-        var files = new HashSet<string>(StringComparer.Ordinal);
-        var folders = new HashSet<string>(StringComparer.Ordinal);
-        var tooBig = $"archive expands to more than {maxBytes} bytes (the limit on a build's expanded size)";
-        try
-        {
-            // Headers and padding: at most a few 512-byte blocks per entry beyond the files' own bytes.
-            await using var bounded = new OSForAI.Data.LimitedReadStream(tar, maxBytes + (maxEntries + 2L) * 4096,
-                () => new CatalogException(CatalogError.Invalid, tooBig));
-            await using var reader = new TarReader(bounded);
-            while (await reader.GetNextEntryAsync(copyData: false, ct) is { } entry)
-            {
-                if (++count > maxEntries) throw new CatalogException(CatalogError.Invalid, $"archive has more than {maxEntries} entries");
-                var segments = entry.Name.Replace('\\', '/').Split('/').Where(s => s.Length > 0 && s != ".").ToArray();
-                if (segments.Length == 0) continue;
-                if (entry.Name.StartsWith('/') || segments.Any(s => s == ".."))
-                    throw new CatalogException(CatalogError.Invalid, $"archive entry '{entry.Name}' points outside the archive");
-                var name = string.Join('/', segments);
-                if (segments.FirstOrDefault(s => System.Text.Encoding.UTF8.GetByteCount(s) > MaxNameBytes) is { } longName)
-                    throw new CatalogException(CatalogError.Invalid,
-                        $"archive entry '{Shorten(name)}' has a name longer than {MaxNameBytes} bytes ('{Shorten(longName)}')");
-                if (System.Text.Encoding.UTF8.GetByteCount(name) > MaxPathBytes)
-                    throw new CatalogException(CatalogError.Invalid, $"archive entry '{Shorten(name)}' has a path longer than {MaxPathBytes} bytes");
-                var full = Path.GetFullPath(Path.Combine(root, name));
-                if (!full.StartsWith(root, StringComparison.Ordinal) && full + Path.DirectorySeparatorChar != root)
-                    throw new CatalogException(CatalogError.Invalid, $"archive entry '{entry.Name}' points outside the archive");
-                var isFile = entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile;
-                if (isFile || entry.EntryType == TarEntryType.Directory)
-                {
-                    // Every parent must be (or become) a folder; a file may not sit where a folder is, nor the reverse.
-                    for (var i = 1; i < segments.Length; i++)
-                    {
-                        var parent = string.Join('/', segments[..i]);
-                        if (files.Contains(parent)) throw BothFileAndFolder(parent);
-                        folders.Add(parent);
-                    }
-                    if (isFile ? folders.Contains(name) : files.Contains(name)) throw BothFileAndFolder(name);
-                    (isFile ? files : folders).Add(name);
-                }
-                switch (entry.EntryType)
-                {
-                    case TarEntryType.Directory:
-                        Directory.CreateDirectory(full);
-                        break;
-                    case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                        total += entry.Length;
-                        if (total > maxBytes) throw new CatalogException(CatalogError.Invalid, tooBig);
-                        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-                        await using (var fs = File.Create(full))
-                            if (entry.DataStream is not null) await entry.DataStream.CopyToAsync(fs, ct);
-                        break;
-                    case TarEntryType.GlobalExtendedAttributes or TarEntryType.ExtendedAttributes:
-                        break;
-                    default:
-                        throw new CatalogException(CatalogError.Invalid,
-                            $"archive entry '{entry.Name}' is a {entry.EntryType}; only plain files and folders are allowed");
-                }
-            }
-        }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
-        {
-            throw new CatalogException(CatalogError.Invalid, $"the upload is not a valid archive: {e.Message}");
-        }
+        try { await SafeArchive.ExtractAsync(tar, destination, maxBytes, maxEntries, ct); }
+        catch (UnsafeArchiveException e) { throw new CatalogException(CatalogError.Invalid, e.Message); }
     }
-
-    private static CatalogException BothFileAndFolder(string name) =>
-        new(CatalogError.Invalid, $"archive entry '{Shorten(name)}' is both a file and a folder");
-
-    private static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
 }

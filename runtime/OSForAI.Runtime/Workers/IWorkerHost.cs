@@ -38,6 +38,20 @@ public interface IWorkerHost
         StartAsync(runtime, pending, ct);
 
     /// <summary>
+    /// Starts a worker sized for <paramref name="resources"/> with <paramref name="environment"/> added to its own (a model
+    /// worker's device and memory budget, <see cref="ModelServingOptions.WorkerEnvironment"/>).
+    /// </summary>
+    Task<WorkerConnection> StartAsync(string runtime, Catalog.ResourceRequest resources, IReadOnlyDictionary<string, string> environment,
+        IProgress<string> pending, CancellationToken ct) =>
+        throw new WorkerStartException($"this worker host cannot start {runtime} workers with an environment of their own");
+
+    /// <summary>
+    /// How many model workers placed on a GPU (<see cref="NeedsDedicatedWorker"/> with GPU memory) to keep warm, started with the
+    /// server and never stopped for being idle: a host with a GPU pool says (the pool's WarmPods); a process host has none.
+    /// </summary>
+    int WarmGpuModelWorkers => 0;
+
+    /// <summary>
     /// Workers a previous server left running that this one may take over (pods that survive a gateway restart), each with the
     /// instance it was specialized as, if any. Process workers die with their server: none.
     /// </summary>
@@ -46,6 +60,12 @@ public interface IWorkerHost
 
 /// <summary>A worker found running at start; <paramref name="InstanceKey"/> is the version it serves, null for a generic one.</summary>
 public sealed record AdoptedWorker(WorkerConnection Connection, string? InstanceKey);
+
+/// <summary>Passes a host's "still pending, because…" straight on (no synchronisation context, unlike Progress).</summary>
+internal sealed class PendingReport(Action<string> report) : IProgress<string>
+{
+    public void Report(string value) => report(value);
+}
 
 /// <summary>A worker could not be started, for a reason callers should see.</summary>
 public sealed class WorkerStartException(string message, Exception? inner = null) : Exception(message, inner);

@@ -17,26 +17,106 @@ public sealed record ModelWorkerStats(string WorkerId, int Pid, long BudgetBytes
     long Loads, long Unloads, long Evictions, int InFlight);
 
 /// <summary>
-/// Serves model versions (runtime kind "onnx") from a few long-lived multi-model workers. Each model
-/// lives in one worker, chosen by a stable hash of its version; the worker loads it on demand and
-/// unloads the least recently used models when its memory budget would be exceeded. A worker that dies
-/// fails its in-flight calls and is replaced on the next call; its models load again on demand.
+/// Serves model versions (runtime kind "onnx") from a few long-lived multi-model workers. Each model lives in one worker, chosen
+/// by a stable hash of its version among the workers of its placement: versions that declare GPU memory on a host that gives them
+/// a GPU (a pod in the gpu pool) go to GPU model workers, the others to CPU ones (<see cref="ModelServingOptions.Workers"/> of
+/// each). A worker loads models on demand and unloads the least recently used when its memory budget would be exceeded, so one
+/// worker serves many versions. A worker that cannot see the gateway's builds (a pod) is sent them (<see cref="ModelBuilds"/>).
+/// A worker that dies fails its in-flight calls and is replaced on the next call; its models load again on demand. One that has
+/// had no call for <see cref="ModelServingOptions.IdleShutdown"/> is stopped (its pod deleted: a GPU pool can scale to zero),
+/// except the warm GPU workers the host keeps (<see cref="IWorkerHost.WarmGpuModelWorkers"/>), which are started with the server.
+/// A start that waits (a pod pending for a GPU node) is never given up by a caller's timeout: callers wait for it up to their
+/// timeout and learn why it is waiting; the host fails it at its own start timeout.
 /// </summary>
-public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<ModelWorkerPool> log) : IAsyncDisposable
+public sealed class ModelWorkerPool : IAsyncDisposable
 {
     public const string Runtime = "onnx";
-    private readonly ModelServingOptions _options = options.Value.Models;
-    private readonly Slot[] _slots = Enumerable.Range(0, Math.Max(1, options.Value.Models.Workers)).Select(_ => new Slot()).ToArray();
+    private readonly IWorkerHost _host;
+    private readonly ModelBuilds _builds;
+    private readonly ModelServingOptions _options;
+    private readonly ILogger<ModelWorkerPool> _log;
+    private readonly TimeProvider _clock;
+    private readonly Dictionary<Placement, Slot[]> _slots;
+    private readonly int _warmGpu;
     private readonly CancellationTokenSource _stopping = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ModelFacts> _facts = new();
+    private ITimer? _maintenance;
 
-    private long _inferences, _batchedInferences, _callIds;
+    private long _inferences, _batchedInferences, _callIds, _starts, _idleStops;
+
+    /// <summary>Where a model worker runs: beside the CPU, or on a GPU the host gives it (a pod that requests one).</summary>
+    public enum Placement { Cpu, Gpu }
+
+    public ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<ModelWorkerPool> log, TimeProvider clock)
+    {
+        _host = host;
+        _builds = new ModelBuilds(code);
+        _options = options.Value.Models;
+        _log = log;
+        _clock = clock;
+        var count = Math.Max(1, _options.Workers);
+        _slots = Enum.GetValues<Placement>().ToDictionary(p => p, p => Enumerable.Range(0, count).Select(i => new Slot(p, i)).ToArray());
+        _warmGpu = Math.Min(count, host.WarmGpuModelWorkers);
+    }
 
     /// <summary>Inferences answered, and how many of them shared a run with others (dynamic batching).</summary>
     public (long Inferences, long Batched) Counters => (Interlocked.Read(ref _inferences), Interlocked.Read(ref _batchedInferences));
 
+    /// <summary>Model workers started, and stopped for being idle.</summary>
+    public (long Starts, long IdleStops) Lifecycle => (Interlocked.Read(ref _starts), Interlocked.Read(ref _idleStops));
+
+    /// <summary>Builds sent to workers that cannot see the gateway's files (pods).</summary>
+    public long Stagings => _builds.Stagings;
+
     /// <summary>What the last load or inference of a version said about its placement (device, fallback reason), if any.</summary>
     public ModelFacts? LastFacts(VersionRecord version) => _facts.GetValueOrDefault(version.InstanceKey);
+
+    /// <summary>Where <paramref name="version"/>'s model runs: on a GPU when it declares GPU memory and the host places it on one.</summary>
+    public Placement PlacementOf(VersionRecord version) =>
+        version.Resources.GpuMemoryMb > 0 && _host.NeedsDedicatedWorker(new ResourceRequest(0, 0, version.Resources.GpuMemoryMb)) ? Placement.Gpu : Placement.Cpu;
+
+    /// <summary>
+    /// Starts the warm GPU model workers and the idle check. A pod for many versions is sized by its placement, not by one version:
+    /// memory for the budget's worth of models (plus the runtime), and on a GPU the budget as its device memory.
+    /// </summary>
+    public void Start()
+    {
+        var idle = _options.IdleShutdown;
+        var period = idle > TimeSpan.Zero ? TimeSpan.FromTicks(Math.Clamp(idle.Ticks / 4, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(30).Ticks))
+            : TimeSpan.FromSeconds(30);
+        _maintenance = _clock.CreateTimer(_ => Maintain(), null, TimeSpan.Zero, period);
+    }
+
+    /// <summary>Stops workers idle for IdleShutdown; starts warm GPU workers that are missing (at start, or after one died).</summary>
+    private void Maintain()
+    {
+        if (_stopping.IsCancellationRequested) return;
+        foreach (var slot in _slots.Values.SelectMany(s => s))
+        {
+            if (IsWarm(slot))
+            {
+                _ = ConnectionAsync(slot, _stopping.Token).ContinueWith(t => { _ = t.Exception; }, TaskScheduler.Default);
+                continue;
+            }
+            if (_options.IdleShutdown <= TimeSpan.Zero) continue;
+            WorkerConnection? idle = null;
+            lock (slot)
+            {
+                if (slot.Connection is { IsAlive: true } conn && Volatile.Read(ref slot.InFlight) == 0
+                    && _clock.GetElapsedTime(Interlocked.Read(ref slot.LastUsed)) >= _options.IdleShutdown)
+                {
+                    idle = conn;
+                    slot.Connection = null;
+                }
+            }
+            if (idle is null) continue;
+            Interlocked.Increment(ref _idleStops);
+            _log.LogInformation("model worker {Id} ({Placement}) had no call for {Idle}: stopping it", idle.Id, slot.Placement, _options.IdleShutdown);
+            _ = idle.ShutdownAsync(TimeSpan.FromSeconds(2));
+        }
+    }
+
+    private bool IsWarm(Slot slot) => slot.Placement == Placement.Gpu && slot.Index < _warmGpu;
 
     /// <summary>Runs one inference of <paramref name="version"/> on <paramref name="inputs"/> (sent as a tensor bundle, data not copied).</summary>
     public async Task<InferenceReply> InferAsync(VersionRecord version, IReadOnlyList<Tensor> inputs, TimeSpan timeout, CallContext context, CancellationToken ct)
@@ -72,40 +152,52 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
             return new InferenceReply(outputs, reply.GetDouble("duration_ms"), reply.GetInt("batch_requests"),
                 (long)reply.GetDouble("batch_rows"), reply.GetBool("loaded_now"), FactsOf(reply));
         }
-        finally { Interlocked.Decrement(ref slot.InFlight); }
+        finally { Done(slot); }
     }
 
     /// <summary>Loads a model now (the repository API's load, and readiness checks).</summary>
     public async Task<ModelFacts> LoadAsync(VersionRecord version, CancellationToken ct)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
-        var timeout = TimeSpan.FromSeconds(Math.Max(30, version.TimeoutSeconds));
-        deadline.CancelAfter(timeout);
-        var reply = await RequestAsync(SlotFor(version), version, MessageTypes.Load, _ => { }, [], deadline.Token, ct, timeout);
-        return FactsOf(reply);
+        var slot = SlotFor(version);
+        Interlocked.Increment(ref slot.InFlight);
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+            var timeout = TimeSpan.FromSeconds(Math.Max(30, version.TimeoutSeconds));
+            deadline.CancelAfter(timeout);
+            var reply = await RequestAsync(slot, version, MessageTypes.Load, _ => { }, [], deadline.Token, ct, timeout);
+            return FactsOf(reply);
+        }
+        finally { Done(slot); }
+    }
+
+    /// <summary>A request on the slot ended: it is idle from now if none is left.</summary>
+    private void Done(Slot slot)
+    {
+        Interlocked.Exchange(ref slot.LastUsed, _clock.GetTimestamp());
+        Interlocked.Decrement(ref slot.InFlight);
     }
 
     /// <summary>Unloads a model if its worker holds it. False when it was not resident.</summary>
     public async Task<bool> UnloadAsync(VersionRecord version, CancellationToken ct)
     {
-        var slot = _slots[SlotIndex(version)];
-        if (slot.Connection is not { IsAlive: true } conn) return false;
-        var reply = await conn.RequestAsync("unload", w => w.WriteString("model", version.InstanceKey), default, ct);
-        return reply.Type == "unloaded" && reply.GetBool("was_resident");
+        if (SlotFor(version).Connection is not { IsAlive: true } conn) return false;
+        var reply = await conn.RequestAsync(MessageTypes.Unload, w => w.WriteString("model", version.InstanceKey), default, ct);
+        return reply.Type == MessageTypes.Unloaded && reply.GetBool("was_resident");
     }
 
     /// <summary>The live workers' memory accounting and resident models (asks each worker).</summary>
     public async Task<IReadOnlyList<ModelWorkerStats>> StatsAsync(CancellationToken ct)
     {
         var stats = new List<ModelWorkerStats>();
-        foreach (var slot in _slots)
+        foreach (var slot in _slots.Values.SelectMany(s => s))
         {
             if (slot.Connection is not { IsAlive: true } conn) continue;
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                var pong = await conn.RequestAsync("ping", _ => { }, default, timeout.Token);
+                var pong = await conn.RequestAsync(MessageTypes.Ping, _ => { }, default, timeout.Token);
                 var models = pong.GetElement("models") is { ValueKind: JsonValueKind.Array } a
                     ? a.EnumerateArray().Select(e => e.GetString() ?? "").ToList() : [];
                 stats.Add(new ModelWorkerStats(conn.Id, conn.Pid, (long)pong.GetDouble("memory_budget_bytes"), (long)pong.GetDouble("resident_bytes"),
@@ -123,11 +215,8 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         WorkerConnection? conn = null;
         try
         {
-            var codeDir = await code.EnsureExtractedAsync(version.Build, version.CodeUri, deadline);
             conn = await ConnectionAsync(slot, deadline);
-            // Model workers run beside the gateway (the process host, whatever runs the code workers): they see its files.
-            var modelDir = conn.Environment.ExposeBuild(codeDir)
-                ?? throw new AlgorithmCallException(ErrorTypes.Unavailable, "this model worker cannot see the gateway's builds");
+            var modelDir = await _builds.FolderAsync(conn, version, deadline);
             var spec = version.Model ?? new ModelSpec();
             var reply = await conn.RequestGatheredAsync(type, w =>
             {
@@ -154,17 +243,23 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
             // (or drop it from the batching queue), and its late reply is dropped.
             if (callId is not null && conn is not null) _ = conn.NotifyAsync(MessageTypes.Cancel, w => w.WriteString("call_id", callId));
             if (callerToken.IsCancellationRequested) throw;
+            // Still starting: its start goes on for the next callers (a pod pending for a node is not deleted and made again).
+            if (conn is null)
+                throw new AlgorithmCallException(ErrorTypes.Timeout, $"no {slot.Placement.ToString().ToLowerInvariant()} model worker was ready within " +
+                    $"{timeout.TotalSeconds:0.###} s" + (Volatile.Read(ref slot.Pending) is { } why ? $": {why}" : " (it is still starting)"));
             throw new AlgorithmCallException(ErrorTypes.Timeout, $"the model did not answer within {timeout.TotalSeconds:0.###} s");
         }
+        catch (WorkerStartException e) { throw new AlgorithmCallException(ErrorTypes.Unavailable, "the model worker could not start: " + e.Message); }
     }
 
     private static ModelFacts FactsOf(Frame reply) =>
         new(reply.GetString("device") ?? "cpu", reply.GetString("fallback_reason"), (long)reply.GetDouble("resident_bytes"), reply.GetBool("batching"));
 
-    private int SlotIndex(VersionRecord version) =>
-        (int)((uint)StringComparer.Ordinal.GetHashCode(version.InstanceKey) % (uint)_slots.Length);
-
-    private Slot SlotFor(VersionRecord version) => _slots[SlotIndex(version)];
+    private Slot SlotFor(VersionRecord version)
+    {
+        var slots = _slots[PlacementOf(version)];
+        return slots[(int)((uint)StringComparer.Ordinal.GetHashCode(version.InstanceKey) % (uint)slots.Length)];
+    }
 
     /// <summary>The slot's live worker, started (once, however many callers wait) when there is none.</summary>
     private async Task<WorkerConnection> ConnectionAsync(Slot slot, CancellationToken ct)
@@ -180,22 +275,43 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
         return await starting.WaitAsync(ct);
     }
 
+    /// <summary>What a model worker of <paramref name="placement"/> is sized for: the budget's worth of models, on its device.</summary>
+    private ResourceRequest WorkerResources(Placement placement)
+    {
+        var budgetMb = (int)Math.Min(int.MaxValue - RuntimeOverheadMb, (_options.MemoryBudgetBytes + (1 << 20) - 1) >> 20);
+        return new ResourceRequest(Cpu: 1, MemoryMb: budgetMb + RuntimeOverheadMb, GpuMemoryMb: placement == Placement.Gpu ? budgetMb : 0);
+    }
+
+    /// <summary>Memory a model worker needs besides its models (the .NET runtime, ONNX Runtime, buffers).</summary>
+    private const int RuntimeOverheadMb = 512;
+
     private async Task<WorkerConnection> StartAsync(Slot slot)
     {
+        await Task.Yield();   // runs outside the slot's lock
         try
         {
-            var conn = await host.StartAsync(Runtime, _stopping.Token);
-            log.LogInformation("model worker {Id} started (pid {Pid})", conn.Id, conn.Pid);
+            Interlocked.Increment(ref _starts);
+            var pending = new PendingReport(reason => Volatile.Write(ref slot.Pending, reason));
+            var conn = await _host.StartAsync(Runtime, WorkerResources(slot.Placement), _options.WorkerEnvironment(ownGpu: slot.Placement == Placement.Gpu),
+                pending, _stopping.Token);
+            _log.LogInformation("model worker {Id} ({Placement}) started", conn.Id, slot.Placement);
             lock (slot)
             {
+                Interlocked.Exchange(ref slot.LastUsed, _clock.GetTimestamp());
                 slot.Connection = conn;
                 slot.Starting = null;
+                slot.Pending = null;
             }
             return conn;
         }
-        catch
+        catch (Exception e)
         {
-            lock (slot) slot.Starting = null;
+            if (e is not OperationCanceledException) _log.LogWarning("a {Placement} model worker could not start: {Message}", slot.Placement, e.Message);
+            lock (slot)
+            {
+                slot.Starting = null;
+                slot.Pending = null;
+            }
             throw;
         }
     }
@@ -203,13 +319,21 @@ public sealed class ModelWorkerPool(IWorkerHost host, CodeStore code, IOptions<O
     public async ValueTask DisposeAsync()
     {
         _stopping.Cancel();
-        await Task.WhenAll(_slots.Select(s => s.Connection?.ShutdownAsync(TimeSpan.FromSeconds(2)) ?? Task.CompletedTask));
+        if (_maintenance is not null) await _maintenance.DisposeAsync();
+        await Task.WhenAll(_slots.Values.SelectMany(s => s).Select(s => s.Connection?.ShutdownAsync(TimeSpan.FromSeconds(2)) ?? Task.CompletedTask));
     }
 
-    private sealed class Slot
+    private sealed class Slot(Placement placement, int index)
     {
+        public Placement Placement { get; } = placement;
+        public int Index { get; } = index;
         public WorkerConnection? Connection;
         public Task<WorkerConnection>? Starting;
+        /// <summary>Calls and loads using the slot's worker now; it is not idle while any are.</summary>
         public int InFlight;
+        /// <summary>When the last of them ended (a TimeProvider timestamp).</summary>
+        public long LastUsed;
+        /// <summary>Why its start is still waiting, as the host last said (a pod pending for a node).</summary>
+        public string? Pending;
     }
 }

@@ -108,7 +108,13 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         ? new WorkerLimits(null, _options.Workers.MaxProcesses, null)
         : new WorkerLimits((long)new ResourceRequest().MemoryMb * 1024 * 1024, _options.Workers.MaxProcesses, null);
 
-    public async Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct)
+    public Task<WorkerConnection> StartAsync(string runtime, CancellationToken ct) => StartProcessAsync(runtime, null, ct);
+
+    /// <summary>A process is limited when it loads a version, not when it starts: <paramref name="resources"/> do not size it.</summary>
+    public Task<WorkerConnection> StartAsync(string runtime, ResourceRequest resources, IReadOnlyDictionary<string, string> environment,
+        IProgress<string> pending, CancellationToken ct) => StartProcessAsync(runtime, environment, ct);
+
+    private async Task<WorkerConnection> StartProcessAsync(string runtime, IReadOnlyDictionary<string, string>? extraEnvironment, CancellationToken ct)
     {
         var command = CommandFor(runtime);
         // Unique across hosts in one process too (tests, restarts): a shared name would let one host delete another's folder.
@@ -155,7 +161,8 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
             psi.Environment["OSAI_WORKER_ID"] = id;
             psi.Environment["OSAI_RUNTIME"] = runtime;
             psi.Environment["HOME"] = _sandbox is null ? folder.HostPath : "/tmp";
-            if (runtime == "onnx") ModelWorkerEnvironment(psi);
+            if (runtime == "onnx") DotnetEnvironment(psi);
+            foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
 
             try { process = Process.Start(psi) ?? throw new InvalidOperationException("process did not start"); }
             catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
@@ -277,12 +284,9 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         return psi;
     }
 
-    private void ModelWorkerEnvironment(ProcessStartInfo psi)
+    /// <summary>How the .NET model worker runs here (its device and budget come with the start, <see cref="ModelServingOptions.WorkerEnvironment"/>).</summary>
+    private void DotnetEnvironment(ProcessStartInfo psi)
     {
-        var m = _options.Models;
-        psi.Environment["OSAI_DEVICE"] = m.Device;
-        psi.Environment["OSAI_MODEL_MEMORY_BUDGET"] = m.MemoryBudgetBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        psi.Environment["OSAI_GPU_DEVICE_ID"] = m.GpuDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["DOTNET_ROOT"] = Path.GetDirectoryName(DotnetPath)!;
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_gcServer"] = "0";

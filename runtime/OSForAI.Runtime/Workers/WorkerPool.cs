@@ -72,7 +72,8 @@ public sealed class WorkerPool : IAsyncDisposable
                 foreach (var adopted in await _host.AdoptAsync(_stopping.Token))
                 {
                     // Only generic workers can be taken over here: a specialized one would need its version's record.
-                    if (adopted.InstanceKey is null) _generics.Adopt(adopted.Connection);
+                    // Model workers (another runtime kind: ModelWorkerPool starts its own) are not taken over either.
+                    if (adopted.InstanceKey is null && _host.RuntimeKinds.Contains(adopted.Connection.Runtime)) _generics.Adopt(adopted.Connection);
                     else _ = adopted.Connection.ShutdownAsync(TimeSpan.FromSeconds(2));
                 }
             }
@@ -450,11 +451,5 @@ public sealed class WorkerPool : IAsyncDisposable
         public WorkerConnection Conn { get; } = Conn;
         /// <summary>Why the instance was given up (a call ran past its timeout), for the kill's log line.</summary>
         public string? Abandoned;
-    }
-
-    /// <summary>Passes a host's "still pending, because…" straight to the scheduler (no synchronisation context).</summary>
-    private sealed class PendingReport(Action<string> report) : IProgress<string>
-    {
-        public void Report(string value) => report(value);
     }
 }

@@ -109,7 +109,7 @@ public sealed class PodSpecTests
         var o = Options();
         var uid = Guid.NewGuid().ToString();
         var owned = PodSpecs.WorkerPod(new PodRequest("w1-a", "python3", "cpu", o.Images["python3"], "s", "tcp:10.0.0.5:7071", o.ServerId,
-            0.5, 512, 0, o.Pools["cpu"], ("osforai-runtime-7d9f-x2k4", uid)));
+            0.5, 512, 0, o.Pools["cpu"], OwnerPod: ("osforai-runtime-7d9f-x2k4", uid)));
         var reference = Assert.Single(owned.Metadata.OwnerReferences);
         Assert.Equal(("v1", "Pod", "osforai-runtime-7d9f-x2k4", uid), (reference.ApiVersion, reference.Kind, reference.Name, reference.Uid));
         Assert.False(reference.Controller);

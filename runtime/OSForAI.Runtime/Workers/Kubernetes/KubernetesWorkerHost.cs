@@ -47,7 +47,7 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         _channels = channels;
         _log = log;
         _clock = clock;
-        // Model workers (onnx) stay processes beside the gateway for now (ModelWorkerPool): pods run code workers.
+        // Generic code workers; model workers (onnx) are started by ModelWorkerPool, with an environment of their own.
         RuntimeKinds = [.. options.Images.Keys.Where(k => k != ModelWorkerPool.Runtime)];
     }
 
@@ -64,6 +64,12 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
     public Task<WorkerConnection> StartAsync(string runtime, ResourceRequest resources, IProgress<string> pending, CancellationToken ct) =>
         StartPodAsync(runtime, resources, pending, ct);
 
+    public Task<WorkerConnection> StartAsync(string runtime, ResourceRequest resources, IReadOnlyDictionary<string, string> environment,
+        IProgress<string> pending, CancellationToken ct) => StartPodAsync(runtime, resources, pending, ct, environment);
+
+    /// <summary>Warm GPU model pods: the gpu pool's WarmPods.</summary>
+    public int WarmGpuModelWorkers => _o.Pools.TryGetValue("gpu", out var gpu) ? gpu.WarmPods : 0;
+
     /// <summary>Warm generic pods: the cpu pool's WarmPods (a GPU pod is made for its version, so the GPU pool can stay at zero).</summary>
     public int WarmGenericWorkers(int configured) => _o.Pools.TryGetValue("cpu", out var cpu) ? cpu.WarmPods : configured;
 
@@ -72,14 +78,15 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
         PodSpecs.Placement(resources, _o).Gpus > 0 || resources.Cpu > _o.DefaultCpu || resources.MemoryMb > _o.DefaultMemoryMb;
 
     /// <summary>Starts a worker pod sized for <paramref name="resources"/> (null: a generic pod of the default size in the cpu pool).</summary>
-    private async Task<WorkerConnection> StartPodAsync(string runtime, ResourceRequest? resources, IProgress<string>? pending, CancellationToken ct)
+    private async Task<WorkerConnection> StartPodAsync(string runtime, ResourceRequest? resources, IProgress<string>? pending, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         if (!_o.Images.TryGetValue(runtime, out var image)) throw new WorkerStartException($"no worker image is configured for runtime kind {runtime}");
         var id = $"w{Interlocked.Increment(ref _counter)}-{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
         var (pool, gpus) = PodSpecs.Placement(resources, _o);
         var pod = PodSpecs.WorkerPod(new PodRequest(id, runtime, pool, image, secret, GatewayAddress, _o.ServerId,
-            Math.Max(_o.DefaultCpu, resources?.Cpu ?? 0), Math.Max(_o.DefaultMemoryMb, resources?.MemoryMb ?? 0), gpus, _o.Pools[pool],
+            Math.Max(_o.DefaultCpu, resources?.Cpu ?? 0), Math.Max(_o.DefaultMemoryMb, resources?.MemoryMb ?? 0), gpus, _o.Pools[pool], environment,
             _o.OwnerPodName.Length > 0 ? (_o.OwnerPodName, _o.OwnerPodUid) : null));
         var name = pod.Metadata.Name;
         _channels.Expect(id, secret);

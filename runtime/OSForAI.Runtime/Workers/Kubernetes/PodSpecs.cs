@@ -6,9 +6,10 @@ using OSForAI.Runtime.Catalog;
 namespace OSForAI.Runtime.Workers.Kubernetes;
 
 /// <summary>What one worker pod is: its runtime, pool, size, identity and the gateway it dials.</summary>
-/// <paramref name="OwnerPod"/> is the gateway's own pod (name, uid) when it runs in one: the worker pod's owner.
+/// <remarks><paramref name="OwnerPod"/> is the gateway's own pod (name, uid) when it runs in one: the worker pod's owner.</remarks>
 public sealed record PodRequest(string WorkerId, string Runtime, string Pool, string Image, string Secret, string GatewayAddress,
-    string ServerId, double Cpu, int MemoryMb, int Gpus, PodPoolOptions PoolOptions, (string Name, string Uid)? OwnerPod = null);
+    string ServerId, double Cpu, int MemoryMb, int Gpus, PodPoolOptions PoolOptions, IReadOnlyDictionary<string, string>? Environment = null,
+    (string Name, string Uid)? OwnerPod = null);
 
 /// <summary>
 /// Worker pods as Kubernetes objects (pure: no API calls), and what a pod's status says about its start. A worker pod runs as
@@ -94,6 +95,8 @@ public static partial class PodSpecs
                             new V1EnvVar { Name = "OSAI_WORKER_SECRET", Value = r.Secret },
                             new V1EnvVar { Name = "OSAI_RUNTIME", Value = r.Runtime },
                             new V1EnvVar { Name = "HOME", Value = "/tmp" },
+                            // What this kind of worker is told besides (a model worker's device and memory budget).
+                            .. (r.Environment ?? new Dictionary<string, string>()).Select(e => new V1EnvVar { Name = e.Key, Value = e.Value }),
                         ],
                         Resources = new V1ResourceRequirements { Requests = requests, Limits = limits },
                         SecurityContext = new V1SecurityContext
