@@ -75,6 +75,13 @@ public sealed class OsaiOptions
     /// </summary>
     public string State { get; set; } = "";
 
+    /// <summary>
+    /// An admin key given by the deployment (osai_&lt;hex id&gt;_&lt;secret of 32+ characters&gt;, e.g. from a Kubernetes Secret), which
+    /// every replica makes sure exists instead of each creating one of its own at its first start. Empty: the server creates
+    /// one in its home folder (admin.key) the first time it starts.
+    /// </summary>
+    public string AdminKey { get; set; } = "";
+
     public WorkerOptions Workers { get; set; } = new();
 
     /// <summary>How the replicas sharing a state elect the one that does the cluster's housekeeping (OSForAI:Cluster).</summary>
@@ -312,6 +319,8 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
         if (o.MaxConcurrentJobs <= 0) errors.Add($"OSForAI:MaxConcurrentJobs must be above 0, not {o.MaxConcurrentJobs}");
         if (o.JobLease < TimeSpan.FromSeconds(1)) errors.Add($"OSForAI:JobLease must be at least 1 second, not {o.JobLease}");
         errors.AddRange(StateErrors(o.State));
+        if (o.AdminKey.Length > 0 && !System.Text.RegularExpressions.Regex.IsMatch(o.AdminKey, "^osai_[0-9a-f]{8,32}_[A-Za-z0-9_-]{32,160}$"))
+            errors.Add("OSForAI:AdminKey must look like osai_<8 to 32 lowercase hex digits>_<32 or more letters, digits, '-' or '_'> (the value is not shown)");
         errors.AddRange(o.Cluster.Errors());
         if (o.MaxCodeEntries <= 0) errors.Add($"OSForAI:MaxCodeEntries must be above 0, not {o.MaxCodeEntries}");
         foreach (var (key, value) in new[] { ("CpuCores", o.Workers.Node.CpuCores), ("MemoryMb", o.Workers.Node.MemoryMb), ("GpuMemoryMb", o.Workers.Node.GpuMemoryMb) })

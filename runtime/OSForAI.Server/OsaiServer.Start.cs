@@ -115,7 +115,7 @@ public static partial class OsaiServer
         string adminKeyPath;
         try
         {
-            adminKeyPath = EnsureAdminKey(home, app.Services.GetRequiredService<KeyStore>());
+            adminKeyPath = EnsureAdminKey(home, app.Services.GetRequiredService<KeyStore>(), app.Services.GetRequiredService<IOptions<OsaiOptions>>().Value.AdminKey);
             app.Services.GetRequiredService<WorkerPool>().WarmUp();
             app.Services.GetRequiredService<ModelWorkerPool>().Start();
             await app.StartAsync(ct);
@@ -155,12 +155,21 @@ public static partial class OsaiServer
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
     };
 
-    /// <summary>The first start creates an admin key and keeps it, readable by the owner only, in the home folder.</summary>
-    private static string EnsureAdminKey(string home, KeyStore keys)
+    /// <summary>
+    /// The admin key, kept readable by the owner only in the home folder: the configured one (OSForAI:AdminKey, the same on every
+    /// replica), else one the first start creates.
+    /// </summary>
+    private static string EnsureAdminKey(string home, KeyStore keys, string configured)
     {
         var path = Path.Combine(home, AdminKeyFile);
-        if (File.Exists(path) && keys.Verify(File.ReadAllText(path).Trim()) is { IsAdmin: true }) return path;
-        var (_, key) = keys.Create("admin", Scopes.Admin | Scopes.Call | Scopes.Publish, "admin (created at first start)");
+        string key;
+        if (configured.Length > 0)
+        {
+            keys.EnsureAdminKey(configured, "admin (from OSForAI:AdminKey)");
+            key = configured;
+        }
+        else if (File.Exists(path) && keys.Verify(File.ReadAllText(path).Trim()) is { IsAdmin: true }) return path;
+        else key = keys.Create("admin", Scopes.Admin | Scopes.Call | Scopes.Publish, "admin (created at first start)").Key;
         var temp = path + "." + Convert.ToHexString(RandomNumberGenerator.GetBytes(4));
         File.WriteAllText(temp, key + "\n");
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);

@@ -107,6 +107,28 @@ public abstract class StoreSuite : IDisposable
         Assert.Null(new KeyStore(Track(Reopen()), Clock).Verify(key));
         Assert.Null(keys.FindActive(info.Id));
         Assert.True(keys.List("pat").Single().Revoked);
+        // The server that had verified it before may trust its cache a little longer, never more than KeyStore.CacheFor.
+        Assert.NotNull(other.Verify(key));
+        Clock.Advance(KeyStore.CacheFor);
+        Assert.Null(other.Verify(key));
+    }
+
+    [SkippableFact]
+    public async Task A_configured_admin_key_is_stored_once_whichever_server_starts_first()
+    {
+        var db = await DbAsync();
+        const string key = "osai_0a1b2c3d4e5f6071_Zq3xY8wVb2Nc5Md7Lf9Kg1Hj4Pt6Rs0Uv";
+        var first = new KeyStore(db, Clock);
+        var second = new KeyStore(Track(Reopen()), Clock);
+        first.EnsureAdminKey(key, "admin (deployment)");
+        second.EnsureAdminKey(key, "admin (deployment)");
+        Assert.True(second.Verify(key)!.IsAdmin);
+        Assert.Single(first.List("admin"));
+        Assert.Throws<ArgumentException>(() => first.EnsureAdminKey("osai_0a1b2c3d4e5f6071_short", "x"));
+        // The same id with another secret is not that key.
+        Assert.Throws<InvalidOperationException>(() => first.EnsureAdminKey(key[..^1] + "W", "x"));
+        first.Revoke("0a1b2c3d4e5f6071");
+        Assert.Contains("revoked", Assert.Throws<InvalidOperationException>(() => new KeyStore(Track(Reopen()), Clock).EnsureAdminKey(key, "x")).Message);
     }
 
     [SkippableFact]

@@ -220,6 +220,19 @@ public class CliDispatchTests
         else Assert.Contains(errors, e => e.StartsWith("OSForAI:State", StringComparison.Ordinal) && e.Contains(error) && !e.Contains("secretpw"));
     }
 
+    [Theory]
+    [InlineData("", true)]
+    [InlineData("osai_0a1b2c3d4e5f6071_Zq3xY8wVb2Nc5Md7Lf9Kg1Hj4Pt6Rs0Uv", true)]
+    [InlineData("osai_0A1B_Zq3xY8wVb2Nc5Md7Lf9Kg1Hj4Pt6Rs0Uv", false)]
+    [InlineData("osai_0a1b2c3d4e5f6071_tooShortSecret", false)]
+    [InlineData("Zq3xY8wVb2Nc5Md7Lf9Kg1Hj4Pt6Rs0Uv", false)]
+    public void The_admin_key_setting_is_checked_at_start_without_showing_it(string key, bool valid)
+    {
+        var errors = OSForAI.Runtime.OsaiOptionsValidation.Errors(new OSForAI.Runtime.OsaiOptions { AdminKey = key });
+        if (valid) Assert.Empty(errors);
+        else Assert.Contains(errors, e => e.StartsWith("OSForAI:AdminKey must look like", StringComparison.Ordinal) && !e.Contains("Zq3xY8"));
+    }
+
     [Fact]
     public async Task Version_is_printed()
     {

@@ -26,6 +26,9 @@ public sealed class ReplicaTests(S3Emulator s3)
             ["OSForAI__Cluster__LeaseDuration"] = "00:00:06",
             ["OSForAI__Cluster__RenewInterval"] = "00:00:01",
             ["OSForAI__Workers__WarmGenericWorkers"] = "1",
+            // One admin key for the cluster, as the stacks give it from a Secret, rather than one per replica.
+            ["OSForAI__AdminKey"] = "osai_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) + "_"
+                + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)),
         };
         foreach (var (k, v) in s3.S3Settings()) env["OSForAI__Data__s3__platform__" + k] = v!;
 
@@ -33,6 +36,7 @@ public sealed class ReplicaTests(S3Emulator s3)
         await WaitUntilAsync(async () => await IsLeaderAsync(a), TimeSpan.FromSeconds(15), "the first replica never led");
         await using var b = await ServeProcess.StartAsync(env);
         Assert.False(await IsLeaderAsync(b));
+        Assert.Equal(env["OSForAI__AdminKey"], (await File.ReadAllTextAsync(Path.Combine(b.Home, "admin.key"))).Trim());
 
         // Published on one replica, called on the other: the version is in the shared state, its build in the shared store.
         await PublishArchiveWithAsync(a.Admin, "rita/slow", "1.0.0", TarGz(Python("""
