@@ -76,8 +76,8 @@ public sealed record RuntimeDeploymentArgs
 
 /// <summary>
 /// The OSForAI runtime on any Kubernetes cluster: namespace, service account with the pod permissions the scheduler
-/// needs, connector settings (ConfigMap + Secret files), the gateway Deployment with its autoscaler and disruption
-/// budget, a public LoadBalancer Service, and the NVIDIA device plugin unless the cloud manages it. Nothing here is
+/// needs, connector settings (ConfigMap + Secret files), the state connection URI (a Secret read as OSForAI__State), the
+/// gateway Deployment with its autoscaler and disruption budget, a public LoadBalancer Service, and the NVIDIA device plugin unless the cloud manages it. Nothing here is
 /// cloud-specific: the cloud component passes the provider, the data-store binding and the load-balancer details.
 /// </summary>
 public sealed class RuntimeDeployment : ComponentResource
