@@ -22,7 +22,8 @@ public sealed record AwsInferenceStackArgs(InferenceStackArgs Stack)
 /// <summary>
 /// The OSForAI inference stack on AWS: a VPC over two availability zones, an EKS cluster with a system pool and a GPU
 /// pool that scales from zero (cluster-autoscaler, with the ASG tags it needs to do that), an S3 bucket for data://,
-/// and the cloud-agnostic <see cref="RuntimeDeployment"/> on top.
+/// RDS for PostgreSQL for the runtime's state (<see cref="RdsPostgres"/>), and the cloud-agnostic
+/// <see cref="RuntimeDeployment"/> on top.
 /// <para>
 /// Storage credentials: the runtime's S3 connector takes static keys (AccessKeyId/SecretAccessKey, or the
 /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables for the unlabelled set); it does not read the container
@@ -220,6 +221,10 @@ public sealed class AwsInferenceStack : InferenceStack
         RuntimeAccessKey = new Resource("aws:iam/accessKey:AccessKey", "runtime-access-key", Expr.Object(
             ("user", RuntimeUser.Output("name"))), Child(aws));
 
+        // State: PostgreSQL in the private subnets, reachable from the cluster's security group only.
+        Database = new RdsPostgres("database", new RdsPostgresArgs(aws, args.Database, vpcId, privateSubnetIds,
+            Cluster.Output("vpcConfig.clusterSecurityGroupId")), this);
+
         // kubeconfig: the cluster's endpoint and CA, and a user that gets tokens from the AWS CLI of whoever runs kubectl.
         Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.ToJson(Expr.Object(
             ("apiVersion", "v1"),
@@ -271,6 +276,7 @@ public sealed class AwsInferenceStack : InferenceStack
             Image = args.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
+            State = Database.ConnectionUri,
             WorkerPods = args.WorkerPods,
             DevicePlugin = DevicePluginMode.Helm,
             DevicePluginVersion = awsArgs.DevicePluginChartVersion,
@@ -327,6 +333,7 @@ public sealed class AwsInferenceStack : InferenceStack
     public Resource Bucket { get; }
     public Resource RuntimeUser { get; }
     public Resource RuntimeAccessKey { get; }
+    public RdsPostgres Database { get; }
     public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }
     public Resource ClusterAutoscaler { get; }
@@ -345,6 +352,6 @@ public static class AwsStackProgram
     public const string ProjectName = "osforai-aws";
 
     public static PulumiProgram Build(string projectName = ProjectName) =>
-        InferenceStack.Program(projectName, "OSForAI GPU inference stack on AWS (EKS, S3), synthesized by OSForAI.Stacks",
+        InferenceStack.Program(projectName, "OSForAI GPU inference stack on AWS (EKS, S3, RDS for PostgreSQL), synthesized by OSForAI.Stacks", AwsOffering.Instance,
             args => new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args)));
 }

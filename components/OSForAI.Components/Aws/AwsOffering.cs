@@ -23,12 +23,29 @@ public sealed partial class AwsOffering : CloudOffering
         ["nvidia-h200"] = ["p5e", "p5en"],
     };
 
+    /// <summary>Graviton burstable, two vCPUs and 4 GiB: enough for the catalog and job state of a first deployment.</summary>
+    public override string DefaultDatabaseInstanceType => "db.t4g.medium";
+
+    /// <summary>RDS instance classes: "db.&lt;family&gt;.&lt;size&gt;" (db.t4g.medium, db.m7g.large, db.r6i.xlarge).</summary>
+    public override string? CheckDatabaseInstanceType(string instanceType) =>
+        DatabaseInstanceClass().IsMatch(instanceType)
+            ? null
+            : instanceType.StartsWith("db.", StringComparison.Ordinal) || !DatabaseInstanceClass().IsMatch("db." + instanceType)
+                ? $"'{instanceType}' is not an RDS instance class such as '{DefaultDatabaseInstanceType}'"
+                : $"'{instanceType}' is an EC2 instance type; RDS classes start with 'db.' ('db.{instanceType}')";
+
+    /// <summary>gp3 storage: at most 64 TiB.</summary>
+    public override string? CheckDatabaseStorage(int gb) => gb > 65536 ? $"RDS gp3 storage is at most 65536 GiB, got {gb}" : null;
+
     /// <summary>"g5.xlarge" → "g5".</summary>
     public override string InstanceFamily(string instanceType)
     {
         var dot = instanceType.IndexOf('.', StringComparison.Ordinal);
         return dot < 0 ? instanceType : instanceType[..dot];
     }
+
+    [GeneratedRegex(@"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+    private static partial Regex DatabaseInstanceClass();
 
     [GeneratedRegex(@"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
     private static partial Regex Region();

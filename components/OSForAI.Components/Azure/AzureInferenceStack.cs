@@ -14,12 +14,32 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
     public string ContainerName { get; init; } = "osforai";
     /// <summary>Pins the nvidia-device-plugin chart; null takes the repository's latest.</summary>
     public string? DevicePluginChartVersion { get; init; }
+    /// <summary>
+    /// The stack's virtual network. Clear of AKS's default service range (10.0.0.0/16) and overlay pod range (10.244.0.0/16); the
+    /// same range AKS gives the virtual networks it creates itself.
+    /// </summary>
+    public string VnetCidr { get; init; } = "10.224.0.0/12";
+    /// <summary>The AKS nodes' subnet (Azure CNI overlay: pods take overlay addresses, so only nodes use it).</summary>
+    public string NodeSubnetCidr { get; init; } = "10.224.0.0/16";
+    /// <summary>The subnet delegated to the PostgreSQL flexible server.</summary>
+    public string DatabaseSubnetCidr { get; init; } = "10.225.0.0/24";
+    /// <summary>The flexible server's compute tier, which must match the databaseInstanceType size (<see cref="AzureOffering.DatabaseTier"/>).</summary>
+    public string DatabaseTier { get; init; } = "Burstable";
+    /// <summary>A CanNotDelete lock on the flexible server (databaseDeletionProtection).</summary>
+    public bool DatabaseDeletionLock { get; init; } = true;
 }
 
 /// <summary>
 /// The OSForAI inference stack on Azure: a resource group, an AKS cluster (Azure CNI overlay networking, built-in
 /// cluster autoscaler and metrics server) with a system pool and a separate GPU pool that scales from zero, a storage
-/// account and blob container for data://, and the cloud-agnostic <see cref="RuntimeDeployment"/> on top.
+/// account and blob container for data://, Azure Database for PostgreSQL flexible server for the runtime's state
+/// (<see cref="FlexiblePostgres"/>), and the cloud-agnostic <see cref="RuntimeDeployment"/> on top.
+/// <para>
+/// Network: the cluster's nodes sit in a subnet of the stack's own virtual network, next to the subnet delegated to the database,
+/// so the database is reachable from the cluster and from nowhere else. AKS needs its control-plane identity to hold Network
+/// Contributor on a network it did not create; a system-assigned identity exists only once the cluster does, so the cluster has a
+/// user-assigned identity that is granted the role first.
+/// </para>
 /// <para>
 /// GPU nodes: AKS installs the NVIDIA driver on GPU sizes (<c>gpuProfile.driver: Install</c>), but not the device
 /// plugin, so RuntimeDeployment deploys it (as on AWS). The pool carries the same label and taint as every cloud
@@ -49,6 +69,31 @@ public sealed class AzureInferenceStack : InferenceStack
             ("location", args.Region),
             ("tags", tags)), Child(azure));
         var resourceGroupName = ResourceGroup.Output("name");
+        ClientConfig = new Variable($"{Name}-client-config", new Invoke("azure-native:authorization:getClientConfig", Expr.Object(), null, azure));
+
+        // Network: the nodes' subnet here, the database's in FlexiblePostgres.
+        VirtualNetwork = new Resource("azure-native:network:VirtualNetwork", "network", Expr.Object(
+            ("resourceGroupName", resourceGroupName),
+            ("location", args.Region),
+            ("addressSpace", Expr.Object(("addressPrefixes", Expr.List(azureArgs.VnetCidr)))),
+            ("tags", tags)),
+            // Subnets are resources of their own (below, and the database's); the network must not remove them.
+            new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["subnets"] });
+        NodeSubnet = new Resource("azure-native:network:Subnet", "nodes", Expr.Object(
+            ("resourceGroupName", resourceGroupName),
+            ("virtualNetworkName", VirtualNetwork.Output("name")),
+            ("addressPrefix", azureArgs.NodeSubnetCidr)), Child(azure));
+        ClusterIdentity = new Resource("azure-native:managedidentity:UserAssignedIdentity", "cluster-identity", Expr.Object(
+            ("resourceGroupName", resourceGroupName),
+            ("location", args.Region),
+            ("tags", tags)), Child(azure));
+        ClusterNetworkRole = new Resource("azure-native:authorization:RoleAssignment", "cluster-network-contributor", Expr.Object(
+            ("principalId", ClusterIdentity.Output("principalId")),
+            ("principalType", "ServicePrincipal"),
+            ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
+                "/providers/Microsoft.Authorization/roleDefinitions/", NetworkContributorRole)),
+            ("scope", VirtualNetwork.Output("id"))), Child(azure));
+        var nodeSubnetId = NodeSubnet.Output("id");
 
         // The cluster with its system pool. The built-in autoscaler owns the pools' node counts once they exist.
         Cluster = new Resource("azure-native:containerservice:ManagedCluster", "cluster", Expr.Object(
@@ -56,7 +101,7 @@ public sealed class AzureInferenceStack : InferenceStack
             ("location", args.Region),
             ("kubernetesVersion", args.KubernetesVersion),
             ("dnsPrefix", Expr.Concat(PulumiRef.Project, "-", PulumiRef.Stack)),
-            ("identity", Expr.Object(("type", "SystemAssigned"))),
+            ("identity", Expr.Object(("type", "UserAssigned"), ("userAssignedIdentities", Expr.List(ClusterIdentity.Output("id"))))),
             ("enableRBAC", true),
             ("networkProfile", Expr.Object(
                 ("networkPlugin", "azure"),
@@ -70,6 +115,7 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("mode", "System"),
                 ("osType", "Linux"),
                 ("vmSize", args.SystemPool.InstanceType),
+                ("vnetSubnetID", nodeSubnetId),
                 ("count", args.SystemPool.MinNodes),
                 ("enableAutoScaling", true),
                 ("minCount", args.SystemPool.MinNodes),
@@ -81,7 +127,7 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("balanceSimilarNodeGroups", "true"),
                 ("skipNodesWithSystemPods", "false"))),
             ("tags", tags)),
-            new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["agentPoolProfiles[0].count"] });
+            new ResourceOptions { Parent = this, Provider = azure, DependsOn = [ClusterNetworkRole], IgnoreChanges = ["agentPoolProfiles[0].count"] });
         var clusterName = Cluster.Output("name");
 
         GpuPool = new Resource("azure-native:containerservice:AgentPool", "gpu-pool", Expr.Object(
@@ -91,6 +137,7 @@ public sealed class AzureInferenceStack : InferenceStack
             ("mode", "User"),
             ("osType", "Linux"),
             ("vmSize", args.GpuPool.InstanceType),
+            ("vnetSubnetID", nodeSubnetId),
             ("osDiskSizeGB", azureArgs.GpuNodeDiskGiB),
             ("count", args.GpuPool.MinNodes),
             ("enableAutoScaling", true),
@@ -114,6 +161,7 @@ public sealed class AzureInferenceStack : InferenceStack
         var k8s = KubernetesProvider;
 
         // Storage: a private account (names are global: 3–24 lower-case letters and digits) and the container behind data://.
+        // The suffix also names the database's private DNS zone.
         AccountSuffix = new Resource("random:index/randomString:RandomString", "storage-suffix", Expr.Object(
             ("length", 10), ("special", false), ("upper", false)), Child());
         StorageAccount = new Resource("azure-native:storage:StorageAccount", "storage", Expr.Object(
@@ -136,6 +184,11 @@ public sealed class AzureInferenceStack : InferenceStack
             ("resourceGroupName", resourceGroupName),
             ("accountName", accountName)), "keys", azure));
 
+        // State: a flexible server in a delegated subnet of the cluster's network, no public access.
+        Database = new FlexiblePostgres("database", new FlexiblePostgresArgs(azure, args.Database, args.Region, resourceGroupName,
+            VirtualNetwork.Output("name"), VirtualNetwork.Output("id"), azureArgs.DatabaseSubnetCidr, azureArgs.DatabaseTier,
+            azureArgs.DatabaseDeletionLock, AccountSuffix.Output("result"), tags), this);
+
         Runtime = new RuntimeDeployment("runtime", new RuntimeDeploymentArgs
         {
             Provider = k8s,
@@ -143,6 +196,7 @@ public sealed class AzureInferenceStack : InferenceStack
             Image = args.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
+            State = Database.ConnectionUri,
             WorkerPods = args.WorkerPods,
             DevicePlugin = DevicePluginMode.Helm,
             DevicePluginVersion = azureArgs.DevicePluginChartVersion,
@@ -160,10 +214,19 @@ public sealed class AzureInferenceStack : InferenceStack
     }
 
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public override IReadOnlyList<Variable> Variables => [Credentials, Kubeconfig, StorageKeys];
+    public override IReadOnlyList<Variable> Variables => [ClientConfig, Credentials, Kubeconfig, StorageKeys];
+
+    /// <summary>The built-in Network Contributor role.</summary>
+    public const string NetworkContributorRole = "4d97b98b-1d4f-4787-a291-c67834d212e7";
 
     public Resource Provider { get; }
     public Resource ResourceGroup { get; }
+    /// <summary>The deploying identity's subscription (for role definition ids).</summary>
+    public Variable ClientConfig { get; }
+    public Resource VirtualNetwork { get; }
+    public Resource NodeSubnet { get; }
+    public Resource ClusterIdentity { get; }
+    public Resource ClusterNetworkRole { get; }
     public override Resource Cluster { get; }
     public Resource GpuPool { get; }
     public Variable Credentials { get; }
@@ -173,6 +236,7 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource StorageAccount { get; }
     public Resource Container { get; }
     public Variable StorageKeys { get; }
+    public FlexiblePostgres Database { get; }
     public RuntimeDeployment Runtime { get; }
 
     /// <summary>http://&lt;load balancer IP&gt;.</summary>
@@ -186,7 +250,24 @@ public static class AzureStackProgram
 {
     public const string ProjectName = "osforai-azure";
 
-    public static PulumiProgram Build(string projectName = ProjectName) =>
-        InferenceStack.Program(projectName, "OSForAI GPU inference stack on Azure (AKS, Blob Storage), synthesized by OSForAI.Stacks",
-            args => new AzureInferenceStack("osforai", new AzureInferenceStackArgs(args)));
+    /// <param name="stack">
+    /// The stack's settings file, for the two database choices Pulumi YAML cannot make from config (the compute tier of the size and
+    /// the deletion lock, a resource); null (Pulumi asking for plugins) takes the defaults.
+    /// </param>
+    public static PulumiProgram Build(string projectName = ProjectName, StackFile? stack = null) =>
+        InferenceStack.Program(projectName, "OSForAI GPU inference stack on Azure (AKS, Blob Storage, PostgreSQL flexible server), synthesized by OSForAI.Stacks", AzureOffering.Instance,
+            args => new AzureInferenceStack("osforai", new AzureInferenceStackArgs(args)
+            {
+                DatabaseTier = DatabaseTierOf(stack),
+                DatabaseDeletionLock = DatabaseDeletionLockOf(stack),
+            }));
+
+    /// <summary>The tier of the stack's databaseInstanceType (validated before this runs); the default size's without one.</summary>
+    public static string DatabaseTierOf(StackFile? stack) =>
+        (stack?.Get(StackConfig.DatabaseInstanceType) is StackValue.Plain { Text: var size } ? AzureOffering.DatabaseTier(size) : null)
+        ?? AzureOffering.DatabaseTier(AzureOffering.Instance.DefaultDatabaseInstanceType)!;
+
+    /// <summary>The stack's databaseDeletionProtection; on without one.</summary>
+    public static bool DatabaseDeletionLockOf(StackFile? stack) =>
+        stack?.Get(StackConfig.DatabaseDeletionProtection) is not StackValue.Plain { Text: var text } || !bool.TryParse(text, out var on) || on;
 }

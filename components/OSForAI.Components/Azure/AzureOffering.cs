@@ -29,6 +29,35 @@ public sealed partial class AzureOffering : CloudOffering
         ["nvidia-h200"] = ["ND_H200_v5"],
     };
 
+    /// <summary>Burstable, two vCPUs and 4 GiB: enough for the catalog and job state of a first deployment.</summary>
+    public override string DefaultDatabaseInstanceType => "Standard_B2s";
+
+    /// <summary>The flexible server's compute tier of each size series: B burstable, D general purpose, E memory optimised.</summary>
+    public static IReadOnlyDictionary<char, string> DatabaseTiers { get; } = new Dictionary<char, string>
+    {
+        ['B'] = "Burstable",
+        ['D'] = "GeneralPurpose",
+        ['E'] = "MemoryOptimized",
+    };
+
+    /// <summary>
+    /// The compute tier the flexible server API wants next to the size ("Standard_D2ds_v5" → "GeneralPurpose"); null when the size
+    /// belongs to no tier. The stack derives it when the program is synthesized: Pulumi YAML cannot map a config value through a table.
+    /// </summary>
+    public static string? DatabaseTier(string instanceType) =>
+        DatabaseSize().Match(instanceType) is { Success: true } m ? DatabaseTiers.GetValueOrDefault(m.Groups["series"].Value[0]) : null;
+
+    public override string? CheckDatabaseInstanceType(string instanceType) => DatabaseTier(instanceType) is null
+        ? $"'{instanceType}' is not an Azure Database for PostgreSQL flexible server size: use a Standard_B* (Burstable), Standard_D* (GeneralPurpose) or Standard_E* (MemoryOptimized) size such as '{DefaultDatabaseInstanceType}'"
+        : null;
+
+    /// <summary>The storage sizes a flexible server offers (Premium SSD), in GiB.</summary>
+    public static IReadOnlyList<int> DatabaseStorageSizes { get; } = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32767];
+
+    public override string? CheckDatabaseStorage(int gb) => DatabaseStorageSizes.Contains(gb)
+        ? null
+        : $"a flexible server's storage is one of {string.Join(", ", DatabaseStorageSizes)} GiB, got {gb}";
+
     /// <summary>
     /// "Standard_NC4as_T4_v3" → "NC_T4_v3", "Standard_NC24ads_A100_v4" → "NC_A100_v4", "Standard_NV36ads_A10_v5" →
     /// "NV_A10_v5", "Standard_D4s_v5" → "D_v5": drop the "Standard_" prefix, keep the upper-case series letters of the
@@ -45,6 +74,9 @@ public sealed partial class AzureOffering : CloudOffering
     /// <summary>Lower-case letters then optional digits: "eastus", "westeurope", "eastus2", "southcentralus".</summary>
     [GeneratedRegex(@"^[a-z]{4,}\d?$")]
     private static partial Regex Region();
+
+    [GeneratedRegex(@"^Standard_(?<series>[BDE])\d+[a-z]*(_v\d+)?$")]
+    private static partial Regex DatabaseSize();
 
     [GeneratedRegex(@"^[A-Z]+")]
     private static partial Regex SeriesLetters();

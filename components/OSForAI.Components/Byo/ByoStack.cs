@@ -20,6 +20,7 @@ public static partial class ByoStackConfig
     public const string DataStoreSettings = "dataStoreSettings";
     public const string LoadBalancerAddressKey = "loadBalancerAddress";
     public const string DevicePlugin = "devicePlugin";
+    public const string State = "state";
 
     /// <summary>The schemes whose connectors can hold data:// (docs/data.md).</summary>
     public static IReadOnlyList<string> Schemes { get; } = ["s3", "azure", "gs", "file", "hdfs", "dropbox"];
@@ -29,9 +30,11 @@ public static partial class ByoStackConfig
         new(Kubeconfig, "string", null, "kubeconfig of the cluster; set it with 'pulumi config set --secret kubeconfig \"$(cat ~/.kube/config)\"'"),
         new(RuntimeImage, "string", null, "OSForAI runtime image"),
         new(Namespace, "string", "osforai", "Kubernetes namespace of the runtime"),
-        // One replica by default: the catalog is SQLite inside the pod until it moves to PostgreSQL.
+        // One replica by default: without a state database (state) the runtime keeps its state in SQLite inside the pod, which
+        // replicas cannot share. More replicas need state set (checked below).
         new(GatewayMinReplicas, "integer", 1, "fewest gateway replicas"),
-        new(GatewayMaxReplicas, "integer", 1, "most gateway replicas"),
+        new(GatewayMaxReplicas, "integer", 1, "most gateway replicas (more than 1 needs state)"),
+        new(State, "string", "", "PostgreSQL connection URI postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=require holding the runtime's state; empty: SQLite in the pod (one replica, lost when the pod goes)"),
         new(DataStore, "string", null, "where data:// lives, a labelled store URI such as s3+platform://bucket/osforai"),
         new(DataStoreSettings, "object", Expr.Object(), "connector settings of the data store, e.g. {AccessKeyId, SecretAccessKey, Region}"),
         new(LoadBalancerAddressKey, "string", "hostname", "which address the cluster's load balancers report: hostname or ip"),
@@ -39,7 +42,7 @@ public static partial class ByoStackConfig
     ];
 
     /// <summary>Keys declared <c>secret: true</c>.</summary>
-    public static IReadOnlySet<string> Secrets { get; } = new HashSet<string> { Kubeconfig, DataStoreSettings };
+    public static IReadOnlySet<string> Secrets { get; } = new HashSet<string> { Kubeconfig, DataStoreSettings, State };
 
     public static IReadOnlyList<ConfigError> Validate(StackFile file)
     {
@@ -53,6 +56,7 @@ public static partial class ByoStackConfig
         if (values.String(Namespace) is { } ns && !StackConfig.DnsLabel().IsMatch(ns))
             errors.Add(new(Namespace, $"'{ns}' is not a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)"));
         StackConfig.Range(values, errors, GatewayMinReplicas, GatewayMaxReplicas, minFloor: 1);
+        ValidateState(file, values, errors);
         if (values.String(DataStore) is { } uri && CheckDataStore(uri) is { } problem)
             errors.Add(new(DataStore, problem));
         if (values.String(LoadBalancerAddressKey) is { } address && address is not ("hostname" or "ip"))
@@ -64,6 +68,27 @@ public static partial class ByoStackConfig
     }
 
     public static void ValidateOrThrow(StackFile file) => StackConfig.Throw(file, Validate(file));
+
+    /// <summary>
+    /// <c>state</c> holds a password, so it must be a Pulumi secret (its value cannot be checked then); without it the state is SQLite
+    /// inside the one pod, so more than one replica is refused: each would keep a state of its own.
+    /// </summary>
+    private static void ValidateState(StackFile file, StackConfig.Values values, List<ConfigError> errors)
+    {
+        switch (file.Get(State))
+        {
+            case StackValue.Secret:
+                return;
+            case StackValue.Plain { Text: var text } when text.Length > 0:
+                errors.Add(new(State, "holds a database password: set it as a secret with 'pulumi config set --secret state postgres://USER:PASSWORD@HOST:5432/DB?sslmode=require'"));
+                return;
+            case StackValue.Structured:
+                errors.Add(new(State, "must be a single string, a PostgreSQL connection URI"));
+                return;
+        }
+        if (values.Integer(GatewayMaxReplicas) is > 1 and var max)
+            errors.Add(new(GatewayMaxReplicas, $"{max} replicas need a shared state database: without state each replica would keep its own SQLite state; set state (a PostgreSQL connection URI, as a secret) or keep gatewayMaxReplicas at 1"));
+    }
 
     /// <summary>Whether the stack installs the device plugin: a synth-time choice (Pulumi YAML has no conditional resources).</summary>
     public static bool DevicePluginOf(StackFile? file) =>
@@ -113,6 +138,9 @@ public static partial class ByoStackConfig
 /// or an IP for it. <c>devicePlugin</c> and <c>loadBalancerAddress</c> are read from the stack's settings file when
 /// the program is synthesized (Pulumi YAML cannot choose resources or fields from config); without a stack the
 /// defaults apply. Clusters without a load-balancer controller leave <c>gatewayUrl</c> unresolved.</item>
+/// <item>State: with <c>state</c> (a secret PostgreSQL connection URI, e.g. a managed database the operator runs) the runtime keeps
+/// its catalog, keys and jobs there and several replicas may run (<c>gatewayMaxReplicas</c>). Without it the runtime uses SQLite in
+/// the pod's home folder: one replica only (validation refuses more), and the state is lost whenever the pod is replaced.</item>
 /// <item>The HorizontalPodAutoscaler needs the cluster's metrics API (metrics-server); it is not installed here.</item>
 /// </list>
 /// </summary>
@@ -128,6 +156,7 @@ public sealed class ByoStack : ComponentResource
             Image = args.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
+            State = args.State,
             DevicePlugin = args.DevicePlugin ? DevicePluginMode.Helm : DevicePluginMode.Managed,
             NodePoolLabels = false,
             GatewayAddress = args.GatewayAddress,
@@ -154,6 +183,8 @@ public sealed record ByoStackArgs
     public required Expr GatewayMaxReplicas { get; init; }
     public required Expr DataStore { get; init; }
     public required Expr DataStoreSettings { get; init; }
+    /// <summary>The state connection URI (a secret config value); empty: SQLite in the pod.</summary>
+    public required Expr State { get; init; }
     /// <summary><c>OSForAI__Data__&lt;scheme&gt;__&lt;label&gt;__</c>, built from <see cref="DataStore"/> when deployed.</summary>
     public required Expr SettingsEnvPrefix { get; init; }
     public LoadBalancerAddress GatewayAddress { get; init; } = LoadBalancerAddress.Hostname;
@@ -188,6 +219,7 @@ public static class ByoStackProgram
             GatewayMaxReplicas = keys[ByoStackConfig.GatewayMaxReplicas],
             DataStore = dataStore,
             DataStoreSettings = keys[ByoStackConfig.DataStoreSettings],
+            State = keys[ByoStackConfig.State],
             SettingsEnvPrefix = Expr.Concat("OSForAI__Data__", scheme.Output(), "__", label.Output(), "__"),
             DevicePlugin = devicePlugin,
             GatewayAddress = gatewayAddress,

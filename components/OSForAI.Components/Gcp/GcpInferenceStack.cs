@@ -23,7 +23,8 @@ public sealed record GcpInferenceStackArgs(InferenceStackArgs Stack)
 /// <summary>
 /// The OSForAI inference stack on GCP: a VPC network with one VPC-native subnetwork, a regional GKE cluster with a
 /// system pool and a GPU pool that scales from zero (GKE's own cluster autoscaler, enabled per node pool), a GCS bucket
-/// for data://, and the cloud-agnostic <see cref="RuntimeDeployment"/> on top.
+/// for data://, Cloud SQL for PostgreSQL on a private IP for the runtime's state (<see cref="CloudSqlPostgres"/>), and the
+/// cloud-agnostic <see cref="RuntimeDeployment"/> on top.
 /// <para>
 /// GKE installs the NVIDIA driver (<c>gpuDriverInstallationConfig</c>) and manages the device plugin, so
 /// <see cref="RuntimeDeployment"/> runs with <see cref="DevicePluginMode.Managed"/>; metrics-server is built in too.
@@ -154,6 +155,9 @@ public sealed class GcpInferenceStack : InferenceStack
         RuntimeHmacKey = new Resource("gcp:storage/hmacKey:HmacKey", "runtime-hmac-key", Expr.Object(
             ("serviceAccountEmail", RuntimeAccount.Output("email"))), Child(gcp));
 
+        // State: Cloud SQL with a private IP on the cluster's network only.
+        Database = new CloudSqlPostgres("database", new CloudSqlPostgresArgs(gcp, args.Database, args.Region, Network.Output("id"), new Obj(args.Tags)), this);
+
         // kubeconfig: the cluster's endpoint and CA, and a user that gets tokens from gcloud's auth plugin.
         Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.ToJson(Expr.Object(
             ("apiVersion", "v1"),
@@ -180,6 +184,7 @@ public sealed class GcpInferenceStack : InferenceStack
             Image = args.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
+            State = Database.ConnectionUri,
             WorkerPods = args.WorkerPods,
             // GKE runs the NVIDIA device plugin on GPU nodes itself.
             DevicePlugin = DevicePluginMode.Managed,
@@ -209,6 +214,7 @@ public sealed class GcpInferenceStack : InferenceStack
     public Resource Bucket { get; }
     public Resource RuntimeAccount { get; }
     public Resource RuntimeHmacKey { get; }
+    public CloudSqlPostgres Database { get; }
     public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }
     public RuntimeDeployment Runtime { get; }
@@ -225,6 +231,6 @@ public static class GcpStackProgram
     public const string ProjectName = "osforai-gcp";
 
     public static PulumiProgram Build(string projectName = ProjectName) =>
-        InferenceStack.Program(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS), synthesized by OSForAI.Stacks",
+        InferenceStack.Program(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS, Cloud SQL for PostgreSQL), synthesized by OSForAI.Stacks", GcpOffering.Instance,
             args => new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args)));
 }

@@ -44,12 +44,28 @@ public sealed partial class GcpOffering : CloudOffering
     public static string? AcceleratorType(string gpuType) =>
         Instance.GpuFamilies.ContainsKey(gpuType) ? gpuType : SharedNames.GetValueOrDefault(gpuType);
 
+    /// <summary>A custom machine with two vCPUs and 7.5 GiB (Enterprise edition): enough for the catalog and job state of a first deployment.</summary>
+    public override string DefaultDatabaseInstanceType => "db-custom-2-7680";
+
+    /// <summary>
+    /// Cloud SQL Enterprise edition tiers: db-custom-&lt;vCPUs&gt;-&lt;MiB&gt; (the stack pins the edition, so the Enterprise Plus
+    /// db-perf-optimized-* tiers do not apply) and the shared-core db-f1-micro and db-g1-small (no SLA: tests only).
+    /// </summary>
+    public override string? CheckDatabaseInstanceType(string instanceType) => DatabaseTier().IsMatch(instanceType)
+        ? null
+        : $"'{instanceType}' is not a Cloud SQL Enterprise edition tier: use db-custom-<vCPUs>-<MiB> such as '{DefaultDatabaseInstanceType}'";
+
+    public override string? CheckDatabaseStorage(int gb) => gb > 65536 ? $"Cloud SQL storage is at most 65536 GB, got {gb}" : null;
+
     /// <summary>"g2-standard-8" → "g2".</summary>
     public override string InstanceFamily(string instanceType)
     {
         var dash = instanceType.IndexOf('-', StringComparison.Ordinal);
         return dash < 0 ? instanceType : instanceType[..dash];
     }
+
+    [GeneratedRegex(@"^(db-custom-\d{1,2}-\d{4,6}|db-f1-micro|db-g1-small)$")]
+    private static partial Regex DatabaseTier();
 
     [GeneratedRegex(@"^[a-z]+-[a-z]+\d+$")]
     private static partial Regex Region();

@@ -44,6 +44,13 @@ public sealed record RuntimeDeploymentArgs
     public required Expr MinReplicas { get; init; }
     public required Expr MaxReplicas { get; init; }
     public required DataStoreBinding DataStore { get; init; }
+    /// <summary>
+    /// Where the runtime keeps its state (catalog, versions, keys, async jobs): a PostgreSQL connection URI
+    /// (<c>postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=require</c>), a secret. It reaches the container as <c>OSForAI__State</c>
+    /// from a Kubernetes Secret, never as a plain value. An empty string means SQLite in the pod's home folder: state that dies with
+    /// the pod and cannot be shared, so only a single replica may run (bring your own cluster without a database).
+    /// </summary>
+    public required Expr State { get; init; }
     public DevicePluginMode DevicePlugin { get; init; } = DevicePluginMode.Helm;
     /// <summary>Pins the nvidia-device-plugin chart; null takes the repository's latest.</summary>
     public string? DevicePluginVersion { get; init; }
@@ -69,8 +76,8 @@ public sealed record RuntimeDeploymentArgs
 
 /// <summary>
 /// The OSForAI runtime on any Kubernetes cluster: namespace, service account with the pod permissions the scheduler
-/// needs, connector settings (ConfigMap + Secret files), the gateway Deployment with its autoscaler and disruption
-/// budget, a public LoadBalancer Service, and the NVIDIA device plugin unless the cloud manages it. Nothing here is
+/// needs, connector settings (ConfigMap + Secret files), the state connection URI (a Secret read as OSForAI__State), the
+/// gateway Deployment with its autoscaler and disruption budget, a public LoadBalancer Service, and the NVIDIA device plugin unless the cloud manages it. Nothing here is
 /// cloud-specific: the cloud component passes the provider, the data-store binding and the load-balancer details.
 /// </summary>
 public sealed class RuntimeDeployment : ComponentResource
@@ -85,6 +92,10 @@ public sealed class RuntimeDeployment : ComponentResource
     public const string WorkersPortName = "workers";
     /// <summary>The environment variable the pod's own IP arrives in (downward API), expanded in the worker host's GatewayAddress.</summary>
     public const string PodIpVariable = "OSAI_POD_IP";
+    /// <summary>The runtime's state setting (OSForAI:State): a PostgreSQL connection URI, or empty for SQLite in the home folder.</summary>
+    public const string StateVariable = "OSForAI__State";
+    /// <summary>The key of the state Secret that holds the connection URI.</summary>
+    public const string StateSecretKey = "uri";
     /// <summary>Where the worker host's settings live (ASP.NET Core configuration from environment variables).</summary>
     public const string KubernetesHostPrefix = "OSForAI__Workers__Kubernetes__";
 
@@ -120,12 +131,12 @@ public sealed class RuntimeDeployment : ComponentResource
         if (store.DeployTime is not null && store.Secrets.Count > 0)
             throw new ArgumentException("a data-store binding has either deploy-time settings or secrets, not both", nameof(args));
         var prefix = $"OSForAI__Data__{store.Scheme}__{store.Label}__";
-        var env = new List<(string, Expr?)> { ("OSForAI__DataStore", store.Uri) };
-        env.AddRange(store.Settings.Select(s => (prefix + s.Key, (Expr?)s.Value)));
-        env.AddRange(store.Secrets.Select(s => (prefix + s.Key + "File", (Expr?)$"{SecretsPath}/{SecretFileName(store, s.Key)}")));
+        var settings = new List<(string, Expr?)> { ("OSForAI__DataStore", store.Uri) };
+        settings.AddRange(store.Settings.Select(s => (prefix + s.Key, (Expr?)s.Value)));
+        settings.AddRange(store.Secrets.Select(s => (prefix + s.Key + "File", (Expr?)$"{SecretsPath}/{SecretFileName(store, s.Key)}")));
         Settings = new Resource("kubernetes:core/v1:ConfigMap", "settings", Expr.Object(
             ("metadata", Meta(null)),
-            ("data", Expr.Object([.. env]))), Child(provider));
+            ("data", Expr.Object([.. settings]))), Child(provider));
         DataSecret = new Resource("kubernetes:core/v1:Secret", "data-credentials", Expr.Object(
             ("metadata", Meta(null)),
             ("type", "Opaque"),
@@ -133,6 +144,14 @@ public sealed class RuntimeDeployment : ComponentResource
                 ? Expr.Secret(deployTime.Values)
                 : Expr.Object([.. store.Secrets.Select(s => (SecretFileName(store, s.Key), (Expr?)Expr.Secret(s.Value)))]))), Child(provider));
         var envFrom = new List<Expr> { Expr.Object(("configMapRef", Expr.Object(("name", Settings.Output("metadata.name"))))) };
+        // The state connection URI (with the database password) in a Secret of its own, read through a secretKeyRef: it appears in no
+        // ConfigMap, no pod spec and no plain program value. Auto-named, so a new URI (a new password) rolls the Deployment.
+        StateSecret = new Resource("kubernetes:core/v1:Secret", "state", Expr.Object(
+            ("metadata", Meta(null)),
+            ("type", "Opaque"),
+            ("stringData", Expr.Object((StateSecretKey, Expr.Secret(args.State))))), Child(provider));
+        var env = new List<Expr> { StateEnv(StateSecret) };
+        if (args.WorkerPods is { } workerArgs) env.AddRange(WorkerHostEnv(workerArgs));
         if (store.DeployTime is { } dt)
             envFrom.Add(Expr.Object(("prefix", dt.EnvPrefix), ("secretRef", Expr.Object(("name", DataSecret.Output("metadata.name"))))));
 
@@ -150,6 +169,10 @@ public sealed class RuntimeDeployment : ComponentResource
                         ("securityContext", Expr.Object(
                             ("runAsNonRoot", true), ("runAsUser", ImageUid), ("runAsGroup", ImageUid), ("fsGroup", ImageUid))),
                         ("nodeSelector", args.NodePoolLabels ? Expr.Object((NodePools.PoolLabel, NodePools.System)) : null),
+                        // Replicas on different nodes and zones where there is room, so one node or zone going away leaves one serving.
+                        ("topologySpreadConstraints", Expr.List(
+                            SpreadOver("kubernetes.io/hostname", labels),
+                            SpreadOver("topology.kubernetes.io/zone", labels))),
                         ("containers", Expr.List(Expr.Object(
                             ("name", "server"),
                             ("image", args.Image),
@@ -159,7 +182,7 @@ public sealed class RuntimeDeployment : ComponentResource
                                 : Expr.List(
                                     Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")),
                                     Expr.Object(("name", WorkersPortName), ("containerPort", WorkersPort), ("protocol", "TCP")))),
-                            ("env", args.WorkerPods is { } workerArgs ? Expr.List(WorkerHostEnv(workerArgs).ToArray()) : null),
+                            ("env", Expr.List(env)),
                             ("envFrom", Expr.List(envFrom)),
                             ("securityContext", SandboxSecurityContext()),
                             ("readinessProbe", probe),
@@ -170,6 +193,9 @@ public sealed class RuntimeDeployment : ComponentResource
                             ("volumeMounts", Expr.List(
                                 Expr.Object(("name", "home"), ("mountPath", HomePath)),
                                 Expr.Object(("name", "data-credentials"), ("mountPath", SecretsPath), ("readOnly", true))))))),
+                        // The home folder is a cache only (extracted builds, archives, temporary files): builds live in the data store
+                        // and state in the database (OSForAI__State), so an emptyDir that dies with the pod loses nothing. Only with an
+                        // empty State (SQLite, bring your own cluster without a database) does it hold state, and then one replica runs.
                         ("volumes", Expr.List(
                             Expr.Object(("name", "home"), ("emptyDir", Expr.Object())),
                             Expr.Object(("name", "data-credentials"), ("secret", Expr.Object(("secretName", DataSecret.Output("metadata.name")), ("defaultMode", 256))))))))))))),
@@ -193,6 +219,9 @@ public sealed class RuntimeDeployment : ComponentResource
                     ("type", "Resource"),
                     ("resource", Expr.Object(("name", "cpu"), ("target", Expr.Object(("type", "Utilization"), ("averageUtilization", 70))))))))))), Child(provider));
 
+        // At most one gateway pod down for voluntary disruptions (node drains, upgrades, scale-down): with two or more replicas at
+        // least one keeps serving (for two, the same as minAvailable 1). maxUnavailable rather than minAvailable: with a single replica
+        // (gatewayMinReplicas 1, or bring your own cluster on SQLite) minAvailable 1 would block every drain of its node for good.
         DisruptionBudget = new Resource("kubernetes:policy/v1:PodDisruptionBudget", "gateway-disruption-budget", Expr.Object(
             ("metadata", Meta(AppName)),
             ("spec", Expr.Object(("maxUnavailable", 1), ("selector", Expr.Object(("matchLabels", labels)))))), Child(provider));
@@ -248,12 +277,27 @@ public sealed class RuntimeDeployment : ComponentResource
         GatewayUrl = Expr.Concat("http://", Service.Output($"status.loadBalancer.ingress[0].{field}"));
     }
 
+    /// <summary><c>OSForAI__State</c> from the state Secret's connection URI.</summary>
+    private static Obj StateEnv(Resource secret) => Expr.Object(
+        ("name", StateVariable),
+        ("valueFrom", Expr.Object(("secretKeyRef", Expr.Object(("name", secret.Output("metadata.name")), ("key", StateSecretKey))))));
+
+    /// <summary>Spread the pods <paramref name="labels"/> selects over <paramref name="topologyKey"/>, as evenly as the nodes allow (never unschedulable).</summary>
+    private static Obj SpreadOver(string topologyKey, Obj labels) => Expr.Object(
+        ("maxSkew", 1),
+        ("topologyKey", topologyKey),
+        ("whenUnsatisfiable", "ScheduleAnyway"),
+        ("labelSelector", Expr.Object(("matchLabels", labels))));
+
     /// <summary>What the worker host may do with pods in its namespace (the Role's only rule on pods; pods/log: get).</summary>
     public static IReadOnlyList<string> PodVerbs { get; } = ["create", "get", "list", "watch", "delete", "patch"];
 
     /// <summary>
-    /// The environment that selects and configures the Kubernetes worker host (OSForAI:Workers:Host = Kubernetes). The namespace and
-    /// the pod's IP come from the downward API; Kubernetes expands <c>$(OSAI_POD_IP)</c> in GatewayAddress because OSAI_POD_IP is
+    /// The environment that selects and configures the Kubernetes worker host (OSForAI:Workers:Host = Kubernetes). The namespace,
+    /// the pod's IP and the pod's own name and uid come from the downward API. Each gateway replica is its own worker host: its
+    /// ServerId (the label its worker pods carry, the pods it adopts and removes) is its pod name, so replicas never take each other's
+    /// pods, and OwnerPodName/OwnerPodUid let it make its worker pods dependents of its own pod (ownerReferences), so Kubernetes
+    /// removes them when the replica's pod goes away; Kubernetes expands <c>$(OSAI_POD_IP)</c> in GatewayAddress because OSAI_POD_IP is
     /// defined before it. Worker pods dial that address (the pod IP: no Service in between, see docs/deploy.md). Each pool's node
     /// selector and tolerations come from <see cref="NodePools.WorkerPools"/>, the values the node pools are labelled and tainted with.
     /// </summary>
@@ -265,6 +309,9 @@ public sealed class RuntimeDeployment : ComponentResource
         yield return Field(PodIpVariable, "status.podIP");
         yield return Value("OSForAI__Workers__Host", "Kubernetes");
         yield return Field(k + "Namespace", "metadata.namespace");
+        yield return Field(k + "ServerId", "metadata.name");
+        yield return Field(k + "OwnerPodName", "metadata.name");
+        yield return Field(k + "OwnerPodUid", "metadata.uid");
         yield return Value(k + "ServiceAccountInCluster", "true");
         yield return Value(k + "GatewayAddress", $"tcp:$({PodIpVariable}):{WorkersPort}");
         yield return Value(k + "ListenPort", WorkersPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -315,6 +362,8 @@ public sealed class RuntimeDeployment : ComponentResource
     public Resource RoleBinding { get; }
     public Resource Settings { get; }
     public Resource DataSecret { get; }
+    /// <summary>The state connection URI (key <see cref="StateSecretKey"/>), given to the container as <see cref="StateVariable"/>.</summary>
+    public Resource StateSecret { get; }
     public Resource Deployment { get; }
     /// <summary>Worker pods: no ingress; egress only to the gateway's workers port and DNS. Null with the process host.</summary>
     public Resource? WorkerNetworkPolicy { get; }

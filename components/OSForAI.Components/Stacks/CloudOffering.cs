@@ -4,7 +4,7 @@ namespace OSForAI.Components.Stacks;
 
 /// <summary>
 /// What one cloud offers, as far as stack validation needs it: how its regions are spelled and which machine
-/// families carry each GPU type. Checked at synth time so a typo fails before anything is deployed.
+/// families carry each GPU type, and which managed PostgreSQL sizes it sells. Checked at synth time so a typo fails before anything is deployed.
 /// </summary>
 public abstract class CloudOffering
 {
@@ -18,6 +18,18 @@ public abstract class CloudOffering
 
     /// <summary>The machine family of an instance type, matched against <see cref="GpuFamilies"/>.</summary>
     public abstract string InstanceFamily(string instanceType);
+
+    /// <summary>The managed PostgreSQL size the stacks start with: small, for a first deployment (docs/deploy.md, "State database").</summary>
+    public abstract string DefaultDatabaseInstanceType { get; }
+
+    /// <summary>Null when <paramref name="instanceType"/> is a managed PostgreSQL size of this cloud as the stack spells it; otherwise why not.</summary>
+    public abstract string? CheckDatabaseInstanceType(string instanceType);
+
+    /// <summary>
+    /// Null when the cloud's managed PostgreSQL takes <paramref name="gb"/> GB of storage; otherwise why not. The shared floor (32 GB,
+    /// the smallest size Azure offers) is checked by <see cref="StackConfig"/>; this adds the cloud's own ceiling and steps.
+    /// </summary>
+    public virtual string? CheckDatabaseStorage(int gb) => null;
 
     /// <summary>Null when the instance type carries the GPU type; otherwise why not.</summary>
     public string? CheckGpuInstance(string gpuType, string instanceType)

@@ -22,10 +22,10 @@ public abstract class InferenceStack(string type, string name) : ComponentResour
     /// A whole program: the shared config keys, the stack <paramref name="create"/> builds from them, and the parity
     /// outputs <c>gatewayUrl</c>, <c>bucketUri</c>, <c>kubeconfig</c> (secret) and <c>clusterName</c>.
     /// </summary>
-    public static PulumiProgram Program(string projectName, string description, Func<InferenceStackArgs, InferenceStack> create)
+    public static PulumiProgram Program(string projectName, string description, CloudOffering cloud, Func<InferenceStackArgs, InferenceStack> create)
     {
         var program = new PulumiProgram(projectName, description);
-        var stack = create(StackConfig.Declare(program));
+        var stack = create(StackConfig.Declare(program, cloud));
         foreach (var v in stack.Variables) program.AddVariable(v);
         program.Add(stack);
         program.AddOutput("gatewayUrl", stack.GatewayUrl);

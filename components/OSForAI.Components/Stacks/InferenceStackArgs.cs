@@ -37,6 +37,9 @@ public sealed record InferenceStackArgs
     /// <summary>The images and warm pods of the Kubernetes worker host (workers run as pods on the node pools).</summary>
     public required WorkerPodArgs WorkerPods { get; init; }
 
+    /// <summary>The managed PostgreSQL server that holds the runtime's state (catalog, keys, jobs), shared by every gateway replica.</summary>
+    public required DatabaseArgs Database { get; init; }
+
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =
     [
@@ -45,6 +48,17 @@ public sealed record InferenceStackArgs
         new("managed-by", "pulumi"),
     ];
 }
+
+/// <summary>
+/// The managed PostgreSQL server of a cloud stack (RDS, Azure Database for PostgreSQL flexible server, Cloud SQL). Every cloud
+/// reaches it only from the cluster's network, requires TLS, encrypts its storage and keeps automated backups.
+/// </summary>
+/// <param name="InstanceType">The cloud's size: an RDS instance class, a flexible server size, a Cloud SQL tier.</param>
+/// <param name="StorageGb">Storage in GB.</param>
+/// <param name="Version">PostgreSQL major version, e.g. "17".</param>
+/// <param name="BackupDays">Days of automated backups.</param>
+/// <param name="DeletionProtection">Whether the cloud refuses to delete the server.</param>
+public sealed record DatabaseArgs(Expr InstanceType, Expr StorageGb, Expr Version, Expr BackupDays, Expr DeletionProtection);
 
 /// <summary>The node labels and taint every cloud puts on its pools (the parity contract).</summary>
 public static class NodePools

@@ -50,6 +50,23 @@ public static partial class StackConfig
     public const string WorkerGpuImage = "workerGpuImage";
     public const string CpuWarmPods = "cpuWarmPods";
     public const string GpuWarmPods = "gpuWarmPods";
+    public const string DatabaseInstanceType = "databaseInstanceType";
+    public const string DatabaseStorageGb = "databaseStorageGb";
+    public const string DatabaseVersion = "databaseVersion";
+    public const string DatabaseBackupDays = "databaseBackupDays";
+    public const string DatabaseDeletionProtection = "databaseDeletionProtection";
+
+    /// <summary>
+    /// The PostgreSQL major versions every cloud's managed service offers (RDS, Azure flexible server, Cloud SQL), checked on
+    /// 2026-12-05; the newest is the default. Another version needs all three clouds to offer it first (the stacks are identical).
+    /// </summary>
+    public static IReadOnlyList<string> DatabaseVersions { get; } = ["16", "17"];
+
+    /// <summary>The smallest storage every cloud's managed PostgreSQL takes (Azure's smallest size), in GB.</summary>
+    public const int MinDatabaseStorageGb = 32;
+
+    /// <summary>Days of automated backups (point-in-time recovery) every cloud offers: Azure keeps 7 to 35, RDS 1 to 35.</summary>
+    public const int MinDatabaseBackupDays = 7, MaxDatabaseBackupDays = 35;
 
     /// <summary>
     /// The oldest Kubernetes minor version the stacks deploy: the worker host's pool settings are environment variables
@@ -58,7 +75,11 @@ public static partial class StackConfig
     /// </summary>
     public static readonly Version MinKubernetesVersion = new(1, 32);
 
-    public static IReadOnlyList<ConfigSetting> Settings { get; } =
+    /// <summary>
+    /// The keys every cloud declares, with the same names and types everywhere; only the default database size is the cloud's own
+    /// (<see cref="CloudOffering.DefaultDatabaseInstanceType"/>).
+    /// </summary>
+    public static IReadOnlyList<ConfigSetting> SettingsFor(CloudOffering cloud) =>
     [
         new(Region, "string", null, "cloud region"),
         new(KubernetesVersion, "string", "1.33", "Kubernetes minor version"),
@@ -71,20 +92,26 @@ public static partial class StackConfig
         new(GpuMinNodes, "integer", 0, "fewest GPU nodes (0: scale from zero)"),
         new(GpuMaxNodes, "integer", null, "most GPU nodes"),
         new(RuntimeImage, "string", null, "OSForAI runtime image"),
-        // One replica by default: the catalog is SQLite inside the pod until it moves to PostgreSQL.
-        new(GatewayMinReplicas, "integer", 1, "fewest gateway replicas"),
-        new(GatewayMaxReplicas, "integer", 1, "most gateway replicas"),
+        // Two replicas at least: the state is in the managed PostgreSQL database, so any replica serves any call, and one pod's
+        // restart (a rollout, a node drain) is no outage.
+        new(GatewayMinReplicas, "integer", 2, "fewest gateway replicas"),
+        new(GatewayMaxReplicas, "integer", 4, "most gateway replicas"),
         new(Namespace, "string", "osforai", "Kubernetes namespace of the runtime"),
         new(WorkerPythonImage, "string", null, "Python worker image (deploy/docker/worker-python.Dockerfile)"),
         new(WorkerGpuImage, "string", null, "ONNX worker image with CUDA (deploy/docker/worker-gpu.Dockerfile)"),
         new(CpuWarmPods, "integer", 1, "generic worker pods kept warm on the CPU (system) pool"),
         new(GpuWarmPods, "integer", 0, "generic worker pods kept warm on the GPU pool (0: the pool scales to zero when idle)"),
+        new(DatabaseInstanceType, "string", cloud.DefaultDatabaseInstanceType, "size of the managed PostgreSQL server holding the runtime's state"),
+        new(DatabaseStorageGb, "integer", MinDatabaseStorageGb, "storage of the managed PostgreSQL server, in GB"),
+        new(DatabaseVersion, "string", DatabaseVersions[^1], "PostgreSQL major version"),
+        new(DatabaseBackupDays, "integer", MinDatabaseBackupDays, "days of automated backups (point-in-time recovery)"),
+        new(DatabaseDeletionProtection, "boolean", true, "refuse to delete the database (turn off on throw-away stacks so `pulumi destroy` works)"),
     ];
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
-    public static InferenceStackArgs Declare(PulumiProgram program)
+    public static InferenceStackArgs Declare(PulumiProgram program, CloudOffering cloud)
     {
-        var keys = DeclareAll(program, Settings);
+        var keys = DeclareAll(program, SettingsFor(cloud));
         return new InferenceStackArgs
         {
             Region = keys[Region],
@@ -96,6 +123,7 @@ public static partial class StackConfig
             GatewayMaxReplicas = keys[GatewayMaxReplicas],
             Namespace = keys[Namespace],
             WorkerPods = new WorkerPodArgs(keys[WorkerPythonImage], keys[WorkerGpuImage], keys[CpuWarmPods], keys[GpuWarmPods]),
+            Database = new DatabaseArgs(keys[DatabaseInstanceType], keys[DatabaseStorageGb], keys[DatabaseVersion], keys[DatabaseBackupDays], keys[DatabaseDeletionProtection]),
             Tags = InferenceStackArgs.DefaultTags,
         };
     }
@@ -104,7 +132,7 @@ public static partial class StackConfig
     public static IReadOnlyList<ConfigError> Validate(StackFile file, CloudOffering cloud)
     {
         var errors = new List<ConfigError>();
-        var values = new Values(file, errors, Settings);
+        var values = new Values(file, errors, SettingsFor(cloud));
 
         if (values.String(Region) is { } region && !cloud.RegionFormat.IsMatch(region))
             errors.Add(new(Region, $"'{region}' is not an {cloud.Cloud} region (expected something like '{cloud.RegionExample}')"));
@@ -144,7 +172,24 @@ public static partial class StackConfig
             errors.Add(new(GpuType, $"'{gpuType}' is not offered on {cloud.Cloud}; choose one of {string.Join(", ", cloud.GpuFamilies.Keys)}"));
         if (values.String(GpuInstanceType) is { } instanceType && gpuType is not null && cloud.CheckGpuInstance(gpuType, instanceType) is { } mismatch)
             errors.Add(new(GpuInstanceType, mismatch));
+        ValidateDatabase(values, errors, cloud);
         return errors;
+    }
+
+    private static void ValidateDatabase(Values values, List<ConfigError> errors, CloudOffering cloud)
+    {
+        if (values.String(DatabaseInstanceType) is { } size && cloud.CheckDatabaseInstanceType(size) is { } badSize)
+            errors.Add(new(DatabaseInstanceType, badSize));
+        if (values.Integer(DatabaseStorageGb) is { } gb)
+        {
+            if (gb < MinDatabaseStorageGb) errors.Add(new(DatabaseStorageGb, $"must be at least {MinDatabaseStorageGb} (GB), got {gb}"));
+            else if (cloud.CheckDatabaseStorage(gb) is { } badStorage) errors.Add(new(DatabaseStorageGb, badStorage));
+        }
+        if (values.String(DatabaseVersion) is { } version && !DatabaseVersions.Contains(version))
+            errors.Add(new(DatabaseVersion, $"'{version}' is not a PostgreSQL major version all three clouds offer; choose one of {string.Join(", ", DatabaseVersions)}"));
+        if (values.Integer(DatabaseBackupDays) is { } days && days is < MinDatabaseBackupDays or > MaxDatabaseBackupDays)
+            errors.Add(new(DatabaseBackupDays, $"must be {MinDatabaseBackupDays} to {MaxDatabaseBackupDays} (days), got {days}"));
+        values.Boolean(DatabaseDeletionProtection);
     }
 
     /// <summary>Validates and throws one exception naming every bad key, as "project:key: problem (in file)".</summary>

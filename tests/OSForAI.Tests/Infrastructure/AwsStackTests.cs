@@ -92,7 +92,7 @@ public sealed partial class AwsStackTests
         Assert.Equal("${region}", Text(data, "OSForAI__Data__S3__platform__Region"));
         var keyFile = Text(data, "OSForAI__Data__S3__platform__SecretAccessKeyFile");
         Assert.StartsWith("/var/run/secrets/osforai/data/", keyFile);
-        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single().Node, "properties"), "stringData");
+        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single(r => r.Name.EndsWith("-data-credentials", StringComparison.Ordinal)).Node, "properties"), "stringData");
         Assert.Equal("${osforai-runtime-access-key.secret}", Text(Map(secretData, Path.GetFileName(keyFile)), "fn::secret"));
 
         var deployment = Map(Resources(root, "kubernetes:apps/v1:Deployment").Single().Node, "properties");

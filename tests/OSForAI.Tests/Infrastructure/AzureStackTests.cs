@@ -46,7 +46,7 @@ public sealed class AzureStackTests
         Assert.Equal("${osforai-kubeconfig}", Text(Map(Resources(root, "pulumi:providers:kubernetes").Single().Node, "properties"), "kubeconfig"));
         // Same config keys as every other cloud.
         Assert.Equal(
-            OSForAI.Components.Stacks.StackConfig.Settings.Select(s => s.Key),
+            OSForAI.Components.Stacks.StackConfig.SettingsFor(AzureOffering.Instance).Select(s => s.Key),
             Map(root, "config").Children.Keys.Select(k => ((YamlScalarNode)k).Value!));
     }
 
@@ -73,7 +73,7 @@ public sealed class AzureStackTests
         Assert.Contains("count", ((YamlSequenceNode)Map(gpu, "options")["ignoreChanges"]).Select(n => n.ToString()));
 
         var cluster = Map(Resources(root, "azure-native:containerservice:ManagedCluster").Single().Node, "properties");
-        Assert.Equal("SystemAssigned", Text(Map(cluster, "identity"), "type"));
+        Assert.Equal("UserAssigned", Text(Map(cluster, "identity"), "type"));
         var system = (YamlMappingNode)((YamlSequenceNode)cluster["agentPoolProfiles"]).Single();
         Assert.Equal(("System", "true", "${systemMinNodes}", "${systemMaxNodes}"),
             (Text(system, "mode"), Text(system, "enableAutoScaling"), Text(system, "minCount"), Text(system, "maxCount")));
@@ -94,7 +94,7 @@ public sealed class AzureStackTests
         Assert.Equal("${osforai-storage.name}", Text(data, "OSForAI__Data__Azure__platform__AccountName"));
         var keyFile = Text(data, "OSForAI__Data__Azure__platform__AccountKeyFile");
         Assert.StartsWith("/var/run/secrets/osforai/data/", keyFile);
-        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single().Node, "properties"), "stringData");
+        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single(r => r.Name.EndsWith("-data-credentials", StringComparison.Ordinal)).Node, "properties"), "stringData");
         Assert.Equal("${osforai-storage-keys[0].value}", Text(Map(secretData, Path.GetFileName(keyFile)), "fn::secret"));
         var keys = Map(Map(Map(root, "variables"), "osforai-storage-keys"), "fn::invoke");
         Assert.Equal("azure-native:storage:listStorageAccountKeys", Text(keys, "function"));
@@ -153,13 +153,19 @@ public sealed class AzureStackTests
     }
 
     [Fact]
-    public void Without_a_stack_the_same_program_is_printed()
+    public void Without_a_stack_the_program_has_the_same_providers_and_the_default_database_choices()
     {
         var none = Run(["synth", "azure"], currentDirectory: AzureProject);
         Assert.Equal(0, none.Code);
         var fromEnv = Run(["synth", "azure"], pulumiStack: "dev", currentDirectory: AzureProject);
         Assert.True(fromEnv.Code == 0, fromEnv.Err);
-        Assert.Equal(none.Out, fromEnv.Out);
+        // Pulumi asks for the plugins without a stack: the packages must not depend on it.
+        static IEnumerable<string> Packages(string yaml) => System.Text.RegularExpressions.Regex.Matches(yaml, @"type: ([a-z-]+):").Select(m => m.Groups[1].Value).Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(Packages(none.Out), Packages(fromEnv.Out));
+        // The tier of the default size and the deletion lock (protection on by default); dev turns the lock off.
+        Assert.Contains("tier: Burstable", none.Out);
+        Assert.Contains("azure-native:authorization:ManagementLockByScope", none.Out);
+        Assert.DoesNotContain("ManagementLockByScope", fromEnv.Out);
     }
 
     [Fact]

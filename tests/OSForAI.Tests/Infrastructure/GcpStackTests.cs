@@ -38,7 +38,7 @@ public sealed class GcpStackTests
         Assert.Equal("${osforai-kubeconfig}", Text(Map(outputs, "kubeconfig"), "fn::secret"));
         // The same config keys as every cloud.
         var config = Map(root, "config").Children.Keys.Select(k => ((YamlScalarNode)k).Value!).ToList();
-        Assert.Equal(OSForAI.Components.Stacks.StackConfig.Settings.Select(s => s.Key), config);
+        Assert.Equal(OSForAI.Components.Stacks.StackConfig.SettingsFor(OSForAI.Components.Gcp.GcpOffering.Instance).Select(s => s.Key), config);
     }
 
     [Theory]
@@ -84,7 +84,7 @@ public sealed class GcpStackTests
         var keyFile = Text(data, "OSForAI__Data__S3__platform__SecretAccessKeyFile");
         Assert.StartsWith("/var/run/secrets/osforai/data/", keyFile);
         Assert.StartsWith("/var/run/secrets/osforai/data/", Text(data, "OSForAI__Data__S3__platform__AccessKeyIdFile"));
-        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single().Node, "properties"), "stringData");
+        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single(r => r.Name.EndsWith("-data-credentials", StringComparison.Ordinal)).Node, "properties"), "stringData");
         Assert.Equal("${osforai-runtime-hmac-key.secret}", Text(Map(secretData, Path.GetFileName(keyFile)), "fn::secret"));
 
         var member = Map(Resources(root, "gcp:storage/bucketIAMMember:BucketIAMMember").Single().Node, "properties");

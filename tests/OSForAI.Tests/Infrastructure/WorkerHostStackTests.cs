@@ -118,7 +118,8 @@ public sealed class WorkerHostStackTests
         // Its nodes carry no pool labels, so worker pods could never be scheduled: workers stay processes in the gateway pod.
         var program = ByoStackProgram.Build();
         var gateway = Gateway(program);
-        Assert.Null(gateway.Env);
+        // Only the state setting: nothing of the worker host.
+        Assert.Equal(["OSForAI__State"], gateway.Env.Select(e => e.Name));
         Assert.DoesNotContain(gateway.Ports, p => p.Name == "workers");
         Assert.DoesNotContain(program.Resources, r => r.Type == "kubernetes:networking.k8s.io/v1:NetworkPolicy");
     }
@@ -216,7 +217,7 @@ public sealed class WorkerHostStackTests
         Assert.Equal(taints.Order(StringComparer.Ordinal), tolerations.Order(StringComparer.Ordinal));
         // From zero: the minimum is the gpuMinNodes key, whose default is 0.
         Assert.Equal(StackConfig.GpuMinNodes, Assert.IsType<ConfigRef>(minNodes).Key.Name);
-        Assert.Equal(0, StackConfig.Settings.Single(s => s.Key == StackConfig.GpuMinNodes).Default);
+        Assert.Equal(0, StackConfig.SettingsFor(AwsOffering.Instance).Single(s => s.Key == StackConfig.GpuMinNodes).Default);
     }
 
     [Theory]
