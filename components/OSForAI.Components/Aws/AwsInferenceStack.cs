@@ -338,7 +338,7 @@ public sealed class AwsInferenceStack : InferenceStack
     public Resource KubernetesProvider { get; }
     public Resource ClusterAutoscaler { get; }
     public Resource MetricsServer { get; }
-    public RuntimeDeployment Runtime { get; }
+    public override RuntimeDeployment Runtime { get; }
 
     /// <summary>http://&lt;NLB hostname&gt;.</summary>
     public override Expr GatewayUrl { get; }

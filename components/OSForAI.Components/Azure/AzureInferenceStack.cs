@@ -237,7 +237,7 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource Container { get; }
     public Variable StorageKeys { get; }
     public FlexiblePostgres Database { get; }
-    public RuntimeDeployment Runtime { get; }
+    public override RuntimeDeployment Runtime { get; }
 
     /// <summary>http://&lt;load balancer IP&gt;.</summary>
     public override Expr GatewayUrl { get; }

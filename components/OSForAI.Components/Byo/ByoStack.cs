@@ -228,6 +228,7 @@ public static class ByoStackProgram
         program.AddOutput("gatewayUrl", stack.GatewayUrl);
         program.AddOutput("bucketUri", dataStore);
         program.AddOutput("kubeconfig", Expr.Secret(keys[ByoStackConfig.Kubeconfig]));
+        program.AddOutput("adminKey", stack.Runtime.AdminKey);
         return program;
     }
 }

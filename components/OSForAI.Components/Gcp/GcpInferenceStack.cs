@@ -217,7 +217,7 @@ public sealed class GcpInferenceStack : InferenceStack
     public CloudSqlPostgres Database { get; }
     public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }
-    public RuntimeDeployment Runtime { get; }
+    public override RuntimeDeployment Runtime { get; }
 
     /// <summary>http://&lt;load balancer IP&gt;.</summary>
     public override Expr GatewayUrl { get; }

@@ -96,6 +96,10 @@ public sealed class RuntimeDeployment : ComponentResource
     public const string StateVariable = "OSForAI__State";
     /// <summary>The key of the state Secret that holds the connection URI.</summary>
     public const string StateSecretKey = "uri";
+    /// <summary>The runtime's admin key setting (OSForAI:AdminKey), the same on every replica.</summary>
+    public const string AdminKeyVariable = "OSForAI__AdminKey";
+    /// <summary>The key of the admin-key Secret that holds the key.</summary>
+    public const string AdminKeySecretKey = "key";
     /// <summary>Where the worker host's settings live (ASP.NET Core configuration from environment variables).</summary>
     public const string KubernetesHostPrefix = "OSForAI__Workers__Kubernetes__";
 
@@ -150,7 +154,18 @@ public sealed class RuntimeDeployment : ComponentResource
             ("metadata", Meta(null)),
             ("type", "Opaque"),
             ("stringData", Expr.Object((StateSecretKey, Expr.Secret(args.State))))), Child(provider));
-        var env = new List<Expr> { StateEnv(StateSecret) };
+        // One admin key for every replica (OSForAI:AdminKey), generated once and kept as a secret in the stack's state: osai_<16 hex>_<43
+        // letters and digits, about 256 bits>. Read from its own Secret, and a secret stack output (adminKey) for the operators.
+        var adminKeyId = new Resource("random:index/randomId:RandomId", "admin-key-id", Expr.Object(("byteLength", 8)), Child());
+        var adminKeySecret = new Resource("random:index/randomPassword:RandomPassword", "admin-key-secret", Expr.Object(
+            ("length", 43),
+            ("special", false)), Child());
+        AdminKey = Expr.Secret(Expr.Concat("osai_", adminKeyId.Output("hex"), "_", adminKeySecret.Output("result")));
+        AdminKeySecret = new Resource("kubernetes:core/v1:Secret", "admin-key", Expr.Object(
+            ("metadata", Meta(null)),
+            ("type", "Opaque"),
+            ("stringData", Expr.Object((AdminKeySecretKey, AdminKey)))), Child(provider));
+        var env = new List<Expr> { SecretEnv(StateVariable, StateSecret, StateSecretKey), SecretEnv(AdminKeyVariable, AdminKeySecret, AdminKeySecretKey) };
         if (args.WorkerPods is { } workerArgs) env.AddRange(WorkerHostEnv(workerArgs));
         if (store.DeployTime is { } dt)
             envFrom.Add(Expr.Object(("prefix", dt.EnvPrefix), ("secretRef", Expr.Object(("name", DataSecret.Output("metadata.name"))))));
@@ -277,10 +292,10 @@ public sealed class RuntimeDeployment : ComponentResource
         GatewayUrl = Expr.Concat("http://", Service.Output($"status.loadBalancer.ingress[0].{field}"));
     }
 
-    /// <summary><c>OSForAI__State</c> from the state Secret's connection URI.</summary>
-    private static Obj StateEnv(Resource secret) => Expr.Object(
-        ("name", StateVariable),
-        ("valueFrom", Expr.Object(("secretKeyRef", Expr.Object(("name", secret.Output("metadata.name")), ("key", StateSecretKey))))));
+    /// <summary>The environment variable <paramref name="name"/> from <paramref name="key"/> of <paramref name="secret"/>.</summary>
+    private static Obj SecretEnv(string name, Resource secret, string key) => Expr.Object(
+        ("name", name),
+        ("valueFrom", Expr.Object(("secretKeyRef", Expr.Object(("name", secret.Output("metadata.name")), ("key", key))))));
 
     /// <summary>Spread the pods <paramref name="labels"/> selects over <paramref name="topologyKey"/>, as evenly as the nodes allow (never unschedulable).</summary>
     private static Obj SpreadOver(string topologyKey, Obj labels) => Expr.Object(
@@ -364,6 +379,10 @@ public sealed class RuntimeDeployment : ComponentResource
     public Resource DataSecret { get; }
     /// <summary>The state connection URI (key <see cref="StateSecretKey"/>), given to the container as <see cref="StateVariable"/>.</summary>
     public Resource StateSecret { get; }
+    /// <summary>The cluster's admin key (key <see cref="AdminKeySecretKey"/>), given to the container as <see cref="AdminKeyVariable"/>.</summary>
+    public Resource AdminKeySecret { get; }
+    /// <summary>The generated admin key, a secret (the stacks' <c>adminKey</c> output).</summary>
+    public Expr AdminKey { get; }
     public Resource Deployment { get; }
     /// <summary>Worker pods: no ingress; egress only to the gateway's workers port and DNS. Null with the process host.</summary>
     public Resource? WorkerNetworkPolicy { get; }

@@ -15,12 +15,15 @@ public abstract class InferenceStack(string type, string name) : ComponentResour
     public abstract Variable Kubeconfig { get; }
     /// <summary>The public gateway endpoint of the runtime.</summary>
     public abstract Expr GatewayUrl { get; }
+
+    /// <summary>The runtime (gateway Deployment, its Secrets and RBAC) on the cluster.</summary>
+    public abstract Kubernetes.RuntimeDeployment Runtime { get; }
     /// <summary>The bucket (or container) data:// lives in, as a URI of its own scheme.</summary>
     public abstract Expr BucketUri { get; }
 
     /// <summary>
     /// A whole program: the shared config keys, the stack <paramref name="create"/> builds from them, and the parity
-    /// outputs <c>gatewayUrl</c>, <c>bucketUri</c>, <c>kubeconfig</c> (secret) and <c>clusterName</c>.
+    /// outputs <c>gatewayUrl</c>, <c>bucketUri</c>, <c>kubeconfig</c> (secret), <c>clusterName</c> and <c>adminKey</c> (secret).
     /// </summary>
     public static PulumiProgram Program(string projectName, string description, CloudOffering cloud, Func<InferenceStackArgs, InferenceStack> create)
     {
@@ -32,6 +35,7 @@ public abstract class InferenceStack(string type, string name) : ComponentResour
         program.AddOutput("bucketUri", stack.BucketUri);
         program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
         program.AddOutput("clusterName", stack.Cluster.Output("name"));
+        program.AddOutput("adminKey", stack.Runtime.AdminKey);
         return program;
     }
 }

@@ -41,7 +41,8 @@ public sealed class ByoStackTests
         var provider = Assert.Single(providers);
         Assert.Equal("pulumi:providers:kubernetes", Text(provider, "type"));
         Assert.Equal("${kubeconfig}", Text(Map(provider, "properties"), "kubeconfig"));
-        Assert.All(Resources(root), r => Assert.Matches("^(kubernetes:|pulumi:providers:kubernetes$)", Text(r, "type")));
+        // Kubernetes objects, and the random provider's generated admin key (no cloud account involved).
+        Assert.All(Resources(root), r => Assert.Matches("^(kubernetes:|random:|pulumi:providers:kubernetes$)", Text(r, "type")));
         Assert.DoesNotContain("fn::invoke", Run(["synth", "byo", "--stack", "dev"]).Out);
     }
 

@@ -19,12 +19,13 @@ public sealed class ParityTests
     public static TheoryData<string> Clouds => ["aws", "azure", "gcp"];
 
     [Fact]
-    public void Every_cloud_has_the_same_outputs_with_kubeconfig_secret()
+    public void Every_cloud_has_the_same_outputs_with_kubeconfig_and_admin_key_secret()
     {
         foreach (var (cloud, p) in Programs)
         {
-            Assert.Equal(["bucketUri", "clusterName", "gatewayUrl", "kubeconfig"], p.Outputs.Select(o => o.Key).Order(StringComparer.Ordinal));
-            Assert.True(p.Outputs.Single(o => o.Key == "kubeconfig").Value is Fn { Name: "fn::secret" }, $"{cloud}: kubeconfig must be secret");
+            Assert.Equal(["adminKey", "bucketUri", "clusterName", "gatewayUrl", "kubeconfig"], p.Outputs.Select(o => o.Key).Order(StringComparer.Ordinal));
+            foreach (var secret in new[] { "kubeconfig", "adminKey" })
+                Assert.True(p.Outputs.Single(o => o.Key == secret).Value is Fn { Name: "fn::secret" }, $"{cloud}: {secret} must be secret");
         }
     }
 

@@ -159,6 +159,33 @@ public sealed class StateDatabaseTests
     [InlineData("azure")]
     [InlineData("gcp")]
     [InlineData("byo")]
+    public void Every_replica_gets_the_one_generated_admin_key_from_a_secret_and_operators_get_it_as_a_secret_output(string cloud)
+    {
+        var r = Run(["synth", cloud, "--stack", "dev", "--project-dir", ProjectDir(cloud)]);
+        Assert.True(r.Code == 0, r.Err);
+        var root = Parse(r.Out);
+        var id = Resources(root, "random:index/randomId:RandomId").Single(x => x.Name.EndsWith("admin-key-id", StringComparison.Ordinal));
+        Assert.Equal("8", Text(Map(id.Node, "properties"), "byteLength"));                    // 16 hex digits
+        var secretPart = Resources(root, "random:index/randomPassword:RandomPassword").Single(x => x.Name.EndsWith("admin-key-secret", StringComparison.Ordinal));
+        Assert.Equal(("43", "false"), (Text(Map(secretPart.Node, "properties"), "length"), Text(Map(secretPart.Node, "properties"), "special")));
+        var key = $"osai_${{{id.Name}.hex}}_${{{secretPart.Name}.result}}";
+
+        var secret = Resources(root, "kubernetes:core/v1:Secret").Single(x => x.Name.EndsWith("-runtime-admin-key", StringComparison.Ordinal));
+        Assert.Equal(key, Text(Map(Map(Map(secret.Node, "properties"), "stringData"), "key"), "fn::secret"));
+        var env = Env(Container(root)).Single(e => Text(e, "name") == "OSForAI__AdminKey");
+        Assert.False(env.Children.ContainsKey("value"));
+        var reference = Map(Map(env, "valueFrom"), "secretKeyRef");
+        Assert.Equal(($"${{{secret.Name}.metadata.name}}", "key"), (Text(reference, "name"), Text(reference, "key")));
+        Assert.Equal(key, Text(Map(Map(root, "outputs"), "adminKey"), "fn::secret"));
+        // The key appears nowhere unwrapped.
+        Assert.All(r.Out.Split('\n').Where(l => l.Contains("osai_${", StringComparison.Ordinal)), l => Assert.StartsWith("fn::secret: osai_", l.Trim()));
+    }
+
+    [Theory]
+    [InlineData("aws")]
+    [InlineData("azure")]
+    [InlineData("gcp")]
+    [InlineData("byo")]
     public void No_password_or_connection_uri_is_plain_anywhere_in_the_program(string cloud)
     {
         var r = Run(["synth", cloud, "--stack", "dev", "--project-dir", ProjectDir(cloud)]);

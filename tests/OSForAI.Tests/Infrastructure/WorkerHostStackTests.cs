@@ -118,8 +118,8 @@ public sealed class WorkerHostStackTests
         // Its nodes carry no pool labels, so worker pods could never be scheduled: workers stay processes in the gateway pod.
         var program = ByoStackProgram.Build();
         var gateway = Gateway(program);
-        // Only the state setting: nothing of the worker host.
-        Assert.Equal(["OSForAI__State"], gateway.Env.Select(e => e.Name));
+        // Only the state and the admin key: nothing of the worker host.
+        Assert.Equal(["OSForAI__State", "OSForAI__AdminKey"], gateway.Env.Select(e => e.Name));
         Assert.DoesNotContain(gateway.Ports, p => p.Name == "workers");
         Assert.DoesNotContain(program.Resources, r => r.Type == "kubernetes:networking.k8s.io/v1:NetworkPolicy");
     }
