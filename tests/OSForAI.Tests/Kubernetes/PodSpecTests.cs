@@ -126,6 +126,22 @@ public sealed class PodSpecTests
     }
 
     [Fact]
+    public void Pod_names_keep_the_worker_id_whole_however_long_the_server_id()
+    {
+        Assert.Equal("osai-gw1-w7-abc", PodSpecs.PodName("gw1", "w7-abc"));
+        // Gateway pods of one Deployment share a long prefix; their workers' pods must not collide.
+        var a = PodSpecs.PodName("osforai-production-runtime-gateway-7d9f8c6b5d-x2k4z", "w12-0a1b2c");
+        var b = PodSpecs.PodName("osforai-production-runtime-gateway-7d9f8c6b5d-q8m3n", "w12-0a1b2c");
+        Assert.NotEqual(a, b);
+        foreach (var name in new[] { a, b })
+        {
+            Assert.True(name.Length <= 63, name);
+            Assert.EndsWith("-w12-0a1b2c", name);
+            Assert.True(PodSpecs.IsDnsLabel(name), name);
+        }
+    }
+
+    [Fact]
     public void Settings_are_validated_with_every_error_at_once()
     {
         var o = new KubernetesWorkerOptions { Namespace = "Bad_NS", ListenPort = 0, GatewayAddress = "10.0.0.1:7071",

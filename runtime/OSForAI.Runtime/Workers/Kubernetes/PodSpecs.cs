@@ -114,12 +114,23 @@ public static partial class PodSpecs
         };
     }
 
-    /// <summary>A pod name from the server and worker ids: DNS-1123, at most 63 characters.</summary>
+    /// <summary>
+    /// A pod name from the server and worker ids: DNS-1123, at most 63 characters. The worker id (unique within its server) is
+    /// always kept whole; a server id too long to fit (a gateway pod's name) is cut and followed by a hash of the whole of it,
+    /// so pods of two servers whose names share a long prefix still differ.
+    /// </summary>
     public static string PodName(string serverId, string workerId)
     {
-        var name = $"osai-{serverId}-{workerId}".ToLowerInvariant();
-        name = NotDns().Replace(name, "-").Trim('-');
-        return name.Length <= 63 ? name : name[..63].TrimEnd('-');
+        static string Dns(string s) => NotDns().Replace(s.ToLowerInvariant(), "-").Trim('-');
+        var worker = Dns(workerId);
+        var server = Dns(serverId);
+        var name = $"osai-{server}-{worker}";
+        if (name.Length <= 63) return name;
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(serverId)))[..8];
+        var room = Math.Max(0, 63 - $"osai--{hash}-{worker}".Length);
+        var cut = server[..Math.Min(room, server.Length)].TrimEnd('-');
+        var shortened = cut.Length > 0 ? $"osai-{cut}-{hash}-{worker}" : $"osai-{hash}-{worker}";
+        return shortened.Length <= 63 ? shortened : shortened[..63].TrimEnd('-');   // only a worker id over 40 characters gets here
     }
 
     /// <summary>
