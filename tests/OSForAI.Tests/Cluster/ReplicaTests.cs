@@ -32,9 +32,9 @@ public sealed class ReplicaTests(S3Emulator s3)
         };
         foreach (var (k, v) in s3.S3Settings()) env["OSForAI__Data__s3__platform__" + k] = v!;
 
-        await using var a = await ServeProcess.StartAsync(env);
+        await using var a = await ServeProcess.StartAsync(Directory.CreateTempSubdirectory("osai-replica-").FullName, env);
         await WaitUntilAsync(async () => await IsLeaderAsync(a), TimeSpan.FromSeconds(15), "the first replica never led");
-        await using var b = await ServeProcess.StartAsync(env);
+        await using var b = await ServeProcess.StartAsync(Directory.CreateTempSubdirectory("osai-replica-").FullName, env);
         Assert.False(await IsLeaderAsync(b));
         Assert.Equal(env["OSForAI__AdminKey"], (await File.ReadAllTextAsync(Path.Combine(b.Home, "admin.key"))).Trim());
 
@@ -117,80 +117,5 @@ public sealed class ReplicaTests(S3Emulator s3)
         var c = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
         c.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Simple", key);
         return c;
-    }
-
-    /// <summary>An <c>osai serve</c> process with its own home and port.</summary>
-    private sealed class ServeProcess : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly System.Text.StringBuilder _output;
-
-        private ServeProcess(Process process, System.Text.StringBuilder output, string home, string url, HttpClient admin)
-        {
-            _process = process;
-            _output = output;
-            Home = home;
-            Url = url;
-            Admin = admin;
-        }
-
-        public string Home { get; }
-        public string Url { get; }
-        public HttpClient Admin { get; }
-
-        public static async Task<ServeProcess> StartAsync(IReadOnlyDictionary<string, string> env)
-        {
-            var home = Directory.CreateTempSubdirectory("osai-replica-").FullName;
-            var port = OSForAI.Testing.EmulatorProcess.FreePort();
-            var psi = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "osai.dll"), "serve", "--home", home, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-                psi.ArgumentList.Add(arg);
-            foreach (var (k, v) in env) psi.Environment[k] = v;
-            var process = Process.Start(psi)!;
-            var output = new System.Text.StringBuilder();
-            process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-            process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var url = $"http://127.0.0.1:{port}";
-            var keyPath = Path.Combine(home, "admin.key");
-            using var probe = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(2) };
-            var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (true)
-            {
-                if (process.HasExited) throw new InvalidOperationException("osai serve exited: " + Text(output));
-                if (DateTime.UtcNow > until) throw new TimeoutException("osai serve did not start in 60 s: " + Text(output));
-                try
-                {
-                    using var health = await probe.GetAsync("/health");
-                    if (health.IsSuccessStatusCode && File.Exists(keyPath)) break;
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-                await Task.Delay(100);
-            }
-            return new ServeProcess(process, output, home, url, Client(url, (await File.ReadAllTextAsync(keyPath)).Trim()));
-        }
-
-        private static string Text(System.Text.StringBuilder b) { lock (b) return b.ToString(); }
-
-        /// <summary>SIGKILL to the server alone (not its workers), as the kernel's OOM killer or a failing node would.</summary>
-        public void Kill()
-        {
-            _process.Kill(entireProcessTree: false);
-            _process.WaitForExit();
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Admin.Dispose();
-            if (!_process.HasExited)
-            {
-                using var term = Process.Start("/bin/kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
-                if (!_process.WaitForExit(TimeSpan.FromSeconds(15))) _process.Kill(entireProcessTree: true);
-            }
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-            try { Directory.Delete(Home, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
     }
 }

@@ -18,16 +18,14 @@ public sealed class UnprivilegedServerTests
 
     private sealed class NobodyServer : IAsyncDisposable
     {
-        private readonly Process _process;
-        private readonly string _home;
-        private readonly string _log;
+        private readonly ServeProcess _server;
+        private readonly string _bin;
 
-        private NobodyServer(Process process, string home, string log, AttackTests.Target target)
+        private NobodyServer(ServeProcess server, string bin)
         {
-            _process = process;
-            _home = home;
-            _log = log;
-            Target = target;
+            _server = server;
+            _bin = bin;
+            Target = new AttackTests.Target(server.Admin, server.Url, server.Home, server.AdminKeyPath, Path.Combine(server.Home, "tmp"));
         }
 
         public AttackTests.Target Target { get; }
@@ -37,51 +35,22 @@ public sealed class UnprivilegedServerTests
             var home = Path.Combine(Path.GetTempPath(), "osai-nobody-" + Guid.NewGuid().ToString("N")[..10]);
             Directory.CreateDirectory(home);
             Chown(home);
-            int port;
-            using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
-            var bin = BinaryFolderFor(Nobody);
-            var cli = Path.Combine(bin, "osai.dll");
-            var psi = new ProcessStartInfo("/usr/bin/setpriv") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "--", Environment.ProcessPath ?? "dotnet", cli,
-                         "serve", "--home", home, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-                psi.ArgumentList.Add(a);
-            psi.Environment["HOME"] = home;
-            psi.Environment["DOTNET_CLI_HOME"] = home;
             // Its worker folders go inside its home, so they go with it (the server is killed, not stopped).
             var tmp = Path.Combine(home, "tmp");
             Directory.CreateDirectory(tmp);
             Chown(tmp);
-            psi.Environment["TMPDIR"] = tmp;
-            psi.Environment["OSForAI__Workers__Sandbox"] = "bubblewrap";
-            psi.Environment["OSForAI__Workers__WarmGenericWorkers"] = "2";
-            var process = Process.Start(psi)!;
-            var log = Path.Combine(home, "server.log");
-            var output = new System.Text.StringBuilder();
-            process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-            process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var url = $"http://127.0.0.1:{port}";
-            var keyPath = Path.Combine(home, "admin.key");
-            using var probeClient = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(2) };
-            for (var i = 0; ; i++)
+            var bin = BinaryFolderFor(Nobody);
+            var server = await ServeProcess.StartAsync(home, new Dictionary<string, string>
             {
-                if (process.HasExited) throw new InvalidOperationException("the server as nobody exited: " + Locked(output));
-                if (i > 300) throw new TimeoutException("the server as nobody did not start in 60 s: " + Locked(output));
-                try
-                {
-                    using var health = await probeClient.GetAsync("/health");
-                    if (health.IsSuccessStatusCode && File.Exists(keyPath)) break;
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-                await Task.Delay(200);
-            }
-            var admin = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
-            admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Simple", (await File.ReadAllTextAsync(keyPath)).Trim());
-            return new NobodyServer(process, home, log, new AttackTests.Target(admin, url, home, keyPath, Path.Combine(home, "tmp"))) { _bin = bin };
+                ["HOME"] = home,
+                ["DOTNET_CLI_HOME"] = home,
+                ["TMPDIR"] = tmp,
+                ["OSForAI__Workers__Sandbox"] = "bubblewrap",
+                ["OSForAI__Workers__WarmGenericWorkers"] = "2",
+            }, bin, ["/usr/bin/setpriv", $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "--"]);
+            return new NobodyServer(server, bin);
         }
 
-        private string? _bin;
 
         /// <summary>
         /// The test's binaries where another user can reach them: here, or (when a parent such as /root is closed to
@@ -105,8 +74,6 @@ public sealed class UnprivilegedServerTests
             throw new InvalidOperationException($"cannot make {here} reachable for uid {uid}");
         }
 
-        private static string Locked(System.Text.StringBuilder b) { lock (b) return b.ToString(); }
-
         private static void Chown(string path)
         {
             using var p = Process.Start("/bin/chown", [$"{Nobody}:{Nobody}", path])!;
@@ -116,12 +83,8 @@ public sealed class UnprivilegedServerTests
 
         public async ValueTask DisposeAsync()
         {
-            Target.Admin.Dispose();
-            try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-            try { Directory.Delete(_home, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            if (_bin is not null && _bin != AppContext.BaseDirectory.TrimEnd('/'))
+            await _server.DisposeAsync();
+            if (_bin != AppContext.BaseDirectory.TrimEnd('/'))
                 try { Directory.Delete(_bin, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
