@@ -27,6 +27,20 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
     public string DatabaseTier { get; init; } = "Burstable";
     /// <summary>A CanNotDelete lock on the flexible server (databaseDeletionProtection).</summary>
     public bool DatabaseDeletionLock { get; init; } = true;
+    /// <summary>
+    /// Whether the stack provisions its own container registry (ACR): true unless the stack's <c>registry</c> names an existing one. A
+    /// resource, not a value, so it is chosen when the program is synthesized, as the database tier is.
+    /// </summary>
+    public bool ProvisionRegistry { get; init; } = true;
+    /// <summary>
+    /// The image keys (<see cref="StackConfig.RuntimeImage"/>, …) whose value names a registry host and is pulled as it is; the others
+    /// are repository:tag inside the stack's registry and get its host in front.
+    /// </summary>
+    public IReadOnlySet<string> ImagesWithRegistryHost { get; init; } = new HashSet<string>();
+    /// <summary>The SKU of the provisioned registry.</summary>
+    public string RegistrySku { get; init; } = "Standard";
+    /// <summary>Nodes of the cluster's required default pool, which keeps AKS's own add-ons (tainted CriticalAddonsOnly).</summary>
+    public int DefaultPoolNodes { get; init; } = 1;
 }
 
 /// <summary>
@@ -43,8 +57,19 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
 /// <para>
 /// GPU nodes: AKS installs the NVIDIA driver on GPU sizes (<c>gpuProfile.driver: Install</c>), but not the device
 /// plugin, so RuntimeDeployment deploys it (as on AWS). The pool carries the same label and taint as every cloud
-/// (<see cref="NodePools"/>); AKS's own autoscaler knows a pool's labels and taints, so scaling from zero needs
-/// nothing more.
+/// (<see cref="NodePools"/>) and <c>nvidia.com/gpu.present=true</c>, the label the device plugin chart's default affinity
+/// requires; AKS's own autoscaler knows a pool's labels and taints, so scaling from zero needs nothing more.
+/// </para>
+/// <para>
+/// Images: the image keys are <c>repository:tag</c> inside the stack's registry, an Azure Container Registry the stack provisions (or the
+/// <c>registry</c> key's existing one), and get its host in front; a value that names a registry host of its own is pulled as it is.
+/// The kubelet identity holds AcrPull on the provisioned registry, and the <c>registryLoginServer</c> output tells CI where to push.
+/// </para>
+/// <para>
+/// Node pools (day 2): AKS cannot change a pool's VM size, and adds or removes no pool through the cluster resource. So the cluster's
+/// inline pool is only the required default System pool (one node, tainted <c>CriticalAddonsOnly</c>, for AKS's add-ons; its profile
+/// is read at creation only), and the system and GPU pools are AgentPool resources whose names carry a random suffix kept per VM
+/// size: changing <c>systemInstanceType</c> or <c>gpuInstanceType</c> creates a pool with a new name before the old one is deleted.
 /// </para>
 /// <para>
 /// Storage credentials: the runtime's Azure connector takes <c>AccountName</c> + <c>AccountKey</c>. The key is read
@@ -54,7 +79,11 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
 /// </summary>
 public sealed class AzureInferenceStack : InferenceStack
 {
-    public const string SystemPoolName = "system";
+    /// <summary>The cluster's required default pool (created with the cluster, its profile never changed afterwards).</summary>
+    public const string DefaultPoolName = "system";
+    /// <summary>The system pool's name prefix (its name is this and <see cref="SystemPoolSuffix"/>).</summary>
+    public const string SystemPoolName = "sys";
+    /// <summary>The GPU pool's name prefix (its name is this and <see cref="GpuPoolSuffix"/>).</summary>
     public const string GpuPoolName = "gpu";
 
     public AzureInferenceStack(string name, AzureInferenceStackArgs azureArgs) : base("osforai:azure:InferenceStack", name)
@@ -95,7 +124,12 @@ public sealed class AzureInferenceStack : InferenceStack
             ("scope", VirtualNetwork.Output("id"))), Child(azure));
         var nodeSubnetId = NodeSubnet.Output("id");
 
-        // The cluster with its system pool. The built-in autoscaler owns the pools' node counts once they exist.
+        // Names that are the stack's own: the storage account, the registry and the database's private DNS zone.
+        AccountSuffix = new Resource("random:index/randomString:RandomString", "storage-suffix", Expr.Object(
+            ("length", 10), ("special", false), ("upper", false)), Child());
+
+        // The cluster with its required default pool; the system and GPU pools are AgentPools below. The profile is read at creation
+        // only (AKS adds or removes no pool through the cluster), and the built-in autoscaler owns the node counts.
         Cluster = new Resource("azure-native:containerservice:ManagedCluster", "cluster", Expr.Object(
             ("resourceGroupName", resourceGroupName),
             ("location", args.Region),
@@ -111,29 +145,47 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("networkPolicy", "cilium"),
                 ("loadBalancerSku", "standard"))),
             ("agentPoolProfiles", Expr.List(Expr.Object(
-                ("name", SystemPoolName),
+                ("name", DefaultPoolName),
                 ("mode", "System"),
                 ("osType", "Linux"),
                 ("vmSize", args.SystemPool.InstanceType),
                 ("vnetSubnetID", nodeSubnetId),
-                ("count", args.SystemPool.MinNodes),
-                ("enableAutoScaling", true),
-                ("minCount", args.SystemPool.MinNodes),
-                ("maxCount", args.SystemPool.MaxNodes),
-                ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.System)))))),
+                ("count", azureArgs.DefaultPoolNodes),
+                ("enableAutoScaling", false),
+                ("nodeTaints", Expr.List(CriticalAddonsOnlyTaint))))),
+            // Empty (the default): the API server is open, as AKS makes it.
+            ("apiServerAccessProfile", Expr.Object(("authorizedIPRanges", args.ControlPlaneAllowedCidrs))),
             // The same choices as the cluster-autoscaler on AWS.
             ("autoScalerProfile", Expr.Object(
                 ("expander", "least-waste"),
                 ("balanceSimilarNodeGroups", "true"),
                 ("skipNodesWithSystemPods", "false"))),
             ("tags", tags)),
-            new ResourceOptions { Parent = this, Provider = azure, DependsOn = [ClusterNetworkRole], IgnoreChanges = ["agentPoolProfiles[0].count"] });
+            new ResourceOptions { Parent = this, Provider = azure, DependsOn = [ClusterNetworkRole], IgnoreChanges = ["agentPoolProfiles"] });
         var clusterName = Cluster.Output("name");
 
+        SystemPoolSuffix = PoolSuffix("system-pool-suffix", args.SystemPool.InstanceType);
+        SystemPool = new Resource("azure-native:containerservice:AgentPool", "system-pool", Expr.Object(
+            ("resourceGroupName", resourceGroupName),
+            ("resourceName", clusterName),
+            ("agentPoolName", Expr.Concat(SystemPoolName, SystemPoolSuffix.Output("result"))),
+            ("mode", "System"),
+            ("osType", "Linux"),
+            ("vmSize", args.SystemPool.InstanceType),
+            ("vnetSubnetID", nodeSubnetId),
+            ("count", args.SystemPool.MinNodes),
+            ("enableAutoScaling", true),
+            ("minCount", args.SystemPool.MinNodes),
+            ("maxCount", args.SystemPool.MaxNodes),
+            ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.System))),
+            ("tags", tags)),
+            new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["count"] });
+
+        GpuPoolSuffix = PoolSuffix("gpu-pool-suffix", args.GpuPool.InstanceType);
         GpuPool = new Resource("azure-native:containerservice:AgentPool", "gpu-pool", Expr.Object(
             ("resourceGroupName", resourceGroupName),
             ("resourceName", clusterName),
-            ("agentPoolName", GpuPoolName),
+            ("agentPoolName", Expr.Concat(GpuPoolName, GpuPoolSuffix.Output("result"))),
             ("mode", "User"),
             ("osType", "Linux"),
             ("vmSize", args.GpuPool.InstanceType),
@@ -145,7 +197,8 @@ public sealed class AzureInferenceStack : InferenceStack
             ("maxCount", args.GpuPool.MaxNodes),
             // NVIDIA driver by AKS; the device plugin comes from RuntimeDeployment.
             ("gpuProfile", Expr.Object(("driver", "Install"))),
-            ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType))),
+            // nvidia.com/gpu.present: the device plugin chart's default node affinity (AKS sets no NFD labels).
+            ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType), (GpuPresentLabel, "true"))),
             ("nodeTaints", Expr.List(NodePools.GpuTaint)),
             ("tags", tags)),
             new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["count"] });
@@ -154,16 +207,37 @@ public sealed class AzureInferenceStack : InferenceStack
         Credentials = new Variable($"{Name}-credentials", new Invoke("azure-native:containerservice:listManagedClusterUserCredentials", Expr.Object(
             ("resourceGroupName", resourceGroupName),
             ("resourceName", clusterName)), "kubeconfigs", azure));
-        Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.FromBase64(Credentials.Output("[0].value")));
-        // Everything on the cluster waits for the GPU pool too, so the device plugin has a pool to land on.
+        // The credentials are a secret: mark the kubeconfig so wherever it goes (the provider's inputs, the output) it stays encrypted.
+        Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.Secret(Expr.FromBase64(Credentials.Output("[0].value"))));
+
+        // Images: the provisioned registry with the kubelet allowed to pull, or the registry key's.
+        if (azureArgs.ProvisionRegistry)
+        {
+            ContainerRegistry = new Resource("azure-native:containerregistry:Registry", "registry", Expr.Object(
+                ("resourceGroupName", resourceGroupName),
+                ("registryName", Expr.Concat("osforai", AccountSuffix.Output("result"))),
+                ("location", args.Region),
+                ("sku", Expr.Object(("name", azureArgs.RegistrySku))),
+                ("adminUserEnabled", false),
+                ("anonymousPullEnabled", false),
+                ("tags", tags)), Child(azure));
+            RegistryPull = new Resource("azure-native:authorization:RoleAssignment", "kubelet-acr-pull", Expr.Object(
+                ("principalId", Cluster.Output("identityProfile.kubeletidentity.objectId")),
+                ("principalType", "ServicePrincipal"),
+                ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
+                    "/providers/Microsoft.Authorization/roleDefinitions/", AcrPullRole)),
+                ("scope", ContainerRegistry.Output("id"))), Child(azure));
+            RegistryLoginServer = ContainerRegistry.Output("loginServer");
+        }
+        else RegistryLoginServer = args.Registry;
+        Expr Image(string key, Expr image) => azureArgs.ImagesWithRegistryHost.Contains(key) ? image : Expr.Concat(RegistryLoginServer, "/", image);
+
+        // Everything on the cluster waits for the pools (the device plugin needs the GPU pool) and the pull grant.
         KubernetesProvider = new Resource("pulumi:providers:kubernetes", "k8s", Expr.Object(
-            ("kubeconfig", Kubeconfig.Output())), Child(null, Cluster, GpuPool));
+            ("kubeconfig", Kubeconfig.Output())), Child(null, [Cluster, SystemPool, GpuPool, .. RegistryPull is null ? [] : new[] { RegistryPull }]));
         var k8s = KubernetesProvider;
 
         // Storage: a private account (names are global: 3–24 lower-case letters and digits) and the container behind data://.
-        // The suffix also names the database's private DNS zone.
-        AccountSuffix = new Resource("random:index/randomString:RandomString", "storage-suffix", Expr.Object(
-            ("length", 10), ("special", false), ("upper", false)), Child());
         StorageAccount = new Resource("azure-native:storage:StorageAccount", "storage", Expr.Object(
             ("resourceGroupName", resourceGroupName),
             ("accountName", Expr.Concat("osforai", AccountSuffix.Output("result"))),
@@ -193,11 +267,15 @@ public sealed class AzureInferenceStack : InferenceStack
         {
             Provider = k8s,
             Namespace = args.Namespace,
-            Image = args.RuntimeImage,
+            Image = Image(StackConfig.RuntimeImage, args.RuntimeImage),
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
             State = Database.ConnectionUri,
-            WorkerPods = args.WorkerPods,
+            WorkerPods = args.WorkerPods with
+            {
+                PythonImage = Image(StackConfig.WorkerPythonImage, args.WorkerPods.PythonImage),
+                OnnxImage = Image(StackConfig.WorkerGpuImage, args.WorkerPods.OnnxImage),
+            },
             DevicePlugin = DevicePluginMode.Helm,
             DevicePluginVersion = azureArgs.DevicePluginChartVersion,
             // Azure's load balancer gives the Service a public IP.
@@ -216,8 +294,25 @@ public sealed class AzureInferenceStack : InferenceStack
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
     public override IReadOnlyList<Variable> Variables => [ClientConfig, Credentials, Kubeconfig, StorageKeys];
 
+    /// <summary>
+    /// A random suffix of a pool's name, replaced when the pool's VM size changes: AKS cannot resize a pool, so the pool is replaced by
+    /// one with a new name (created before the old one is deleted). Letters and digits, so "gpu" + suffix is a valid Linux pool name
+    /// (lower-case letters and digits, at most 12).
+    /// </summary>
+    private Resource PoolSuffix(string name, Expr vmSize) => new("random:index/randomString:RandomString", name, Expr.Object(
+        ("length", PoolSuffixLength), ("special", false), ("upper", false),
+        ("keepers", Expr.Object(("vmSize", vmSize)))), Child());
+
+    public const int PoolSuffixLength = 5;
+
     /// <summary>The built-in Network Contributor role.</summary>
     public const string NetworkContributorRole = "4d97b98b-1d4f-4787-a291-c67834d212e7";
+    /// <summary>The built-in AcrPull role.</summary>
+    public const string AcrPullRole = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+    /// <summary>The label the NVIDIA device plugin chart's default affinity selects (set by NFD or GPU Feature Discovery elsewhere).</summary>
+    public const string GpuPresentLabel = "nvidia.com/gpu.present";
+    /// <summary>Keeps everything but AKS's critical add-ons off the default pool.</summary>
+    public const string CriticalAddonsOnlyTaint = "CriticalAddonsOnly=true:NoSchedule";
 
     public Resource Provider { get; }
     public Resource ResourceGroup { get; }
@@ -228,7 +323,16 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource ClusterIdentity { get; }
     public Resource ClusterNetworkRole { get; }
     public override Resource Cluster { get; }
+    public Resource SystemPoolSuffix { get; }
+    public Resource SystemPool { get; }
+    public Resource GpuPoolSuffix { get; }
     public Resource GpuPool { get; }
+    /// <summary>Null when the stack's registry key names an existing registry.</summary>
+    public Resource? ContainerRegistry { get; }
+    /// <summary>AcrPull for the kubelet identity on <see cref="ContainerRegistry"/>; null without it.</summary>
+    public Resource? RegistryPull { get; }
+    /// <summary>The registry the images are pulled from: the provisioned registry's login server, or the registry key.</summary>
+    public Expr RegistryLoginServer { get; }
     public Variable Credentials { get; }
     public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }
@@ -254,13 +358,32 @@ public static class AzureStackProgram
     /// The stack's settings file, for the two database choices Pulumi YAML cannot make from config (the compute tier of the size and
     /// the deletion lock, a resource); null (Pulumi asking for plugins) takes the defaults.
     /// </param>
-    public static PulumiProgram Build(string projectName = ProjectName, StackFile? stack = null) =>
-        InferenceStack.Program(projectName, "OSForAI GPU inference stack on Azure (AKS, Blob Storage, PostgreSQL flexible server), synthesized by OSForAI.Stacks", AzureOffering.Instance,
-            args => new AzureInferenceStack("osforai", new AzureInferenceStackArgs(args)
+    public static PulumiProgram Build(string projectName = ProjectName, StackFile? stack = null)
+    {
+        AzureInferenceStack? azure = null;
+        var program = InferenceStack.Program(projectName, "OSForAI GPU inference stack on Azure (AKS, Container Registry, Blob Storage, PostgreSQL flexible server), synthesized by OSForAI.Stacks", AzureOffering.Instance,
+            args => azure = new AzureInferenceStack("osforai", new AzureInferenceStackArgs(args)
             {
                 DatabaseTier = DatabaseTierOf(stack),
                 DatabaseDeletionLock = DatabaseDeletionLockOf(stack),
+                ProvisionRegistry = ProvisionRegistryOf(stack),
+                ImagesWithRegistryHost = ImagesWithRegistryHostOf(stack),
             }));
+        // Where CI pushes the images (docs/deploy.md).
+        program.AddOutput("registryLoginServer", azure!.RegistryLoginServer);
+        return program;
+    }
+
+    /// <summary>The image keys, each holding repository:tag in the stack's registry or a whole reference with a registry host.</summary>
+    public static IReadOnlyList<string> ImageKeys { get; } = [StackConfig.RuntimeImage, StackConfig.WorkerPythonImage, StackConfig.WorkerGpuImage];
+
+    /// <summary>Whether the stack provisions a registry: unless its registry key names one (without a stack, it does).</summary>
+    public static bool ProvisionRegistryOf(StackFile? stack) =>
+        stack?.Get(StackConfig.Registry) is not StackValue.Plain { Text.Length: > 0 };
+
+    /// <summary>The stack's image keys whose value names a registry host (<see cref="StackConfig.RegistryHostOf"/>): pulled as they are.</summary>
+    public static IReadOnlySet<string> ImagesWithRegistryHostOf(StackFile? stack) =>
+        ImageKeys.Where(k => stack?.Get(k) is StackValue.Plain { Text: var image } && StackConfig.RegistryHostOf(image) is not null).ToHashSet();
 
     /// <summary>The tier of the stack's databaseInstanceType (validated before this runs); the default size's without one.</summary>
     public static string DatabaseTierOf(StackFile? stack) =>

@@ -40,6 +40,11 @@ public sealed record InferenceStackArgs
     /// <summary>The managed PostgreSQL server that holds the runtime's state (catalog, keys, jobs), shared by every gateway replica.</summary>
     public required DatabaseArgs Database { get; init; }
 
+    /// <summary>The <c>registry</c> key: an existing registry (host and optional path) images are pulled from; "" for the one the stack provisions.</summary>
+    public Expr Registry { get; init; } = "";
+    /// <summary>The <c>controlPlaneAllowedCidrs</c> key: the ranges allowed to reach the Kubernetes API (an empty list: open).</summary>
+    public Expr ControlPlaneAllowedCidrs { get; init; } = Expr.List();
+
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =
     [

@@ -55,6 +55,8 @@ public static partial class StackConfig
     public const string DatabaseVersion = "databaseVersion";
     public const string DatabaseBackupDays = "databaseBackupDays";
     public const string DatabaseDeletionProtection = "databaseDeletionProtection";
+    public const string Registry = "registry";
+    public const string ControlPlaneAllowedCidrs = "controlPlaneAllowedCidrs";
 
     /// <summary>
     /// The PostgreSQL major versions every cloud's managed service offers (RDS, Azure flexible server, Cloud SQL), checked on
@@ -106,7 +108,15 @@ public static partial class StackConfig
         new(DatabaseVersion, "string", DatabaseVersions[^1], "PostgreSQL major version"),
         new(DatabaseBackupDays, "integer", MinDatabaseBackupDays, "days of automated backups (point-in-time recovery)"),
         new(DatabaseDeletionProtection, "boolean", true, "refuse to delete the database (turn off on throw-away stacks so `pulumi destroy` works)"),
+        new(Registry, "string", "", "an existing registry (host and optional path) to pull images from instead of the one the stack provisions"),
+        new(ControlPlaneAllowedCidrs, "array", Expr.List(), "CIDRs allowed to reach the Kubernetes API (empty: open)"),
     ];
+
+    /// <summary>The element type of each <c>array</c> key.</summary>
+    public static IReadOnlyDictionary<string, string> ArrayItems { get; } = new Dictionary<string, string>
+    {
+        [ControlPlaneAllowedCidrs] = "string",
+    };
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
     public static InferenceStackArgs Declare(PulumiProgram program, CloudOffering cloud)
@@ -125,6 +135,8 @@ public static partial class StackConfig
             WorkerPods = new WorkerPodArgs(keys[WorkerPythonImage], keys[WorkerGpuImage], keys[CpuWarmPods], keys[GpuWarmPods]),
             Database = new DatabaseArgs(keys[DatabaseInstanceType], keys[DatabaseStorageGb], keys[DatabaseVersion], keys[DatabaseBackupDays], keys[DatabaseDeletionProtection]),
             Tags = InferenceStackArgs.DefaultTags,
+            Registry = keys[Registry],
+            ControlPlaneAllowedCidrs = keys[ControlPlaneAllowedCidrs],
         };
     }
 
@@ -173,6 +185,7 @@ public static partial class StackConfig
         if (values.String(GpuInstanceType) is { } instanceType && gpuType is not null && cloud.CheckGpuInstance(gpuType, instanceType) is { } mismatch)
             errors.Add(new(GpuInstanceType, mismatch));
         ValidateDatabase(values, errors, cloud);
+        ValidateAccess(values, errors);
         return errors;
     }
 
@@ -190,6 +203,35 @@ public static partial class StackConfig
         if (values.Integer(DatabaseBackupDays) is { } days && days is < MinDatabaseBackupDays or > MaxDatabaseBackupDays)
             errors.Add(new(DatabaseBackupDays, $"must be {MinDatabaseBackupDays} to {MaxDatabaseBackupDays} (days), got {days}"));
         values.Boolean(DatabaseDeletionProtection);
+    }
+
+    private static void ValidateAccess(Values values, List<ConfigError> errors)
+    {
+        if (values.String(Registry) is { Length: > 0 } registry && !RegistryPrefix().IsMatch(registry))
+            errors.Add(new(Registry, $"'{registry}' is not a registry host with an optional path, such as 'myregistry.azurecr.io' or 'ghcr.io/my-org'"));
+        if (values.List(ControlPlaneAllowedCidrs) is { } cidrs)
+        {
+            var bad = cidrs.Where(c => !IsCidr(c)).ToList();
+            if (bad.Count > 0) errors.Add(new(ControlPlaneAllowedCidrs, $"not CIDR ranges such as '203.0.113.0/24': {string.Join(", ", bad.Select(b => $"'{b}'"))}"));
+        }
+    }
+
+    /// <summary>An IPv4 or IPv6 range, address/prefix length, e.g. 203.0.113.0/24.</summary>
+    internal static bool IsCidr(string text)
+    {
+        var slash = text.IndexOf('/');
+        if (slash <= 0 || !System.Net.IPAddress.TryParse(text[..slash], out var address)) return false;
+        var max = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 128 : 32;
+        return int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var bits) && bits <= max;
+    }
+
+    /// <summary>The host of an image reference's registry (Docker's rule: a first path part with a '.' or ':', or 'localhost'); null when it names none.</summary>
+    public static string? RegistryHostOf(string image)
+    {
+        var slash = image.IndexOf('/');
+        if (slash < 0) return null;
+        var first = image[..slash];
+        return first.Contains('.') || first.Contains(':') || first == "localhost" ? first : null;
     }
 
     /// <summary>Validates and throws one exception naming every bad key, as "project:key: problem (in file)".</summary>
@@ -222,6 +264,20 @@ public static partial class StackConfig
 
         public string? String(string key) => Raw(key) is { } raw ? raw : null;
 
+        /// <summary>An <c>array</c> key's strings (its default when unset); null when it is a secret or not a list of strings.</summary>
+        public IReadOnlyList<string>? List(string key)
+        {
+            switch (file.Get(key))
+            {
+                case StackValue.Items items: return items.Values;
+                case null: return [];
+                case StackValue.Secret: return null; // encrypted: cannot be checked here
+                default:
+                    Report(key, "must be a list of strings");
+                    return null;
+            }
+        }
+
         public int? Integer(string key)
         {
             var raw = Raw(key);
@@ -238,7 +294,7 @@ public static partial class StackConfig
             {
                 case StackValue.Plain plain: return plain.Text;
                 case StackValue.Secret: return null; // encrypted: cannot be checked here
-                case StackValue.Structured:
+                case StackValue.Structured or StackValue.Items:
                     Report(key, $"must be a single {setting.Type} value, not a list or object");
                     return null;
             }
@@ -269,6 +325,9 @@ public static partial class StackConfig
     [GeneratedRegex(@"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")]
     private static partial Regex ImageReference();
 
+    [GeneratedRegex(@"^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")]
+    private static partial Regex RegistryPrefix();
+
     [GeneratedRegex(@"^1\.\d{1,2}$")]
     private static partial Regex KubernetesVersionFormat();
 
@@ -285,7 +344,7 @@ public static partial class StackConfig
             string str => str,
             Expr e => e,
             var other => throw new InvalidOperationException($"unsupported default {other}"),
-        }, Secret: secrets?.Contains(s.Key) == true)).Ref);
+        }, Secret: secrets?.Contains(s.Key) == true, Items: ArrayItems.GetValueOrDefault(s.Key))).Ref);
 }
 
 /// <summary>A config value as a stack file holds it.</summary>
@@ -294,8 +353,10 @@ public abstract record StackValue
     public sealed record Plain(string Text) : StackValue;
     /// <summary><c>{secure: ...}</c>: encrypted by Pulumi.</summary>
     public sealed record Secret : StackValue;
-    /// <summary>A list or an object.</summary>
+    /// <summary>A list or an object (other than a list of plain values).</summary>
     public sealed record Structured : StackValue;
+    /// <summary>A list of plain values.</summary>
+    public sealed record Items(IReadOnlyList<string> Values) : StackValue;
 }
 
 /// <summary>
@@ -356,6 +417,7 @@ public sealed class StackFile
                 {
                     YamlScalarNode s => new StackValue.Plain(s.Value ?? ""),
                     YamlMappingNode m when m.Children.ContainsKey(new YamlScalarNode("secure")) => new StackValue.Secret(),
+                    YamlSequenceNode list when list.Children.All(i => i is YamlScalarNode) => new StackValue.Items([.. list.Children.Select(i => ((YamlScalarNode)i).Value ?? "")]),
                     _ => new StackValue.Structured(),
                 };
             }

@@ -83,6 +83,7 @@ public sealed partial class PulumiProgram(string name, string? description = nul
                 foreach (var c in program._config)
                 {
                     var node = new YamlMappingNode { { "type", c.Type } };
+                    if (c.Items is { } items) node.Add("items", new YamlMappingNode { { "type", items } });
                     if (c.Default is { } def) node.Add("default", Node(def));
                     if (c.Secret) node.Add("secret", Scalar(true));
                     config.Add(c.Name, node);

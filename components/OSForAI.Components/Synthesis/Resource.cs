@@ -67,7 +67,8 @@ public sealed record Variable(string Name, Expr Value)
 }
 
 /// <summary>A key of the program's config section.</summary>
-public sealed record ConfigKey(string Name, string Type, Expr? Default = null, bool Secret = false)
+/// <param name="Items">The element type of an <c>array</c> key (<c>string</c>…); null for other types.</param>
+public sealed record ConfigKey(string Name, string Type, Expr? Default = null, bool Secret = false, string? Items = null)
 {
     public ConfigRef Ref => new(this);
 }

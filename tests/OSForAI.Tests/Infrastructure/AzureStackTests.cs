@@ -18,7 +18,7 @@ public sealed class AzureStackTests
 {
     private static readonly string AzureProject = Path.Combine(RepoRoot, "stacks", "azure");
 
-    private static YamlMappingNode Synth(string stack) => StackHarness.Synth("azure", stack, AzureProject);
+    private static YamlMappingNode Synth(string stack, string? projectDir = null) => StackHarness.Synth("azure", stack, projectDir ?? AzureProject);
 
     /// <summary>A copy of stacks/azure whose dev stack has keys changed (null: removed).</summary>
     private static TempProject Project(params (string Key, string? Value)[] changes) => new(AzureProject, "osforai-azure", changes);
@@ -39,7 +39,8 @@ public sealed class AzureStackTests
 
         // The kubeconfig is the cluster's user credentials, base64-decoded.
         var variables = Map(root, "variables");
-        Assert.Equal("${osforai-credentials[0].value}", Text(Map(variables, "osforai-kubeconfig"), "fn::fromBase64"));
+        // Marked secret where it is made, so the provider's inputs keep it encrypted too.
+        Assert.Equal("${osforai-credentials[0].value}", Text(Map(Map(variables, "osforai-kubeconfig"), "fn::secret"), "fn::fromBase64"));
         var invoke = Map(Map(variables, "osforai-credentials"), "fn::invoke");
         Assert.Equal("azure-native:containerservice:listManagedClusterUserCredentials", Text(invoke, "function"));
         Assert.Equal("kubeconfigs", Text(invoke, "return"));
@@ -56,7 +57,7 @@ public sealed class AzureStackTests
     public void The_gpu_pool_scales_from_zero_with_the_gpu_taint_and_pool_label(string stack)
     {
         var root = Synth(stack);
-        var gpu = Resources(root, "azure-native:containerservice:AgentPool").Single().Node;
+        var gpu = Resources(root, "azure-native:containerservice:AgentPool").Single(r => r.Name == "osforai-gpu-pool").Node;
         var props = Map(gpu, "properties");
         Assert.Equal("${osforai-cluster.name}", Text(props, "resourceName"));
         Assert.Equal("User", Text(props, "mode"));
@@ -74,7 +75,7 @@ public sealed class AzureStackTests
 
         var cluster = Map(Resources(root, "azure-native:containerservice:ManagedCluster").Single().Node, "properties");
         Assert.Equal("UserAssigned", Text(Map(cluster, "identity"), "type"));
-        var system = (YamlMappingNode)((YamlSequenceNode)cluster["agentPoolProfiles"]).Single();
+        var system = Map(Resources(root, "azure-native:containerservice:AgentPool").Single(r => r.Name == "osforai-system-pool").Node, "properties");
         Assert.Equal(("System", "true", "${systemMinNodes}", "${systemMaxNodes}"),
             (Text(system, "mode"), Text(system, "enableAutoScaling"), Text(system, "minCount"), Text(system, "maxCount")));
         Assert.Equal("system", Text(Map(system, "nodeLabels"), "osforai.dev/pool"));
@@ -105,7 +106,114 @@ public sealed class AzureStackTests
 
         var deployment = Map(Resources(root, "kubernetes:apps/v1:Deployment").Single().Node, "properties");
         var container = (YamlMappingNode)((YamlSequenceNode)Map(Map(Map(deployment, "spec"), "template"), "spec")["containers"]).Single();
-        Assert.Equal("${runtimeImage}", Text(container, "image"));
+        Assert.Equal("${osforai-registry.loginServer}/${runtimeImage}", Text(container, "image"));
+    }
+
+    // ------------------------------------------------------------------------------------------ issue 15
+
+    [Fact]
+    public void The_stack_provisions_a_registry_the_kubelet_may_pull_from_and_pulls_every_image_from_it()
+    {
+        var root = Synth("dev");
+        var registry = Resources(root, "azure-native:containerregistry:Registry").Single();
+        Assert.Equal("osforai-registry", registry.Name);
+        var props = Map(registry.Node, "properties");
+        Assert.Equal("osforai${osforai-storage-suffix.result}", Text(props, "registryName"));
+        Assert.Equal("false", Text(props, "adminUserEnabled"));
+        Assert.Equal("false", Text(props, "anonymousPullEnabled"));
+
+        // AcrPull for the kubelet identity (the nodes pull with it), on this registry only.
+        var grant = Map(Resources(root, "azure-native:authorization:RoleAssignment").Single(r => r.Name == "osforai-kubelet-acr-pull").Node, "properties");
+        Assert.Equal("${osforai-cluster.identityProfile.kubeletidentity.objectId}", Text(grant, "principalId"));
+        Assert.Equal("ServicePrincipal", Text(grant, "principalType"));
+        Assert.EndsWith("/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d", Text(grant, "roleDefinitionId"));
+        Assert.Equal("${osforai-registry.id}", Text(grant, "scope"));
+        // Nothing is deployed on the cluster before the grant.
+        var k8s = Resources(root, "pulumi:providers:kubernetes").Single().Node;
+        Assert.Contains("${osforai-kubelet-acr-pull}", ((YamlSequenceNode)Map(k8s, "options")["dependsOn"]).Select(n => n.ToString()));
+
+        // CI pushes to the login server; every image is repository:tag there.
+        Assert.Equal("${osforai-registry.loginServer}", Text(Map(root, "outputs"), "registryLoginServer"));
+        var yaml = Run(["synth", "azure", "--stack", "dev", "--project-dir", AzureProject]).Out;
+        Assert.Contains("image: ${osforai-registry.loginServer}/${runtimeImage}", yaml);
+        Assert.Contains("${osforai-registry.loginServer}/${workerPythonImage}", yaml);
+        Assert.Contains("${osforai-registry.loginServer}/${workerGpuImage}", yaml);
+        Assert.Equal("\"\"", File.ReadAllLines(Path.Combine(AzureProject, "Pulumi.dev.yaml")).Single(l => l.Contains(":registry:", StringComparison.Ordinal)).Split(": ")[1]);
+    }
+
+    [Fact]
+    public void The_registry_key_pulls_from_an_existing_registry_and_a_reference_with_a_host_is_pulled_as_it_is()
+    {
+        using var project = Project(("registry", "shared.azurecr.io/team"), ("workerGpuImage", "nvcr.io/acme/worker-gpu:1.2"));
+        var root = Synth("dev", project.Dir);
+        Assert.Empty(Resources(root, "azure-native:containerregistry:Registry"));
+        Assert.DoesNotContain(Resources(root, "azure-native:authorization:RoleAssignment"), r => r.Name.Contains("acr-pull", StringComparison.Ordinal));
+        Assert.Equal("${registry}", Text(Map(root, "outputs"), "registryLoginServer"));
+        var yaml = Run(["synth", "azure", "--stack", "dev", "--project-dir", project.Dir]).Out;
+        Assert.Contains("image: ${registry}/${runtimeImage}", yaml);
+        Assert.Contains("${registry}/${workerPythonImage}", yaml);
+        Assert.DoesNotContain("/${workerGpuImage}", yaml);
+        Assert.Contains(": ${workerGpuImage}", yaml);
+    }
+
+    [Theory]
+    [InlineData("registry", "https://myregistry.azurecr.io", "is not a registry host")]
+    [InlineData("registry", "My Registry", "is not a registry host")]
+    [InlineData("controlPlaneAllowedCidrs", "[203.0.113.0/24, 10.0.0.0/33, nowhere]", "'10.0.0.0/33', 'nowhere'")]
+    [InlineData("controlPlaneAllowedCidrs", "203.0.113.0/24", "must be a list of strings")]
+    public void A_bad_registry_or_cidr_fails_synth_naming_the_key(string key, string value, string message)
+    {
+        using var project = Project((key, value));
+        var r = Run(["synth", "azure", "--stack", "dev", "--project-dir", project.Dir]);
+        Assert.Equal(1, r.Code);
+        Assert.Contains($"osforai-azure:{key}: ", r.Err);
+        Assert.Contains(message, r.Err);
+    }
+
+    [Fact]
+    public void Changing_a_pools_vm_size_replaces_it_by_a_pool_with_a_new_name_and_the_clusters_default_pool_stays_as_created()
+    {
+        var root = Synth("dev");
+        foreach (var (pool, prefix, size) in new[] { ("system", "sys", "${systemInstanceType}"), ("gpu", "gpu", "${gpuInstanceType}") })
+        {
+            var props = Map(Resources(root, "azure-native:containerservice:AgentPool").Single(r => r.Name == $"osforai-{pool}-pool").Node, "properties");
+            Assert.Equal(size, Text(props, "vmSize"));
+            // The name carries a random suffix that is replaced when the VM size changes (a new name: created before the old pool goes).
+            Assert.Equal($"{prefix}${{osforai-{pool}-pool-suffix.result}}", Text(props, "agentPoolName"));
+            var suffix = Map(Resources(root, "random:index/randomString:RandomString").Single(r => r.Name == $"osforai-{pool}-pool-suffix").Node, "properties");
+            Assert.Equal(size, Text(Map(suffix, "keepers"), "vmSize"));
+            Assert.Equal(("false", "false"), (Text(suffix, "upper"), Text(suffix, "special")));
+            // A Linux pool name: lower-case letters and digits, 12 at most.
+            Assert.True(prefix.Length + int.Parse(Text(suffix, "length"), System.Globalization.CultureInfo.InvariantCulture) <= 12);
+        }
+
+        // The cluster's inline pool is the default System pool AKS requires at creation: read then only, kept for AKS's add-ons.
+        var cluster = Resources(root, "azure-native:containerservice:ManagedCluster").Single().Node;
+        Assert.Equal(["agentPoolProfiles"], ((YamlSequenceNode)Map(cluster, "options")["ignoreChanges"]).Select(n => n.ToString()));
+        var inline = (YamlMappingNode)((YamlSequenceNode)Map(cluster, "properties")["agentPoolProfiles"]).Single();
+        Assert.Equal(("System", "false", "1"), (Text(inline, "mode"), Text(inline, "enableAutoScaling"), Text(inline, "count")));
+        Assert.Equal("CriticalAddonsOnly=true:NoSchedule", ((YamlSequenceNode)inline["nodeTaints"]).Single().ToString());
+    }
+
+    [Fact]
+    public void The_gpu_pool_carries_the_label_the_device_plugins_default_affinity_needs()
+    {
+        var props = Map(Resources(Synth("dev"), "azure-native:containerservice:AgentPool").Single(r => r.Name == "osforai-gpu-pool").Node, "properties");
+        Assert.Equal("true", Text(Map(props, "nodeLabels"), "nvidia.com/gpu.present"));
+    }
+
+    [Fact]
+    public void The_api_server_accepts_only_the_allowed_cidrs()
+    {
+        var root = Synth("dev");
+        var cluster = Map(Resources(root, "azure-native:containerservice:ManagedCluster").Single().Node, "properties");
+        Assert.Equal("${controlPlaneAllowedCidrs}", Text(Map(cluster, "apiServerAccessProfile"), "authorizedIPRanges"));
+        var key = Map(Map(root, "config"), "controlPlaneAllowedCidrs");
+        Assert.Equal(("array", "string"), (Text(key, "type"), Text(Map(key, "items"), "type")));
+        Assert.Empty((YamlSequenceNode)key["default"]);
+        // A valid list passes validation.
+        using var project = Project(("controlPlaneAllowedCidrs", "[203.0.113.0/24, '2001:db8::/32']"));
+        Assert.Equal("${controlPlaneAllowedCidrs}", Text(Map(Map(Resources(Synth("dev", project.Dir), "azure-native:containerservice:ManagedCluster").Single().Node, "properties"), "apiServerAccessProfile"), "authorizedIPRanges"));
     }
 
     [Fact]

@@ -81,7 +81,8 @@ public sealed class StateDatabaseTests
         Assert.Equal(Text(Map(dbSubnet.Node, "properties"), "virtualNetworkName"), Text(Map(nodeSubnet.Node, "properties"), "virtualNetworkName"));
         var cluster = Props(root, "azure-native:containerservice:ManagedCluster");
         Assert.Equal($"${{{nodeSubnet.Name}.id}}", Text((YamlMappingNode)((YamlSequenceNode)cluster["agentPoolProfiles"]).Single(), "vnetSubnetID"));
-        Assert.Equal($"${{{nodeSubnet.Name}.id}}", Text(Props(root, "azure-native:containerservice:AgentPool"), "vnetSubnetID"));
+        foreach (var pool in new[] { "-system-pool", "-gpu-pool" })
+            Assert.Equal($"${{{nodeSubnet.Name}.id}}", Text(Props(root, "azure-native:containerservice:AgentPool", pool), "vnetSubnetID"));
 
         // Its name resolves privately: a zone *.postgres.database.azure.com linked to the same network.
         var zone = Resources(root, "azure-native:privatedns:PrivateZone").Single();
@@ -97,7 +98,7 @@ public sealed class StateDatabaseTests
         Assert.Equal(("require_secure_transport", "on"), (Text(tls, "configurationName"), Text(tls, "value")));
         Assert.Empty(Resources(root, "azure-native:dbforpostgresql:FirewallRule"));
         // The cluster's identity may manage its subnet (AKS in a network it did not create).
-        var role = Props(root, "azure-native:authorization:RoleAssignment");
+        var role = Props(root, "azure-native:authorization:RoleAssignment", "-cluster-network-contributor");
         Assert.Equal($"${{{vnet.Name}.id}}", Text(role, "scope"));
         Assert.EndsWith("/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7", Text(role, "roleDefinitionId"));
     }
