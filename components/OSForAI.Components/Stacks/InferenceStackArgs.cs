@@ -40,6 +40,13 @@ public sealed record InferenceStackArgs
     /// <summary>The managed PostgreSQL server that holds the runtime's state (catalog, keys, jobs), shared by every gateway replica.</summary>
     public required DatabaseArgs Database { get; init; }
 
+    /// <summary>An existing registry/repository prefix to pull the images from; empty: the registry the stack provisions.</summary>
+    public Expr Registry { get; init; } = "";
+    /// <summary>The GPU pool's zones (a list); empty: the cloud's default placement in the region.</summary>
+    public Expr GpuZones { get; init; } = Expr.List();
+    /// <summary>The NVIDIA driver branch the GPU worker image needs, e.g. "580".</summary>
+    public Expr GpuDriverVersion { get; init; } = StackConfig.DefaultGpuDriverVersion;
+
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =
     [

@@ -55,6 +55,16 @@ public static partial class StackConfig
     public const string DatabaseVersion = "databaseVersion";
     public const string DatabaseBackupDays = "databaseBackupDays";
     public const string DatabaseDeletionProtection = "databaseDeletionProtection";
+    // Issue 15 keys (registry, zones, driver): shared names across the clouds.
+    public const string Registry = "registry";
+    public const string GpuZones = "gpuZones";
+    public const string GpuDriverVersion = "gpuDriverVersion";
+
+    /// <summary>
+    /// The NVIDIA driver branch the GPU worker image needs (deploy/docker/worker-gpu.Dockerfile: CUDA 13 needs driver R580 or
+    /// newer), chosen 2026-12-05.
+    /// </summary>
+    public const string DefaultGpuDriverVersion = "580";
 
     /// <summary>
     /// The PostgreSQL major versions every cloud's managed service offers (RDS, Azure flexible server, Cloud SQL), checked on
@@ -106,6 +116,9 @@ public static partial class StackConfig
         new(DatabaseVersion, "string", DatabaseVersions[^1], "PostgreSQL major version"),
         new(DatabaseBackupDays, "integer", MinDatabaseBackupDays, "days of automated backups (point-in-time recovery)"),
         new(DatabaseDeletionProtection, "boolean", true, "refuse to delete the database (turn off on throw-away stacks so `pulumi destroy` works)"),
+        new(Registry, "string", "", "an existing registry/repository prefix to pull the images from instead of the one the stack provisions (empty: the stack's own)"),
+        new(GpuZones, "array", Expr.List(), "zones of the GPU pool (empty: the cloud's default for the region)"),
+        new(GpuDriverVersion, "string", DefaultGpuDriverVersion, "NVIDIA driver branch the GPU worker image needs (R580: CUDA 13)"),
     ];
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
@@ -125,6 +138,9 @@ public static partial class StackConfig
             WorkerPods = new WorkerPodArgs(keys[WorkerPythonImage], keys[WorkerGpuImage], keys[CpuWarmPods], keys[GpuWarmPods]),
             Database = new DatabaseArgs(keys[DatabaseInstanceType], keys[DatabaseStorageGb], keys[DatabaseVersion], keys[DatabaseBackupDays], keys[DatabaseDeletionProtection]),
             Tags = InferenceStackArgs.DefaultTags,
+            Registry = keys[Registry],
+            GpuZones = keys[GpuZones],
+            GpuDriverVersion = keys[GpuDriverVersion],
         };
     }
 
@@ -173,6 +189,7 @@ public static partial class StackConfig
         if (values.String(GpuInstanceType) is { } instanceType && gpuType is not null && cloud.CheckGpuInstance(gpuType, instanceType) is { } mismatch)
             errors.Add(new(GpuInstanceType, mismatch));
         ValidateDatabase(values, errors, cloud);
+        ValidateImagesAndGpuPlacement(values, errors, cloud);
         return errors;
     }
 
@@ -191,6 +208,32 @@ public static partial class StackConfig
             errors.Add(new(DatabaseBackupDays, $"must be {MinDatabaseBackupDays} to {MaxDatabaseBackupDays} (days), got {days}"));
         values.Boolean(DatabaseDeletionProtection);
     }
+
+    /// <summary>The registry prefix, the GPU pool's zones and the driver branch (issue 15 keys).</summary>
+    private static void ValidateImagesAndGpuPlacement(Values values, List<ConfigError> errors, CloudOffering cloud)
+    {
+        if (values.String(Registry) is { Length: > 0 } registry && !IsImageReference(registry))
+            errors.Add(new(Registry, $"'{registry}' is not a registry or repository prefix such as '{cloud.RegistryExample}'"));
+        // The images are named relative to the registry (the stack's own or 'registry'): a host in them would be prefixed twice.
+        foreach (var key in new[] { RuntimeImage, WorkerPythonImage, WorkerGpuImage })
+            if (cloud.ImagesRelativeToRegistry && values.String(key) is { } image && IsImageReference(image) && image.Split('/')[0] is var first && image.Contains('/', StringComparison.Ordinal)
+                && (first.Contains('.', StringComparison.Ordinal) || first.Contains(':', StringComparison.Ordinal) || first == "localhost"))
+                errors.Add(new(key, $"'{image}' names a registry host: give the image relative to the registry (e.g. 'osforai-runtime:0.1.0') and set '{Registry}' to pull from another registry"));
+        if (values.List(GpuZones) is { } zones && values.String(Region) is { } region)
+            foreach (var zone in zones)
+                if (cloud.CheckZone(region, zone) is { } badZone)
+                    errors.Add(new(GpuZones, badZone));
+        if (values.String(GpuDriverVersion) is { } driver)
+        {
+            if (!DriverBranch().IsMatch(driver))
+                errors.Add(new(GpuDriverVersion, $"'{driver}' is not an NVIDIA driver branch such as '{DefaultGpuDriverVersion}'"));
+            else if (cloud.CheckGpuDriverVersion(int.Parse(driver, CultureInfo.InvariantCulture)) is { } badDriver)
+                errors.Add(new(GpuDriverVersion, badDriver));
+        }
+    }
+
+    [GeneratedRegex(@"^\d{3}$")]
+    private static partial Regex DriverBranch();
 
     /// <summary>Validates and throws one exception naming every bad key, as "project:key: problem (in file)".</summary>
     public static void ValidateOrThrow(StackFile file, CloudOffering cloud)
@@ -248,6 +291,20 @@ public static partial class StackConfig
             return null;
         }
 
+        /// <summary>A list of strings (a YAML sequence in the stack file), the default when absent, null when unreadable.</summary>
+        public IReadOnlyList<string>? List(string key)
+        {
+            switch (file.Get(key))
+            {
+                case StackValue.Structured { Items: { } items }: return items;
+                case StackValue.Secret: return null;
+                case null: return [];
+                default:
+                    Report(key, "must be a list of strings, e.g. [a, b]");
+                    return null;
+            }
+        }
+
         public bool? Boolean(string key)
         {
             var raw = Raw(key);
@@ -294,8 +351,8 @@ public abstract record StackValue
     public sealed record Plain(string Text) : StackValue;
     /// <summary><c>{secure: ...}</c>: encrypted by Pulumi.</summary>
     public sealed record Secret : StackValue;
-    /// <summary>A list or an object.</summary>
-    public sealed record Structured : StackValue;
+    /// <summary>A list or an object; <paramref name="Items"/> holds a list of scalars.</summary>
+    public sealed record Structured(IReadOnlyList<string>? Items = null) : StackValue;
 }
 
 /// <summary>
@@ -356,6 +413,7 @@ public sealed class StackFile
                 {
                     YamlScalarNode s => new StackValue.Plain(s.Value ?? ""),
                     YamlMappingNode m when m.Children.ContainsKey(new YamlScalarNode("secure")) => new StackValue.Secret(),
+                    YamlSequenceNode seq when seq.Children.All(c => c is YamlScalarNode) => new StackValue.Structured([.. seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "")]),
                     _ => new StackValue.Structured(),
                 };
             }

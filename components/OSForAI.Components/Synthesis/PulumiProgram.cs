@@ -83,6 +83,8 @@ public sealed partial class PulumiProgram(string name, string? description = nul
                 foreach (var c in program._config)
                 {
                     var node = new YamlMappingNode { { "type", c.Type } };
+                    // Pulumi needs the element type of a list key; every list key of the stacks is a list of strings.
+                    if (c.Type == "array") node.Add("items", new YamlMappingNode { { "type", "string" } });
                     if (c.Default is { } def) node.Add("default", Node(def));
                     if (c.Secret) node.Add("secret", Scalar(true));
                     config.Add(c.Name, node);
