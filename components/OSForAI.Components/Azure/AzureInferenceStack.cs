@@ -63,7 +63,7 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
 /// <para>
 /// Images: the image keys are <c>repository:tag</c> inside the stack's registry, an Azure Container Registry the stack provisions (or the
 /// <c>registry</c> key's existing one), and get its host in front; a value that names a registry host of its own is pulled as it is.
-/// The kubelet identity holds AcrPull on the provisioned registry, and the <c>registryLoginServer</c> output tells CI where to push.
+/// The kubelet identity holds AcrPull on the provisioned registry, and the <c>registry</c> output tells CI where to push.
 /// </para>
 /// <para>
 /// Node pools (day 2): AKS cannot change a pool's VM size, and adds or removes no pool through the cluster resource. So the cluster's
@@ -370,7 +370,7 @@ public static class AzureStackProgram
                 ImagesWithRegistryHost = ImagesWithRegistryHostOf(stack),
             }));
         // Where CI pushes the images (docs/deploy.md).
-        program.AddOutput("registryLoginServer", azure!.RegistryLoginServer);
+        program.AddOutput("registry", azure!.RegistryLoginServer);
         return program;
     }
 

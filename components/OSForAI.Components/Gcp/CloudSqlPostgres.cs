@@ -5,7 +5,9 @@ namespace OSForAI.Components.Gcp;
 
 /// <param name="NetworkId">The stack's VPC network, which the GKE cluster's nodes and pods (VPC-native) are on.</param>
 /// <param name="Labels">Labels for the instance.</param>
-public sealed record CloudSqlPostgresArgs(Resource Provider, DatabaseArgs Database, Expr Region, Expr NetworkId, Obj Labels);
+/// <param name="ServiceNetworkingApi">The Service Networking API's Service (the peering needs it).</param>
+/// <param name="SqlAdminApi">The Cloud SQL Admin API's Service (the instance needs it).</param>
+public sealed record CloudSqlPostgresArgs(Resource Provider, DatabaseArgs Database, Expr Region, Expr NetworkId, Obj Labels, Resource? ServiceNetworkingApi = null, Resource? SqlAdminApi = null);
 
 /// <summary>
 /// The runtime's state on GCP: Cloud SQL for PostgreSQL (Enterprise edition) with a private IP on the stack's network and no
@@ -15,7 +17,7 @@ public sealed record CloudSqlPostgresArgs(Resource Provider, DatabaseArgs Databa
 /// backups with point-in-time recovery are kept <see cref="DatabaseArgs.BackupDays"/> days, also after the instance is deleted.
 /// <para>
 /// The project needs the Cloud SQL Admin (sqladmin.googleapis.com) and Service Networking (servicenetworking.googleapis.com)
-/// APIs enabled (docs/deploy.md).
+/// APIs: the stack enables them (<see cref="ProjectApis"/>) and the peering and the instance wait for them.
 /// </para>
 /// </summary>
 public sealed class CloudSqlPostgres : ManagedPostgres
@@ -39,7 +41,7 @@ public sealed class CloudSqlPostgres : ManagedPostgres
             ("network", args.NetworkId),
             ("service", ServiceNetworking),
             ("reservedPeeringRanges", Expr.List(PrivateRange.Output("name"))),
-            ("deletionPolicy", "ABANDON")), Child(gcp));
+            ("deletionPolicy", "ABANDON")), Child(gcp, [.. new[] { args.ServiceNetworkingApi }.OfType<Resource>()]));
 
         Instance = new Resource("gcp:sql/databaseInstance:DatabaseInstance", "instance", Expr.Object(
             ("databaseVersion", Expr.Concat("POSTGRES_", db.Version)),
@@ -65,7 +67,7 @@ public sealed class CloudSqlPostgres : ManagedPostgres
                     ("transactionLogRetentionDays", 7),
                     ("backupRetentionSettings", Expr.Object(("retainedBackups", db.BackupDays), ("retentionUnit", "COUNT"))))),
                 ("retainBackupsOnDelete", true),
-                ("userLabels", args.Labels)))), Child(gcp, PrivateConnection));
+                ("userLabels", args.Labels)))), Child(gcp, [PrivateConnection, .. new[] { args.SqlAdminApi }.OfType<Resource>()]));
         Database = new Resource("gcp:sql/database:Database", "database", Expr.Object(
             ("instance", Instance.Output("name")),
             ("name", DatabaseName)), Child(gcp));

@@ -58,13 +58,21 @@ public sealed class GcpInferenceStack : InferenceStack
             ("region", args.Region),
             ("defaultLabels", new Obj(args.Tags))), Child());
         var gcp = Provider;
-        Expr Named(string suffix) => Expr.Concat(PulumiRef.Project, "-", PulumiRef.Stack, "-" + suffix);
+
+        // The APIs the stack calls, enabled on the project; each resource below waits for the ones it needs.
+        Apis = new ProjectApis("apis", gcp, this);
+
+        // Names unique in the project whatever the stack is called: "osforai-<6 hex>-<role>" (at most 20 characters, within
+        // GCP's limits: service account ids 6–30, cluster names 40). The project and stack are on every resource as labels.
+        NameSuffix = new Resource("random:index/randomId:RandomId", "name-suffix", Expr.Object(("byteLength", NameSuffixBytes)), Child());
+        var suffix = NameSuffix.Output("hex");
+        Expr Named(string role) => Expr.Concat(NamePrefix, suffix, "-" + role);
 
         // Network: a custom-mode VPC; nodes on the primary range, pods and services on secondary ranges.
         Network = new Resource("gcp:compute/network:Network", "network", Expr.Object(
             ("name", Named("vpc")),
             ("autoCreateSubnetworks", false),
-            ("description", "OSForAI inference stack")), Child(gcp));
+            ("description", "OSForAI inference stack")), Child(gcp, Apis.For(ProjectApis.Compute)));
         Subnetwork = new Resource("gcp:compute/subnetwork:Subnetwork", "nodes", Expr.Object(
             ("name", Named("nodes")),
             ("network", Network.Output("id")),
@@ -74,6 +82,19 @@ public sealed class GcpInferenceStack : InferenceStack
             ("secondaryIpRanges", Expr.List(
                 Expr.Object(("rangeName", "pods"), ("ipCidrRange", gcpArgs.PodCidr)),
                 Expr.Object(("rangeName", "services"), ("ipCidrRange", gcpArgs.ServiceCidr))))), Child(gcp));
+
+        // The nodes' own service account, with the least-privilege node role (logs, metrics) instead of the default compute
+        // service account (Editor on the project); it pulls images through its reader grant on the repository.
+        NodeAccount = new Resource("gcp:serviceaccount/account:Account", "node-account", Expr.Object(
+            ("accountId", Named("nodes")),
+            ("displayName", "OSForAI GKE nodes"),
+            ("description", "nodes of the OSForAI inference stack: logging, monitoring, image pulls")), Child(gcp, Apis.For(ProjectApis.Iam)));
+        NodeRole = new Resource("gcp:projects/iAMMember:IAMMember", "node-role", Expr.Object(
+            ("project", project),
+            ("role", NodeServiceAccountRole),
+            ("member", NodeAccount.Output("member"))), Child(gcp, Apis.For(ProjectApis.ResourceManager)));
+        Registry = new ArtifactRegistry("images", new ArtifactRegistryArgs(gcp, Expr.Concat(NamePrefix, suffix), args.Region, project,
+            args.Registry, NodeAccount.Output("member"), new Obj(args.Tags), Apis.For(ProjectApis.ArtifactRegistry)), this);
 
         // The cluster. The default pool is removed at once; the pools below are managed separately.
         Cluster = new Resource("gcp:container/cluster:Cluster", "cluster", Expr.Object(
@@ -93,7 +114,7 @@ public sealed class GcpInferenceStack : InferenceStack
                 ("clusterSecondaryRangeName", "pods"),
                 ("servicesSecondaryRangeName", "services"))),
             ("workloadIdentityConfig", Expr.Object(("workloadPool", Expr.Concat(project, ".svc.id.goog")))),
-            ("resourceLabels", new Obj(args.Tags))), Child(gcp));
+            ("resourceLabels", new Obj(args.Tags))), Child(gcp, Apis.For(ProjectApis.Container)));
         var clusterName = Cluster.Output("name");
 
         // Node pools. Autoscaling counts are totals over the region's zones (the total* pair), so the config keys
@@ -101,6 +122,8 @@ public sealed class GcpInferenceStack : InferenceStack
         Obj NodeConfig(Expr machineType, Obj labels, params (string, Expr?)[] more) => Expr.Object([
             ("machineType", machineType),
             ("labels", labels),
+            // Google's recommendation for a custom node service account: the cloud-platform scope, limited by the account's IAM roles.
+            ("serviceAccount", NodeAccount.Output("email")),
             ("oauthScopes", Expr.List("https://www.googleapis.com/auth/cloud-platform")),
             ("workloadMetadataConfig", Expr.Object(("mode", "GKE_METADATA"))),
             ("resourceLabels", new Obj(args.Tags)),
@@ -115,11 +138,13 @@ public sealed class GcpInferenceStack : InferenceStack
                 ("locationPolicy", "BALANCED"))),
             ("management", Expr.Object(("autoRepair", true), ("autoUpgrade", true))),
             ("nodeConfig", NodeConfig(args.SystemPool.InstanceType, Expr.Object((NodePools.PoolLabel, NodePools.System))))),
-            new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"] });
+            new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"], DependsOn = [NodeRole, Registry.ReaderGrant] });
         GpuNodePool = new Resource("gcp:container/nodePool:NodePool", "gpu-nodes", Expr.Object(
             ("cluster", clusterName),
             ("location", args.Region),
             ("initialNodeCount", 0),
+            // The gpuZones key: zones of the region that offer the accelerator (empty: the cluster's zones).
+            ("nodeLocations", args.GpuZones),
             ("autoscaling", Expr.Object(
                 ("totalMinNodeCount", args.GpuPool.MinNodes),
                 ("totalMaxNodeCount", args.GpuPool.MaxNodes),
@@ -130,33 +155,35 @@ public sealed class GcpInferenceStack : InferenceStack
                 Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType)),
                 ("diskSizeGb", gcpArgs.GpuNodeDiskGiB),
                 ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE")))),
-                // gpuType is GKE's accelerator name (see GcpOffering); GKE installs the driver and the device plugin.
+                // gpuType is GKE's accelerator name (see GcpOffering); GKE installs the driver and the device plugin. The driver is
+                // pinned to LATEST, GKE's R580 branch that the CUDA 13 worker image needs (gpuDriverVersion, checked by GcpOffering).
                 ("guestAccelerators", Expr.List(Expr.Object(
                     ("type", args.GpuPool.GpuType),
                     ("count", args.GpuPool.GpusPerNode),
-                    ("gpuDriverInstallationConfig", Expr.Object(("gpuDriverVersion", "DEFAULT"))))))))),
-            new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"] });
+                    ("gpuDriverInstallationConfig", Expr.Object(("gpuDriverVersion", GkeGpuDriverVersion))))))))),
+            new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"], DependsOn = [NodeRole, Registry.ReaderGrant] });
 
         // Storage: the bucket behind data://, private, and a service account limited to it whose HMAC key the runtime uses.
         Bucket = new Resource("gcp:storage/bucket:Bucket", "data", Expr.Object(
             ("location", args.Region),
             ("uniformBucketLevelAccess", true),
             ("publicAccessPrevention", "enforced"),
-            ("forceDestroy", false)), Child(gcp));
+            ("forceDestroy", false)), Child(gcp, Apis.For(ProjectApis.Storage)));
         RuntimeAccount = new Resource("gcp:serviceaccount/account:Account", "runtime-account", Expr.Object(
-            // 6–30 characters, unique in the project: one per stack.
-            ("accountId", Expr.Concat("osforai-", PulumiRef.Stack, "-data")),
+            // 6–30 characters, unique in the project: one per stack, whatever its name's length.
+            ("accountId", Named("data")),
             ("displayName", "OSForAI runtime data access"),
-            ("description", "data:// bucket of the OSForAI inference stack (HMAC key for the S3-compatible API)")), Child(gcp));
+            ("description", "data:// bucket of the OSForAI inference stack (HMAC key for the S3-compatible API)")), Child(gcp, Apis.For(ProjectApis.Iam)));
         _ = new Resource("gcp:storage/bucketIAMMember:BucketIAMMember", "runtime-bucket-access", Expr.Object(
             ("bucket", Bucket.Output("name")),
             ("role", "roles/storage.objectAdmin"),
             ("member", RuntimeAccount.Output("member"))), Child(gcp));
         RuntimeHmacKey = new Resource("gcp:storage/hmacKey:HmacKey", "runtime-hmac-key", Expr.Object(
-            ("serviceAccountEmail", RuntimeAccount.Output("email"))), Child(gcp));
+            ("serviceAccountEmail", RuntimeAccount.Output("email"))), Child(gcp, Apis.For(ProjectApis.Storage)));
 
         // State: Cloud SQL with a private IP on the cluster's network only.
-        Database = new CloudSqlPostgres("database", new CloudSqlPostgresArgs(gcp, args.Database, args.Region, Network.Output("id"), new Obj(args.Tags)), this);
+        Database = new CloudSqlPostgres("database", new CloudSqlPostgresArgs(gcp, args.Database, args.Region, Network.Output("id"), new Obj(args.Tags),
+            Apis.Services[ProjectApis.ServiceNetworking], Apis.Services[ProjectApis.SqlAdmin]), this);
 
         // kubeconfig: the cluster's endpoint and CA, and a user that gets tokens from gcloud's auth plugin.
         Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.ToJson(Expr.Object(
@@ -181,11 +208,11 @@ public sealed class GcpInferenceStack : InferenceStack
         {
             Provider = k8s,
             Namespace = args.Namespace,
-            Image = args.RuntimeImage,
+            Image = Registry.Image(args.RuntimeImage),
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
             State = Database.ConnectionUri,
-            WorkerPods = args.WorkerPods,
+            WorkerPods = args.WorkerPods with { PythonImage = Registry.Image(args.WorkerPods.PythonImage), OnnxImage = Registry.Image(args.WorkerPods.OnnxImage) },
             // GKE runs the NVIDIA device plugin on GPU nodes itself.
             DevicePlugin = DevicePluginMode.Managed,
             // An external passthrough Network Load Balancer, GKE's default for a LoadBalancer Service.
@@ -202,9 +229,22 @@ public sealed class GcpInferenceStack : InferenceStack
     }
 
     /// <summary>Program variables the stack needs (the client config invoke, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public override IReadOnlyList<Variable> Variables => [ClientConfig, Kubeconfig];
+    public override IReadOnlyList<Variable> Variables => [ClientConfig, Registry.ImagePrefix, Kubeconfig];
+
+    /// <summary>Generated names start with this, then <see cref="NameSuffixBytes"/> random bytes in hex.</summary>
+    public const string NamePrefix = "osforai-";
+    public const int NameSuffixBytes = 3;
+    /// <summary>GKE's predefined least-privilege role for a node service account (logging, monitoring, metadata).</summary>
+    public const string NodeServiceAccountRole = "roles/container.defaultNodeServiceAccount";
+    /// <summary>GKE's driver choice for the GPU pool: LATEST installs R580 (see <see cref="GcpOffering.LatestDriverBranch"/>).</summary>
+    public const string GkeGpuDriverVersion = "LATEST";
 
     public Variable ClientConfig { get; }
+    public ProjectApis Apis { get; }
+    public Resource NameSuffix { get; }
+    public Resource NodeAccount { get; }
+    public Resource NodeRole { get; }
+    public ArtifactRegistry Registry { get; }
     public Resource Provider { get; }
     public Resource Network { get; }
     public Resource Subnetwork { get; }
@@ -221,6 +261,8 @@ public sealed class GcpInferenceStack : InferenceStack
 
     /// <summary>http://&lt;load balancer IP&gt;.</summary>
     public override Expr GatewayUrl { get; }
+    /// <summary>&lt;region&gt;-docker.pkg.dev/&lt;project&gt;/&lt;repository&gt;: the <c>registry</c> output CI pushes to.</summary>
+    public override Expr RegistryPath => Registry.RepositoryPath;
     /// <summary>gs://&lt;bucket&gt;.</summary>
     public override Expr BucketUri { get; }
 }
@@ -231,6 +273,6 @@ public static class GcpStackProgram
     public const string ProjectName = "osforai-gcp";
 
     public static PulumiProgram Build(string projectName = ProjectName) =>
-        InferenceStack.Program(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS, Cloud SQL for PostgreSQL), synthesized by OSForAI.Stacks", GcpOffering.Instance,
+        InferenceStack.Program(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS, Cloud SQL for PostgreSQL, Artifact Registry), synthesized by OSForAI.Stacks", GcpOffering.Instance,
             args => new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args)));
 }

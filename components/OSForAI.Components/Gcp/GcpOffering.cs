@@ -64,6 +64,27 @@ public sealed partial class GcpOffering : CloudOffering
         return dash < 0 ? instanceType : instanceType[..dash];
     }
 
+    public override bool ImagesRelativeToRegistry => true;
+
+    public override string RegistryExample => "us-central1-docker.pkg.dev/my-project/osforai";
+
+    /// <summary>A GKE zone is the region and a letter: "us-central1-a" in "us-central1".</summary>
+    public override string? CheckZone(string region, string zone) =>
+        zone.StartsWith(region + "-", StringComparison.Ordinal) && zone.Length == region.Length + 2 && zone[^1] is >= 'a' and <= 'z'
+            ? null
+            : $"'{zone}' is not a zone of region '{region}' (expected something like '{region}-a')";
+
+    /// <summary>
+    /// The driver branch GKE installs with <c>gpuDriverInstallationConfig.gpuDriverVersion: LATEST</c>, which the GPU pool pins:
+    /// R580 (CUDA 13) on the GKE versions in the REGULAR channel, checked 2026-12-05; <c>DEFAULT</c> installs an older branch
+    /// (R535/R570) that the CUDA 13 worker image cannot use. GKE offers no finer pin than DEFAULT or LATEST.
+    /// </summary>
+    public const int LatestDriverBranch = 580;
+
+    public override string? CheckGpuDriverVersion(int branch) => branch > LatestDriverBranch
+        ? $"GKE's LATEST GPU driver is R{LatestDriverBranch}; R{branch} is not installable through gpuDriverInstallationConfig (install it yourself with INSTALLATION_DISABLED)"
+        : null;
+
     [GeneratedRegex(@"^(db-custom-\d{1,2}-\d{4,6}|db-f1-micro|db-g1-small)$")]
     private static partial Regex DatabaseTier();
 

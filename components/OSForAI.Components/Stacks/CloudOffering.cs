@@ -40,4 +40,19 @@ public abstract class CloudOffering
             ? null
             : $"'{instanceType}' does not carry {gpuType} GPUs on {Cloud}; use a {string.Join(" or ", families.Select(f => f + ".*"))} instance type";
     }
+
+    /// <summary>
+    /// The stack prefixes the image keys (<c>runtimeImage</c>, …) with its registry (the one it provisions, or <c>registry</c>), so
+    /// they hold <c>&lt;image&gt;:&lt;tag&gt;</c> without a registry host.
+    /// </summary>
+    public virtual bool ImagesRelativeToRegistry => false;
+
+    /// <summary>A registry/repository prefix as the <c>registry</c> key takes it, for error messages.</summary>
+    public virtual string RegistryExample => "registry.example.com/osforai";
+
+    /// <summary>Null when <paramref name="zone"/> is a zone of <paramref name="region"/> as this cloud spells it; otherwise why not.</summary>
+    public virtual string? CheckZone(string region, string zone) => null;
+
+    /// <summary>Null when the GPU nodes this cloud's stack creates get NVIDIA driver branch <paramref name="branch"/> or newer; otherwise why not.</summary>
+    public virtual string? CheckGpuDriverVersion(int branch) => null;
 }

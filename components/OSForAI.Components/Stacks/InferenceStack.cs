@@ -20,6 +20,8 @@ public abstract class InferenceStack(string type, string name) : ComponentResour
     public abstract Kubernetes.RuntimeDeployment Runtime { get; }
     /// <summary>The bucket (or container) data:// lives in, as a URI of its own scheme.</summary>
     public abstract Expr BucketUri { get; }
+    /// <summary>The registry repository the stack provisions, where CI pushes the images (the <c>registry</c> output); null: none.</summary>
+    public virtual Expr? RegistryPath => null;
 
     /// <summary>
     /// A whole program: the shared config keys, the stack <paramref name="create"/> builds from them, and the parity
@@ -36,6 +38,7 @@ public abstract class InferenceStack(string type, string name) : ComponentResour
         program.AddOutput("kubeconfig", Expr.Secret(stack.Kubeconfig.Output()));
         program.AddOutput("clusterName", stack.Cluster.Output("name"));
         program.AddOutput("adminKey", stack.Runtime.AdminKey);
+        if (stack.RegistryPath is { } registry) program.AddOutput(StackConfig.Registry, registry);
         return program;
     }
 }

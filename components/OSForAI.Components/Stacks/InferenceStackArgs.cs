@@ -44,6 +44,10 @@ public sealed record InferenceStackArgs
     public Expr Registry { get; init; } = "";
     /// <summary>The <c>controlPlaneAllowedCidrs</c> key: the ranges allowed to reach the Kubernetes API (an empty list: open).</summary>
     public Expr ControlPlaneAllowedCidrs { get; init; } = Expr.List();
+    /// <summary>The GPU pool's zones (a list); empty: the cloud's default placement in the region.</summary>
+    public Expr GpuZones { get; init; } = Expr.List();
+    /// <summary>The NVIDIA driver branch the GPU worker image needs, e.g. "580".</summary>
+    public Expr GpuDriverVersion { get; init; } = StackConfig.DefaultGpuDriverVersion;
 
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =

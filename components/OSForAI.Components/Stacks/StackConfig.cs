@@ -57,6 +57,14 @@ public static partial class StackConfig
     public const string DatabaseDeletionProtection = "databaseDeletionProtection";
     public const string Registry = "registry";
     public const string ControlPlaneAllowedCidrs = "controlPlaneAllowedCidrs";
+    public const string GpuZones = "gpuZones";
+    public const string GpuDriverVersion = "gpuDriverVersion";
+
+    /// <summary>
+    /// The NVIDIA driver branch the GPU worker image needs (deploy/docker/worker-gpu.Dockerfile: CUDA 13 needs driver R580 or
+    /// newer), chosen 2026-12-05.
+    /// </summary>
+    public const string DefaultGpuDriverVersion = "580";
 
     /// <summary>
     /// The PostgreSQL major versions every cloud's managed service offers (RDS, Azure flexible server, Cloud SQL), checked on
@@ -110,12 +118,15 @@ public static partial class StackConfig
         new(DatabaseDeletionProtection, "boolean", true, "refuse to delete the database (turn off on throw-away stacks so `pulumi destroy` works)"),
         new(Registry, "string", "", "an existing registry (host and optional path) to pull images from instead of the one the stack provisions"),
         new(ControlPlaneAllowedCidrs, "array", Expr.List(), "CIDRs allowed to reach the Kubernetes API (empty: open)"),
+        new(GpuZones, "array", Expr.List(), "zones of the GPU pool (empty: the cloud's default for the region)"),
+        new(GpuDriverVersion, "string", DefaultGpuDriverVersion, "NVIDIA driver branch the GPU worker image needs (R580: CUDA 13)"),
     ];
 
     /// <summary>The element type of each <c>array</c> key.</summary>
     public static IReadOnlyDictionary<string, string> ArrayItems { get; } = new Dictionary<string, string>
     {
         [ControlPlaneAllowedCidrs] = "string",
+        [GpuZones] = "string",
     };
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
@@ -137,6 +148,8 @@ public static partial class StackConfig
             Tags = InferenceStackArgs.DefaultTags,
             Registry = keys[Registry],
             ControlPlaneAllowedCidrs = keys[ControlPlaneAllowedCidrs],
+            GpuZones = keys[GpuZones],
+            GpuDriverVersion = keys[GpuDriverVersion],
         };
     }
 
@@ -186,6 +199,7 @@ public static partial class StackConfig
             errors.Add(new(GpuInstanceType, mismatch));
         ValidateDatabase(values, errors, cloud);
         ValidateAccess(values, errors);
+        ValidateImagesAndGpuPlacement(values, errors, cloud);
         return errors;
     }
 
@@ -233,6 +247,29 @@ public static partial class StackConfig
         var first = image[..slash];
         return first.Contains('.') || first.Contains(':') || first == "localhost" ? first : null;
     }
+
+    /// <summary>Images named relative to the registry where the cloud wants that, the GPU pool's zones and the driver branch.</summary>
+    private static void ValidateImagesAndGpuPlacement(Values values, List<ConfigError> errors, CloudOffering cloud)
+    {
+        // The images are named relative to the registry (the stack's own or 'registry'): a host in them would be prefixed twice.
+        foreach (var key in new[] { RuntimeImage, WorkerPythonImage, WorkerGpuImage })
+            if (cloud.ImagesRelativeToRegistry && values.String(key) is { } image && RegistryHostOf(image) is not null)
+                errors.Add(new(key, $"'{image}' names a registry host: give the image relative to the registry (e.g. 'osforai-runtime:0.1.0') and set '{Registry}' to pull from another registry"));
+        if (values.List(GpuZones) is { } zones && values.String(Region) is { } region)
+            foreach (var zone in zones)
+                if (cloud.CheckZone(region, zone) is { } badZone)
+                    errors.Add(new(GpuZones, badZone));
+        if (values.String(GpuDriverVersion) is { } driver)
+        {
+            if (!DriverBranch().IsMatch(driver))
+                errors.Add(new(GpuDriverVersion, $"'{driver}' is not an NVIDIA driver branch such as '{DefaultGpuDriverVersion}'"));
+            else if (cloud.CheckGpuDriverVersion(int.Parse(driver, CultureInfo.InvariantCulture)) is { } badDriver)
+                errors.Add(new(GpuDriverVersion, badDriver));
+        }
+    }
+
+    [GeneratedRegex(@"^\d{3}$")]
+    private static partial Regex DriverBranch();
 
     /// <summary>Validates and throws one exception naming every bad key, as "project:key: problem (in file)".</summary>
     public static void ValidateOrThrow(StackFile file, CloudOffering cloud)

@@ -133,7 +133,7 @@ public sealed class AzureStackTests
         Assert.Contains("${osforai-kubelet-acr-pull}", ((YamlSequenceNode)Map(k8s, "options")["dependsOn"]).Select(n => n.ToString()));
 
         // CI pushes to the login server; every image is repository:tag there.
-        Assert.Equal("${osforai-registry.loginServer}", Text(Map(root, "outputs"), "registryLoginServer"));
+        Assert.Equal("${osforai-registry.loginServer}", Text(Map(root, "outputs"), "registry"));
         var yaml = Run(["synth", "azure", "--stack", "dev", "--project-dir", AzureProject]).Out;
         Assert.Contains("image: ${osforai-registry.loginServer}/${runtimeImage}", yaml);
         Assert.Contains("${osforai-registry.loginServer}/${workerPythonImage}", yaml);
@@ -148,7 +148,7 @@ public sealed class AzureStackTests
         var root = Synth("dev", project.Dir);
         Assert.Empty(Resources(root, "azure-native:containerregistry:Registry"));
         Assert.DoesNotContain(Resources(root, "azure-native:authorization:RoleAssignment"), r => r.Name.Contains("acr-pull", StringComparison.Ordinal));
-        Assert.Equal("${registry}", Text(Map(root, "outputs"), "registryLoginServer"));
+        Assert.Equal("${registry}", Text(Map(root, "outputs"), "registry"));
         var yaml = Run(["synth", "azure", "--stack", "dev", "--project-dir", project.Dir]).Out;
         Assert.Contains("image: ${registry}/${runtimeImage}", yaml);
         Assert.Contains("${registry}/${workerPythonImage}", yaml);

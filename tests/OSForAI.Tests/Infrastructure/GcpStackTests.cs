@@ -60,7 +60,7 @@ public sealed class GcpStackTests
         Assert.Equal(("nvidia.com/gpu", "true", "NO_SCHEDULE"), (Text(taint, "key"), Text(taint, "value"), Text(taint, "effect")));
         var accelerator = (YamlMappingNode)((YamlSequenceNode)nodeConfig["guestAccelerators"]).Single();
         Assert.Equal(("${gpuType}", "${gpusPerNode}"), (Text(accelerator, "type"), Text(accelerator, "count")));
-        Assert.Equal("DEFAULT", Text(Map(accelerator, "gpuDriverInstallationConfig"), "gpuDriverVersion"));
+        Assert.Equal("LATEST", Text(Map(accelerator, "gpuDriverInstallationConfig"), "gpuDriverVersion"));
 
         var system = Map(Pool(root, "system"), "properties");
         Assert.False(Map(system, "nodeConfig").Children.ContainsKey("taints"));
@@ -94,7 +94,7 @@ public sealed class GcpStackTests
 
         var deployment = Map(Resources(root, "kubernetes:apps/v1:Deployment").Single().Node, "properties");
         var container = (YamlMappingNode)((YamlSequenceNode)Map(Map(Map(deployment, "spec"), "template"), "spec")["containers"]).Single();
-        Assert.Equal("${runtimeImage}", Text(container, "image"));
+        Assert.Equal("${osforai-images-prefix}/${runtimeImage}", Text(container, "image"));
         var hpa = Map(Map(Resources(root, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").Single().Node, "properties"), "spec");
         Assert.Equal(("${gatewayMinReplicas}", "${gatewayMaxReplicas}"), (Text(hpa, "minReplicas"), Text(hpa, "maxReplicas")));
     }
