@@ -82,7 +82,7 @@ public static partial class ByoStackConfig
             case StackValue.Plain { Text: var text } when text.Length > 0:
                 errors.Add(new(State, "holds a database password: set it as a secret with 'pulumi config set --secret state postgres://USER:PASSWORD@HOST:5432/DB?sslmode=require'"));
                 return;
-            case StackValue.Structured:
+            case StackValue.Structured or StackValue.List:
                 errors.Add(new(State, "must be a single string, a PostgreSQL connection URI"));
                 return;
         }

@@ -40,6 +40,17 @@ public sealed record InferenceStackArgs
     /// <summary>The managed PostgreSQL server that holds the runtime's state (catalog, keys, jobs), shared by every gateway replica.</summary>
     public required DatabaseArgs Database { get; init; }
 
+    /// <summary>An existing registry/repository prefix the images are pulled from; "" (the default): the registry the stack provisions.</summary>
+    public Expr Registry { get; init; } = "";
+    /// <summary>Identities given cluster-admin (a list; the cloud's own identity format).</summary>
+    public Expr AdminPrincipals { get; init; } = Expr.List();
+    /// <summary>The identity CI deploys with, given cluster-admin; "" (the default): none.</summary>
+    public Expr CiPrincipal { get; init; } = "";
+    /// <summary>CIDRs allowed to reach the Kubernetes API (a list); empty: open.</summary>
+    public Expr ControlPlaneAllowedCidrs { get; init; } = Expr.List();
+    /// <summary>The NVIDIA driver branch the GPU worker image needs, e.g. "580".</summary>
+    public Expr GpuDriverVersion { get; init; } = StackConfig.DefaultGpuDriverVersion;
+
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =
     [

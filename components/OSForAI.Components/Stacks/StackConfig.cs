@@ -55,6 +55,15 @@ public static partial class StackConfig
     public const string DatabaseVersion = "databaseVersion";
     public const string DatabaseBackupDays = "databaseBackupDays";
     public const string DatabaseDeletionProtection = "databaseDeletionProtection";
+    // Registry, cluster access and GPU driver (issue 15).
+    public const string Registry = "registry";
+    public const string AdminPrincipals = "adminPrincipals";
+    public const string CiPrincipal = "ciPrincipal";
+    public const string ControlPlaneAllowedCidrs = "controlPlaneAllowedCidrs";
+    public const string GpuDriverVersion = "gpuDriverVersion";
+
+    /// <summary>The NVIDIA driver branch the GPU worker image needs (CUDA 13 needs R580 or newer).</summary>
+    public const string DefaultGpuDriverVersion = "580";
 
     /// <summary>
     /// The PostgreSQL major versions every cloud's managed service offers (RDS, Azure flexible server, Cloud SQL), checked on
@@ -106,6 +115,11 @@ public static partial class StackConfig
         new(DatabaseVersion, "string", DatabaseVersions[^1], "PostgreSQL major version"),
         new(DatabaseBackupDays, "integer", MinDatabaseBackupDays, "days of automated backups (point-in-time recovery)"),
         new(DatabaseDeletionProtection, "boolean", true, "refuse to delete the database (turn off on throw-away stacks so `pulumi destroy` works)"),
+        new(Registry, "string", "", "an existing registry/repository prefix to pull the images from (empty: the registry the stack provisions)"),
+        new(AdminPrincipals, "List<String>", Expr.List(), "identities given cluster-admin (IAM role/user ARNs on AWS, Entra object IDs on Azure, IAM members on GCP)"),
+        new(CiPrincipal, "string", "", "the identity CI deploys with (given cluster-admin; empty: none)"),
+        new(ControlPlaneAllowedCidrs, "List<String>", Expr.List(), "CIDRs allowed to reach the Kubernetes API (empty: open)"),
+        new(GpuDriverVersion, "string", DefaultGpuDriverVersion, "NVIDIA driver branch the GPU worker image needs (R580: CUDA 13)"),
     ];
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
@@ -125,6 +139,11 @@ public static partial class StackConfig
             WorkerPods = new WorkerPodArgs(keys[WorkerPythonImage], keys[WorkerGpuImage], keys[CpuWarmPods], keys[GpuWarmPods]),
             Database = new DatabaseArgs(keys[DatabaseInstanceType], keys[DatabaseStorageGb], keys[DatabaseVersion], keys[DatabaseBackupDays], keys[DatabaseDeletionProtection]),
             Tags = InferenceStackArgs.DefaultTags,
+            Registry = keys[Registry],
+            AdminPrincipals = keys[AdminPrincipals],
+            CiPrincipal = keys[CiPrincipal],
+            ControlPlaneAllowedCidrs = keys[ControlPlaneAllowedCidrs],
+            GpuDriverVersion = keys[GpuDriverVersion],
         };
     }
 
@@ -173,8 +192,38 @@ public static partial class StackConfig
         if (values.String(GpuInstanceType) is { } instanceType && gpuType is not null && cloud.CheckGpuInstance(gpuType, instanceType) is { } mismatch)
             errors.Add(new(GpuInstanceType, mismatch));
         ValidateDatabase(values, errors, cloud);
+        ValidateAccessAndRegistry(values, errors);
         return errors;
     }
+
+    private static void ValidateAccessAndRegistry(Values values, List<ConfigError> errors)
+    {
+        if (values.String(Registry) is { Length: > 0 } registry && !RegistryPrefix().IsMatch(registry))
+            errors.Add(new(Registry, $"'{registry}' is not a registry or repository prefix such as 'registry.example.com/team' (no tag, no scheme)"));
+        if (values.Strings(AdminPrincipals) is { } admins)
+        {
+            if (admins.FirstOrDefault(a => a.Trim().Length == 0 || a.Trim() != a) is { } blank)
+                errors.Add(new(AdminPrincipals, $"'{blank}' is not an identity (empty, or blanks around it)"));
+            if (admins.GroupBy(a => a, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                errors.Add(new(AdminPrincipals, $"'{twice.Key}' is listed twice"));
+            else if (values.String(CiPrincipal) is { Length: > 0 } ci && admins.Contains(ci, StringComparer.Ordinal))
+                errors.Add(new(AdminPrincipals, $"'{ci}' is the {CiPrincipal} too; list it once"));
+        }
+        if (values.Strings(ControlPlaneAllowedCidrs) is { } cidrs)
+            foreach (var cidr in cidrs.Where(c => !Ipv4Cidr().IsMatch(c) || c.Split('/', '.').Take(4).Any(o => int.Parse(o, CultureInfo.InvariantCulture) > 255)))
+                errors.Add(new(ControlPlaneAllowedCidrs, $"'{cidr}' is not an IPv4 CIDR such as '203.0.113.0/24'"));
+        if (values.String(GpuDriverVersion) is { } driver && !DriverBranch().IsMatch(driver))
+            errors.Add(new(GpuDriverVersion, $"'{driver}' is not an NVIDIA driver branch such as '{DefaultGpuDriverVersion}'"));
+    }
+
+    [GeneratedRegex(@"^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")]
+    private static partial Regex RegistryPrefix();
+
+    [GeneratedRegex(@"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/([0-9]|[12][0-9]|3[0-2])$")]
+    private static partial Regex Ipv4Cidr();
+
+    [GeneratedRegex(@"^\d{3}$")]
+    private static partial Regex DriverBranch();
 
     private static void ValidateDatabase(Values values, List<ConfigError> errors, CloudOffering cloud)
     {
@@ -238,7 +287,7 @@ public static partial class StackConfig
             {
                 case StackValue.Plain plain: return plain.Text;
                 case StackValue.Secret: return null; // encrypted: cannot be checked here
-                case StackValue.Structured:
+                case StackValue.Structured or StackValue.List:
                     Report(key, $"must be a single {setting.Type} value, not a list or object");
                     return null;
             }
@@ -246,6 +295,23 @@ public static partial class StackConfig
             // A stack that imports a Pulumi ESC environment may get the value from there.
             if (!file.ImportsEnvironment) Report(key, $"is required ({setting.Description}); set it with 'pulumi config set {key} <value>'");
             return null;
+        }
+
+        /// <summary>A list of strings (<c>List&lt;String&gt;</c> keys); empty when the key is not set; null when it cannot be read.</summary>
+        public IReadOnlyList<string>? Strings(string key)
+        {
+            switch (file.Get(key))
+            {
+                case null: return [];
+                case StackValue.List { Items: var items } when items.All(i => i is not null): return [.. items!];
+                case StackValue.Secret: return null;
+                case StackValue.List:
+                    Report(key, "must be a list of plain strings (no secrets or objects in it)");
+                    return null;
+                default:
+                    Report(key, $"must be a list, e.g. 'pulumi config set --path \"{key}[0]\" <value>'");
+                    return null;
+            }
         }
 
         public bool? Boolean(string key)
@@ -294,8 +360,10 @@ public abstract record StackValue
     public sealed record Plain(string Text) : StackValue;
     /// <summary><c>{secure: ...}</c>: encrypted by Pulumi.</summary>
     public sealed record Secret : StackValue;
-    /// <summary>A list or an object.</summary>
+    /// <summary>An object (or a list whose items are not all scalars).</summary>
     public sealed record Structured : StackValue;
+    /// <summary>A list; an item is null when it is not a plain scalar.</summary>
+    public sealed record List(IReadOnlyList<string?> Items) : StackValue;
 }
 
 /// <summary>
@@ -356,6 +424,7 @@ public sealed class StackFile
                 {
                     YamlScalarNode s => new StackValue.Plain(s.Value ?? ""),
                     YamlMappingNode m when m.Children.ContainsKey(new YamlScalarNode("secure")) => new StackValue.Secret(),
+                    YamlSequenceNode q => new StackValue.List([.. q.Children.Select(i => (i as YamlScalarNode)?.Value)]),
                     _ => new StackValue.Structured(),
                 };
             }
