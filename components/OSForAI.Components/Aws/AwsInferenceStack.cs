@@ -17,6 +17,8 @@ public sealed record AwsInferenceStackArgs(InferenceStackArgs Stack)
     public string? ClusterAutoscalerChartVersion { get; init; }
     public string? MetricsServerChartVersion { get; init; }
     public string? DevicePluginChartVersion { get; init; }
+    /// <summary>What the stack's settings file decides that Pulumi YAML cannot (<see cref="AwsStackConfig.ChoicesOf"/>).</summary>
+    public AwsStackChoices Choices { get; init; } = AwsStackChoices.Default;
 }
 
 /// <summary>
@@ -50,6 +52,9 @@ public sealed class AwsInferenceStack : InferenceStack
 
         Partition = new Variable($"{Name}-partition", new Invoke("aws:index/getPartition:getPartition", Expr.Object(), "partition", aws));
         Zones = new Variable($"{Name}-zones", new Invoke("aws:index/getAvailabilityZones:getAvailabilityZones", Expr.Object(("state", "available")), "names", aws));
+        GpuAmiReleaseVersion = new Variable($"{Name}-gpu-ami-release", new Invoke("aws:ssm/getParameter:getParameter", Expr.Object(
+            ("name", Expr.Concat("/aws/service/eks/optimized-ami/", args.KubernetesVersion, "/amazon-linux-2023/x86_64/nvidia/recommended/release_version"))),
+            "value", aws));
         Expr ManagedPolicy(string policy) => Expr.Concat("arn:", Partition.Output(), ":iam::aws:policy/", policy);
         Obj NameTag(string suffix, params (string, Expr?)[] more) =>
             Expr.Object([("Name", Expr.Concat(PulumiRef.Project, "-", PulumiRef.Stack, "-" + suffix)), .. more]);
@@ -120,18 +125,23 @@ public sealed class AwsInferenceStack : InferenceStack
                 ("role", NodeRole.Output("name")), ("policyArn", ManagedPolicy(p.Item2))), Child(aws)))
             .ToArray();
 
-        // The cluster. API_AND_CONFIG_MAP with creator admin: whoever runs `pulumi up` can use the kubeconfig below.
+        // The cluster. API_AND_CONFIG_MAP with creator admin: whoever runs `pulumi up` can use the kubeconfig below; the access
+        // entries (EksAccess) let in the adminPrincipals and the ciPrincipal.
         Cluster = new Resource("aws:eks/cluster:Cluster", "cluster", Expr.Object(
             ("roleArn", ClusterRole.Output("arn")),
             ("version", args.KubernetesVersion),
             ("vpcConfig", Expr.Object(
                 ("subnetIds", Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id")), .. publicSubnets.Select(s => (Expr)s.Output("id"))])),
                 ("endpointPrivateAccess", true),
-                ("endpointPublicAccess", true))),
+                ("endpointPublicAccess", true),
+                // controlPlaneAllowedCidrs; empty: open, written out so that emptying the list opens the endpoint again.
+                ("publicAccessCidrs", awsArgs.Choices.RestrictsControlPlane ? args.ControlPlaneAllowedCidrs : Expr.List("0.0.0.0/0")))),
             ("accessConfig", Expr.Object(
                 ("authenticationMode", "API_AND_CONFIG_MAP"),
                 ("bootstrapClusterCreatorAdminPermissions", true)))), Child(aws, clusterPolicy));
         var clusterName = Cluster.Output("name");
+        Access = new EksAccess("access", new EksAccessArgs(aws, clusterName, Partition.Output(), args.AdminPrincipals,
+            awsArgs.Choices.AdminPrincipalCount, args.CiPrincipal, awsArgs.Choices.HasCiPrincipal), this);
         var privateSubnetIds = Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id"))]);
 
         // The cluster-autoscaler owns desiredSize once the group exists.
@@ -151,25 +161,28 @@ public sealed class AwsInferenceStack : InferenceStack
             ("subnetIds", privateSubnetIds),
             // NVIDIA driver and container toolkit preinstalled; the device plugin comes from RuntimeDeployment.
             ("amiType", "AL2023_x86_64_NVIDIA"),
+            // The recommended AL2023 NVIDIA release of the cluster's version, which ships the R580 driver (gpuDriverVersion,
+            // AwsOffering.NvidiaDriverBranches): a group created on an older release moves to it, and to each later one, at the next up.
+            ("releaseVersion", GpuAmiReleaseVersion.Output()),
             ("instanceTypes", Expr.List(args.GpuPool.InstanceType)),
             ("diskSize", awsArgs.GpuNodeDiskGiB),
             ("scalingConfig", Expr.Object(
                 ("minSize", args.GpuPool.MinNodes), ("maxSize", args.GpuPool.MaxNodes), ("desiredSize", args.GpuPool.MinNodes))),
-            ("labels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType))),
+            ("labels", Expr.Object([.. GpuNodeLabels(args.GpuPool.GpuType).Select(l => (l.Key, (Expr?)l.Value))])),
             ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE"))))), scaledByAutoscaler);
 
         // Scale from zero: with no node running, the cluster-autoscaler learns what a new GPU node would look like
         // from these ASG tags. Managed node groups do not copy labels and taints to their ASG, so they are set here.
         // (EKS does tag the ASG with the k8s.io/cluster-autoscaler/enabled and /<cluster> discovery tags itself.)
         var gpuAsg = GpuNodeGroup.Output("resources[0].autoscalingGroups[0].name");
-        var templateTags = new (string Name, string Key, Expr Value)[]
-        {
-            ("gpu-asg-pool-label", $"k8s.io/cluster-autoscaler/node-template/label/{NodePools.PoolLabel}", NodePools.Gpu),
-            ("gpu-asg-gpu-type-label", $"k8s.io/cluster-autoscaler/node-template/label/{NodePools.GpuTypeLabel}", args.GpuPool.GpuType),
+        string[] tagNames = ["gpu-asg-pool-label", "gpu-asg-gpu-type-label", "gpu-asg-gpu-present-label", "gpu-asg-accelerator-label"];
+        (string Name, string Key, Expr Value)[] templateTags =
+        [
+            .. GpuNodeLabels(args.GpuPool.GpuType).Select((l, i) => (tagNames[i], $"k8s.io/cluster-autoscaler/node-template/label/{l.Key}", l.Value)),
             ("gpu-asg-taint", $"k8s.io/cluster-autoscaler/node-template/taint/{NodePools.GpuTaintKey}", $"{NodePools.GpuTaintValue}:{NodePools.GpuTaintEffect}"),
             // Tag values are strings; toJSON turns the integer config value into one.
             ("gpu-asg-gpu-resource", $"k8s.io/cluster-autoscaler/node-template/resources/{NodePools.GpuResource}", Expr.ToJson(args.GpuPool.GpusPerNode)),
-        };
+        ];
         GpuAsgTags = [.. templateTags.Select(t => new Resource("aws:autoscaling/tag:Tag", t.Name, Expr.Object(
             ("autoscalingGroupName", gpuAsg),
             ("tag", Expr.Object(("key", t.Key), ("value", t.Value), ("propagateAtLaunch", false)))), Child(aws)))];
@@ -196,7 +209,12 @@ public sealed class AwsInferenceStack : InferenceStack
                     "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLaunchConfigurations",
                     "autoscaling:DescribeScalingActivities", "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
                     "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup"), "*"),
-                Statement(Expr.List("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"), "*")))), Child(aws));
+                // Only the ASGs of this cluster's managed node groups, which EKS tags with eks:cluster-name.
+                Expr.Object(
+                    ("Effect", "Allow"),
+                    ("Action", Expr.List("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")),
+                    ("Resource", "*"),
+                    ("Condition", Expr.Object(("StringEquals", Expr.Object(("aws:ResourceTag/eks:cluster-name", clusterName))))))))), Child(aws));
         var autoscalerIdentity = new Resource("aws:eks/podIdentityAssociation:PodIdentityAssociation", "cluster-autoscaler-identity", Expr.Object(
             ("clusterName", clusterName),
             ("namespace", "kube-system"),
@@ -220,6 +238,10 @@ public sealed class AwsInferenceStack : InferenceStack
                     Expr.Concat(Bucket.Output("arn"), "/*"))))), Child(aws));
         RuntimeAccessKey = new Resource("aws:iam/accessKey:AccessKey", "runtime-access-key", Expr.Object(
             ("user", RuntimeUser.Output("name"))), Child(aws));
+
+        // Images: the stack's ECR repositories (or the registry key's), pulled with the node role's AmazonEC2ContainerRegistryReadOnly.
+        Images = new EcrImages("images", new EcrImagesArgs(aws, args.Registry,
+            [args.RuntimeImage, args.WorkerPods.PythonImage, args.WorkerPods.OnnxImage], awsArgs.Choices), this);
 
         // State: PostgreSQL in the private subnets, reachable from the cluster's security group only.
         Database = new RdsPostgres("database", new RdsPostgresArgs(aws, args.Database, vpcId, privateSubnetIds,
@@ -273,11 +295,11 @@ public sealed class AwsInferenceStack : InferenceStack
         {
             Provider = k8s,
             Namespace = args.Namespace,
-            Image = args.RuntimeImage,
+            Image = Images.RuntimeImage,
             MinReplicas = args.GatewayMinReplicas,
             MaxReplicas = args.GatewayMaxReplicas,
             State = Database.ConnectionUri,
-            WorkerPods = args.WorkerPods,
+            WorkerPods = args.WorkerPods with { PythonImage = Images.WorkerPythonImage, OnnxImage = Images.WorkerGpuImage },
             DevicePlugin = DevicePluginMode.Helm,
             DevicePluginVersion = awsArgs.DevicePluginChartVersion,
             GatewayAddress = LoadBalancerAddress.Hostname,
@@ -294,6 +316,24 @@ public sealed class AwsInferenceStack : InferenceStack
         BucketUri = Expr.Concat("s3://", Bucket.Output("bucket"));
     }
 
+    /// <summary>
+    /// The GPU nodes' labels: the pool label and GPU type every cloud sets, <c>nvidia.com/gpu.present=true</c> (what the NVIDIA device
+    /// plugin chart's default node affinity selects; the AL2023 NVIDIA AMI does not set it), and <c>k8s.amazonaws.com/accelerator</c>,
+    /// the GPU label cluster-autoscaler's AWS provider reads, so a booting GPU node is not taken for a GPU-less one.
+    /// </summary>
+    public static IReadOnlyList<KeyValuePair<string, Expr>> GpuNodeLabels(Expr gpuType) =>
+    [
+        new(NodePools.PoolLabel, NodePools.Gpu),
+        new(NodePools.GpuTypeLabel, gpuType),
+        new(DevicePluginGpuLabel, "true"),
+        new(AutoscalerGpuLabel, gpuType),
+    ];
+
+    /// <summary>The label the NVIDIA device plugin chart's default affinity matches (besides NFD's pci-10de label).</summary>
+    public const string DevicePluginGpuLabel = "nvidia.com/gpu.present";
+    /// <summary>cluster-autoscaler's GPU label on AWS (its GPULabel; the AWS provider reads no other).</summary>
+    public const string AutoscalerGpuLabel = "k8s.amazonaws.com/accelerator";
+
     private static Expr TrustPolicy(string service) => PolicyDocument(Expr.Object(
         ("Effect", "Allow"), ("Principal", Expr.Object(("Service", service))), ("Action", "sts:AssumeRole")));
 
@@ -307,11 +347,13 @@ public sealed class AwsInferenceStack : InferenceStack
         Expr.ToJson(Expr.Object(("Version", "2012-10-17"), ("Statement", Expr.List(statements))));
 
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public override IReadOnlyList<Variable> Variables => [Partition, Zones, Kubeconfig];
+    public override IReadOnlyList<Variable> Variables => [Partition, Zones, GpuAmiReleaseVersion, Kubeconfig];
 
     public Resource Provider { get; }
     public Variable Partition { get; }
     public Variable Zones { get; }
+    /// <summary>The recommended AL2023 NVIDIA AMI release of the cluster's Kubernetes version (SSM public parameter).</summary>
+    public Variable GpuAmiReleaseVersion { get; }
     public Resource Vpc { get; }
     public Resource InternetGateway { get; }
     public IReadOnlyList<Resource> PublicSubnets { get; }
@@ -323,6 +365,10 @@ public sealed class AwsInferenceStack : InferenceStack
     public Resource ClusterRole { get; }
     public Resource NodeRole { get; }
     public override Resource Cluster { get; }
+    /// <summary>Access entries for the adminPrincipals and the ciPrincipal.</summary>
+    public EksAccess Access { get; }
+    /// <summary>The images' ECR repositories (or those under the registry key) and the image references.</summary>
+    public EcrImages Images { get; }
     public Resource SystemNodeGroup { get; }
     public Resource GpuNodeGroup { get; }
     public IReadOnlyList<Resource> GpuAsgTags { get; }
@@ -351,7 +397,19 @@ public static class AwsStackProgram
 {
     public const string ProjectName = "osforai-aws";
 
-    public static PulumiProgram Build(string projectName = ProjectName) =>
-        InferenceStack.Program(projectName, "OSForAI GPU inference stack on AWS (EKS, S3, RDS for PostgreSQL), synthesized by OSForAI.Stacks", AwsOffering.Instance,
-            args => new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args)));
+    /// <param name="stack">
+    /// The stack's settings file, for the choices Pulumi YAML cannot make from config (<see cref="AwsStackConfig.ChoicesOf"/>); null
+    /// (Pulumi asking for plugins) takes the defaults.
+    /// </param>
+    public static PulumiProgram Build(string projectName = ProjectName, StackFile? stack = null)
+    {
+        AwsInferenceStack? aws = null;
+        var program = InferenceStack.Program(projectName, "OSForAI GPU inference stack on AWS (EKS, S3, RDS for PostgreSQL, ECR), synthesized by OSForAI.Stacks", AwsOffering.Instance,
+            args => aws = new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args) { Choices = AwsStackConfig.ChoicesOf(stack) }));
+        // Where CI pushes: docker login to registry, then push <repository>:<tag> and set the image keys to the tag.
+        program.AddOutput("registry", aws!.Images.RegistryHost);
+        string[] outputs = ["runtimeRepository", "workerPythonRepository", "workerGpuRepository"];
+        for (var i = 0; i < outputs.Length; i++) program.AddOutput(outputs[i], aws.Images.RepositoryUrls[i]);
+        return program;
+    }
 }

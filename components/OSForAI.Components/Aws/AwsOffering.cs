@@ -23,6 +23,13 @@ public sealed partial class AwsOffering : CloudOffering
         ["nvidia-h200"] = ["p5e", "p5en"],
     };
 
+    /// <summary>
+    /// The NVIDIA driver branches the EKS-optimized AL2023 NVIDIA AMIs ship (checked 2026-12-05): R580 on every Kubernetes version
+    /// since the late-2025 releases (awslabs/amazon-eks-ami issue 2470: 1.34 first, then backported to 1.33 down to 1.29). The GPU
+    /// node group follows the recommended release of its Kubernetes version, so it runs R580 (CUDA 13).
+    /// </summary>
+    public static IReadOnlyList<string> NvidiaDriverBranches { get; } = ["580"];
+
     /// <summary>Graviton burstable, two vCPUs and 4 GiB: enough for the catalog and job state of a first deployment.</summary>
     public override string DefaultDatabaseInstanceType => "db.t4g.medium";
 

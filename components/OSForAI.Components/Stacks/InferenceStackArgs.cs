@@ -46,6 +46,10 @@ public sealed record InferenceStackArgs
     public Expr ControlPlaneAllowedCidrs { get; init; } = Expr.List();
     /// <summary>The GPU pool's zones (a list); empty: the cloud's default placement in the region.</summary>
     public Expr GpuZones { get; init; } = Expr.List();
+    /// <summary>Identities given cluster-admin (a list; the cloud's own identity format).</summary>
+    public Expr AdminPrincipals { get; init; } = Expr.List();
+    /// <summary>The identity CI deploys with, given cluster-admin; "" (the default): none.</summary>
+    public Expr CiPrincipal { get; init; } = "";
     /// <summary>The NVIDIA driver branch the GPU worker image needs, e.g. "580".</summary>
     public Expr GpuDriverVersion { get; init; } = StackConfig.DefaultGpuDriverVersion;
 

@@ -59,6 +59,8 @@ public static partial class StackConfig
     public const string ControlPlaneAllowedCidrs = "controlPlaneAllowedCidrs";
     public const string GpuZones = "gpuZones";
     public const string GpuDriverVersion = "gpuDriverVersion";
+    public const string AdminPrincipals = "adminPrincipals";
+    public const string CiPrincipal = "ciPrincipal";
 
     /// <summary>
     /// The NVIDIA driver branch the GPU worker image needs (deploy/docker/worker-gpu.Dockerfile: CUDA 13 needs driver R580 or
@@ -119,6 +121,8 @@ public static partial class StackConfig
         new(Registry, "string", "", "an existing registry (host and optional path) to pull images from instead of the one the stack provisions"),
         new(ControlPlaneAllowedCidrs, "array", Expr.List(), "CIDRs allowed to reach the Kubernetes API (empty: open)"),
         new(GpuZones, "array", Expr.List(), "zones of the GPU pool (empty: the cloud's default for the region)"),
+        new(AdminPrincipals, "array", Expr.List(), "identities given cluster-admin (IAM role/user ARNs on AWS, Entra object IDs on Azure, IAM members on GCP)"),
+        new(CiPrincipal, "string", "", "the identity CI deploys with (given cluster-admin; empty: none)"),
         new(GpuDriverVersion, "string", DefaultGpuDriverVersion, "NVIDIA driver branch the GPU worker image needs (R580: CUDA 13)"),
     ];
 
@@ -127,6 +131,7 @@ public static partial class StackConfig
     {
         [ControlPlaneAllowedCidrs] = "string",
         [GpuZones] = "string",
+        [AdminPrincipals] = "string",
     };
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
@@ -149,6 +154,8 @@ public static partial class StackConfig
             Registry = keys[Registry],
             ControlPlaneAllowedCidrs = keys[ControlPlaneAllowedCidrs],
             GpuZones = keys[GpuZones],
+            AdminPrincipals = keys[AdminPrincipals],
+            CiPrincipal = keys[CiPrincipal],
             GpuDriverVersion = keys[GpuDriverVersion],
         };
     }
@@ -200,8 +207,22 @@ public static partial class StackConfig
         ValidateDatabase(values, errors, cloud);
         ValidateAccess(values, errors);
         ValidateImagesAndGpuPlacement(values, errors, cloud);
+        ValidatePrincipals(values, errors);
         return errors;
     }
+
+    /// <summary>Who is given cluster-admin: no blank or repeated identity, and the CI identity not listed twice.</summary>
+    private static void ValidatePrincipals(Values values, List<ConfigError> errors)
+    {
+        if (values.List(AdminPrincipals) is not { } admins) return;
+        if (admins.FirstOrDefault(a => a.Trim().Length == 0 || a.Trim() != a) is { } blank)
+            errors.Add(new(AdminPrincipals, $"'{blank}' is not an identity (empty, or blanks around it)"));
+        if (admins.GroupBy(a => a, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            errors.Add(new(AdminPrincipals, $"'{twice.Key}' is listed twice"));
+        else if (values.String(CiPrincipal) is { Length: > 0 } ci && admins.Contains(ci, StringComparer.Ordinal))
+            errors.Add(new(AdminPrincipals, $"'{ci}' is the {CiPrincipal} too; list it once"));
+    }
+
 
     private static void ValidateDatabase(Values values, List<ConfigError> errors, CloudOffering cloud)
     {
@@ -341,6 +362,7 @@ public static partial class StackConfig
             return null;
         }
 
+        /// <summary>A list of strings (<c>List&lt;String&gt;</c> keys); empty when the key is not set; null when it cannot be read.</summary>
         public bool? Boolean(string key)
         {
             var raw = Raw(key);

@@ -97,7 +97,7 @@ public sealed partial class AwsStackTests
 
         var deployment = Map(Resources(root, "kubernetes:apps/v1:Deployment").Single().Node, "properties");
         var container = (YamlMappingNode)((YamlSequenceNode)Map(Map(Map(deployment, "spec"), "template"), "spec")["containers"]).Single();
-        Assert.Equal("${runtimeImage}", Text(container, "image"));
+        Assert.Equal("${osforai-images-runtime.repositoryUrl}:${runtimeImage}", Text(container, "image"));
         Assert.Equal("/health", Text(Map(Map(container, "readinessProbe"), "httpGet"), "path"));
         var service = Map(Map(Resources(root, "kubernetes:core/v1:Service").Single().Node, "properties"), "spec");
         Assert.Equal("LoadBalancer", Text(service, "type"));

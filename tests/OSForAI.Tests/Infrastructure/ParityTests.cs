@@ -23,8 +23,9 @@ public sealed class ParityTests
     {
         foreach (var (cloud, p) in Programs)
         {
-            // registry: the repository CI pushes to, on the clouds whose stack provisions one (Azure and GCP so far).
-            Assert.Equal(["adminKey", "bucketUri", "clusterName", "gatewayUrl", "kubeconfig"], p.Outputs.Select(o => o.Key).Where(k => k != "registry").Order(StringComparer.Ordinal));
+            // registry: where CI pushes the images, on every cloud; AWS adds one repository output per image (ECR keeps one each).
+            string[] repositories = cloud == "aws" ? ["runtimeRepository", "workerGpuRepository", "workerPythonRepository"] : [];
+            Assert.Equal(["adminKey", "bucketUri", "clusterName", "gatewayUrl", "kubeconfig", "registry", .. repositories], p.Outputs.Select(o => o.Key).Order(StringComparer.Ordinal));
             foreach (var secret in new[] { "kubeconfig", "adminKey" })
                 Assert.True(p.Outputs.Single(o => o.Key == secret).Value is Fn { Name: "fn::secret" }, $"{cloud}: {secret} must be secret");
         }
