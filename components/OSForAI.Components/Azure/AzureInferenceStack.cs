@@ -12,8 +12,6 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
     public string StorageSku { get; init; } = "Standard_LRS";
     /// <summary>The blob container behind data://.</summary>
     public string ContainerName { get; init; } = "osforai";
-    /// <summary>Pins the nvidia-device-plugin chart; null takes the repository's latest.</summary>
-    public string? DevicePluginChartVersion { get; init; }
     /// <summary>
     /// The stack's virtual network. Clear of AKS's default service range (10.0.0.0/16) and overlay pod range (10.244.0.0/16); the
     /// same range AKS gives the virtual networks it creates itself.
@@ -199,7 +197,8 @@ public sealed class AzureInferenceStack : InferenceStack
             State = Database.ConnectionUri,
             WorkerPods = args.WorkerPods,
             DevicePlugin = DevicePluginMode.Helm,
-            DevicePluginVersion = azureArgs.DevicePluginChartVersion,
+            DevicePluginVersion = args.DevicePluginChartVersion,
+            Gateway = args.Gateway,
             // Azure's load balancer gives the Service a public IP.
             GatewayAddress = LoadBalancerAddress.Ip,
             DataStore = new DataStoreBinding("Azure", "platform", Expr.Concat("azure+platform://", Container.Output("name"), "/osforai"))
@@ -260,7 +259,7 @@ public static class AzureStackProgram
             {
                 DatabaseTier = DatabaseTierOf(stack),
                 DatabaseDeletionLock = DatabaseDeletionLockOf(stack),
-            }));
+            }), stack);
 
     /// <summary>The tier of the stack's databaseInstanceType (validated before this runs); the default size's without one.</summary>
     public static string DatabaseTierOf(StackFile? stack) =>

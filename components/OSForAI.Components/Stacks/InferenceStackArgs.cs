@@ -40,6 +40,13 @@ public sealed record InferenceStackArgs
     /// <summary>The managed PostgreSQL server that holds the runtime's state (catalog, keys, jobs), shared by every gateway replica.</summary>
     public required DatabaseArgs Database { get; init; }
 
+    /// <summary>The cluster-autoscaler Helm chart version (clouds that install it: EKS).</summary>
+    public Expr? ClusterAutoscalerChartVersion { get; init; }
+    /// <summary>The nvidia-device-plugin Helm chart version (clouds that install it: EKS and AKS).</summary>
+    public Expr? DevicePluginChartVersion { get; init; }
+    /// <summary>TLS or plain HTTP, public or internal load balancer (<see cref="GatewayExposure"/>); plain HTTP on a public one by default.</summary>
+    public Kubernetes.GatewayArgs Gateway { get; init; } = Kubernetes.GatewayArgs.PlainHttp;
+
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =
     [
