@@ -213,6 +213,73 @@ public sealed class SharedStackFixesTests
         if (cloud == "aws") Assert.Equal("nlb", Text(annotations, "service.beta.kubernetes.io/aws-load-balancer-type"));
     }
 
+    // ------------------------------------------------------------------------------------------ CI promotion
+
+    private static YamlMappingNode WorkflowJobs()
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(File.ReadAllText(Path.Combine(RepoRoot, ".github", "workflows", "stacks.yml"))));
+        return Map(stream.Documents[0].RootNode, "jobs");
+    }
+
+    private static string JobText(string job)
+    {
+        var stream = new YamlStream();
+        stream.Add(new YamlDocument(Map(WorkflowJobs(), job)));
+        var writer = new StringWriter();
+        stream.Save(writer, assignAnchors: false);
+        return writer.ToString();
+    }
+
+    [Theory]
+    [InlineData("preview")]
+    [InlineData("dev")]
+    [InlineData("prod")]
+    public void Every_job_that_reaches_gke_installs_the_gke_auth_plugin(string job)
+    {
+        var steps = Seq(Map(WorkflowJobs(), job), "steps").ToList();
+        var plugin = steps.Single(step => step.Children.TryGetValue("with", out var with)
+            && ((YamlMappingNode)with).Children.TryGetValue("install_components", out var c) && ((YamlScalarNode)c).Value!.Contains("gke-gcloud-auth-plugin"));
+        Assert.StartsWith("google-github-actions/setup-gcloud@", Text(plugin, "uses"));
+        Assert.Equal("matrix.cloud == 'gcp'", Text(plugin, "if"));
+        // Before anything runs pulumi against the cluster.
+        Assert.True(steps.IndexOf(plugin) < steps.FindIndex(step => step.Children.ContainsKey("uses") && Text(step, "uses").StartsWith("pulumi/actions@", StringComparison.Ordinal) && step.Children.ContainsKey("with")));
+    }
+
+    [Fact]
+    public void Pull_requests_get_a_pulumi_preview_of_every_clouds_dev_stack_that_does_not_stop_the_others()
+    {
+        var preview = Map(WorkflowJobs(), "preview");
+        Assert.Contains("pull_request", Text(preview, "if"));
+        Assert.Equal("false", Text(Map(preview, "strategy"), "fail-fast"));
+        var pulumi = Seq(preview, "steps").Where(step => step.Children.ContainsKey("uses") && Text(step, "uses").StartsWith("pulumi/actions@", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["preview"], pulumi.Select(step => Text(Map(step, "with"), "command")));
+        Assert.DoesNotContain("command: up", JobText("preview"));
+    }
+
+    [Fact]
+    public void A_cloud_whose_dev_failed_does_not_block_the_other_clouds_promotion()
+    {
+        var prod = Map(WorkflowJobs(), "prod");
+        var condition = Text(prod, "if");
+        // Not the default success() of every dev leg: prod runs once the images exist, each leg checks its own cloud's dev.
+        Assert.Contains("!cancelled()", condition);
+        Assert.Contains("needs.images.result == 'success'", condition);
+        Assert.Equal("false", Text(Map(prod, "strategy"), "fail-fast"));
+        var text = JobText("prod");
+        Assert.Contains("pulumi stack history --stack dev --json", text);
+        Assert.Contains("succeeded", text);
+    }
+
+    [Fact]
+    public void The_gpu_worker_image_is_set_and_promoted_only_where_the_program_declares_it()
+    {
+        Assert.Matches(@"if dotnet run --project \.\./OSForAI\.Stacks -- synth \$\{\{ matrix\.cloud \}\} \| grep -qE '\^  workerGpuImage:'; then\s+pulumi config set workerGpuImage",
+            JobText("dev").Replace("\\n", "\n"));
+        Assert.Matches(@"if worker_gpu_image=""\$\(pulumi config get workerGpuImage --stack dev 2>/dev/null\)""; then\s+pulumi config set workerGpuImage",
+            File.ReadAllText(Path.Combine(RepoRoot, ".github", "workflows", "stacks.yml")));
+    }
+
     private static string GatewayUrl(YamlMappingNode root)
     {
         var output = Map(root, "outputs")["gatewayUrl"];
