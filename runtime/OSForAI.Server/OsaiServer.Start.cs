@@ -49,6 +49,9 @@ public static partial class OsaiServer
             k.Limits.MaxRequestBodySize = null;
             k.AddServerHeader = false;
         });
+        // HTTPS endpoints from configuration (Kestrel:Endpoints:<name>:Url https://..., Certificate:Path/KeyPath PEM files: the stacks'
+        // gateway certificate), which the slim builder leaves out; such an endpoint replaces the HTTP address below.
+        builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.UseUrls($"http://{(options.Host.Contains(':') ? $"[{options.Host}]" : options.Host)}:{options.Port}");
 
         var s = builder.Services;

@@ -41,13 +41,13 @@ public static class StacksCli
 
     /// <summary>
     /// The stacks built so far: how to build each program (from the project name and, when synthesizing for a stack,
-    /// its settings file — aws, azure and byo read synth-time choices from it) and how to validate a stack's settings.
+    /// its settings file — every cloud reads the gateway's exposure from it, azure its database choices, byo its cluster's) and how to validate a stack's settings.
     /// </summary>
     private static readonly Dictionary<string, (Func<string, StackFile?, PulumiProgram> Build, Action<StackFile> Validate)> Implemented = new()
     {
         ["aws"] = ((project, file) => AwsStackProgram.Build(project, file), AwsStackConfig.ValidateOrThrow),
         ["azure"] = ((project, file) => AzureStackProgram.Build(project, file), file => StackConfig.ValidateOrThrow(file, AzureOffering.Instance)),
-        ["gcp"] = ((project, _) => GcpStackProgram.Build(project), file => StackConfig.ValidateOrThrow(file, GcpOffering.Instance)),
+        ["gcp"] = ((project, file) => GcpStackProgram.Build(project, file), file => StackConfig.ValidateOrThrow(file, GcpOffering.Instance)),
         ["byo"] = ((project, file) => ByoStackProgram.Build(project, ByoStackConfig.DevicePluginOf(file), ByoStackConfig.LoadBalancerAddressOf(file)),
             ByoStackConfig.ValidateOrThrow),
     };

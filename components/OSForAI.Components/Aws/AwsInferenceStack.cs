@@ -13,10 +13,8 @@ public sealed record AwsInferenceStackArgs(InferenceStackArgs Stack)
     /// <summary>One private subnet per availability zone (nodes and pods: the VPC CNI gives pods VPC addresses, so these are large).</summary>
     public IReadOnlyList<string> PrivateSubnetCidrs { get; init; } = ["10.0.128.0/18", "10.0.192.0/18"];
     public int GpuNodeDiskGiB { get; init; } = 200;
-    /// <summary>Chart versions; null takes the repository's latest.</summary>
-    public string? ClusterAutoscalerChartVersion { get; init; }
-    public string? MetricsServerChartVersion { get; init; }
-    public string? DevicePluginChartVersion { get; init; }
+    /// <summary>The metrics-server chart version (cluster-autoscaler's and the device plugin's are config keys).</summary>
+    public string? MetricsServerChartVersion { get; init; } = "3.13.0";
     /// <summary>What the stack's settings file decides that Pulumi YAML cannot (<see cref="AwsStackConfig.ChoicesOf"/>).</summary>
     public AwsStackChoices Choices { get; init; } = AwsStackChoices.Default;
 }
@@ -269,7 +267,7 @@ public sealed class AwsInferenceStack : InferenceStack
         ClusterAutoscaler = new Resource("kubernetes:helm.sh/v3:Release", "cluster-autoscaler", Expr.Object(
             ("name", "cluster-autoscaler"),
             ("chart", "cluster-autoscaler"),
-            ("version", awsArgs.ClusterAutoscalerChartVersion is { } cav ? (Expr)cav : null),
+            ("version", args.ClusterAutoscalerChartVersion),
             ("namespace", "kube-system"),
             ("repositoryOpts", Expr.Object(("repo", "https://kubernetes.github.io/autoscaler"))),
             ("values", Expr.Object(
@@ -301,7 +299,8 @@ public sealed class AwsInferenceStack : InferenceStack
             State = Database.ConnectionUri,
             WorkerPods = args.WorkerPods with { PythonImage = Images.WorkerPythonImage, OnnxImage = Images.WorkerGpuImage },
             DevicePlugin = DevicePluginMode.Helm,
-            DevicePluginVersion = awsArgs.DevicePluginChartVersion,
+            DevicePluginVersion = args.DevicePluginChartVersion,
+            Gateway = args.Gateway,
             GatewayAddress = LoadBalancerAddress.Hostname,
             // An internet-facing Network Load Balancer from the in-tree service controller.
             ServiceAnnotations = [new("service.beta.kubernetes.io/aws-load-balancer-type", "nlb")],
@@ -405,7 +404,7 @@ public static class AwsStackProgram
     {
         AwsInferenceStack? aws = null;
         var program = InferenceStack.Program(projectName, "OSForAI GPU inference stack on AWS (EKS, S3, RDS for PostgreSQL, ECR), synthesized by OSForAI.Stacks", AwsOffering.Instance,
-            args => aws = new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args) { Choices = AwsStackConfig.ChoicesOf(stack) }));
+            args => aws = new AwsInferenceStack("osforai", new AwsInferenceStackArgs(args) { Choices = AwsStackConfig.ChoicesOf(stack) }), stack);
         // Where CI pushes: docker login to registry, then push <repository>:<tag> and set the image keys to the tag.
         program.AddOutput("registry", aws!.Images.RegistryHost);
         string[] outputs = ["runtimeRepository", "workerPythonRepository", "workerGpuRepository"];

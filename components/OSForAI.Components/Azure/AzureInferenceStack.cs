@@ -12,8 +12,6 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
     public string StorageSku { get; init; } = "Standard_LRS";
     /// <summary>The blob container behind data://.</summary>
     public string ContainerName { get; init; } = "osforai";
-    /// <summary>Pins the nvidia-device-plugin chart; null takes the repository's latest.</summary>
-    public string? DevicePluginChartVersion { get; init; }
     /// <summary>
     /// The stack's virtual network. Clear of AKS's default service range (10.0.0.0/16) and overlay pod range (10.244.0.0/16); the
     /// same range AKS gives the virtual networks it creates itself.
@@ -277,7 +275,8 @@ public sealed class AzureInferenceStack : InferenceStack
                 OnnxImage = Image(StackConfig.WorkerGpuImage, args.WorkerPods.OnnxImage),
             },
             DevicePlugin = DevicePluginMode.Helm,
-            DevicePluginVersion = azureArgs.DevicePluginChartVersion,
+            DevicePluginVersion = args.DevicePluginChartVersion,
+            Gateway = args.Gateway,
             // Azure's load balancer gives the Service a public IP.
             GatewayAddress = LoadBalancerAddress.Ip,
             DataStore = new DataStoreBinding("Azure", "platform", Expr.Concat("azure+platform://", Container.Output("name"), "/osforai"))
@@ -368,7 +367,7 @@ public static class AzureStackProgram
                 DatabaseDeletionLock = DatabaseDeletionLockOf(stack),
                 ProvisionRegistry = ProvisionRegistryOf(stack),
                 ImagesWithRegistryHost = ImagesWithRegistryHostOf(stack),
-            }));
+            }), stack);
         // Where CI pushes the images (docs/deploy.md).
         program.AddOutput("registry", azure!.RegistryLoginServer);
         return program;

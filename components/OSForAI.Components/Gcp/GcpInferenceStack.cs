@@ -217,6 +217,7 @@ public sealed class GcpInferenceStack : InferenceStack
             DevicePlugin = DevicePluginMode.Managed,
             // An external passthrough Network Load Balancer, GKE's default for a LoadBalancer Service.
             GatewayAddress = LoadBalancerAddress.Ip,
+            Gateway = args.Gateway,
             DataStore = new DataStoreBinding("S3", "platform", Expr.Concat("s3+platform://", Bucket.Output("name"), "/osforai"))
             {
                 Settings = [new("ServiceUrl", GcsEndpoint), new("Region", "auto")],
@@ -272,7 +273,7 @@ public static class GcpStackProgram
 {
     public const string ProjectName = "osforai-gcp";
 
-    public static PulumiProgram Build(string projectName = ProjectName) =>
+    public static PulumiProgram Build(string projectName = ProjectName, StackFile? stack = null) =>
         InferenceStack.Program(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS, Cloud SQL for PostgreSQL, Artifact Registry), synthesized by OSForAI.Stacks", GcpOffering.Instance,
-            args => new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args)));
+            args => new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args)), stack);
 }

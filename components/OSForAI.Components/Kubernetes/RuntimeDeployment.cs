@@ -35,6 +35,18 @@ public sealed record DataStoreBinding(string Scheme, string Label, Expr Uri)
 /// <param name="Values">An object of setting name → string value (a secret).</param>
 public sealed record DeployTimeSettings(Expr EnvPrefix, Expr Values);
 
+/// <summary>The gateway's certificate and private key (PEM, secrets): the pods serve HTTPS with them.</summary>
+public sealed record GatewayTls(Expr Certificate, Expr PrivateKey);
+
+/// <summary>How the gateway is exposed: HTTPS with <see cref="Tls"/> (plain HTTP without), and extra Service annotations (an internal load balancer).</summary>
+public sealed record GatewayArgs
+{
+    public GatewayTls? Tls { get; init; }
+    public IReadOnlyList<KeyValuePair<string, Expr>> ServiceAnnotations { get; init; } = [];
+    /// <summary>Plain HTTP on the cloud's default (public) load balancer.</summary>
+    public static GatewayArgs PlainHttp { get; } = new();
+}
+
 public sealed record RuntimeDeploymentArgs
 {
     /// <summary>The <c>pulumi:providers:kubernetes</c> of the cluster.</summary>
@@ -52,8 +64,8 @@ public sealed record RuntimeDeploymentArgs
     /// </summary>
     public required Expr State { get; init; }
     public DevicePluginMode DevicePlugin { get; init; } = DevicePluginMode.Helm;
-    /// <summary>Pins the nvidia-device-plugin chart; null takes the repository's latest.</summary>
-    public string? DevicePluginVersion { get; init; }
+    /// <summary>Pins the nvidia-device-plugin chart (the stacks' devicePluginChartVersion); null takes the repository's latest.</summary>
+    public Expr? DevicePluginVersion { get; init; }
     public LoadBalancerAddress GatewayAddress { get; init; } = LoadBalancerAddress.Hostname;
     /// <summary>
     /// The cluster's nodes carry the <see cref="NodePools.PoolLabel"/> labels the cloud stacks give them, so the gateway
@@ -63,6 +75,8 @@ public sealed record RuntimeDeploymentArgs
     public bool NodePoolLabels { get; init; } = true;
     /// <summary>Cloud-specific annotations of the gateway Service (load balancer type, scheme).</summary>
     public IReadOnlyList<KeyValuePair<string, Expr>> ServiceAnnotations { get; init; } = [];
+    /// <summary>TLS and the internal load balancer's annotations (added to <see cref="ServiceAnnotations"/>); plain HTTP by default.</summary>
+    public GatewayArgs Gateway { get; init; } = GatewayArgs.PlainHttp;
     /// <summary>
     /// The Kubernetes worker host: workers run as pods on the node pools (<see cref="NodePools.WorkerPools"/>), with these images and
     /// warm pods. Null: the process host (workers are child processes in the gateway pod), for clusters whose nodes do not carry the
@@ -87,6 +101,15 @@ public sealed class RuntimeDeployment : ComponentResource
     public const int ContainerPort = 8080;
     public const string HomePath = "/var/lib/osforai";
     public const string SecretsPath = "/var/run/secrets/osforai/data";
+    /// <summary>Where the gateway's certificate Secret (kubernetes.io/tls: tls.crt, tls.key) is mounted when it serves HTTPS.</summary>
+    public const string TlsPath = "/var/run/secrets/osforai/tls";
+    /// <summary>
+    /// The mode of the Secret volumes' files: owner and group may read (0440). The kubelet gives the files the pod's fsGroup
+    /// (<see cref="ImageUid"/>) as their group, so the runtime user reads them through its group whatever uid a platform runs it as.
+    /// </summary>
+    public const int SecretFileMode = 0b100_100_000; // 0440
+    /// <summary>The Kestrel endpoint the gateway serves HTTPS on (ASP.NET Core configuration from environment variables).</summary>
+    public const string HttpsEndpointPrefix = "Kestrel__Endpoints__Https__";
     /// <summary>The port the Kubernetes worker host listens on for worker pods dialling back (container port named <see cref="WorkersPortName"/>).</summary>
     public const int WorkersPort = 7071;
     public const string WorkersPortName = "workers";
@@ -166,11 +189,45 @@ public sealed class RuntimeDeployment : ComponentResource
             ("type", "Opaque"),
             ("stringData", Expr.Object((AdminKeySecretKey, AdminKey)))), Child(provider));
         var env = new List<Expr> { SecretEnv(StateVariable, StateSecret, StateSecretKey), SecretEnv(AdminKeyVariable, AdminKeySecret, AdminKeySecretKey) };
+        // HTTPS: the certificate in a kubernetes.io/tls Secret (auto-named: a new certificate rolls the Deployment), mounted as files that
+        // Kestrel's HTTPS endpoint reads (PEM certificate and key), on the same container port; the endpoint replaces --port's HTTP one.
+        var tls = args.Gateway.Tls;
+        if (tls is not null)
+        {
+            TlsSecret = new Resource("kubernetes:core/v1:Secret", "gateway-tls", Expr.Object(
+                ("metadata", Meta(null)),
+                ("type", "kubernetes.io/tls"),
+                ("stringData", Expr.Object(("tls.crt", Expr.Secret(tls.Certificate)), ("tls.key", Expr.Secret(tls.PrivateKey))))), Child(provider));
+            env.Add(Expr.Object(("name", HttpsEndpointPrefix + "Url"), ("value", $"https://0.0.0.0:{ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture)}")));
+            env.Add(Expr.Object(("name", HttpsEndpointPrefix + "Certificate__Path"), ("value", $"{TlsPath}/tls.crt")));
+            env.Add(Expr.Object(("name", HttpsEndpointPrefix + "Certificate__KeyPath"), ("value", $"{TlsPath}/tls.key")));
+        }
+        var portName = tls is null ? "http" : "https";
+        var scheme = tls is null ? "HTTP" : "HTTPS";
         if (args.WorkerPods is { } workerArgs) env.AddRange(WorkerHostEnv(workerArgs));
         if (store.DeployTime is { } dt)
             envFrom.Add(Expr.Object(("prefix", dt.EnvPrefix), ("secretRef", Expr.Object(("name", DataSecret.Output("metadata.name"))))));
 
-        var probe = Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", "http"))), ("periodSeconds", 10), ("timeoutSeconds", 3));
+        var volumeMounts = new List<Expr>
+        {
+            Expr.Object(("name", "home"), ("mountPath", HomePath)),
+            Expr.Object(("name", "data-credentials"), ("mountPath", SecretsPath), ("readOnly", true)),
+        };
+        // The home folder is a cache only (extracted builds, archives, temporary files): builds live in the data store
+        // and state in the database (OSForAI__State), so an emptyDir that dies with the pod loses nothing. Only with an
+        // empty State (SQLite, bring your own cluster without a database) does it hold state, and then one replica runs.
+        var volumes = new List<Expr>
+        {
+            Expr.Object(("name", "home"), ("emptyDir", Expr.Object())),
+            Expr.Object(("name", "data-credentials"), ("secret", Expr.Object(("secretName", DataSecret.Output("metadata.name")), ("defaultMode", SecretFileMode)))),
+        };
+        if (TlsSecret is not null)
+        {
+            volumeMounts.Add(Expr.Object(("name", "tls"), ("mountPath", TlsPath), ("readOnly", true)));
+            volumes.Add(Expr.Object(("name", "tls"), ("secret", Expr.Object(("secretName", TlsSecret.Output("metadata.name")), ("defaultMode", SecretFileMode)))));
+        }
+
+        var probe = Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", portName), ("scheme", scheme))), ("periodSeconds", 10), ("timeoutSeconds", 3));
         Deployment = new Resource("kubernetes:apps/v1:Deployment", "gateway", Expr.Object(
             ("metadata", Meta(AppName)),
             ("spec", Expr.Object(
@@ -193,36 +250,30 @@ public sealed class RuntimeDeployment : ComponentResource
                             ("image", args.Image),
                             ("args", Expr.List("serve", "--host", "0.0.0.0", "--port", ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--home", HomePath)),
                             ("ports", args.WorkerPods is null
-                                ? Expr.List(Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")))
+                                ? Expr.List(Expr.Object(("name", portName), ("containerPort", ContainerPort), ("protocol", "TCP")))
                                 : Expr.List(
-                                    Expr.Object(("name", "http"), ("containerPort", ContainerPort), ("protocol", "TCP")),
+                                    Expr.Object(("name", portName), ("containerPort", ContainerPort), ("protocol", "TCP")),
                                     Expr.Object(("name", WorkersPortName), ("containerPort", WorkersPort), ("protocol", "TCP")))),
                             ("env", Expr.List(env)),
                             ("envFrom", Expr.List(envFrom)),
                             ("securityContext", SandboxSecurityContext()),
                             ("readinessProbe", probe),
-                            ("livenessProbe", Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", "http"))), ("initialDelaySeconds", 15), ("periodSeconds", 20), ("failureThreshold", 3))),
+                            ("livenessProbe", Expr.Object(("httpGet", Expr.Object(("path", "/health"), ("port", portName), ("scheme", scheme))), ("initialDelaySeconds", 15), ("periodSeconds", 20), ("failureThreshold", 3))),
                             ("resources", Expr.Object(
                                 ("requests", Expr.Object(("cpu", args.CpuRequest), ("memory", args.MemoryRequest))),
                                 ("limits", Expr.Object(("memory", args.MemoryLimit))))),
-                            ("volumeMounts", Expr.List(
-                                Expr.Object(("name", "home"), ("mountPath", HomePath)),
-                                Expr.Object(("name", "data-credentials"), ("mountPath", SecretsPath), ("readOnly", true))))))),
-                        // The home folder is a cache only (extracted builds, archives, temporary files): builds live in the data store
-                        // and state in the database (OSForAI__State), so an emptyDir that dies with the pod loses nothing. Only with an
-                        // empty State (SQLite, bring your own cluster without a database) does it hold state, and then one replica runs.
-                        ("volumes", Expr.List(
-                            Expr.Object(("name", "home"), ("emptyDir", Expr.Object())),
-                            Expr.Object(("name", "data-credentials"), ("secret", Expr.Object(("secretName", DataSecret.Output("metadata.name")), ("defaultMode", 256))))))))))))),
+                            ("volumeMounts", Expr.List(volumeMounts))))),
+                        ("volumes", Expr.List(volumes))))))))),
             Child(provider, RoleBinding));
 
+        var annotations = args.ServiceAnnotations.Concat(args.Gateway.ServiceAnnotations).ToList();
         Service = new Resource("kubernetes:core/v1:Service", "gateway-service", Expr.Object(
             ("metadata", Expr.Object(("name", AppName), ("namespace", ns), ("labels", labels),
-                ("annotations", args.ServiceAnnotations.Count == 0 ? null : new Obj(args.ServiceAnnotations)))),
+                ("annotations", annotations.Count == 0 ? null : new Obj(annotations)))),
             ("spec", Expr.Object(
                 ("type", "LoadBalancer"),
                 ("selector", labels),
-                ("ports", Expr.List(Expr.Object(("name", "http"), ("port", 80), ("targetPort", "http"), ("protocol", "TCP"))))))), Child(provider));
+                ("ports", Expr.List(Expr.Object(("name", portName), ("port", tls is null ? 80 : 443), ("targetPort", portName), ("protocol", "TCP"))))))), Child(provider));
 
         Autoscaler = new Resource("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "gateway-autoscaler", Expr.Object(
             ("metadata", Meta(AppName)),
@@ -247,7 +298,7 @@ public sealed class RuntimeDeployment : ComponentResource
             DevicePlugin = new Resource("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin", Expr.Object(
                 ("name", "nvidia-device-plugin"),
                 ("chart", "nvidia-device-plugin"),
-                ("version", args.DevicePluginVersion is { } version ? (Expr)version : null),
+                ("version", args.DevicePluginVersion),
                 ("namespace", "kube-system"),
                 ("repositoryOpts", Expr.Object(("repo", "https://nvidia.github.io/k8s-device-plugin"))),
                 ("values", Expr.Object(
@@ -289,7 +340,7 @@ public sealed class RuntimeDeployment : ComponentResource
         }
 
         var field = args.GatewayAddress == LoadBalancerAddress.Hostname ? "hostname" : "ip";
-        GatewayUrl = Expr.Concat("http://", Service.Output($"status.loadBalancer.ingress[0].{field}"));
+        GatewayUrl = Expr.Concat(tls is null ? "http://" : "https://", Service.Output($"status.loadBalancer.ingress[0].{field}"));
     }
 
     /// <summary>The environment variable <paramref name="name"/> from <paramref name="key"/> of <paramref name="secret"/>.</summary>
@@ -377,6 +428,8 @@ public sealed class RuntimeDeployment : ComponentResource
     public Resource RoleBinding { get; }
     public Resource Settings { get; }
     public Resource DataSecret { get; }
+    /// <summary>The gateway's certificate (kubernetes.io/tls), mounted at <see cref="TlsPath"/>; null when it serves plain HTTP.</summary>
+    public Resource? TlsSecret { get; }
     /// <summary>The state connection URI (key <see cref="StateSecretKey"/>), given to the container as <see cref="StateVariable"/>.</summary>
     public Resource StateSecret { get; }
     /// <summary>The cluster's admin key (key <see cref="AdminKeySecretKey"/>), given to the container as <see cref="AdminKeyVariable"/>.</summary>
@@ -393,6 +446,6 @@ public sealed class RuntimeDeployment : ComponentResource
     public Resource DisruptionBudget { get; }
     /// <summary>Null when the cloud manages the device plugin.</summary>
     public Resource? DevicePlugin { get; }
-    /// <summary>The public gateway: http://&lt;load balancer address&gt;.</summary>
+    /// <summary>The gateway: https://&lt;load balancer address&gt; with TLS, http:// without.</summary>
     public Expr GatewayUrl { get; }
 }

@@ -27,10 +27,11 @@ public abstract class InferenceStack(string type, string name) : ComponentResour
     /// A whole program: the shared config keys, the stack <paramref name="create"/> builds from them, and the parity
     /// outputs <c>gatewayUrl</c>, <c>bucketUri</c>, <c>kubeconfig</c> (secret), <c>clusterName</c> and <c>adminKey</c> (secret).
     /// </summary>
-    public static PulumiProgram Program(string projectName, string description, CloudOffering cloud, Func<InferenceStackArgs, InferenceStack> create)
+    /// <param name="stackFile">The stack's settings file for the synth-time choices (<see cref="StackConfig.Declare"/>); null takes the defaults.</param>
+    public static PulumiProgram Program(string projectName, string description, CloudOffering cloud, Func<InferenceStackArgs, InferenceStack> create, StackFile? stackFile = null)
     {
         var program = new PulumiProgram(projectName, description);
-        var stack = create(StackConfig.Declare(program, cloud));
+        var stack = create(StackConfig.Declare(program, cloud, stackFile));
         foreach (var v in stack.Variables) program.AddVariable(v);
         program.Add(stack);
         program.AddOutput("gatewayUrl", stack.GatewayUrl);

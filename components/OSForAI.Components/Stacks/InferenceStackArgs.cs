@@ -52,6 +52,12 @@ public sealed record InferenceStackArgs
     public Expr CiPrincipal { get; init; } = "";
     /// <summary>The NVIDIA driver branch the GPU worker image needs, e.g. "580".</summary>
     public Expr GpuDriverVersion { get; init; } = StackConfig.DefaultGpuDriverVersion;
+    /// <summary>The cluster-autoscaler Helm chart version (clouds that install it: EKS).</summary>
+    public Expr? ClusterAutoscalerChartVersion { get; init; }
+    /// <summary>The nvidia-device-plugin Helm chart version (clouds that install it: EKS and AKS).</summary>
+    public Expr? DevicePluginChartVersion { get; init; }
+    /// <summary>TLS or plain HTTP, public or internal load balancer (<see cref="GatewayExposure"/>); plain HTTP on a public one by default.</summary>
+    public Kubernetes.GatewayArgs Gateway { get; init; } = Kubernetes.GatewayArgs.PlainHttp;
 
     /// <summary>The tags every stack carries: which project and stack made the resource.</summary>
     public static IReadOnlyList<KeyValuePair<string, Expr>> DefaultTags { get; } =

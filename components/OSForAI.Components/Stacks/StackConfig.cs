@@ -67,6 +67,29 @@ public static partial class StackConfig
     /// newer), chosen 2026-12-05.
     /// </summary>
     public const string DefaultGpuDriverVersion = "580";
+    public const string ClusterAutoscalerChartVersion = "clusterAutoscalerChartVersion";
+    public const string DevicePluginChartVersion = "devicePluginChartVersion";
+    public const string TlsCertificate = "tlsCertificate";
+    public const string TlsPrivateKey = "tlsPrivateKey";
+    public const string AllowPlainHttp = "allowPlainHttp";
+    public const string InternalLoadBalancer = "internalLoadBalancer";
+
+    /// <summary>
+    /// The Kubernetes minor version the stacks deploy unless <c>kubernetesVersion</c> says otherwise: chosen on 2026-12-05 as the
+    /// newest minor in standard support on all three clouds that day (EKS until 2027-03-27, GKE until 2027-02-28, AKS 12 months
+    /// from its GA in early 2026; upstream end of life 2027-02-28). docs/deploy.md, "Kubernetes version", says when to move it on.
+    /// </summary>
+    public const string DefaultKubernetesVersion = "1.35";
+
+    /// <summary>
+    /// The Helm chart versions the stacks pin (checked on 2026-12-05): cluster-autoscaler (kubernetes/autoscaler, EKS only: AKS and
+    /// GKE scale their pools themselves) whose image follows the chart's appVersion, and NVIDIA's device plugin (EKS and AKS; GKE
+    /// runs its own). A pinned chart is what the tests and a preview saw; a newer one is a config change that shows in the preview.
+    /// </summary>
+    public const string DefaultClusterAutoscalerChartVersion = "9.56.0", DefaultDevicePluginChartVersion = "0.18.2";
+
+    /// <summary>The config keys whose values are secrets (declared <c>secret: true</c>; set with <c>pulumi config set --secret</c>).</summary>
+    public static IReadOnlySet<string> SecretKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { TlsCertificate, TlsPrivateKey };
 
     /// <summary>
     /// The PostgreSQL major versions every cloud's managed service offers (RDS, Azure flexible server, Cloud SQL), checked on
@@ -94,7 +117,7 @@ public static partial class StackConfig
     public static IReadOnlyList<ConfigSetting> SettingsFor(CloudOffering cloud) =>
     [
         new(Region, "string", null, "cloud region"),
-        new(KubernetesVersion, "string", "1.33", "Kubernetes minor version"),
+        new(KubernetesVersion, "string", DefaultKubernetesVersion, "Kubernetes minor version"),
         new(SystemInstanceType, "string", null, "machine type of the system pool"),
         new(SystemMinNodes, "integer", 2, "fewest system nodes"),
         new(SystemMaxNodes, "integer", null, "most system nodes"),
@@ -124,6 +147,12 @@ public static partial class StackConfig
         new(AdminPrincipals, "array", Expr.List(), "identities given cluster-admin (IAM role/user ARNs on AWS, Entra object IDs on Azure, IAM members on GCP)"),
         new(CiPrincipal, "string", "", "the identity CI deploys with (given cluster-admin; empty: none)"),
         new(GpuDriverVersion, "string", DefaultGpuDriverVersion, "NVIDIA driver branch the GPU worker image needs (R580: CUDA 13)"),
+        new(ClusterAutoscalerChartVersion, "string", DefaultClusterAutoscalerChartVersion, "cluster-autoscaler Helm chart version (EKS)"),
+        new(DevicePluginChartVersion, "string", DefaultDevicePluginChartVersion, "nvidia-device-plugin Helm chart version (EKS, AKS)"),
+        new(TlsCertificate, "string", "", "PEM certificate (chain) the gateway serves HTTPS with, a secret"),
+        new(TlsPrivateKey, "string", "", "PEM private key of tlsCertificate, a secret"),
+        new(AllowPlainHttp, "boolean", false, "serve the gateway over plain HTTP when no certificate is set"),
+        new(InternalLoadBalancer, "boolean", false, "give the gateway an internal (private network) load balancer"),
     ];
 
     /// <summary>The element type of each <c>array</c> key.</summary>
@@ -135,9 +164,14 @@ public static partial class StackConfig
     };
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
-    public static InferenceStackArgs Declare(PulumiProgram program, CloudOffering cloud)
+    /// <param name="stack">
+    /// The stack's settings file, for the gateway's exposure (TLS or plain HTTP, internal or public load balancer), which decides which
+    /// resources exist and so cannot come from config in Pulumi YAML; null (Pulumi asking for plugins, tests) takes plain HTTP and a public
+    /// load balancer. The provider set is the same either way.
+    /// </param>
+    public static InferenceStackArgs Declare(PulumiProgram program, CloudOffering cloud, StackFile? stack = null)
     {
-        var keys = DeclareAll(program, SettingsFor(cloud));
+        var keys = DeclareAll(program, SettingsFor(cloud), SecretKeys.ToHashSet());
         return new InferenceStackArgs
         {
             Region = keys[Region],
@@ -150,6 +184,9 @@ public static partial class StackConfig
             Namespace = keys[Namespace],
             WorkerPods = new WorkerPodArgs(keys[WorkerPythonImage], keys[WorkerGpuImage], keys[CpuWarmPods], keys[GpuWarmPods]),
             Database = new DatabaseArgs(keys[DatabaseInstanceType], keys[DatabaseStorageGb], keys[DatabaseVersion], keys[DatabaseBackupDays], keys[DatabaseDeletionProtection]),
+            ClusterAutoscalerChartVersion = keys[ClusterAutoscalerChartVersion],
+            DevicePluginChartVersion = keys[DevicePluginChartVersion],
+            Gateway = GatewayExposure.Of(stack, cloud, keys[TlsCertificate], keys[TlsPrivateKey]),
             Tags = InferenceStackArgs.DefaultTags,
             Registry = keys[Registry],
             ControlPlaneAllowedCidrs = keys[ControlPlaneAllowedCidrs],
@@ -171,7 +208,7 @@ public static partial class StackConfig
         if (values.String(KubernetesVersion) is { } version)
         {
             if (!KubernetesVersionFormat().IsMatch(version))
-                errors.Add(new(KubernetesVersion, $"'{version}' is not a Kubernetes minor version such as '1.33'"));
+                errors.Add(new(KubernetesVersion, $"'{version}' is not a Kubernetes minor version such as '{DefaultKubernetesVersion}'"));
             else if (Version.Parse(version) < MinKubernetesVersion)
                 errors.Add(new(KubernetesVersion, $"'{version}' is too old: the worker host's settings need Kubernetes {MinKubernetesVersion} or newer (environment variable names with '/', RelaxedEnvironmentVariableValidation)"));
         }
@@ -208,6 +245,10 @@ public static partial class StackConfig
         ValidateAccess(values, errors);
         ValidateImagesAndGpuPlacement(values, errors, cloud);
         ValidatePrincipals(values, errors);
+        foreach (var key in new[] { ClusterAutoscalerChartVersion, DevicePluginChartVersion })
+            if (values.String(key) is { } chart && !IsSemVer(chart))
+                errors.Add(new(key, $"'{chart}' is not a Helm chart version (semantic version such as '1.2.3')"));
+        GatewayExposure.Validate(file, values, errors);
         return errors;
     }
 
@@ -386,6 +427,11 @@ public static partial class StackConfig
 
     [GeneratedRegex(@"^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")]
     private static partial Regex RegistryPrefix();
+    /// <summary>A semantic version (2.0.0) as Helm chart versions are written: no leading 'v', no ranges.</summary>
+    internal static bool IsSemVer(string version) => SemVer().IsMatch(version);
+
+    [GeneratedRegex(@"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")]
+    private static partial Regex SemVer();
 
     [GeneratedRegex(@"^1\.\d{1,2}$")]
     private static partial Regex KubernetesVersionFormat();
