@@ -323,20 +323,15 @@ public sealed class RuntimeDeployment : ComponentResource
                         Expr.Object(
                             ("to", Expr.List(Expr.Object(("podSelector", gatewayPods)))),
                             ("ports", Expr.List(Expr.Object(("protocol", "TCP"), ("port", WorkersPort))))),
-                        Dns))))), Child(provider));
-            // The gateway: its HTTP port from anywhere (the load balancer, probes), its workers port only from the worker pods. Out: DNS,
-            // and everything outside the cluster (the database, the bucket, the API server, connectors' stores) except the instance
-            // metadata service, whose node credentials the gateway has no use for (it holds keys of its own).
+                        Expr.Object(
+                            ("to", Expr.List(Expr.Object(("namespaceSelector", Expr.Object(("matchLabels", Expr.Object(("kubernetes.io/metadata.name", "kube-system")))))))),
+                            ("ports", Expr.List(Expr.Object(("protocol", "UDP"), ("port", 53)), Expr.Object(("protocol", "TCP"), ("port", 53)))))))))), Child(provider));
+            // The gateway: its HTTP port from anywhere (the load balancer, probes), its workers port only from the worker pods.
             GatewayNetworkPolicy = new Resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "gateway-network-policy", Expr.Object(
                 ("metadata", Meta("osforai-gateway")),
                 ("spec", Expr.Object(
                     ("podSelector", gatewayPods),
-                    ("policyTypes", Expr.List("Ingress", "Egress")),
-                    ("egress", Expr.List(
-                        Expr.Object(("to", Expr.List(
-                            Expr.Object(("ipBlock", Expr.Object(("cidr", "0.0.0.0/0"), ("except", Expr.List(InstanceMetadataIpv4))))),
-                            Expr.Object(("ipBlock", Expr.Object(("cidr", "::/0"), ("except", Expr.List(InstanceMetadataIpv6)))))))),
-                        Dns)),
+                    ("policyTypes", Expr.List("Ingress")),
                     ("ingress", Expr.List(
                         Expr.Object(("ports", Expr.List(Expr.Object(("protocol", "TCP"), ("port", ContainerPort))))),
                         Expr.Object(
@@ -442,14 +437,6 @@ public sealed class RuntimeDeployment : ComponentResource
     /// <summary>The generated admin key, a secret (the stacks' <c>adminKey</c> output).</summary>
     public Expr AdminKey { get; }
     public Resource Deployment { get; }
-    /// <summary>The clouds' instance metadata service (AWS, Azure and GCP all answer at this address; AWS also at <see cref="InstanceMetadataIpv6"/>).</summary>
-    public const string InstanceMetadataIpv4 = "169.254.169.254/32", InstanceMetadataIpv6 = "fd00:ec2::254/128";
-
-    /// <summary>An egress rule to the cluster's DNS (kube-system, port 53 over UDP and TCP).</summary>
-    private static Obj Dns => Expr.Object(
-        ("to", Expr.List(Expr.Object(("namespaceSelector", Expr.Object(("matchLabels", Expr.Object(("kubernetes.io/metadata.name", "kube-system")))))))),
-        ("ports", Expr.List(Expr.Object(("protocol", "UDP"), ("port", 53)), Expr.Object(("protocol", "TCP"), ("port", 53)))));
-
     /// <summary>Worker pods: no ingress; egress only to the gateway's workers port and DNS. Null with the process host.</summary>
     public Resource? WorkerNetworkPolicy { get; }
     /// <summary>The gateway: HTTP from anywhere, the workers port only from worker pods. Null with the process host.</summary>
