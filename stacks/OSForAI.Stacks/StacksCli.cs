@@ -19,6 +19,9 @@ namespace OSForAI.Stacks;
 /// validate &lt;cloud&gt; [--project-dir DIR] [--schema DIR]
 ///     Synthesizes the program, reads it back, checks it against the providers' schemas when a schema folder is
 ///     given (--schema or $OSAI_PULUMI_SCHEMA), and validates every stack settings file of the project.
+/// trim-schemas --out DIR [--schema DIR]
+///     Writes the part of the provider schemas that the programs of every cloud and stack settings file use
+///     (<see cref="SchemaTrimmer"/>) into DIR: the fixture the repository's CI validates against.
 /// </code>
 /// Exit codes: 0 done; 1 invalid stack config or program (message on stderr, nothing on stdout); 2 usage or a
 /// cloud that is not implemented yet.
@@ -29,6 +32,7 @@ public static class StacksCli
         Usage:
           osforai-stacks synth <aws|azure|gcp|byo> [--stack NAME] [--project-dir DIR]
           osforai-stacks validate <aws|azure|gcp|byo> [--project-dir DIR] [--schema DIR]
+          osforai-stacks trim-schemas --out DIR [--schema DIR]
 
         The project directory defaults to the current directory when it holds Pulumi.yaml (Pulumi runs the
         compiler there), else stacks/<cloud> under the repository root (the folder with OSForAI.sln); for byo
@@ -67,6 +71,7 @@ public static class StacksCli
             return args.Length == 0 ? 2 : 0;
         }
         var command = args[0];
+        if (command == "trim-schemas") return TrimSchemas(args, stdout, stderr, Blank(environment("OSAI_PULUMI_SCHEMA")), currentDirectory);
         if (command is not ("synth" or "validate"))
             return UsageError(stderr, $"unknown command '{command}'");
         if (args.Length < 2 || args[1].StartsWith('-'))
@@ -143,6 +148,50 @@ public static class StacksCli
         if (messages.Count > 0) throw new StackConfigException(string.Join(Environment.NewLine, messages), []);
         stdout.WriteLine($"{project}: program valid; stacks {string.Join(", ", stackFiles.Select(f => Path.GetFileName(f)["Pulumi.".Length..^".yaml".Length]))} valid");
         return 0;
+    }
+
+    private static int TrimSchemas(string[] args, TextWriter stdout, TextWriter stderr, string? schema, string currentDirectory)
+    {
+        string? output = null;
+        for (var i = 1; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--out" when i + 1 < args.Length: output = args[++i]; break;
+                case "--schema" when i + 1 < args.Length: schema = args[++i]; break;
+                default: return UsageError(stderr, $"trim-schemas: unexpected argument '{args[i]}'");
+            }
+        }
+        if (output is null) return UsageError(stderr, "trim-schemas: where to? (--out DIR)");
+        if (schema is null) return UsageError(stderr, "trim-schemas: which schemas? (--schema DIR or OSAI_PULUMI_SCHEMA)");
+        try
+        {
+            if (!Directory.Exists(schema)) throw new StackConfigException($"the schema folder {schema} does not exist", []);
+            foreach (var file in SchemaTrimmer.Write(schema, StackPrograms(currentDirectory), Path.GetFullPath(output, currentDirectory)))
+                stdout.WriteLine(file);
+            return 0;
+        }
+        catch (StackConfigException e)
+        {
+            stderr.WriteLine($"osforai-stacks: {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>
+    /// Every program the stacks deploy: per cloud, the program without a stack (what validate checks) and the one of
+    /// each stack settings file of its project.
+    /// </summary>
+    public static IEnumerable<PulumiProgram> StackPrograms(string currentDirectory)
+    {
+        foreach (var (cloud, impl) in Implemented)
+        {
+            var projectDir = ResolveProjectDir(null, cloud, currentDirectory);
+            var project = StackFile.ProjectName(projectDir);
+            yield return impl.Build(project, null);
+            foreach (var file in Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal))
+                yield return impl.Build(project, StackFile.Load(projectDir, Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length]));
+        }
     }
 
     /// <summary>The written program must read back as one YAML mapping with resources and the parity outputs.</summary>

@@ -243,7 +243,7 @@ public sealed class AwsDeployFixesTests
         Assert.Equal("true", Text(restricted, "endpointPrivateAccess"));
     }
 
-    [SkippableFact]
+    [Fact]
     public void The_program_with_every_option_set_has_no_schema_violations()
     {
         using var project = With(

@@ -247,17 +247,16 @@ public sealed partial class AwsStackTests
 /// <summary>The AWS program against the providers' schemas (shared/pulumi-schema): tokens, required inputs, properties, enums, outputs.</summary>
 public sealed class AwsSchemaTests
 {
-    [SkippableFact]
+    [Fact]
     public void The_aws_program_has_no_schema_violations()
     {
         HasNoSchemaViolations(OSForAI.Components.Aws.AwsStackProgram.Build("osforai-aws"));
     }
 
-    [SkippableFact]
+    [Fact]
     public void Validate_checks_the_schema_and_both_stack_files()
     {
-        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
-        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
+        var folder = OSForAI.Tests.Support.SharedData.StackSchemas;
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         var code = OSForAI.Stacks.StacksCli.Run(["validate", "aws", "--schema", folder], stdout, stderr, _ => null);

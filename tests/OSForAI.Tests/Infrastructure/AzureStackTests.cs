@@ -288,17 +288,16 @@ public sealed class AzureStackTests
 /// <summary>The Azure program against the providers' schemas (shared/pulumi-schema).</summary>
 public sealed class AzureSchemaTests
 {
-    [SkippableFact]
+    [Fact]
     public void The_azure_program_has_no_schema_violations()
     {
         HasNoSchemaViolations(AzureStackProgram.Build("osforai-azure"));
     }
 
-    [SkippableFact]
+    [Fact]
     public void Validate_checks_the_schema_and_both_stack_files()
     {
-        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
-        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
+        var folder = OSForAI.Tests.Support.SharedData.StackSchemas;
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         var code = StacksCli.Run(["validate", "azure", "--schema", folder], stdout, stderr, _ => null);

@@ -105,7 +105,7 @@ public sealed class ByoStackTests
         Assert.Contains("stacks dev valid", v.Out);
     }
 
-    [SkippableFact]
+    [Fact]
     public void The_byo_program_has_no_schema_violations()
     {
         foreach (var program in new[]

@@ -171,17 +171,16 @@ public sealed class GcpStackTests
 /// <summary>The GCP program against the providers' schemas (shared/pulumi-schema).</summary>
 public sealed class GcpSchemaTests
 {
-    [SkippableFact]
+    [Fact]
     public void The_gcp_program_has_no_schema_violations()
     {
         HasNoSchemaViolations(GcpStackProgram.Build("osforai-gcp"));
     }
 
-    [SkippableFact]
+    [Fact]
     public void Validate_checks_the_schema_and_both_stack_files()
     {
-        var folder = OSForAI.Tests.Support.SharedData.PulumiSchema;
-        Skip.If(folder is null, OSForAI.Tests.Support.SharedData.PulumiSchemaSkipReason);
+        var folder = OSForAI.Tests.Support.SharedData.StackSchemas;
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         var code = StacksCli.Run(["validate", "gcp", "--schema", folder], stdout, stderr, _ => null);

@@ -59,12 +59,10 @@ internal static class StackHarness
             $"the synthesized dev program differs from {file}; if the change is intended, regenerate it with OSAI_UPDATE_GOLDEN=1 and review the diff");
     }
 
-    /// <summary>The program must break none of the providers' schemas (skipped without shared/pulumi-schema).</summary>
+    /// <summary>The program must break none of the providers' schemas (<see cref="SharedData.StackSchemas"/>).</summary>
     public static void HasNoSchemaViolations(PulumiProgram program)
     {
-        var folder = SharedData.PulumiSchema;
-        Skip.If(folder is null, SharedData.PulumiSchemaSkipReason);
-        var violations = ProgramValidator.Validate(program, PulumiSchema.Load(folder));
+        var violations = ProgramValidator.Validate(program, PulumiSchema.Load(SharedData.StackSchemas));
         Assert.True(violations.Count == 0, string.Join("\n", violations));
     }
 

@@ -339,7 +339,7 @@ public sealed class StateDatabaseTests
 
     // ------------------------------------------------------------------------------------------ schemas
 
-    [SkippableFact]
+    [Fact]
     public void The_azure_program_with_each_database_choice_has_no_schema_violations()
     {
         foreach (var stack in new[] { "dev", "prod" })

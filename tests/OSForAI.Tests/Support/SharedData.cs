@@ -29,5 +29,16 @@ internal static class SharedData
     /// <summary>shared/pulumi-schema (the provider mini-schemas), or $OSAI_PULUMI_SCHEMA.</summary>
     public static string? PulumiSchema => Find("pulumi-schema", "OSAI_PULUMI_SCHEMA", "README.md");
 
+    /// <summary>
+    /// The schemas the stacks' programs are checked against: shared/pulumi-schema when present, else the trimmed copy
+    /// committed in Infrastructure/Schemas (the repository's own CI). OSAI_PULUMI_SCHEMA=fixture picks the copy even
+    /// where shared/ exists, to run the tests as that CI does.
+    /// </summary>
+    public static string StackSchemas =>
+        Environment.GetEnvironmentVariable("OSAI_PULUMI_SCHEMA") == "fixture" ? SchemaFixture : PulumiSchema ?? SchemaFixture;
+
+    /// <summary>Infrastructure/Schemas: what <c>osforai-stacks trim-schemas</c> cut from shared/pulumi-schema.</summary>
+    public static string SchemaFixture => Path.Combine(OSForAI.Testing.Repository.Root, "tests", "OSForAI.Tests", "Infrastructure", "Schemas");
+
     public const string PulumiSchemaSkipReason = "../shared/pulumi-schema not found; set OSAI_PULUMI_SCHEMA or run from the development workspace";
 }
