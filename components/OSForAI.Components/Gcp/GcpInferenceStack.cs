@@ -18,6 +18,12 @@ public sealed record GcpInferenceStackArgs(InferenceStackArgs Stack)
     public string ReleaseChannel { get; init; } = "REGULAR";
     /// <summary>Off so that `pulumi destroy` works on development stacks; turn on for production clusters.</summary>
     public bool DeletionProtection { get; init; }
+    /// <summary>
+    /// The stack file's <c>controlPlaneAllowedCidrs</c>, read when the program is synthesized: GKE's authorized networks are a list of
+    /// objects, which Pulumi YAML cannot build from a list key. Empty: the control plane's public endpoint stays open (IAM still
+    /// authenticates every request).
+    /// </summary>
+    public IReadOnlyList<string> ControlPlaneAllowedCidrs { get; init; } = [];
 }
 
 /// <summary>
@@ -114,6 +120,9 @@ public sealed class GcpInferenceStack : InferenceStack
                 ("clusterSecondaryRangeName", "pods"),
                 ("servicesSecondaryRangeName", "services"))),
             ("workloadIdentityConfig", Expr.Object(("workloadPool", Expr.Concat(project, ".svc.id.goog")))),
+            ("masterAuthorizedNetworksConfig", gcpArgs.ControlPlaneAllowedCidrs.Count == 0 ? null : Expr.Object(
+                ("cidrBlocks", Expr.List([.. gcpArgs.ControlPlaneAllowedCidrs.Select((cidr, i) =>
+                    (Expr)Expr.Object(("cidrBlock", cidr), ("displayName", $"{StackConfig.ControlPlaneAllowedCidrs}-{i}")))])))),
             ("resourceLabels", new Obj(args.Tags))), Child(gcp, Apis.For(ProjectApis.Container)));
         var clusterName = Cluster.Output("name");
 
@@ -275,5 +284,8 @@ public static class GcpStackProgram
 
     public static PulumiProgram Build(string projectName = ProjectName, StackFile? stack = null) =>
         InferenceStack.Program(projectName, "OSForAI GPU inference stack on GCP (GKE, GCS, Cloud SQL for PostgreSQL, Artifact Registry), synthesized by OSForAI.Stacks", GcpOffering.Instance,
-            args => new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args)), stack);
+            args => new GcpInferenceStack("osforai", new GcpInferenceStackArgs(args)
+            {
+                ControlPlaneAllowedCidrs = stack?.Get(StackConfig.ControlPlaneAllowedCidrs) is StackValue.Items { Values: var cidrs } ? cidrs : [],
+            }), stack);
 }

@@ -120,6 +120,16 @@ public sealed class GcpDeployTests
     }
 
     [Fact]
+    public void Control_plane_access_is_limited_to_the_configured_cidrs_and_open_without_them()
+    {
+        using var project = new TempProject(GcpProject, "osforai-gcp", [("controlPlaneAllowedCidrs", "[203.0.113.0/24, 198.51.100.7/32]")]);
+        var limited = StackHarness.Synth("gcp", "dev", project.Dir);
+        var blocks = (YamlSequenceNode)Map(Map(Resource(limited, "osforai-cluster"), "properties"), "masterAuthorizedNetworksConfig")["cidrBlocks"];
+        Assert.Equal(["203.0.113.0/24", "198.51.100.7/32"], blocks.Children.Select(b => Text((YamlMappingNode)b, "cidrBlock")));
+        Assert.False(Map(Resource(Synth(), "osforai-cluster"), "properties").Children.ContainsKey(new YamlScalarNode("masterAuthorizedNetworksConfig")));
+    }
+
+    [Fact]
     public void The_gpu_pool_runs_in_the_configured_zones_with_the_r580_driver()
     {
         var ok = SynthWith(("gpuZones", "[us-central1-a, us-central1-c]"), ("registry", "europe-docker.pkg.dev/shared/images"));
