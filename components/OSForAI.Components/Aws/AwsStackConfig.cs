@@ -59,6 +59,9 @@ public static partial class AwsStackConfig
         if (file.Get(StackConfig.AdminPrincipals) is StackValue.Items { Values: var admins })
             foreach (var admin in admins.OfType<string>().Where(a => !IamPrincipal().IsMatch(a)))
                 errors.Add(new(StackConfig.AdminPrincipals, $"'{admin}' is not an IAM role or user ARN such as 'arn:aws:iam::123456789012:role/platform-admins' (an assumed-role session ARN is not accepted: give its role)"));
+        // EKS takes IPv4 ranges only for its public endpoint (publicAccessCidrs).
+        if (file.Get(StackConfig.ControlPlaneAllowedCidrs) is StackValue.Items { Values: var cidrs } && cidrs.Where(c => c.Contains(':')).ToList() is { Count: > 0 } v6)
+            errors.Add(new(StackConfig.ControlPlaneAllowedCidrs, $"EKS restricts its API endpoint by IPv4 ranges only, not {string.Join(", ", v6.Select(c => $"'{c}'"))}"));
         if (file.Get(StackConfig.CiPrincipal) is StackValue.Plain { Text: { Length: > 0 } ci } && !IamPrincipal().IsMatch(ci))
             errors.Add(new(StackConfig.CiPrincipal, $"'{ci}' is not an IAM role or user ARN such as 'arn:aws:iam::123456789012:role/osforai-ci'"));
         if (!reported.Contains(StackConfig.GpuDriverVersion)

@@ -165,6 +165,7 @@ public sealed class AwsDeployFixesTests
     [InlineData("ciPrincipal: osforai-ci", "ciPrincipal", "not an IAM role or user ARN")]
     [InlineData("controlPlaneAllowedCidrs: [203.0.113.0/33]", "controlPlaneAllowedCidrs", "not CIDR ranges")]
     [InlineData("controlPlaneAllowedCidrs: [300.0.113.0/24]", "controlPlaneAllowedCidrs", "not CIDR ranges")]
+    [InlineData("controlPlaneAllowedCidrs: [2001:db8::/32]", "controlPlaneAllowedCidrs", "IPv4 ranges only")]
     public void A_bad_principal_or_cidr_fails_naming_the_key(string line, string key, string message)
     {
         using var project = With(line);
