@@ -32,7 +32,7 @@ public static class SafeArchive
         try
         {
             // Headers and padding: at most a few 512-byte blocks per entry beyond the files' own bytes.
-            await using var bounded = new BoundedStream(tar, maxBytes + (maxEntries + 2L) * 4096, tooBig);
+            await using var bounded = new LimitedReadStream(tar, maxBytes + (maxEntries + 2L) * 4096, () => new UnsafeArchiveException(tooBig));
             await using var reader = new TarReader(bounded);
             while (await reader.GetNextEntryAsync(copyData: false, ct) is { } entry)
             {
@@ -90,32 +90,4 @@ public static class SafeArchive
     private static UnsafeArchiveException BothFileAndFolder(string name) => new($"archive entry '{Shorten(name)}' is both a file and a folder");
 
     private static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
-
-    /// <summary>Passes reads through until more than <paramref name="limit"/> bytes were read, then refuses the archive.</summary>
-    private sealed class BoundedStream(Stream inner, long limit, string tooLarge) : Stream
-    {
-        private long _read;
-
-        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
-        public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => Count(await inner.ReadAsync(buffer, ct));
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-
-        private int Count(int n)
-        {
-            _read += n;
-            if (_read > limit) throw new UnsafeArchiveException(tooLarge);
-            return n;
-        }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _read; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }

@@ -168,7 +168,8 @@ public static class DataEndpoints
     {
         if (uri.IsDirectory) throw new DataException(DataError.BadPath, "a file URI may not end in '/'");
         RequestBody.RejectIfDeclaredOver(ctx.Request, limit);
-        var info = await connector.WriteAsync(uri, new LimitedReadStream(ctx.Request.Body, limit), ctx.Request.ContentLength, ct);
+        var info = await connector.WriteAsync(uri, new OSForAI.WorkerProtocol.LimitedReadStream(ctx.Request.Body, limit,
+            () => new DataException(DataError.TooLarge, $"the object is larger than the limit of {limit} bytes")), ctx.Request.ContentLength, ct);
         await WriteResultAsync(ctx, 200, new { result = uri.ToString(), size = info.Size });
     }
 

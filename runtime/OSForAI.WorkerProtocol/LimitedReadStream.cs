@@ -1,14 +1,13 @@
-namespace OSForAI.Data;
+namespace OSForAI.WorkerProtocol;
 
 /// <summary>
-/// Passes reads through and throws once more than <c>limit</c> bytes have been read (TooLarge, or what
-/// <c>tooLarge</c> makes), so a connector writing from it aborts its upload instead of storing a truncated
-/// object, and an archive reader stops before it decompresses without end. It does not dispose the inner stream.
+/// Passes reads through and throws what <c>tooLarge</c> makes once more than <c>limit</c> bytes have been read, so a
+/// connector writing from it aborts its upload instead of storing a truncated object, and an archive reader stops before
+/// it decompresses without end. It does not dispose the inner stream.
 /// </summary>
-public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception>? tooLarge = null) : Stream
+public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> tooLarge) : Stream
 {
     private long _read;
-    public long BytesRead => _read;
 
     public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
     public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
@@ -18,7 +17,7 @@ public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception>?
     private int Count(int n)
     {
         _read += n;
-        if (_read > limit) throw tooLarge?.Invoke() ?? new DataException(DataError.TooLarge, $"the object is larger than the limit of {limit} bytes");
+        if (_read > limit) throw tooLarge();
         return n;
     }
 
