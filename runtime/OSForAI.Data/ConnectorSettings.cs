@@ -33,6 +33,16 @@ public sealed class ConnectorSettings(string scheme, string? label, IReadOnlyDic
 
     public bool Flag(string name, bool fallback) => Get(name) is { } v ? bool.TryParse(v, out var b) ? b : throw Invalid(name, "true or false") : fallback;
 
+    /// <summary>
+    /// Where the connector's credentials come from (setting <c>Credentials</c>): the keys in the settings (the default), or the
+    /// identity the platform gives the pod (<see cref="CredentialSource.WorkloadIdentity"/>).
+    /// </summary>
+    public CredentialSource Credentials => Get("Credentials") is { } v
+        ? Enum.TryParse<CredentialSource>(v, ignoreCase: true, out var source) && Enum.IsDefined(source) && !int.TryParse(v, out _)
+            ? source
+            : throw Invalid("Credentials", $"one of {string.Join(", ", Enum.GetNames<CredentialSource>())}")
+        : CredentialSource.Keys;
+
     public long Long(string name, long fallback) => Get(name) is { } v ? long.TryParse(v, out var n) && n > 0 ? n : throw Invalid(name, "a positive integer") : fallback;
 
     public IReadOnlyDictionary<string, string?> Values => values;
@@ -44,6 +54,19 @@ public sealed class ConnectorSettings(string scheme, string? label, IReadOnlyDic
         $"OSForAI:Data:{ConfigScheme}:{Label ?? "default"}:{name} must be {expected}");
 
     private string ConfigScheme => char.ToUpperInvariant(Scheme[0]) + Scheme[1..];
+}
+
+/// <summary>Where a cloud connector's credentials come from.</summary>
+public enum CredentialSource
+{
+    /// <summary>Keys, tokens or connection strings in the connector's settings (or their ...File forms).</summary>
+    Keys,
+    /// <summary>
+    /// The identity the platform gives the pod, with no long-lived secret anywhere: EKS Pod Identity for s3 (the container
+    /// credentials endpoint), Azure workload identity for azure (a federated service-account token exchanged for an Entra ID
+    /// token), GKE Workload Identity for gs (the metadata server). See docs/data.md.
+    /// </summary>
+    WorkloadIdentity,
 }
 
 /// <summary>Makes the connector for one scheme from its settings. Throws NotConfigured on missing credentials.</summary>

@@ -10,10 +10,21 @@ namespace OSForAI.Data.Azure;
 /// <summary>Makes azure[+label]:// (and azureblob://) connectors (settings: see <see cref="AzureBlobOptions"/>).</summary>
 public sealed class AzureBlobConnectorFactory : IConnectorFactory
 {
+    private readonly Func<string, string?> _environment;
+    private readonly Func<HttpMessageHandler>? _handler;
+
+    public AzureBlobConnectorFactory() : this(Environment.GetEnvironmentVariable) { }
+    /// <param name="handler">Tests: the HTTP handler of storage and token requests (one that trusts the emulator's certificate).</param>
+    internal AzureBlobConnectorFactory(Func<string, string?> environment, Func<HttpMessageHandler>? handler = null)
+    {
+        _environment = environment;
+        _handler = handler;
+    }
+
     public string Scheme => "azure";
     public bool WorksUnconfigured => false;
     public IDataConnector Create(ConnectorSettings settings) =>
-        new AzureBlobConnector(settings.Key, AzureBlobOptions.Client(settings), AzureBlobOptions.BlockSize(settings));
+        new AzureBlobConnector(settings.Key, AzureBlobOptions.Client(settings, _environment, _handler), AzureBlobOptions.BlockSize(settings));
 }
 
 /// <summary>

@@ -12,9 +12,14 @@ namespace OSForAI.Data.Gcs;
 /// <summary>Makes gs:// connectors from <c>OSForAI:Data:Gs:&lt;label&gt;</c> settings.</summary>
 public sealed class GcsConnectorFactory : IConnectorFactory
 {
+    private readonly Func<string, string?> _environment;
+
+    public GcsConnectorFactory() : this(Environment.GetEnvironmentVariable) { }
+    internal GcsConnectorFactory(Func<string, string?> environment) => _environment = environment;
+
     public string Scheme => "gs";
     public bool WorksUnconfigured => false;
-    public IDataConnector Create(ConnectorSettings settings) => GcsConnector.Create(settings);
+    public IDataConnector Create(ConnectorSettings settings) => GcsConnector.Create(settings, _environment);
 }
 
 /// <summary>
@@ -40,11 +45,15 @@ public sealed class GcsConnector : IDataConnector, IDisposable
     }
 
     /// <summary>
-    /// Settings: CredentialsJson (or CredentialsJsonFile: a service-account key), or AccessToken (an OAuth
-    /// token), or AnonymousAccess=true (public buckets, emulators); Endpoint (a base URI, for emulators);
-    /// ChunkSizeBytes (upload chunk, a multiple of 256 KiB, default 8 MiB).
+    /// Settings: Credentials=WorkloadIdentity (GKE Workload Identity: tokens of the service account bound to the pod's Kubernetes
+    /// service account, from the metadata server, at GCE_METADATA_HOST when that is set), or CredentialsJson (or CredentialsJsonFile:
+    /// a service-account key), or AccessToken (an OAuth token), or AnonymousAccess=true (public buckets, emulators); Endpoint (a base
+    /// URI, for emulators); ChunkSizeBytes (upload chunk, a multiple of 256 KiB, default 8 MiB).
     /// </summary>
-    public static GcsConnector Create(ConnectorSettings settings)
+    public static GcsConnector Create(ConnectorSettings settings) => Create(settings, Environment.GetEnvironmentVariable);
+
+    /// <param name="environment">Reads process environment variables (GCE_METADATA_HOST).</param>
+    public static GcsConnector Create(ConnectorSettings settings, Func<string, string?> environment)
     {
         var builder = new StorageClientBuilder();
         if (settings.Get("Endpoint") is { } endpoint)
@@ -53,7 +62,9 @@ public sealed class GcsConnector : IDataConnector, IDisposable
                 throw new DataException(DataError.NotConfigured, $"{settings.Key}:// Endpoint must be an absolute http(s) URI");
             builder.BaseUri = ServiceBaseUri(baseUri);
         }
-        if (settings.Secret("CredentialsJson") is { } json)
+        if (settings.Credentials == CredentialSource.WorkloadIdentity)
+            builder.GoogleCredential = MetadataServer(environment);
+        else if (settings.Secret("CredentialsJson") is { } json)
             builder.GoogleCredential = ServiceAccount(json, settings);
         else if (settings.Secret("AccessToken") is { } token)
             builder.Credential = GoogleCredential.FromAccessToken(token);
@@ -74,6 +85,22 @@ public sealed class GcsConnector : IDataConnector, IDisposable
     {
         var text = endpoint.AbsoluteUri.TrimEnd('/');
         return text.EndsWith("/storage/v1", StringComparison.Ordinal) ? text + "/" : text + "/storage/v1/";
+    }
+
+    public const string MetadataHostVariable = "GCE_METADATA_HOST";
+
+    /// <summary>
+    /// The pod's identity from the metadata server: on GKE with Workload Identity, the GKE metadata server answers with tokens of the
+    /// IAM service account that the pod's Kubernetes service account may impersonate (roles/iam.workloadIdentityUser).
+    /// </summary>
+    private static GoogleCredential MetadataServer(Func<string, string?> environment)
+    {
+        var host = environment(MetadataHostVariable) is { Length: > 0 } h ? h.Trim() : "metadata.google.internal";
+        if (Uri.CheckHostName(host.Split(':')[0]) == UriHostNameType.Unknown)
+            throw new DataException(DataError.NotConfigured, $"{MetadataHostVariable} must be a host name or host:port");
+        var tokenUrl = $"http://{host}/computeMetadata/v1/instance/service-accounts/default/token";
+        var identityUrl = $"http://{host}/computeMetadata/v1/instance/service-accounts/default/identity";
+        return GoogleCredential.FromComputeCredential(new ComputeCredential(new ComputeCredential.Initializer(tokenUrl, identityUrl)));
     }
 
     private static GoogleCredential ServiceAccount(string json, ConnectorSettings settings)

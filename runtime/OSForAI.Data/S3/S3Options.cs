@@ -6,7 +6,8 @@ namespace OSForAI.Data.S3;
 
 /// <summary>
 /// The settings of one s3[+label] connector. ServiceUrl points it at an S3-compatible store
-/// (MinIO, Ceph, GCS with HMAC keys, ...); without it the AWS endpoint of Region is used.
+/// (MinIO, Ceph, GCS with HMAC keys, ...); without it the AWS endpoint of Region is used. Credentials: AccessKeyId +
+/// SecretAccessKey (+ SessionToken), or Credentials=WorkloadIdentity for EKS Pod Identity (<see cref="PodIdentityCredentials"/>).
 /// </summary>
 internal sealed class S3Options
 {
@@ -26,18 +27,9 @@ internal sealed class S3Options
     /// <param name="environment">Reads process environment variables (the AWS_* fallback of the default set).</param>
     public static S3Options From(ConnectorSettings settings, Func<string, string?> environment)
     {
-        var accessKeyId = settings.Secret("AccessKeyId");
-        var secretKey = settings.Secret("SecretAccessKey");
-        string? sessionToken = settings.Secret("SessionToken");
-        if (accessKeyId is null && secretKey is null && settings.Label is null)
-        {
-            // Only the unlabelled set falls back to the standard AWS variables; a labelled set must be explicit.
-            accessKeyId = Blank(environment("AWS_ACCESS_KEY_ID"));
-            secretKey = Blank(environment("AWS_SECRET_ACCESS_KEY"));
-            sessionToken ??= Blank(environment("AWS_SESSION_TOKEN"));
-        }
-        accessKeyId ??= settings.RequireSecret("AccessKeyId");
-        secretKey ??= settings.RequireSecret("SecretAccessKey");
+        var credentials = settings.Credentials == CredentialSource.WorkloadIdentity
+            ? PodIdentityCredentials.FromEnvironment(settings, environment)
+            : Keys(settings, environment);
 
         var serviceUrl = settings.Get("ServiceUrl");
         if (serviceUrl is not null && !(Uri.TryCreate(serviceUrl, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"))
@@ -53,13 +45,31 @@ internal sealed class S3Options
             Key = settings.Key,
             ServiceUrl = serviceUrl,
             Region = settings.Get("Region") ?? "us-east-1",
-            Credentials = sessionToken is null
-                ? new BasicAWSCredentials(accessKeyId, secretKey)
-                : new SessionAWSCredentials(accessKeyId, secretKey, sessionToken),
+            Credentials = credentials,
             ForcePathStyle = settings.Flag("ForcePathStyle", serviceUrl is not null),
             PartSize = (int)partSize,
             MultipartThreshold = threshold,
         };
+    }
+
+    /// <summary>Static keys: the settings', or (unlabelled set only) the standard AWS_* variables.</summary>
+    private static AWSCredentials Keys(ConnectorSettings settings, Func<string, string?> environment)
+    {
+        var accessKeyId = settings.Secret("AccessKeyId");
+        var secretKey = settings.Secret("SecretAccessKey");
+        string? sessionToken = settings.Secret("SessionToken");
+        if (accessKeyId is null && secretKey is null && settings.Label is null)
+        {
+            // Only the unlabelled set falls back to the standard AWS variables; a labelled set must be explicit.
+            accessKeyId = Blank(environment("AWS_ACCESS_KEY_ID"));
+            secretKey = Blank(environment("AWS_SECRET_ACCESS_KEY"));
+            sessionToken ??= Blank(environment("AWS_SESSION_TOKEN"));
+        }
+        accessKeyId ??= settings.RequireSecret("AccessKeyId");
+        secretKey ??= settings.RequireSecret("SecretAccessKey");
+        return sessionToken is null
+            ? new BasicAWSCredentials(accessKeyId, secretKey)
+            : new SessionAWSCredentials(accessKeyId, secretKey, sessionToken);
     }
 
     public AmazonS3Config ClientConfig()
