@@ -25,14 +25,10 @@ public sealed record AwsInferenceStackArgs(InferenceStackArgs Stack)
 /// RDS for PostgreSQL for the runtime's state (<see cref="RdsPostgres"/>), and the cloud-agnostic
 /// <see cref="RuntimeDeployment"/> on top.
 /// <para>
-/// Storage credentials: the runtime's S3 connector takes static keys (AccessKeyId/SecretAccessKey, or the
-/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables for the unlabelled set); it does not read the container
-/// credentials EKS Pod Identity provides (AWS_CONTAINER_CREDENTIALS_FULL_URI). data:// uses the labelled set
-/// <c>s3+platform://</c>, whose settings must be explicit. So the runtime gets an IAM user limited to the bucket, its
-/// access key goes into a Kubernetes Secret mounted as files, and the connector reads
-/// <c>OSForAI__Data__S3__platform__AccessKeyIdFile</c>/<c>SecretAccessKeyFile</c> — the same shape as Azure's account
-/// key and GCS's HMAC key on the other clouds. Pod Identity (agent add-on + role) is used for the cluster-autoscaler,
-/// which the AWS SDK in its image understands.
+/// Storage credentials: none that live long. The gateway's service account is associated with an IAM role limited to the bucket
+/// (EKS Pod Identity, the agent add-on the cluster-autoscaler uses too), and the runtime's s3 connector runs with
+/// <c>Credentials=WorkloadIdentity</c>: it takes the role's session credentials from the Pod Identity agent with the pod's projected
+/// service-account token. Worker pods run under the namespace's default service account, which has no association.
 /// </para>
 /// </summary>
 public sealed class AwsInferenceStack : InferenceStack
@@ -219,7 +215,7 @@ public sealed class AwsInferenceStack : InferenceStack
             ("serviceAccount", "cluster-autoscaler"),
             ("roleArn", AutoscalerRole.Output("arn"))), Child(aws, PodIdentityAgent));
 
-        // Storage: the bucket behind data://, private, and an IAM user limited to it for the runtime (see the class comment).
+        // Storage: the bucket behind data://, private, and a role limited to it for the gateway (see the class comment).
         Bucket = new Resource("aws:s3/bucket:Bucket", "data", Expr.Object(("forceDestroy", false)), Child(aws));
         _ = new Resource("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "data-public-access-block", Expr.Object(
             ("bucket", Bucket.Output("id")),
@@ -227,15 +223,21 @@ public sealed class AwsInferenceStack : InferenceStack
             ("blockPublicPolicy", true),
             ("ignorePublicAcls", true),
             ("restrictPublicBuckets", true)), Child(aws));
-        RuntimeUser = new Resource("aws:iam/user:User", "runtime-user", Expr.Object(("path", "/osforai/")), Child(aws));
-        _ = new Resource("aws:iam/userPolicy:UserPolicy", "runtime-bucket-access", Expr.Object(
-            ("user", RuntimeUser.Output("name")),
+        RuntimeRole = new Resource("aws:iam/role:Role", "runtime-role", Expr.Object(
+            ("assumeRolePolicy", PodIdentityTrustPolicy()),
+            ("description", "OSForAI gateway: the data:// bucket (EKS Pod Identity)")), Child(aws));
+        _ = new Resource("aws:iam/rolePolicy:RolePolicy", "runtime-bucket-access", Expr.Object(
+            ("role", RuntimeRole.Output("name")),
             ("policy", PolicyDocument(
                 Statement(Expr.List("s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"), Bucket.Output("arn")),
                 Statement(Expr.List("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
                     Expr.Concat(Bucket.Output("arn"), "/*"))))), Child(aws));
-        RuntimeAccessKey = new Resource("aws:iam/accessKey:AccessKey", "runtime-access-key", Expr.Object(
-            ("user", RuntimeUser.Output("name"))), Child(aws));
+        // The gateway's service account (RuntimeDeployment.ServiceAccountName) in the stack's namespace, and nothing else, gets the role.
+        RuntimeIdentity = new Resource("aws:eks/podIdentityAssociation:PodIdentityAssociation", "runtime-identity", Expr.Object(
+            ("clusterName", clusterName),
+            ("namespace", args.Namespace),
+            ("serviceAccount", RuntimeDeployment.ServiceAccountName),
+            ("roleArn", RuntimeRole.Output("arn"))), Child(aws, PodIdentityAgent));
 
         // Images: the stack's ECR repositories (or the registry key's), pulled with the node role's AmazonEC2ContainerRegistryReadOnly.
         Images = new EcrImages("images", new EcrImagesArgs(aws, args.Registry,
@@ -306,9 +308,10 @@ public sealed class AwsInferenceStack : InferenceStack
             ServiceAnnotations = [new("service.beta.kubernetes.io/aws-load-balancer-type", "nlb")],
             DataStore = new DataStoreBinding("S3", "platform", Expr.Concat("s3+platform://", Bucket.Output("bucket"), "/osforai"))
             {
-                Settings = [new("Region", args.Region)],
-                Secrets = [new("AccessKeyId", RuntimeAccessKey.Output("id")), new("SecretAccessKey", RuntimeAccessKey.Output("secret"))],
+                Settings = [new("Region", args.Region), DataStoreBinding.UseWorkloadIdentity],
             },
+            // The agent injects the role's variables into pods created after the association exists.
+            DependsOn = [RuntimeIdentity],
         }, this);
 
         GatewayUrl = Runtime.GatewayUrl;
@@ -376,8 +379,9 @@ public sealed class AwsInferenceStack : InferenceStack
     public Resource VpcCni { get; }
     public Resource AutoscalerRole { get; }
     public Resource Bucket { get; }
-    public Resource RuntimeUser { get; }
-    public Resource RuntimeAccessKey { get; }
+    /// <summary>The gateway's IAM role (the bucket only), assumed through EKS Pod Identity.</summary>
+    public Resource RuntimeRole { get; }
+    public Resource RuntimeIdentity { get; }
     public RdsPostgres Database { get; }
     public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }

@@ -70,9 +70,11 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
 /// size: changing <c>systemInstanceType</c> or <c>gpuInstanceType</c> creates a pool with a new name before the old one is deleted.
 /// </para>
 /// <para>
-/// Storage credentials: the runtime's Azure connector takes <c>AccountName</c> + <c>AccountKey</c>. The key is read
-/// with <c>listStorageAccountKeys</c>, kept in a Kubernetes Secret mounted as a file and passed as
-/// <c>OSForAI__Data__Azure__platform__AccountKeyFile</c> — the same shape as the S3 keys on AWS.
+/// Storage credentials: none that live long, and the account takes no shared keys at all (<c>allowSharedKeyAccess: false</c>). Azure
+/// workload identity: the cluster's OIDC issuer signs the gateway's projected service-account token, a federated credential of a
+/// user-assigned identity trusts exactly <c>system:serviceaccount:NAMESPACE:osforai-runtime</c>, that identity holds Storage Blob Data
+/// Contributor on the data container only, and the runtime's azure connector runs with <c>Credentials=WorkloadIdentity</c>: it exchanges
+/// the token for an Entra ID token of the identity. Worker pods run under the namespace's default service account, which nothing trusts.
 /// </para>
 /// </summary>
 public sealed class AzureInferenceStack : InferenceStack
@@ -151,6 +153,9 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("count", azureArgs.DefaultPoolNodes),
                 ("enableAutoScaling", false),
                 ("nodeTaints", Expr.List(CriticalAddonsOnlyTaint))))),
+            // Workload identity: the OIDC issuer that signs service-account tokens, and the webhook that projects them (the data store).
+            ("oidcIssuerProfile", Expr.Object(("enabled", true))),
+            ("securityProfile", Expr.Object(("workloadIdentity", Expr.Object(("enabled", true))))),
             // Empty (the default): the API server is open, as AKS makes it.
             ("apiServerAccessProfile", Expr.Object(("authorizedIPRanges", args.ControlPlaneAllowedCidrs))),
             // The same choices as the cluster-autoscaler on AWS.
@@ -245,6 +250,8 @@ public sealed class AzureInferenceStack : InferenceStack
             ("allowBlobPublicAccess", false),
             ("enableHttpsTrafficOnly", true),
             ("minimumTlsVersion", "TLS1_2"),
+            // Entra ID only: no account key can read or write (the gateway uses its workload identity).
+            ("allowSharedKeyAccess", false),
             ("tags", tags)), Child(azure));
         var accountName = StorageAccount.Output("name");
         Container = new Resource("azure-native:storage:BlobContainer", "data", Expr.Object(
@@ -252,9 +259,24 @@ public sealed class AzureInferenceStack : InferenceStack
             ("accountName", accountName),
             ("containerName", azureArgs.ContainerName),
             ("publicAccess", "None")), Child(azure));
-        StorageKeys = new Variable($"{Name}-storage-keys", new Invoke("azure-native:storage:listStorageAccountKeys", Expr.Object(
+        // The gateway's identity: trusted for the gateway's service account only, allowed the data container only.
+        RuntimeIdentity = new Resource("azure-native:managedidentity:UserAssignedIdentity", "runtime-identity", Expr.Object(
             ("resourceGroupName", resourceGroupName),
-            ("accountName", accountName)), "keys", azure));
+            ("location", args.Region),
+            ("tags", tags)), Child(azure));
+        RuntimeFederation = new Resource("azure-native:managedidentity:FederatedIdentityCredential", "runtime-federation", Expr.Object(
+            ("resourceGroupName", resourceGroupName),
+            ("resourceName", RuntimeIdentity.Output("name")),
+            ("federatedIdentityCredentialResourceName", "osforai-gateway"),
+            ("issuer", Cluster.Output("oidcIssuerProfile.issuerURL")),
+            ("subject", Expr.Concat("system:serviceaccount:", args.Namespace, ":", RuntimeDeployment.ServiceAccountName)),
+            ("audiences", Expr.List(WorkloadIdentityAudience))), Child(azure));
+        RuntimeDataRole = new Resource("azure-native:authorization:RoleAssignment", "runtime-blob-data", Expr.Object(
+            ("principalId", RuntimeIdentity.Output("principalId")),
+            ("principalType", "ServicePrincipal"),
+            ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
+                "/providers/Microsoft.Authorization/roleDefinitions/", StorageBlobDataContributorRole)),
+            ("scope", Container.Output("id"))), Child(azure));
 
         // State: a flexible server in a delegated subnet of the cluster's network, no public access.
         Database = new FlexiblePostgres("database", new FlexiblePostgresArgs(azure, args.Database, args.Region, resourceGroupName,
@@ -281,9 +303,11 @@ public sealed class AzureInferenceStack : InferenceStack
             GatewayAddress = LoadBalancerAddress.Ip,
             DataStore = new DataStoreBinding("Azure", "platform", Expr.Concat("azure+platform://", Container.Output("name"), "/osforai"))
             {
-                Settings = [new("AccountName", accountName)],
-                Secrets = [new("AccountKey", StorageKeys.Output("[0].value"))],
+                Settings = [new("AccountName", accountName), DataStoreBinding.UseWorkloadIdentity],
             },
+            ServiceAccountAnnotations = [new(WorkloadIdentityClientIdAnnotation, RuntimeIdentity.Output("clientId"))],
+            PodLabels = [new(WorkloadIdentityUseLabel, "true")],
+            DependsOn = [RuntimeFederation, RuntimeDataRole],
         }, this);
 
         GatewayUrl = Runtime.GatewayUrl;
@@ -291,7 +315,14 @@ public sealed class AzureInferenceStack : InferenceStack
     }
 
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public override IReadOnlyList<Variable> Variables => [ClientConfig, Credentials, Kubeconfig, StorageKeys];
+    public override IReadOnlyList<Variable> Variables => [ClientConfig, Credentials, Kubeconfig];
+
+    /// <summary>Built-in role: read, write and delete blobs (data plane), assigned on the data container.</summary>
+    public const string StorageBlobDataContributorRole = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+    /// <summary>The audience of the tokens the workload identity webhook projects, as federated credentials expect it.</summary>
+    public const string WorkloadIdentityAudience = "api://AzureADTokenExchange";
+    public const string WorkloadIdentityClientIdAnnotation = "azure.workload.identity/client-id";
+    public const string WorkloadIdentityUseLabel = "azure.workload.identity/use";
 
     /// <summary>
     /// A random suffix of a pool's name, replaced when the pool's VM size changes: AKS cannot resize a pool, so the pool is replaced by
@@ -338,7 +369,10 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource AccountSuffix { get; }
     public Resource StorageAccount { get; }
     public Resource Container { get; }
-    public Variable StorageKeys { get; }
+    /// <summary>The gateway's user-assigned identity (workload identity), its federated credential and its role on the data container.</summary>
+    public Resource RuntimeIdentity { get; }
+    public Resource RuntimeFederation { get; }
+    public Resource RuntimeDataRole { get; }
     public FlexiblePostgres Database { get; }
     public override RuntimeDeployment Runtime { get; }
 

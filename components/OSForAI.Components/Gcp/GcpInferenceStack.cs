@@ -41,16 +41,17 @@ public sealed record GcpInferenceStackArgs(InferenceStackArgs Stack)
 /// (<c>gcp:organizations/getClientConfig</c>) and passes it to the explicit provider and the workload identity pool.
 /// </para>
 /// <para>
-/// Storage credentials: the runtime's S3 connector talks to GCS through its S3-compatible XML API (interoperability):
-/// a service account limited to the bucket, an HMAC key of that account mounted as files
-/// (<c>OSForAI__Data__S3__platform__AccessKeyIdFile</c>/<c>SecretAccessKeyFile</c>), endpoint
-/// https://storage.googleapis.com and region <c>auto</c> — the same shape as the IAM access key on AWS.
+/// Storage credentials: none that live long. GKE Workload Identity: the gateway's Kubernetes service account may act as a Google
+/// service account limited to the bucket (<c>roles/iam.workloadIdentityUser</c> on that account for
+/// <c>PROJECT.svc.id.goog[NAMESPACE/osforai-runtime]</c>, and the <c>iam.gke.io/gcp-service-account</c> annotation), and the
+/// runtime's gs connector runs with <c>Credentials=WorkloadIdentity</c>: it takes that account's tokens from the GKE metadata server.
+/// The nodes run as their own least-privilege account, and with <c>GKE_METADATA</c> pods never see the node's credentials. Worker
+/// pods run under the namespace's default service account, which is bound to nothing, and their NetworkPolicy lets them reach only
+/// the gateway.
 /// </para>
 /// </summary>
 public sealed class GcpInferenceStack : InferenceStack
 {
-    public const string GcsEndpoint = "https://storage.googleapis.com";
-
     public GcpInferenceStack(string name, GcpInferenceStackArgs gcpArgs) : base("osforai:gcp:InferenceStack", name)
     {
         var args = gcpArgs.Stack;
@@ -172,7 +173,7 @@ public sealed class GcpInferenceStack : InferenceStack
                     ("gpuDriverInstallationConfig", Expr.Object(("gpuDriverVersion", GkeGpuDriverVersion))))))))),
             new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"], DependsOn = [NodeRole, Registry.ReaderGrant] });
 
-        // Storage: the bucket behind data://, private, and a service account limited to it whose HMAC key the runtime uses.
+        // Storage: the bucket behind data://, private, and a service account limited to it that the gateway acts as (Workload Identity).
         Bucket = new Resource("gcp:storage/bucket:Bucket", "data", Expr.Object(
             ("location", args.Region),
             ("uniformBucketLevelAccess", true),
@@ -182,13 +183,17 @@ public sealed class GcpInferenceStack : InferenceStack
             // 6–30 characters, unique in the project: one per stack, whatever its name's length.
             ("accountId", Named("data")),
             ("displayName", "OSForAI runtime data access"),
-            ("description", "data:// bucket of the OSForAI inference stack (HMAC key for the S3-compatible API)")), Child(gcp, Apis.For(ProjectApis.Iam)));
+            ("description", "data:// bucket of the OSForAI inference stack, for the gateway through GKE Workload Identity")), Child(gcp, Apis.For(ProjectApis.Iam)));
         _ = new Resource("gcp:storage/bucketIAMMember:BucketIAMMember", "runtime-bucket-access", Expr.Object(
             ("bucket", Bucket.Output("name")),
             ("role", "roles/storage.objectAdmin"),
             ("member", RuntimeAccount.Output("member"))), Child(gcp));
-        RuntimeHmacKey = new Resource("gcp:storage/hmacKey:HmacKey", "runtime-hmac-key", Expr.Object(
-            ("serviceAccountEmail", RuntimeAccount.Output("email"))), Child(gcp, Apis.For(ProjectApis.Storage)));
+        // Only the gateway's service account in the stack's namespace may act as it.
+        RuntimeWorkloadIdentity = new Resource("gcp:serviceaccount/iAMMember:IAMMember", "runtime-workload-identity", Expr.Object(
+            ("serviceAccountId", RuntimeAccount.Output("name")),
+            ("role", "roles/iam.workloadIdentityUser"),
+            ("member", Expr.Concat("serviceAccount:", project, ".svc.id.goog[", args.Namespace, "/", RuntimeDeployment.ServiceAccountName, "]"))),
+            Child(gcp, Cluster));
 
         // State: Cloud SQL with a private IP on the cluster's network only.
         Database = new CloudSqlPostgres("database", new CloudSqlPostgresArgs(gcp, args.Database, args.Region, Network.Output("id"), new Obj(args.Tags),
@@ -227,11 +232,12 @@ public sealed class GcpInferenceStack : InferenceStack
             // An external passthrough Network Load Balancer, GKE's default for a LoadBalancer Service.
             GatewayAddress = LoadBalancerAddress.Ip,
             Gateway = args.Gateway,
-            DataStore = new DataStoreBinding("S3", "platform", Expr.Concat("s3+platform://", Bucket.Output("name"), "/osforai"))
+            DataStore = new DataStoreBinding("Gs", "platform", Expr.Concat("gs+platform://", Bucket.Output("name"), "/osforai"))
             {
-                Settings = [new("ServiceUrl", GcsEndpoint), new("Region", "auto")],
-                Secrets = [new("AccessKeyId", RuntimeHmacKey.Output("accessId")), new("SecretAccessKey", RuntimeHmacKey.Output("secret"))],
+                Settings = [DataStoreBinding.UseWorkloadIdentity],
             },
+            ServiceAccountAnnotations = [new("iam.gke.io/gcp-service-account", RuntimeAccount.Output("email"))],
+            DependsOn = [RuntimeWorkloadIdentity],
         }, this);
 
         GatewayUrl = Runtime.GatewayUrl;
@@ -263,7 +269,8 @@ public sealed class GcpInferenceStack : InferenceStack
     public Resource GpuNodePool { get; }
     public Resource Bucket { get; }
     public Resource RuntimeAccount { get; }
-    public Resource RuntimeHmacKey { get; }
+    /// <summary>roles/iam.workloadIdentityUser on <see cref="RuntimeAccount"/> for the gateway's Kubernetes service account.</summary>
+    public Resource RuntimeWorkloadIdentity { get; }
     public CloudSqlPostgres Database { get; }
     public override Variable Kubeconfig { get; }
     public Resource KubernetesProvider { get; }

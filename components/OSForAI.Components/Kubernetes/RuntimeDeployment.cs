@@ -29,6 +29,12 @@ public sealed record DataStoreBinding(string Scheme, string Label, Expr Uri)
     /// <see cref="Secrets"/>.
     /// </summary>
     public DeployTimeSettings? DeployTime { get; init; }
+
+    /// <summary>
+    /// The connector setting that makes it take the pod's cloud identity instead of keys (<c>Credentials=WorkloadIdentity</c>, the
+    /// runtime's <c>OSForAI.Data.CredentialSource</c>): EKS Pod Identity, Azure workload identity, GKE Workload Identity.
+    /// </summary>
+    public static KeyValuePair<string, Expr> UseWorkloadIdentity { get; } = new("Credentials", "WorkloadIdentity");
 }
 
 /// <param name="EnvPrefix">e.g. <c>OSForAI__Data__s3__platform__</c>, computed from the store URI when deployed.</param>
@@ -83,6 +89,18 @@ public sealed record RuntimeDeploymentArgs
     /// stacks' pool labels (bring your own cluster).
     /// </summary>
     public WorkerPodArgs? WorkerPods { get; init; }
+    /// <summary>
+    /// Annotations of the gateway's service account that bind it to a cloud identity (Azure workload identity's client id, GKE
+    /// Workload Identity's service account). Worker pods run under the namespace's default service account, which has none.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, Expr>> ServiceAccountAnnotations { get; init; } = [];
+    /// <summary>Extra labels of the gateway pods (Azure workload identity's <c>azure.workload.identity/use</c>).</summary>
+    public IReadOnlyList<KeyValuePair<string, Expr>> PodLabels { get; init; } = [];
+    /// <summary>
+    /// What must exist before the gateway pods are created: the cloud's binding of the service account to its identity (an EKS
+    /// Pod Identity association), because the identity's variables are injected when a pod is created.
+    /// </summary>
+    public IReadOnlyList<Resource> DependsOn { get; init; } = [];
     public string CpuRequest { get; init; } = "500m";
     public string MemoryRequest { get; init; } = "1Gi";
     public string MemoryLimit { get; init; } = "4Gi";
@@ -138,7 +156,8 @@ public sealed class RuntimeDeployment : ComponentResource
         Obj Meta(string? name) => Expr.Object(("name", name is null ? null : (Expr)name), ("namespace", ns), ("labels", labels));
 
         ServiceAccount = new Resource("kubernetes:core/v1:ServiceAccount", "service-account", Expr.Object(
-            ("metadata", Meta(ServiceAccountName))), Child(provider));
+            ("metadata", Expr.Object(("name", ServiceAccountName), ("namespace", ns), ("labels", labels),
+                ("annotations", args.ServiceAccountAnnotations.Count == 0 ? null : new Obj(args.ServiceAccountAnnotations))))), Child(provider));
 
         // The worker host starts, watches, relabels (patch) and removes the pods that run algorithms in its own namespace, and reads
         // their logs when one fails to start; nothing more: no cluster-wide rule, no secrets (each pod's secret travels in its own env).
@@ -164,12 +183,14 @@ public sealed class RuntimeDeployment : ComponentResource
         Settings = new Resource("kubernetes:core/v1:ConfigMap", "settings", Expr.Object(
             ("metadata", Meta(null)),
             ("data", Expr.Object([.. settings]))), Child(provider));
-        DataSecret = new Resource("kubernetes:core/v1:Secret", "data-credentials", Expr.Object(
-            ("metadata", Meta(null)),
-            ("type", "Opaque"),
-            ("stringData", store.DeployTime is { } deployTime
-                ? Expr.Secret(deployTime.Values)
-                : Expr.Object([.. store.Secrets.Select(s => (SecretFileName(store, s.Key), (Expr?)Expr.Secret(s.Value)))]))), Child(provider));
+        // Credentials in a Secret only where the store needs any: with the cloud's workload identity there are none to keep.
+        if (store.DeployTime is not null || store.Secrets.Count > 0)
+            DataSecret = new Resource("kubernetes:core/v1:Secret", "data-credentials", Expr.Object(
+                ("metadata", Meta(null)),
+                ("type", "Opaque"),
+                ("stringData", store.DeployTime is { } deployTime
+                    ? Expr.Secret(deployTime.Values)
+                    : Expr.Object([.. store.Secrets.Select(s => (SecretFileName(store, s.Key), (Expr?)Expr.Secret(s.Value)))]))), Child(provider));
         var envFrom = new List<Expr> { Expr.Object(("configMapRef", Expr.Object(("name", Settings.Output("metadata.name"))))) };
         // The state connection URI (with the database password) in a Secret of its own, read through a secretKeyRef: it appears in no
         // ConfigMap, no pod spec and no plain program value. Auto-named, so a new URI (a new password) rolls the Deployment.
@@ -206,21 +227,18 @@ public sealed class RuntimeDeployment : ComponentResource
         var scheme = tls is null ? "HTTP" : "HTTPS";
         if (args.WorkerPods is { } workerArgs) env.AddRange(WorkerHostEnv(workerArgs));
         if (store.DeployTime is { } dt)
-            envFrom.Add(Expr.Object(("prefix", dt.EnvPrefix), ("secretRef", Expr.Object(("name", DataSecret.Output("metadata.name"))))));
+            envFrom.Add(Expr.Object(("prefix", dt.EnvPrefix), ("secretRef", Expr.Object(("name", DataSecret!.Output("metadata.name"))))));
 
-        var volumeMounts = new List<Expr>
-        {
-            Expr.Object(("name", "home"), ("mountPath", HomePath)),
-            Expr.Object(("name", "data-credentials"), ("mountPath", SecretsPath), ("readOnly", true)),
-        };
+        var volumeMounts = new List<Expr> { Expr.Object(("name", "home"), ("mountPath", HomePath)) };
         // The home folder is a cache only (extracted builds, archives, temporary files): builds live in the data store
         // and state in the database (OSForAI__State), so an emptyDir that dies with the pod loses nothing. Only with an
         // empty State (SQLite, bring your own cluster without a database) does it hold state, and then one replica runs.
-        var volumes = new List<Expr>
+        var volumes = new List<Expr> { Expr.Object(("name", "home"), ("emptyDir", Expr.Object())) };
+        if (DataSecret is not null)
         {
-            Expr.Object(("name", "home"), ("emptyDir", Expr.Object())),
-            Expr.Object(("name", "data-credentials"), ("secret", Expr.Object(("secretName", DataSecret.Output("metadata.name")), ("defaultMode", SecretFileMode)))),
-        };
+            volumeMounts.Add(Expr.Object(("name", "data-credentials"), ("mountPath", SecretsPath), ("readOnly", true)));
+            volumes.Add(Expr.Object(("name", "data-credentials"), ("secret", Expr.Object(("secretName", DataSecret.Output("metadata.name")), ("defaultMode", SecretFileMode)))));
+        }
         if (TlsSecret is not null)
         {
             volumeMounts.Add(Expr.Object(("name", "tls"), ("mountPath", TlsPath), ("readOnly", true)));
@@ -234,9 +252,12 @@ public sealed class RuntimeDeployment : ComponentResource
                 // No replicas: the HorizontalPodAutoscaler owns the count.
                 ("selector", Expr.Object(("matchLabels", labels))),
                 ("template", Expr.Object(
-                    ("metadata", Expr.Object(("labels", labels))),
+                    ("metadata", Expr.Object(("labels", args.PodLabels.Count == 0 ? labels : new Obj([.. labels.Entries, .. args.PodLabels])))),
                     ("spec", Expr.Object(
                         ("serviceAccountName", ServiceAccount.Output("metadata.name")),
+                        // The API token only where the gateway uses it: the Kubernetes worker host manages pods with it; the process
+                        // host never calls the API. (Cloud identities come in tokens of their own, projected by their webhooks.)
+                        ("automountServiceAccountToken", args.WorkerPods is not null),
                         // The images' non-root user; the home volume is group-writable for it.
                         ("securityContext", Expr.Object(
                             ("runAsNonRoot", true), ("runAsUser", ImageUid), ("runAsGroup", ImageUid), ("fsGroup", ImageUid))),
@@ -264,7 +285,7 @@ public sealed class RuntimeDeployment : ComponentResource
                                 ("limits", Expr.Object(("memory", args.MemoryLimit))))),
                             ("volumeMounts", Expr.List(volumeMounts))))),
                         ("volumes", Expr.List(volumes))))))))),
-            Child(provider, RoleBinding));
+            Child(provider, [RoleBinding, .. args.DependsOn]));
 
         var annotations = args.ServiceAnnotations.Concat(args.Gateway.ServiceAnnotations).ToList();
         Service = new Resource("kubernetes:core/v1:Service", "gateway-service", Expr.Object(
@@ -427,7 +448,8 @@ public sealed class RuntimeDeployment : ComponentResource
     public Resource Role { get; }
     public Resource RoleBinding { get; }
     public Resource Settings { get; }
-    public Resource DataSecret { get; }
+    /// <summary>The data store's credentials, mounted as files; null when the store needs none (the cloud's workload identity).</summary>
+    public Resource? DataSecret { get; }
     /// <summary>The gateway's certificate (kubernetes.io/tls), mounted at <see cref="TlsPath"/>; null when it serves plain HTTP.</summary>
     public Resource? TlsSecret { get; }
     /// <summary>The state connection URI (key <see cref="StateSecretKey"/>), given to the container as <see cref="StateVariable"/>.</summary>

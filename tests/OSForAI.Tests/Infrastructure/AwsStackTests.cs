@@ -76,7 +76,9 @@ public sealed partial class AwsStackTests
         Assert.Equal("${osforai-cluster.name}", Text(Map(Map(releases["cluster-autoscaler"], "values"), "autoDiscovery"), "clusterName"));
         Assert.Equal("https://kubernetes.github.io/autoscaler", Text(Map(releases["cluster-autoscaler"], "repositoryOpts"), "repo"));
         Assert.Equal("https://nvidia.github.io/k8s-device-plugin", Text(Map(releases["nvidia-device-plugin"], "repositoryOpts"), "repo"));
-        Assert.Single(Resources(root, "aws:eks/podIdentityAssociation:PodIdentityAssociation"));
+        // Pod Identity: the cluster-autoscaler's service account, and the gateway's (the bucket; WorkloadIdentityStackTests).
+        Assert.Equal(["cluster-autoscaler", "osforai-runtime"], Resources(root, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+            .Select(r => Text(Map(r.Node, "properties"), "serviceAccount")).Order(StringComparer.Ordinal));
         var addons = Resources(root, "aws:eks/addon:Addon").ToDictionary(r => Text(Map(r.Node, "properties"), "addonName"), r => Map(r.Node, "properties"));
         Assert.Equal(["eks-pod-identity-agent", "vpc-cni"], addons.Keys.Order(StringComparer.Ordinal));
         // The VPC CNI enforces NetworkPolicy only when told to (the worker pods' policy).
@@ -84,16 +86,14 @@ public sealed partial class AwsStackTests
     }
 
     [Fact]
-    public void The_runtime_gets_the_data_store_settings_and_its_credentials_as_secret_files()
+    public void The_runtime_gets_the_data_store_settings_and_takes_the_bucket_with_its_pod_identity()
     {
         var root = Synth("dev");
         var data = Map(Map(Resources(root, "kubernetes:core/v1:ConfigMap").Single().Node, "properties"), "data");
         Assert.Equal("s3+platform://${osforai-data.bucket}/osforai", Text(data, "OSForAI__DataStore"));
         Assert.Equal("${region}", Text(data, "OSForAI__Data__S3__platform__Region"));
-        var keyFile = Text(data, "OSForAI__Data__S3__platform__SecretAccessKeyFile");
-        Assert.StartsWith("/var/run/secrets/osforai/data/", keyFile);
-        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single(r => r.Name.EndsWith("-data-credentials", StringComparison.Ordinal)).Node, "properties"), "stringData");
-        Assert.Equal("${osforai-runtime-access-key.secret}", Text(Map(secretData, Path.GetFileName(keyFile)), "fn::secret"));
+        Assert.Equal("WorkloadIdentity", Text(data, "OSForAI__Data__S3__platform__Credentials"));
+        Assert.DoesNotContain(data.Children.Keys, k => k.ToString().Contains("AccessKey", StringComparison.Ordinal));
 
         var deployment = Map(Resources(root, "kubernetes:apps/v1:Deployment").Single().Node, "properties");
         var container = (YamlMappingNode)((YamlSequenceNode)Map(Map(Map(deployment, "spec"), "template"), "spec")["containers"]).Single();

@@ -87,21 +87,19 @@ public sealed class AzureStackTests
     }
 
     [Fact]
-    public void The_runtime_gets_the_azure_data_store_settings_and_the_account_key_as_a_secret_file()
+    public void The_runtime_gets_the_azure_data_store_settings_and_no_account_key()
     {
         var root = Synth("dev");
         var data = Map(Map(Resources(root, "kubernetes:core/v1:ConfigMap").Single().Node, "properties"), "data");
         Assert.Equal("azure+platform://${osforai-data.name}/osforai", Text(data, "OSForAI__DataStore"));
         Assert.Equal("${osforai-storage.name}", Text(data, "OSForAI__Data__Azure__platform__AccountName"));
-        var keyFile = Text(data, "OSForAI__Data__Azure__platform__AccountKeyFile");
-        Assert.StartsWith("/var/run/secrets/osforai/data/", keyFile);
-        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single(r => r.Name.EndsWith("-data-credentials", StringComparison.Ordinal)).Node, "properties"), "stringData");
-        Assert.Equal("${osforai-storage-keys[0].value}", Text(Map(secretData, Path.GetFileName(keyFile)), "fn::secret"));
-        var keys = Map(Map(Map(root, "variables"), "osforai-storage-keys"), "fn::invoke");
-        Assert.Equal("azure-native:storage:listStorageAccountKeys", Text(keys, "function"));
+        Assert.Equal("WorkloadIdentity", Text(data, "OSForAI__Data__Azure__platform__Credentials"));
+        Assert.DoesNotContain(Map(root, "variables").Children.Values.OfType<YamlMappingNode>(),
+            v => v.Children.TryGetValue(new YamlScalarNode("fn::invoke"), out var invoke) && Text(invoke, "function").Contains("listStorageAccountKeys"));
 
         var account = Map(Resources(root, "azure-native:storage:StorageAccount").Single().Node, "properties");
         Assert.Equal("false", Text(account, "allowBlobPublicAccess"));
+        Assert.Equal("false", Text(account, "allowSharedKeyAccess"));
         Assert.Equal("None", Text(Map(Resources(root, "azure-native:storage:BlobContainer").Single().Node, "properties"), "publicAccess"));
 
         var deployment = Map(Resources(root, "kubernetes:apps/v1:Deployment").Single().Node, "properties");

@@ -44,7 +44,7 @@ public sealed class GcpDeployTests
         Assert.Contains(Api("iam"), DependsOn(Resource(root, "osforai-runtime-account")));
         Assert.Contains(Api("iam"), DependsOn(Resource(root, "osforai-node-account")));
         Assert.Contains(Api("storage"), DependsOn(Resource(root, "osforai-data")));
-        Assert.Contains(Api("storage"), DependsOn(Resource(root, "osforai-runtime-hmac-key")));
+        Assert.Contains(Api("storage"), DependsOn(Resource(root, "osforai-data")));
         Assert.Contains(Api("artifactregistry"), DependsOn(Resource(root, "osforai-images-repository")));
         Assert.Contains(Api("servicenetworking"), DependsOn(Resource(root, "osforai-database-private-connection")));
         Assert.Contains(Api("sqladmin"), DependsOn(Resource(root, "osforai-database-instance")));

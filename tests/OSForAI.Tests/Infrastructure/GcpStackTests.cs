@@ -74,18 +74,13 @@ public sealed class GcpStackTests
     }
 
     [Fact]
-    public void The_runtime_gets_gcs_through_the_s3_api_with_an_hmac_key_as_secret_files()
+    public void The_runtime_gets_gcs_through_the_gs_connector_with_its_workload_identity()
     {
         var root = Synth("dev");
         var data = Map(Map(Resources(root, "kubernetes:core/v1:ConfigMap").Single().Node, "properties"), "data");
-        Assert.Equal("s3+platform://${osforai-data.name}/osforai", Text(data, "OSForAI__DataStore"));
-        Assert.Equal("https://storage.googleapis.com", Text(data, "OSForAI__Data__S3__platform__ServiceUrl"));
-        Assert.Equal("auto", Text(data, "OSForAI__Data__S3__platform__Region"));
-        var keyFile = Text(data, "OSForAI__Data__S3__platform__SecretAccessKeyFile");
-        Assert.StartsWith("/var/run/secrets/osforai/data/", keyFile);
-        Assert.StartsWith("/var/run/secrets/osforai/data/", Text(data, "OSForAI__Data__S3__platform__AccessKeyIdFile"));
-        var secretData = Map(Map(Resources(root, "kubernetes:core/v1:Secret").Single(r => r.Name.EndsWith("-data-credentials", StringComparison.Ordinal)).Node, "properties"), "stringData");
-        Assert.Equal("${osforai-runtime-hmac-key.secret}", Text(Map(secretData, Path.GetFileName(keyFile)), "fn::secret"));
+        Assert.Equal("gs+platform://${osforai-data.name}/osforai", Text(data, "OSForAI__DataStore"));
+        Assert.Equal("WorkloadIdentity", Text(data, "OSForAI__Data__Gs__platform__Credentials"));
+        Assert.Empty(Resources(root, "gcp:storage/hmacKey:HmacKey"));
 
         var member = Map(Resources(root, "gcp:storage/bucketIAMMember:BucketIAMMember").Single().Node, "properties");
         Assert.Equal("${osforai-runtime-account.member}", Text(member, "member"));

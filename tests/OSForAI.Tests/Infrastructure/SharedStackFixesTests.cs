@@ -36,13 +36,24 @@ public sealed class SharedStackFixesTests
 
     [Theory]
     [MemberData(nameof(Clouds))]
-    public void The_data_credentials_are_group_readable_by_the_runtime_users_fs_group(string cloud)
+    public void The_clouds_keep_no_data_credentials_the_runtime_user_runs_with_its_fs_group(string cloud)
     {
         var root = StackHarness.Synth(cloud, "dev", ProjectDir(cloud));
         var pod = PodSpec(root);
         var security = Map(pod, "securityContext");
         Assert.Equal("10001", Text(security, "runAsUser"));
         Assert.Equal("10001", Text(security, "fsGroup"));
+        // Workload identity (WorkloadIdentityStackTests): no credentials Secret, no volume of them.
+        Assert.DoesNotContain(Seq(pod, "volumes"), v => Text(v, "name") == "data-credentials");
+        Assert.DoesNotContain(Resources(root, "kubernetes:core/v1:Secret"), r => r.Name.EndsWith("-data-credentials", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Data_credentials_given_at_deploy_time_are_group_readable_by_the_runtime_users_fs_group()
+    {
+        // Bring your own cluster: the credentials come as a Secret (DeployTime settings), mounted 0440.
+        var pod = PodSpec(StackHarness.Synth("byo", "dev", RepoRoot));
+        Assert.Equal("10001", Text(Map(pod, "securityContext"), "fsGroup"));
         var volume = Seq(pod, "volumes").Single(v => Text(v, "name") == "data-credentials");
         // 0440 (288): the kubelet gives the files the fsGroup, so uid 10001 reads them through its group; 0400 would be root's only.
         Assert.Equal("288", Text(Map(volume, "secret"), "defaultMode"));
