@@ -180,7 +180,7 @@ public static class StacksCli
 
     /// <summary>
     /// Every program the stacks deploy: per cloud, the program without a stack (what validate checks) and the one of
-    /// each stack settings file of its project.
+    /// each stack settings file of its project, as it is and with every option on (<see cref="StackFile.EveryOptionOn"/>).
     /// </summary>
     public static IEnumerable<PulumiProgram> StackPrograms(string currentDirectory)
     {
@@ -190,7 +190,11 @@ public static class StacksCli
             var project = StackFile.ProjectName(projectDir);
             yield return impl.Build(project, null);
             foreach (var file in Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal))
-                yield return impl.Build(project, StackFile.Load(projectDir, Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length]));
+            {
+                var stack = StackFile.Load(projectDir, Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length]);
+                yield return impl.Build(project, stack);
+                yield return impl.Build(project, stack.With(StackFile.EveryOptionOn));
+            }
         }
     }
 

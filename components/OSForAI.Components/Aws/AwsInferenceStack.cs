@@ -119,6 +119,20 @@ public sealed class AwsInferenceStack : InferenceStack
                 ("role", NodeRole.Output("name")), ("policyArn", ManagedPolicy(p.Item2))), Child(aws)))
             .ToArray();
 
+        var cluster = args.Cluster;
+        // secretsEncryption: Kubernetes Secrets envelope-encrypted with a key of the stack's own (rotated yearly), which the control
+        // plane's role may use. EKS cannot turn this off again once on (docs/deploy.md).
+        if (cluster.SecretsEncryption)
+        {
+            SecretsKey = new Resource("aws:kms/key:Key", "secrets-key", Expr.Object(
+                ("description", "Kubernetes Secrets of the OSForAI inference stack (EKS envelope encryption)"),
+                ("enableKeyRotation", true),
+                ("deletionWindowInDays", 30)), Child(aws));
+            _ = new Resource("aws:iam/rolePolicy:RolePolicy", "cluster-secrets-key", Expr.Object(
+                ("role", ClusterRole.Output("name")),
+                ("policy", PolicyDocument(Statement(Expr.List("kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"), SecretsKey.Output("arn"))))), Child(aws));
+        }
+
         // The cluster. API_AND_CONFIG_MAP with creator admin: whoever runs `pulumi up` can use the kubeconfig below; the access
         // entries (EksAccess) let in the adminPrincipals and the ciPrincipal.
         Cluster = new Resource("aws:eks/cluster:Cluster", "cluster", Expr.Object(
@@ -127,9 +141,16 @@ public sealed class AwsInferenceStack : InferenceStack
             ("vpcConfig", Expr.Object(
                 ("subnetIds", Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id")), .. publicSubnets.Select(s => (Expr)s.Output("id"))])),
                 ("endpointPrivateAccess", true),
-                ("endpointPublicAccess", true),
+                // privateControlPlane: the private endpoint only (reached from the VPC and what is peered or connected to it).
+                ("endpointPublicAccess", !cluster.PrivateControlPlane),
                 // controlPlaneAllowedCidrs; empty: open, written out so that emptying the list opens the endpoint again.
-                ("publicAccessCidrs", awsArgs.Choices.RestrictsControlPlane ? args.ControlPlaneAllowedCidrs : Expr.List("0.0.0.0/0")))),
+                ("publicAccessCidrs", cluster.PrivateControlPlane ? null
+                    : awsArgs.Choices.RestrictsControlPlane ? args.ControlPlaneAllowedCidrs : Expr.List("0.0.0.0/0")))),
+            // controlPlaneLogs: to CloudWatch Logs (/aws/eks/<cluster>/cluster).
+            ("enabledClusterLogTypes", cluster.ControlPlaneLogs ? Expr.List([.. ControlPlaneLogTypes.Select(t => (Expr)t)]) : null),
+            ("encryptionConfig", SecretsKey is null ? null : Expr.Object(
+                ("provider", Expr.Object(("keyArn", SecretsKey.Output("arn")))),
+                ("resources", Expr.List("secrets")))),
             ("accessConfig", Expr.Object(
                 ("authenticationMode", "API_AND_CONFIG_MAP"),
                 ("bootstrapClusterCreatorAdminPermissions", true)))), Child(aws, clusterPolicy));
@@ -137,6 +158,24 @@ public sealed class AwsInferenceStack : InferenceStack
         Access = new EksAccess("access", new EksAccessArgs(aws, clusterName, Partition.Output(), args.AdminPrincipals,
             awsArgs.Choices.AdminPrincipalCount, args.CiPrincipal, awsArgs.Choices.HasCiPrincipal), this);
         var privateSubnetIds = Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id"))]);
+
+        // Both groups launch from templates that require IMDSv2 with a hop limit of 1: the instance metadata service (and the node role's
+        // credentials behind it) answers the node itself, never a pod (a pod's packets take one more hop). The GPU group's disk size
+        // lives in its template, as EKS wants when a group has one.
+        Obj MetadataOptions() => Expr.Object(
+            ("httpEndpoint", "enabled"), ("httpTokens", "required"), ("httpPutResponseHopLimit", 1), ("instanceMetadataTags", "disabled"));
+        SystemLaunchTemplate = new Resource("aws:ec2/launchTemplate:LaunchTemplate", "system-launch-template", Expr.Object(
+            ("description", "OSForAI system nodes: IMDSv2 for the node only"),
+            ("metadataOptions", MetadataOptions()),
+            ("updateDefaultVersion", true)), Child(aws));
+        GpuLaunchTemplate = new Resource("aws:ec2/launchTemplate:LaunchTemplate", "gpu-launch-template", Expr.Object(
+            ("description", "OSForAI GPU nodes: IMDSv2 for the node only, a large encrypted root volume for images and models"),
+            ("metadataOptions", MetadataOptions()),
+            ("blockDeviceMappings", Expr.List(Expr.Object(
+                ("deviceName", "/dev/xvda"),
+                ("ebs", Expr.Object(("volumeSize", awsArgs.GpuNodeDiskGiB), ("volumeType", "gp3"), ("encrypted", "true"), ("deleteOnTermination", "true")))))),
+            ("updateDefaultVersion", true)), Child(aws));
+        static Obj Template(Resource template) => Expr.Object(("id", template.Output("id")), ("version", Expr.ToJson(template.Output("latestVersion"))));
 
         // The cluster-autoscaler owns desiredSize once the group exists.
         var scaledByAutoscaler = new ResourceOptions { Parent = this, Provider = aws, DependsOn = nodePolicies, IgnoreChanges = ["scalingConfig.desiredSize"] };
@@ -146,6 +185,7 @@ public sealed class AwsInferenceStack : InferenceStack
             ("subnetIds", privateSubnetIds),
             ("amiType", "AL2023_x86_64_STANDARD"),
             ("instanceTypes", Expr.List(args.SystemPool.InstanceType)),
+            ("launchTemplate", Template(SystemLaunchTemplate)),
             ("scalingConfig", Expr.Object(
                 ("minSize", args.SystemPool.MinNodes), ("maxSize", args.SystemPool.MaxNodes), ("desiredSize", args.SystemPool.MinNodes))),
             ("labels", Expr.Object((NodePools.PoolLabel, NodePools.System)))), scaledByAutoscaler);
@@ -159,7 +199,9 @@ public sealed class AwsInferenceStack : InferenceStack
             // AwsOffering.NvidiaDriverBranches): a group created on an older release moves to it, and to each later one, at the next up.
             ("releaseVersion", GpuAmiReleaseVersion.Output()),
             ("instanceTypes", Expr.List(args.GpuPool.InstanceType)),
-            ("diskSize", awsArgs.GpuNodeDiskGiB),
+            ("launchTemplate", Template(GpuLaunchTemplate)),
+            // gpuSpot: spot capacity (cheaper, reclaimed with two minutes' notice; the pool still scales from zero).
+            ("capacityType", cluster.GpuSpot ? "SPOT" : "ON_DEMAND"),
             ("scalingConfig", Expr.Object(
                 ("minSize", args.GpuPool.MinNodes), ("maxSize", args.GpuPool.MaxNodes), ("desiredSize", args.GpuPool.MinNodes))),
             ("labels", Expr.Object([.. GpuNodeLabels(args.GpuPool.GpuType).Select(l => (l.Key, (Expr?)l.Value))])),
@@ -375,6 +417,13 @@ public sealed class AwsInferenceStack : InferenceStack
     public Resource GpuNodeGroup { get; }
     public IReadOnlyList<Resource> GpuAsgTags { get; }
     public Resource PodIdentityAgent { get; }
+    /// <summary>The node groups' launch templates: IMDSv2 with hop limit 1 (no pod reaches the metadata service).</summary>
+    public Resource SystemLaunchTemplate { get; }
+    public Resource GpuLaunchTemplate { get; }
+    /// <summary>The KMS key that encrypts Kubernetes Secrets (secretsEncryption); null when off.</summary>
+    public Resource? SecretsKey { get; }
+    /// <summary>The control-plane log types sent to CloudWatch Logs with controlPlaneLogs.</summary>
+    public static IReadOnlyList<string> ControlPlaneLogTypes { get; } = ["api", "audit", "authenticator"];
     /// <summary>The VPC CNI as a managed add-on with NetworkPolicy enforcement on.</summary>
     public Resource VpcCni { get; }
     public Resource AutoscalerRole { get; }

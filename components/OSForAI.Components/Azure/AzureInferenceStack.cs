@@ -128,6 +128,36 @@ public sealed class AzureInferenceStack : InferenceStack
         AccountSuffix = new Resource("random:index/randomString:RandomString", "storage-suffix", Expr.Object(
             ("length", 10), ("special", false), ("upper", false)), Child());
 
+        var options = args.Cluster;
+        // secretsEncryption: KMS etcd encryption with a key in a vault of the stack's own (RBAC-authorized, purge-protected), which the
+        // cluster's identity may use. AKS pins the key version: rotating the key means setting the new version on the cluster.
+        if (options.SecretsEncryption)
+        {
+            SecretsVault = new Resource("azure-native:keyvault:Vault", "secrets-vault", Expr.Object(
+                ("resourceGroupName", resourceGroupName),
+                ("vaultName", Expr.Concat("osforai", AccountSuffix.Output("result"))),
+                ("location", args.Region),
+                ("properties", Expr.Object(
+                    ("tenantId", ClientConfig.Output("tenantId")),
+                    ("sku", Expr.Object(("family", "A"), ("name", "standard"))),
+                    ("enableRbacAuthorization", true),
+                    ("enableSoftDelete", true),
+                    ("enablePurgeProtection", true),
+                    ("softDeleteRetentionInDays", 90))),
+                ("tags", tags)), Child(azure));
+            SecretsKey = new Resource("azure-native:keyvault:Key", "secrets-key", Expr.Object(
+                ("resourceGroupName", resourceGroupName),
+                ("vaultName", SecretsVault.Output("name")),
+                ("keyName", "kubernetes-secrets"),
+                ("properties", Expr.Object(("kty", "RSA"), ("keySize", 2048), ("keyOps", Expr.List("encrypt", "decrypt", "wrapKey", "unwrapKey"))))), Child(azure));
+            SecretsKeyGrant = new Resource("azure-native:authorization:RoleAssignment", "cluster-secrets-key", Expr.Object(
+                ("principalId", ClusterIdentity.Output("principalId")),
+                ("principalType", "ServicePrincipal"),
+                ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
+                    "/providers/Microsoft.Authorization/roleDefinitions/", KeyVaultCryptoUserRole)),
+                ("scope", SecretsVault.Output("id"))), Child(azure));
+        }
+
         // The cluster with its required default pool; the system and GPU pools are AgentPools below. The profile is read at creation
         // only (AKS adds or removes no pool through the cluster), and the built-in autoscaler owns the node counts.
         Cluster = new Resource("azure-native:containerservice:ManagedCluster", "cluster", Expr.Object(
@@ -155,17 +185,59 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("nodeTaints", Expr.List(CriticalAddonsOnlyTaint))))),
             // Workload identity: the OIDC issuer that signs service-account tokens, and the webhook that projects them (the data store).
             ("oidcIssuerProfile", Expr.Object(("enabled", true))),
-            ("securityProfile", Expr.Object(("workloadIdentity", Expr.Object(("enabled", true))))),
-            // Empty (the default): the API server is open, as AKS makes it.
-            ("apiServerAccessProfile", Expr.Object(("authorizedIPRanges", args.ControlPlaneAllowedCidrs))),
+            ("securityProfile", Expr.Object(
+                ("workloadIdentity", Expr.Object(("enabled", true))),
+                ("azureKeyVaultKms", SecretsKey is null ? null : Expr.Object(
+                    ("enabled", true), ("keyId", SecretsKey.Output("keyUriWithVersion")), ("keyVaultNetworkAccess", "Public"))))),
+            // adminPrincipals / ciPrincipal: Entra ID sign-in with Azure RBAC for Kubernetes (grants below), and no local accounts, so
+            // the cluster has no certificate credential that bypasses Entra ID. Without anyone named, AKS's local accounts stay.
+            ("aadProfile", options.NamesAdmins ? Expr.Object(("managed", true), ("enableAzureRBAC", true), ("tenantID", ClientConfig.Output("tenantId"))) : null),
+            ("disableLocalAccounts", options.NamesAdmins ? true : null),
+            // privateControlPlane: the API server on a private endpoint in the cluster's network; else authorized ranges (empty: open,
+            // as AKS makes it).
+            ("apiServerAccessProfile", options.PrivateControlPlane
+                ? Expr.Object(("enablePrivateCluster", true))
+                : Expr.Object(("authorizedIPRanges", args.ControlPlaneAllowedCidrs))),
             // The same choices as the cluster-autoscaler on AWS.
             ("autoScalerProfile", Expr.Object(
                 ("expander", "least-waste"),
                 ("balanceSimilarNodeGroups", "true"),
                 ("skipNodesWithSystemPods", "false"))),
             ("tags", tags)),
-            new ResourceOptions { Parent = this, Provider = azure, DependsOn = [ClusterNetworkRole], IgnoreChanges = ["agentPoolProfiles"] });
+            new ResourceOptions { Parent = this, Provider = azure, DependsOn = [ClusterNetworkRole, .. SecretsKeyGrant is null ? [] : new[] { SecretsKeyGrant }],
+                IgnoreChanges = ["agentPoolProfiles"] });
         var clusterName = Cluster.Output("name");
+
+        // Cluster admins: Azure Kubernetes Service RBAC Cluster Admin on this cluster, and Cluster User to fetch its kubeconfig.
+        var admins = new List<(string Name, Expr Principal)>();
+        for (var i = 0; i < options.AdminPrincipalCount; i++) admins.Add(($"admin-{i}", Expr.Select(i, args.AdminPrincipals)));
+        if (options.HasCiPrincipal) admins.Add(("ci", args.CiPrincipal));
+        var adminGrants = new List<Resource>();
+        foreach (var (who, principal) in admins)
+            foreach (var (role, id) in new[] { ("rbac-admin", AksRbacClusterAdminRole), ("user", AksClusterUserRole) })
+                adminGrants.Add(new Resource("azure-native:authorization:RoleAssignment", $"{who}-{role}", Expr.Object(
+                    ("principalId", principal),
+                    ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
+                        "/providers/Microsoft.Authorization/roleDefinitions/", id)),
+                    ("scope", Cluster.Output("id"))), Child(azure)));
+        AdminGrants = adminGrants;
+
+        // controlPlaneLogs: the API server, audit (admin) and Entra sign-in (guard) logs into a Log Analytics workspace of the stack.
+        if (options.ControlPlaneLogs)
+        {
+            LogWorkspace = new Resource("azure-native:operationalinsights:Workspace", "logs", Expr.Object(
+                ("resourceGroupName", resourceGroupName),
+                ("location", args.Region),
+                ("sku", Expr.Object(("name", "PerGB2018"))),
+                ("retentionInDays", 30),
+                ("tags", tags)), Child(azure));
+            _ = new Resource("azure-native:monitor:DiagnosticSetting", "control-plane-logs", Expr.Object(
+                ("resourceUri", Cluster.Output("id")),
+                ("name", "osforai-control-plane"),
+                ("workspaceId", LogWorkspace.Output("id")),
+                ("logAnalyticsDestinationType", "Dedicated"),
+                ("logs", Expr.List([.. ControlPlaneLogCategories.Select(c => (Expr)Expr.Object(("category", c), ("enabled", true)))]))), Child(azure));
+        }
 
         SystemPoolSuffix = PoolSuffix("system-pool-suffix", args.SystemPool.InstanceType);
         SystemPool = new Resource("azure-native:containerservice:AgentPool", "system-pool", Expr.Object(
@@ -194,6 +266,10 @@ public sealed class AzureInferenceStack : InferenceStack
             ("vmSize", args.GpuPool.InstanceType),
             ("vnetSubnetID", nodeSubnetId),
             ("osDiskSizeGB", azureArgs.GpuNodeDiskGiB),
+            // gpuSpot: Spot VMs at up to the on-demand price, deleted on eviction; AKS taints them (the worker pods tolerate it).
+            ("scaleSetPriority", options.GpuSpot ? (Expr)"Spot" : null),
+            ("scaleSetEvictionPolicy", options.GpuSpot ? (Expr)"Delete" : null),
+            ("spotMaxPrice", options.GpuSpot ? -1 : null),
             ("count", args.GpuPool.MinNodes),
             ("enableAutoScaling", true),
             ("minCount", args.GpuPool.MinNodes),
@@ -211,7 +287,10 @@ public sealed class AzureInferenceStack : InferenceStack
             ("resourceGroupName", resourceGroupName),
             ("resourceName", clusterName)), "kubeconfigs", azure));
         // The credentials are a secret: mark the kubeconfig so wherever it goes (the provider's inputs, the output) it stays encrypted.
-        Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.Secret(Expr.FromBase64(Credentials.Output("[0].value"))));
+        // With Entra ID sign-in the kubeconfig runs kubelogin; its default device-code login cannot work unattended, so the Azure CLI's
+        // sign-in is used instead (az login locally, azure/login in CI).
+        Expr kubeconfig = Expr.FromBase64(Credentials.Output("[0].value"));
+        Kubeconfig = new Variable($"{Name}-kubeconfig", Expr.Secret(options.NamesAdmins ? Expr.Replace(kubeconfig, "devicecode", "azurecli") : kubeconfig));
 
         // Images: the provisioned registry with the kubelet allowed to pull, or the registry key's.
         if (azureArgs.ProvisionRegistry)
@@ -317,6 +396,12 @@ public sealed class AzureInferenceStack : InferenceStack
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
     public override IReadOnlyList<Variable> Variables => [ClientConfig, Credentials, Kubeconfig];
 
+    /// <summary>Built-in roles: Azure Kubernetes Service RBAC Cluster Admin, Azure Kubernetes Service Cluster User Role, Key Vault Crypto User.</summary>
+    public const string AksRbacClusterAdminRole = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b", AksClusterUserRole = "4abbcc35-e782-43d8-92c5-2d3473bd45fd",
+        KeyVaultCryptoUserRole = "12338af0-0e69-4776-bea7-57ae8d297424";
+    /// <summary>The AKS diagnostic categories sent to the workspace with controlPlaneLogs.</summary>
+    public static IReadOnlyList<string> ControlPlaneLogCategories { get; } = ["kube-apiserver", "kube-audit-admin", "guard"];
+
     /// <summary>Built-in role: read, write and delete blobs (data plane), assigned on the data container.</summary>
     public const string StorageBlobDataContributorRole = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
     /// <summary>The audience of the tokens the workload identity webhook projects, as federated credentials expect it.</summary>
@@ -371,6 +456,14 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource Container { get; }
     /// <summary>The gateway's user-assigned identity (workload identity), its federated credential and its role on the data container.</summary>
     public Resource RuntimeIdentity { get; }
+    /// <summary>secretsEncryption's vault, key and the cluster identity's grant on the vault; null when off.</summary>
+    public Resource? SecretsVault { get; }
+    public Resource? SecretsKey { get; }
+    public Resource? SecretsKeyGrant { get; }
+    /// <summary>controlPlaneLogs' workspace; null when off.</summary>
+    public Resource? LogWorkspace { get; }
+    /// <summary>The role assignments of adminPrincipals and ciPrincipal on the cluster.</summary>
+    public IReadOnlyList<Resource> AdminGrants { get; }
     public Resource RuntimeFederation { get; }
     public Resource RuntimeDataRole { get; }
     public FlexiblePostgres Database { get; }

@@ -63,6 +63,11 @@ public sealed partial class AzureOffering : CloudOffering
     /// "NV_A10_v5", "Standard_D4s_v5" → "D_v5": drop the "Standard_" prefix, keep the upper-case series letters of the
     /// first part (dropping the vCPU count and the lower-case feature letters) and the remaining parts as they are.
     /// </summary>
+    /// <summary>Azure RBAC role assignments take an Entra ID object ID (of a user, group or service principal).</summary>
+    public override string? CheckPrincipal(string principal) => Guid.TryParse(principal, out _) && principal.Length == 36
+        ? null
+        : $"'{principal}' is not an Entra ID object ID (a GUID such as '00000000-0000-0000-0000-000000000000') of a user, group or service principal";
+
     public override string InstanceFamily(string instanceType)
     {
         var size = instanceType.StartsWith("Standard_", StringComparison.Ordinal) ? instanceType["Standard_".Length..] : instanceType;

@@ -90,6 +90,39 @@ public sealed class GcpInferenceStack : InferenceStack
                 Expr.Object(("rangeName", "pods"), ("ipCidrRange", gcpArgs.PodCidr)),
                 Expr.Object(("rangeName", "services"), ("ipCidrRange", gcpArgs.ServiceCidr))))), Child(gcp));
 
+        // Private nodes (no external addresses) reach the internet through Cloud NAT, and Google's APIs through Private Google Access.
+        Router = new Resource("gcp:compute/router:Router", "router", Expr.Object(
+            ("name", Named("router")),
+            ("network", Network.Output("id")),
+            ("region", args.Region)), Child(gcp, Apis.For(ProjectApis.Compute)));
+        Nat = new Resource("gcp:compute/routerNat:RouterNat", "nat", Expr.Object(
+            ("name", Named("nat")),
+            ("router", Router.Output("name")),
+            ("region", args.Region),
+            ("natIpAllocateOption", "AUTO_ONLY"),
+            ("sourceSubnetworkIpRangesToNat", "ALL_SUBNETWORKS_ALL_IP_RANGES"),
+            ("logConfig", Expr.Object(("enable", true), ("filter", "ERRORS_ONLY")))), Child(gcp));
+
+        var cluster = args.Cluster;
+        // secretsEncryption: application-layer encryption of Secrets with a Cloud KMS key of the stack's own (rotated every 90 days),
+        // which GKE's service agent may use. Key rings cannot be deleted in GCP: a destroyed stack leaves its (empty) ring behind.
+        if (cluster.SecretsEncryption)
+        {
+            ProjectInfo = new Variable($"{Name}-project", new Invoke("gcp:organizations/getProject:getProject", Expr.Object(("projectId", project))));
+            var ring = new Resource("gcp:kms/keyRing:KeyRing", "secrets-key-ring", Expr.Object(
+                ("name", Named("secrets")),
+                ("location", args.Region)), Child(gcp, Apis.For(ProjectApis.CloudKms)));
+            SecretsKey = new Resource("gcp:kms/cryptoKey:CryptoKey", "secrets-key", Expr.Object(
+                ("name", "kubernetes-secrets"),
+                ("keyRing", ring.Output("id")),
+                ("rotationPeriod", "7776000s")), Child(gcp));
+            SecretsKeyGrant = new Resource("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "secrets-key-gke", Expr.Object(
+                ("cryptoKeyId", SecretsKey.Output("id")),
+                ("role", "roles/cloudkms.cryptoKeyEncrypterDecrypter"),
+                ("member", Expr.Concat("serviceAccount:service-", ProjectInfo.Output("number"), "@container-engine-robot.iam.gserviceaccount.com"))),
+                Child(gcp, Apis.For(ProjectApis.Container)));
+        }
+
         // The nodes' own service account, with the least-privilege node role (logs, metrics) instead of the default compute
         // service account (Editor on the project); it pulls images through its reader grant on the repository.
         NodeAccount = new Resource("gcp:serviceaccount/account:Account", "node-account", Expr.Object(
@@ -121,10 +154,17 @@ public sealed class GcpInferenceStack : InferenceStack
                 ("clusterSecondaryRangeName", "pods"),
                 ("servicesSecondaryRangeName", "services"))),
             ("workloadIdentityConfig", Expr.Object(("workloadPool", Expr.Concat(project, ".svc.id.goog")))),
+            // Private nodes always (Cloud NAT above); privateControlPlane: the API server's private endpoint only.
+            ("privateClusterConfig", Expr.Object(
+                ("enablePrivateNodes", true),
+                ("enablePrivateEndpoint", cluster.PrivateControlPlane))),
+            // controlPlaneLogs: the API server, scheduler and controller manager into Cloud Logging, beside GKE's default components.
+            ("loggingConfig", Expr.Object(("enableComponents", Expr.List([.. (cluster.ControlPlaneLogs ? ControlPlaneLogComponents : DefaultLogComponents).Select(c => (Expr)c)])))),
+            ("databaseEncryption", SecretsKey is null ? null : Expr.Object(("state", "ENCRYPTED"), ("keyName", SecretsKey.Output("id")))),
             ("masterAuthorizedNetworksConfig", gcpArgs.ControlPlaneAllowedCidrs.Count == 0 ? null : Expr.Object(
                 ("cidrBlocks", Expr.List([.. gcpArgs.ControlPlaneAllowedCidrs.Select((cidr, i) =>
                     (Expr)Expr.Object(("cidrBlock", cidr), ("displayName", $"{StackConfig.ControlPlaneAllowedCidrs}-{i}")))])))),
-            ("resourceLabels", new Obj(args.Tags))), Child(gcp, Apis.For(ProjectApis.Container)));
+            ("resourceLabels", new Obj(args.Tags))), Child(gcp, [.. Apis.For(ProjectApis.Container), Nat, .. SecretsKeyGrant is null ? [] : new[] { SecretsKeyGrant }]));
         var clusterName = Cluster.Output("name");
 
         // Node pools. Autoscaling counts are totals over the region's zones (the total* pair), so the config keys
@@ -164,6 +204,8 @@ public sealed class GcpInferenceStack : InferenceStack
             ("nodeConfig", NodeConfig(args.GpuPool.InstanceType,
                 Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType)),
                 ("diskSizeGb", gcpArgs.GpuNodeDiskGiB),
+                // gpuSpot: Spot VMs (cheaper, reclaimed at short notice; GKE labels them cloud.google.com/gke-spot).
+                ("spot", cluster.GpuSpot ? true : null),
                 ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE")))),
                 // gpuType is GKE's accelerator name (see GcpOffering); GKE installs the driver and the device plugin. The driver is
                 // pinned to LATEST, GKE's R580 branch that the CUDA 13 worker image needs (gpuDriverVersion, checked by GcpOffering).
@@ -218,6 +260,23 @@ public sealed class GcpInferenceStack : InferenceStack
             ("kubeconfig", Kubeconfig.Output())), Child(null, SystemNodePool));
         var k8s = KubernetesProvider;
 
+        // adminPrincipals / ciPrincipal: cluster-admin inside this cluster (a binding to the identities' emails, as GKE signs them in),
+        // and Kubernetes Engine Cluster Viewer on the project so they can fetch its endpoint — no project-wide admin role.
+        var admins = new List<(string Name, Expr Member)>();
+        for (var i = 0; i < args.Cluster.AdminPrincipalCount; i++) admins.Add(($"admin-{i}", Expr.Select(i, args.AdminPrincipals)));
+        if (args.Cluster.HasCiPrincipal) admins.Add(("ci", args.CiPrincipal));
+        foreach (var (who, member) in admins)
+            _ = new Resource("gcp:projects/iAMMember:IAMMember", $"{who}-cluster-viewer", Expr.Object(
+                ("project", project),
+                ("role", "roles/container.clusterViewer"),
+                ("member", member)), Child(gcp, Apis.For(ProjectApis.ResourceManager)));
+        if (admins.Count > 0)
+            AdminBinding = new Resource("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "cluster-admins", Expr.Object(
+                ("metadata", Expr.Object(("name", "osforai-cluster-admins"))),
+                ("roleRef", Expr.Object(("apiGroup", "rbac.authorization.k8s.io"), ("kind", "ClusterRole"), ("name", "cluster-admin"))),
+                ("subjects", Expr.List([.. admins.Select(a => (Expr)Expr.Object(
+                    ("apiGroup", "rbac.authorization.k8s.io"), ("kind", "User"), ("name", Expr.Select(1, Expr.Split(":", a.Member)))))]))), Child(k8s));
+
         Runtime = new RuntimeDeployment("runtime", new RuntimeDeploymentArgs
         {
             Provider = k8s,
@@ -245,7 +304,7 @@ public sealed class GcpInferenceStack : InferenceStack
     }
 
     /// <summary>Program variables the stack needs (the client config invoke, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
-    public override IReadOnlyList<Variable> Variables => [ClientConfig, Registry.ImagePrefix, Kubeconfig];
+    public override IReadOnlyList<Variable> Variables => [ClientConfig, .. ProjectInfo is null ? [] : new[] { ProjectInfo }, Registry.ImagePrefix, Kubeconfig];
 
     /// <summary>Generated names start with this, then <see cref="NameSuffixBytes"/> random bytes in hex.</summary>
     public const string NamePrefix = "osforai-";
@@ -255,7 +314,19 @@ public sealed class GcpInferenceStack : InferenceStack
     /// <summary>GKE's driver choice for the GPU pool: LATEST installs R580 (see <see cref="GcpOffering.LatestDriverBranch"/>).</summary>
     public const string GkeGpuDriverVersion = "LATEST";
 
+    /// <summary>GKE's logging components by default, and with controlPlaneLogs.</summary>
+    public static IReadOnlyList<string> DefaultLogComponents { get; } = ["SYSTEM_COMPONENTS", "WORKLOADS"];
+    public static IReadOnlyList<string> ControlPlaneLogComponents { get; } = ["SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER"];
+
     public Variable ClientConfig { get; }
+    /// <summary>The project's number (GKE's service agent is named by it), read with secretsEncryption only.</summary>
+    public Variable? ProjectInfo { get; }
+    /// <summary>cluster-admin for adminPrincipals and ciPrincipal; null when none is named.</summary>
+    public Resource? AdminBinding { get; }
+    public Resource Router { get; }
+    public Resource Nat { get; }
+    public Resource? SecretsKey { get; }
+    public Resource? SecretsKeyGrant { get; }
     public ProjectApis Apis { get; }
     public Resource NameSuffix { get; }
     public Resource NodeAccount { get; }

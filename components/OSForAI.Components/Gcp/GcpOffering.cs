@@ -58,6 +58,17 @@ public sealed partial class GcpOffering : CloudOffering
     public override string? CheckDatabaseStorage(int gb) => gb > 65536 ? $"Cloud SQL storage is at most 65536 GB, got {gb}" : null;
 
     /// <summary>"g2-standard-8" → "g2".</summary>
+    /// <summary>
+    /// An IAM member for a person or a service account (<c>user:EMAIL</c>, <c>serviceAccount:EMAIL</c>): GKE signs both in under their
+    /// email, which the cluster-admin binding names. Groups need Google Groups for RBAC, which the stack does not set up.
+    /// </summary>
+    public override string? CheckPrincipal(string principal) => GkePrincipal().IsMatch(principal)
+        ? null
+        : $"'{principal}' is not 'user:EMAIL' or 'serviceAccount:EMAIL' (groups need Google Groups for RBAC, which the stack does not set up)";
+
+    [GeneratedRegex(@"^(user|serviceAccount):[^@\s:]+@[^@\s:]+\.[^@\s:]+$")]
+    private static partial Regex GkePrincipal();
+
     public override string InstanceFamily(string instanceType)
     {
         var dash = instanceType.IndexOf('-', StringComparison.Ordinal);

@@ -18,8 +18,10 @@ public sealed class ProjectApis : ComponentResource
     public const string Storage = "storage.googleapis.com";
     /// <summary>Project IAM policy reads and writes (the node service account's role).</summary>
     public const string ResourceManager = "cloudresourcemanager.googleapis.com";
+    /// <summary>Cloud KMS (the key that encrypts Secrets with secretsEncryption).</summary>
+    public const string CloudKms = "cloudkms.googleapis.com";
 
-    public static IReadOnlyList<string> All { get; } = [Container, Compute, Iam, SqlAdmin, ServiceNetworking, ArtifactRegistry, Storage, ResourceManager];
+    public static IReadOnlyList<string> All { get; } = [Container, Compute, Iam, SqlAdmin, ServiceNetworking, ArtifactRegistry, Storage, ResourceManager, CloudKms];
 
     private readonly Dictionary<string, Resource> _services = [];
 

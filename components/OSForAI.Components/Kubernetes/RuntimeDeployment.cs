@@ -324,7 +324,9 @@ public sealed class RuntimeDeployment : ComponentResource
                 ("repositoryOpts", Expr.Object(("repo", "https://nvidia.github.io/k8s-device-plugin"))),
                 ("values", Expr.Object(
                     ("nodeSelector", args.NodePoolLabels ? Expr.Object((NodePools.PoolLabel, NodePools.Gpu)) : null),
-                    ("tolerations", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("operator", "Exists"), ("effect", "NoSchedule"))))))), Child(provider));
+                    ("tolerations", Expr.List(
+                        Expr.Object(("key", NodePools.GpuTaintKey), ("operator", "Exists"), ("effect", "NoSchedule")),
+                        Expr.Object(("key", NodePools.SpotTaintKey), ("operator", "Exists"), ("effect", "NoSchedule"))))))), Child(provider));
         }
 
         if (args.WorkerPods is not null)

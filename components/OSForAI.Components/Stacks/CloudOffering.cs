@@ -53,6 +53,9 @@ public abstract class CloudOffering
     /// <summary>Null when <paramref name="zone"/> is a zone of <paramref name="region"/> as this cloud spells it; otherwise why not.</summary>
     public virtual string? CheckZone(string region, string zone) => null;
 
+    /// <summary>Null when <paramref name="principal"/> is an identity the cloud's cluster access takes (adminPrincipals, ciPrincipal); otherwise why not.</summary>
+    public virtual string? CheckPrincipal(string principal) => null;
+
     /// <summary>Null when the GPU nodes this cloud's stack creates get NVIDIA driver branch <paramref name="branch"/> or newer; otherwise why not.</summary>
     public virtual string? CheckGpuDriverVersion(int branch) => null;
 }

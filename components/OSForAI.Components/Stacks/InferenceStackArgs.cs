@@ -14,6 +14,33 @@ public sealed record NodePoolArgs(Expr InstanceType, Expr MinNodes, Expr MaxNode
 public sealed record GpuPoolArgs(Expr InstanceType, Expr GpuType, Expr GpusPerNode, Expr MinNodes, Expr MaxNodes);
 
 /// <summary>
+/// Cluster choices that decide which resources exist, read from the stack file when the program is synthesized
+/// (<see cref="StackConfig.SynthTimeFlags"/>); all off without a stack (Pulumi asking for plugins: the same providers).
+/// </summary>
+/// <param name="PrivateControlPlane">The API server on the cluster's private network only.</param>
+/// <param name="ControlPlaneLogs">API server, audit and authenticator logs in the cloud's log service.</param>
+/// <param name="SecretsEncryption">Kubernetes Secrets encrypted with a key of the stack's own in the cloud's key service.</param>
+/// <param name="GpuSpot">GPU nodes from spot capacity.</param>
+/// <param name="AdminPrincipalCount">How many <c>adminPrincipals</c> the stack lists (grants are unrolled: Pulumi YAML has no loops).</param>
+/// <param name="HasCiPrincipal">Whether <c>ciPrincipal</c> is set.</param>
+public sealed record ClusterOptions(bool PrivateControlPlane = false, bool ControlPlaneLogs = false, bool SecretsEncryption = false, bool GpuSpot = false,
+    int AdminPrincipalCount = 0, bool HasCiPrincipal = false)
+{
+    public static ClusterOptions Default { get; } = new();
+
+    /// <summary>Whether anyone is named to administer the cluster (clouds with identity-based cluster access then turn local accounts off).</summary>
+    public bool NamesAdmins => AdminPrincipalCount > 0 || HasCiPrincipal;
+
+    public static ClusterOptions Of(StackFile? stack)
+    {
+        bool On(string key) => stack?.Get(key) is StackValue.Plain { Text: var text } && bool.TryParse(text, out var on) && on;
+        return new(On(StackConfig.PrivateControlPlane), On(StackConfig.ControlPlaneLogs), On(StackConfig.SecretsEncryption), On(StackConfig.GpuSpot),
+            stack?.Get(StackConfig.AdminPrincipals) is StackValue.Items { Values.Count: var n } ? n : 0,
+            stack?.Get(StackConfig.CiPrincipal) is StackValue.Plain { Text.Length: > 0 });
+    }
+}
+
+/// <summary>
 /// What every cloud's inference stack is built from, whatever the cloud. The values are expressions: on a real stack
 /// they are references to the program's <c>config:</c> keys (see <see cref="StackConfig.Declare"/>), so
 /// <c>pulumi config set</c> changes them without touching code; tests may pass literals.
@@ -56,6 +83,8 @@ public sealed record InferenceStackArgs
     public Expr? ClusterAutoscalerChartVersion { get; init; }
     /// <summary>The nvidia-device-plugin Helm chart version (clouds that install it: EKS and AKS).</summary>
     public Expr? DevicePluginChartVersion { get; init; }
+    /// <summary>Private API server, control-plane logs, secrets encryption, spot GPU nodes (<see cref="ClusterOptions"/>); all off by default.</summary>
+    public ClusterOptions Cluster { get; init; } = ClusterOptions.Default;
     /// <summary>TLS or plain HTTP, public or internal load balancer (<see cref="GatewayExposure"/>); plain HTTP on a public one by default.</summary>
     public Kubernetes.GatewayArgs Gateway { get; init; } = Kubernetes.GatewayArgs.PlainHttp;
 
@@ -94,6 +123,12 @@ public static class NodePools
     public const string GpuTaintEffect = "NoSchedule";
     /// <summary>The GPU taint as <c>key=value:Effect</c>: AKS's nodeTaints, and the worker host's toleration of it.</summary>
     public const string GpuTaint = GpuTaintKey + "=" + GpuTaintValue + ":" + GpuTaintEffect;
+    /// <summary>
+    /// The taint AKS puts on Spot node pools (<c>gpuSpot</c>); GPU worker pods and the device plugin tolerate it on every cloud (a
+    /// toleration without its taint changes nothing), so spot and on-demand GPU nodes serve alike.
+    /// </summary>
+    public const string SpotTaintKey = "kubernetes.azure.com/scalesetpriority";
+    public const string SpotTaint = SpotTaintKey + "=spot:NoSchedule";
 
     /// <summary>
     /// The worker host's pools, keyed by the name the runtime knows them by (<c>OSForAI:Workers:Kubernetes:Pools:&lt;name&gt;</c>):
@@ -105,7 +140,7 @@ public static class NodePools
     public static IReadOnlyList<WorkerPool> WorkerPools { get; } =
     [
         new("cpu", PoolLabel, System, []),
-        new("gpu", PoolLabel, Gpu, [GpuTaint]),
+        new("gpu", PoolLabel, Gpu, [GpuTaint, SpotTaint]),
     ];
 }
 

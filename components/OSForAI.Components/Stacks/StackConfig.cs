@@ -73,6 +73,17 @@ public static partial class StackConfig
     public const string TlsPrivateKey = "tlsPrivateKey";
     public const string AllowPlainHttp = "allowPlainHttp";
     public const string InternalLoadBalancer = "internalLoadBalancer";
+    public const string PrivateControlPlane = "privateControlPlane";
+    public const string ControlPlaneLogs = "controlPlaneLogs";
+    public const string SecretsEncryption = "secretsEncryption";
+    public const string GpuSpot = "gpuSpot";
+
+    /// <summary>
+    /// The keys that decide which resources exist (Pulumi YAML has no conditionals), so the program reads them from the stack file when
+    /// it is synthesized (<see cref="ClusterOptions.Of"/>); they are declared like every key so <c>pulumi config set</c> works, and a
+    /// changed value shows in the next preview.
+    /// </summary>
+    public static IReadOnlyList<string> SynthTimeFlags { get; } = [PrivateControlPlane, ControlPlaneLogs, SecretsEncryption, GpuSpot];
 
     /// <summary>
     /// The Kubernetes minor version the stacks deploy unless <c>kubernetesVersion</c> says otherwise: chosen on 2026-12-05 as the
@@ -153,6 +164,10 @@ public static partial class StackConfig
         new(TlsPrivateKey, "string", "", "PEM private key of tlsCertificate, a secret"),
         new(AllowPlainHttp, "boolean", false, "serve the gateway over plain HTTP when no certificate is set"),
         new(InternalLoadBalancer, "boolean", false, "give the gateway an internal (private network) load balancer"),
+        new(PrivateControlPlane, "boolean", false, "serve the Kubernetes API on the cluster's private network only (pulumi up must then run from inside it)"),
+        new(ControlPlaneLogs, "boolean", false, "send the control plane's API server, audit and authenticator logs to the cloud's log service"),
+        new(SecretsEncryption, "boolean", false, "encrypt Kubernetes Secrets with a key the stack creates in the cloud's key service (cannot be turned off again)"),
+        new(GpuSpot, "boolean", false, "GPU nodes from spot (preemptible) capacity: cheaper, and taken back at short notice"),
     ];
 
     /// <summary>The element type of each <c>array</c> key.</summary>
@@ -194,6 +209,7 @@ public static partial class StackConfig
             AdminPrincipals = keys[AdminPrincipals],
             CiPrincipal = keys[CiPrincipal],
             GpuDriverVersion = keys[GpuDriverVersion],
+            Cluster = ClusterOptions.Of(stack),
         };
     }
 
@@ -244,18 +260,25 @@ public static partial class StackConfig
         ValidateDatabase(values, errors, cloud);
         ValidateAccess(values, errors);
         ValidateImagesAndGpuPlacement(values, errors, cloud);
-        ValidatePrincipals(values, errors);
+        ValidatePrincipals(values, errors, cloud);
         foreach (var key in new[] { ClusterAutoscalerChartVersion, DevicePluginChartVersion })
             if (values.String(key) is { } chart && !IsSemVer(chart))
                 errors.Add(new(key, $"'{chart}' is not a Helm chart version (semantic version such as '1.2.3')"));
         GatewayExposure.Validate(file, values, errors);
+        foreach (var flag in SynthTimeFlags) values.Boolean(flag);
+        if (values.Boolean(PrivateControlPlane) == true && values.List(ControlPlaneAllowedCidrs) is { Count: > 0 })
+            errors.Add(new(ControlPlaneAllowedCidrs, $"restricts the public API endpoint, which {PrivateControlPlane} removes: set one or the other"));
         return errors;
     }
 
-    /// <summary>Who is given cluster-admin: no blank or repeated identity, and the CI identity not listed twice.</summary>
-    private static void ValidatePrincipals(Values values, List<ConfigError> errors)
+    /// <summary>Who is given cluster-admin: identities the cloud takes, no blank or repeated one, and the CI identity not listed twice.</summary>
+    private static void ValidatePrincipals(Values values, List<ConfigError> errors, CloudOffering cloud)
     {
+        if (values.String(CiPrincipal) is { Length: > 0 } ciPrincipal && cloud.CheckPrincipal(ciPrincipal) is { } badCi)
+            errors.Add(new(CiPrincipal, badCi));
         if (values.List(AdminPrincipals) is not { } admins) return;
+        foreach (var admin in admins.Where(a => a.Trim().Length > 0))
+            if (cloud.CheckPrincipal(admin) is { } badAdmin) errors.Add(new(AdminPrincipals, badAdmin));
         if (admins.FirstOrDefault(a => a.Trim().Length == 0 || a.Trim() != a) is { } blank)
             errors.Add(new(AdminPrincipals, $"'{blank}' is not an identity (empty, or blanks around it)"));
         if (admins.GroupBy(a => a, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
@@ -488,6 +511,25 @@ public sealed class StackFile
     public bool ImportsEnvironment { get; }
 
     public StackValue? Get(string key) => _values.GetValueOrDefault(key);
+
+    /// <summary>A copy of this file with <paramref name="changes"/> set (the file on disk is not touched).</summary>
+    public StackFile With(IEnumerable<KeyValuePair<string, StackValue>> changes)
+    {
+        var values = new Dictionary<string, StackValue>(_values, StringComparer.Ordinal);
+        foreach (var (key, value) in changes) values[key] = value;
+        return new StackFile(Project, Stack, Path, values, ImportsEnvironment);
+    }
+
+    /// <summary>
+    /// Every synth-time choice that adds resources turned on (the flags, an admin and a CI principal): with the plain stack, the
+    /// programs whose resource types the schema fixture must cover (<c>trim-schemas</c>).
+    /// </summary>
+    public static IReadOnlyList<KeyValuePair<string, StackValue>> EveryOptionOn { get; } =
+    [
+        .. StackConfig.SynthTimeFlags.Select(f => new KeyValuePair<string, StackValue>(f, new StackValue.Plain("true"))),
+        new(StackConfig.AdminPrincipals, new StackValue.Items(["admin"])),
+        new(StackConfig.CiPrincipal, new StackValue.Plain("ci")),
+    ];
 
     /// <summary>The project's name, from Pulumi.yaml in <paramref name="projectDir"/>.</summary>
     public static string ProjectName(string projectDir)

@@ -34,6 +34,9 @@ public abstract record Expr
     public static Fn ToJson(Expr value) => new("fn::toJSON", value);
     public static Fn Join(Expr separator, Expr values) => new("fn::join", List(separator, values));
     public static Fn Select(int index, Expr values) => new("fn::select", List(index, values));
+    public static Fn Split(Expr delimiter, Expr text) => new("fn::split", List(delimiter, text));
+    /// <summary><paramref name="text"/> with every <paramref name="find"/> replaced by <paramref name="replacement"/> (split, then join).</summary>
+    public static Fn Replace(Expr text, string find, Expr replacement) => Join(replacement, Split(find, text));
 }
 
 /// <summary>A literal: string, number, boolean or null. Strings are written so that a literal "${" stays literal.</summary>

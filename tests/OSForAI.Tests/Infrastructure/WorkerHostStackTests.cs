@@ -90,7 +90,8 @@ public sealed class WorkerHostStackTests
         Assert.Equal(new Dictionary<string, string> { ["osforai.dev/pool"] = "system" }, PoolSettings(gateway, "cpu").Selector);
         Assert.Empty(PoolSettings(gateway, "cpu").Tolerations);
         Assert.Equal(new Dictionary<string, string> { ["osforai.dev/pool"] = "gpu" }, PoolSettings(gateway, "gpu").Selector);
-        Assert.Equal(["nvidia.com/gpu=true:NoSchedule"], PoolSettings(gateway, "gpu").Tolerations);
+        // The GPU taint, and the one AKS gives Spot pools (gpuSpot), so spot GPU nodes serve alike.
+        Assert.Equal(["nvidia.com/gpu=true:NoSchedule", "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"], PoolSettings(gateway, "gpu").Tolerations);
 
         // The gateway itself stays on the CPU: nothing here points its models at the GPU (its image says cpu).
         Assert.DoesNotContain(names, n => n.Contains("Models__Device", StringComparison.Ordinal));
@@ -213,8 +214,10 @@ public sealed class WorkerHostStackTests
             Assert.True(labels.TryGetValue(key, out var label), $"{cloud}: the GPU pool has no label {key}");
             Assert.Equal(value, S(label));
         }
-        // Every taint of the pool is tolerated (an untolerated taint keeps the pods off the new node).
-        Assert.Equal(taints.Order(StringComparer.Ordinal), tolerations.Order(StringComparer.Ordinal));
+        // Every taint of the pool is tolerated (an untolerated taint keeps the pods off the new node); the only other toleration is
+        // the taint AKS adds to Spot pools by itself.
+        Assert.Subset(tolerations.ToHashSet(), taints.ToHashSet());
+        Assert.Equal([NodePools.SpotTaint], tolerations.Except(taints));
         // From zero: the minimum is the gpuMinNodes key, whose default is 0.
         Assert.Equal(StackConfig.GpuMinNodes, Assert.IsType<ConfigRef>(minNodes).Key.Name);
         Assert.Equal(0, StackConfig.SettingsFor(AwsOffering.Instance).Single(s => s.Key == StackConfig.GpuMinNodes).Default);
@@ -247,11 +250,11 @@ public sealed class WorkerHostStackTests
             .ToDictionary(t => S(t["key"]), t => t["value"]);
         const string template = "k8s.io/cluster-autoscaler/node-template/";
         foreach (var (key, value) in selector) Assert.Equal(value, S(tags[template + "label/" + key]));
-        var taint = Assert.Single(tolerations);
+        var taint = Assert.Single(tolerations, t => t != NodePools.SpotTaint); // no spot taint on EKS
         var (taintKey, rest) = (taint[..taint.IndexOf('=')], taint[(taint.IndexOf('=') + 1)..]);
         Assert.Equal(rest, S(tags[template + "taint/" + taintKey]));
         Assert.Equal(StackConfig.GpusPerNode, Assert.IsType<ConfigRef>(Assert.IsType<Fn>(tags[template + "resources/nvidia.com/gpu"]).Argument).Key.Name);
-        Assert.Equal(tags.Keys.Where(t => t.StartsWith(template + "taint/", StringComparison.Ordinal)).Count(), tolerations.Count);
+        Assert.Equal(tags.Keys.Where(t => t.StartsWith(template + "taint/", StringComparison.Ordinal)).Count(), tolerations.Count - 1);
     }
 
     // ------------------------------------------------------------------------------------------ NetworkPolicy

@@ -1,0 +1,246 @@
+using OSForAI.Components.Aws;
+using OSForAI.Components.Azure;
+using OSForAI.Components.Gcp;
+using OSForAI.Components.Stacks;
+using OSForAI.Components.Synthesis;
+using YamlDotNet.RepresentationModel;
+using static OSForAI.Tests.Infrastructure.StackHarness;
+
+namespace OSForAI.Tests.Infrastructure;
+
+/// <summary>
+/// Issue 15, security posture and customisation: privateControlPlane, controlPlaneLogs, secretsEncryption, gpuSpot, and the cluster
+/// access of adminPrincipals/ciPrincipal on Azure and GCP — each off by default, each turned on by one key in the stack file, the
+/// result valid against the providers' schemas. Also node-level metadata protection (AWS IMDS) and GKE's private nodes.
+/// </summary>
+public sealed class ClusterOptionsStackTests
+{
+    public static TheoryData<string> Clouds => ["aws", "azure", "gcp"];
+
+    private static string ProjectDir(string cloud) => Path.Combine(RepoRoot, "stacks", cloud);
+
+    /// <summary>
+    /// A copy of the dev stack with these entries under its config (keys prefixed with the project's name; lines starting with a blank
+    /// continue the entry before); an entry replaces the file's own entry for the same key.
+    /// </summary>
+    private static TempProject With(string cloud, params string[] entries)
+    {
+        var project = new TempProject(ProjectDir(cloud), "osforai-" + cloud);
+        var file = Path.Combine(project.Dir, "Pulumi.dev.yaml");
+        var lines = File.ReadAllLines(file).ToList();
+        foreach (var key in entries.Where(e => !e.StartsWith(' ')).Select(e => e[..e.IndexOf(':')]))
+        {
+            var i = lines.FindIndex(l => l.StartsWith($"  osforai-{cloud}:{key}:", StringComparison.Ordinal));
+            if (i < 0) continue;
+            lines.RemoveAt(i);
+            while (i < lines.Count && lines[i].StartsWith("    ", StringComparison.Ordinal)) lines.RemoveAt(i);
+        }
+        lines.AddRange(entries.Select(e => e.StartsWith(' ') ? e : $"  osforai-{cloud}:{e}"));
+        File.WriteAllLines(file, lines);
+        return project;
+    }
+
+    private static PulumiProgram Build(string cloud, string projectDir)
+    {
+        var stack = StackFile.Load(projectDir, "dev");
+        return cloud switch
+        {
+            "aws" => AwsStackProgram.Build(stack: stack),
+            "azure" => AzureStackProgram.Build(stack: stack),
+            _ => GcpStackProgram.Build(stack: stack),
+        };
+    }
+
+    private static YamlMappingNode Props(YamlMappingNode root, string type, string? name = null) =>
+        Map(Resources(root, type).Single(r => name is null || r.Name == name).Node, "properties");
+    private static List<string> Strings(YamlNode node) => ((YamlSequenceNode)node).Children.Select(c => ((YamlScalarNode)c).Value!).ToList();
+    private static bool Has(YamlMappingNode node, string key) => node.Children.ContainsKey(new YamlScalarNode(key));
+
+    private static readonly string[] AllOn = ["privateControlPlane: true", "controlPlaneLogs: true", "secretsEncryption: true", "gpuSpot: true"];
+
+    [Theory]
+    [MemberData(nameof(Clouds))]
+    public void Every_option_on_synthesizes_a_program_the_providers_accept(string cloud)
+    {
+        using var project = With(cloud, AllOn);
+        HasNoSchemaViolations(Build(cloud, project.Dir));
+        Assert.Equal(0, Run(["validate", cloud, "--project-dir", project.Dir]).Code);
+    }
+
+    [Theory]
+    [MemberData(nameof(Clouds))]
+    public void A_private_control_plane_does_not_take_allowed_cidrs_and_flags_are_booleans(string cloud)
+    {
+        using var project = With(cloud, "privateControlPlane: true", "controlPlaneAllowedCidrs:", "    - 203.0.113.0/24", "gpuSpot: sometimes");
+        var r = Run(["synth", cloud, "--stack", "dev", "--project-dir", project.Dir]);
+        Assert.Equal(1, r.Code);
+        Assert.Equal("", r.Out);
+        Assert.Contains("controlPlaneAllowedCidrs", r.Err);
+        Assert.Contains("privateControlPlane", r.Err);
+        Assert.Contains("gpuSpot", r.Err);
+    }
+
+    [Fact]
+    public void Aws_options_become_the_clusters_endpoint_logs_kms_key_and_spot_capacity()
+    {
+        var off = Synth("aws", "dev", ProjectDir("aws"));
+        var offCluster = Props(off, "aws:eks/cluster:Cluster");
+        Assert.Equal("true", Text(Map(offCluster, "vpcConfig"), "endpointPublicAccess"));
+        Assert.False(Has(offCluster, "enabledClusterLogTypes") || Has(offCluster, "encryptionConfig"));
+        Assert.Empty(Resources(off, "aws:kms/key:Key"));
+        Assert.Equal("ON_DEMAND", Text(Props(off, "aws:eks/nodeGroup:NodeGroup", "osforai-gpu-nodes"), "capacityType"));
+
+        using var project = With("aws", AllOn);
+        var on = Synth("aws", "dev", project.Dir);
+        var cluster = Props(on, "aws:eks/cluster:Cluster");
+        Assert.Equal("false", Text(Map(cluster, "vpcConfig"), "endpointPublicAccess"));
+        Assert.Equal("true", Text(Map(cluster, "vpcConfig"), "endpointPrivateAccess"));
+        Assert.False(Has(Map(cluster, "vpcConfig"), "publicAccessCidrs"));
+        Assert.Equal(["api", "audit", "authenticator"], Strings(cluster["enabledClusterLogTypes"]));
+        var encryption = Map(cluster, "encryptionConfig");
+        Assert.Equal("${osforai-secrets-key.arn}", Text(Map(encryption, "provider"), "keyArn"));
+        Assert.Equal(["secrets"], Strings(encryption["resources"]));
+        Assert.Equal("true", Text(Props(on, "aws:kms/key:Key"), "enableKeyRotation"));
+        var keyPolicy = Props(on, "aws:iam/rolePolicy:RolePolicy", "osforai-cluster-secrets-key");
+        Assert.Equal("${osforai-cluster-role.name}", Text(keyPolicy, "role"));
+        Assert.Equal("SPOT", Text(Props(on, "aws:eks/nodeGroup:NodeGroup", "osforai-gpu-nodes"), "capacityType"));
+    }
+
+    [Fact]
+    public void Aws_nodes_answer_instance_metadata_to_themselves_only()
+    {
+        var root = Synth("aws", "dev", ProjectDir("aws"));
+        var templates = Resources(root, "aws:ec2/launchTemplate:LaunchTemplate").ToDictionary(r => r.Name, r => Map(r.Node, "properties"));
+        Assert.Equal(2, templates.Count);
+        foreach (var template in templates.Values)
+        {
+            var metadata = Map(template, "metadataOptions");
+            // IMDSv2 only, and a response hop limit of 1: a pod's packets take a second hop, so no pod gets the node role's credentials.
+            Assert.Equal("required", Text(metadata, "httpTokens"));
+            Assert.Equal("1", Text(metadata, "httpPutResponseHopLimit"));
+        }
+        foreach (var group in new[] { "osforai-system-nodes", "osforai-gpu-nodes" })
+        {
+            var props = Props(root, "aws:eks/nodeGroup:NodeGroup", group);
+            var template = Map(props, "launchTemplate");
+            Assert.StartsWith("${osforai-", Text(template, "id"));
+            Assert.False(Has(props, "diskSize"), "EKS refuses diskSize beside a launch template");
+        }
+        var gpuDisk = (YamlMappingNode)((YamlSequenceNode)templates["osforai-gpu-launch-template"]["blockDeviceMappings"]).Children.Single();
+        Assert.Equal("200", Text(Map(gpuDisk, "ebs"), "volumeSize"));
+        Assert.Equal("true", Text(Map(gpuDisk, "ebs"), "encrypted"));
+    }
+
+    [Fact]
+    public void Gcp_nodes_are_private_behind_cloud_nat_and_options_become_the_clusters_endpoint_logs_kms_and_spot()
+    {
+        var off = Synth("gcp", "dev", ProjectDir("gcp"));
+        var offCluster = Props(off, "gcp:container/cluster:Cluster");
+        Assert.Equal("true", Text(Map(offCluster, "privateClusterConfig"), "enablePrivateNodes"));
+        Assert.Equal("false", Text(Map(offCluster, "privateClusterConfig"), "enablePrivateEndpoint"));
+        Assert.DoesNotContain("APISERVER", Strings(Map(offCluster, "loggingConfig")["enableComponents"]));
+        Assert.False(Has(offCluster, "databaseEncryption"));
+        var nat = Props(off, "gcp:compute/routerNat:RouterNat");
+        Assert.Equal("${osforai-router.name}", Text(nat, "router"));
+        Assert.Equal("ALL_SUBNETWORKS_ALL_IP_RANGES", Text(nat, "sourceSubnetworkIpRangesToNat"));
+        Assert.Equal("true", Text(Props(off, "gcp:compute/subnetwork:Subnetwork"), "privateIpGoogleAccess"));
+
+        using var project = With("gcp", AllOn);
+        var on = Synth("gcp", "dev", project.Dir);
+        var cluster = Props(on, "gcp:container/cluster:Cluster");
+        Assert.Equal("true", Text(Map(cluster, "privateClusterConfig"), "enablePrivateEndpoint"));
+        Assert.Contains("APISERVER", Strings(Map(cluster, "loggingConfig")["enableComponents"]));
+        Assert.Equal("ENCRYPTED", Text(Map(cluster, "databaseEncryption"), "state"));
+        Assert.Equal("${osforai-secrets-key.id}", Text(Map(cluster, "databaseEncryption"), "keyName"));
+        var grant = Props(on, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember");
+        Assert.Equal("roles/cloudkms.cryptoKeyEncrypterDecrypter", Text(grant, "role"));
+        Assert.Equal("serviceAccount:service-${osforai-project.number}@container-engine-robot.iam.gserviceaccount.com", Text(grant, "member"));
+        var gpuConfig = Map(Props(on, "gcp:container/nodePool:NodePool", "osforai-gpu-nodes"), "nodeConfig");
+        Assert.Equal("true", Text(gpuConfig, "spot"));
+    }
+
+    [Fact]
+    public void Azure_options_become_a_private_cluster_diagnostic_logs_key_vault_kms_and_spot_pool()
+    {
+        var off = Synth("azure", "dev", ProjectDir("azure"));
+        var offCluster = Props(off, "azure-native:containerservice:ManagedCluster");
+        Assert.False(Has(Map(offCluster, "apiServerAccessProfile"), "enablePrivateCluster"));
+        Assert.False(Has(Map(offCluster, "securityProfile"), "azureKeyVaultKms"));
+        Assert.Empty(Resources(off, "azure-native:monitor:DiagnosticSetting"));
+
+        using var project = With("azure", AllOn);
+        var on = Synth("azure", "dev", project.Dir);
+        var cluster = Props(on, "azure-native:containerservice:ManagedCluster");
+        Assert.Equal("true", Text(Map(cluster, "apiServerAccessProfile"), "enablePrivateCluster"));
+        var kms = Map(Map(cluster, "securityProfile"), "azureKeyVaultKms");
+        Assert.Equal("${osforai-secrets-key.keyUriWithVersion}", Text(kms, "keyId"));
+        var vault = Map(Props(on, "azure-native:keyvault:Vault"), "properties");
+        Assert.Equal("true", Text(vault, "enableRbacAuthorization"));
+        Assert.Equal("true", Text(vault, "enablePurgeProtection"));
+        var keyGrant = Props(on, "azure-native:authorization:RoleAssignment", "osforai-cluster-secrets-key");
+        Assert.Equal("${osforai-cluster-identity.principalId}", Text(keyGrant, "principalId"));
+        Assert.EndsWith(AzureInferenceStack.KeyVaultCryptoUserRole, Text(keyGrant, "roleDefinitionId"));
+        var logs = Props(on, "azure-native:monitor:DiagnosticSetting");
+        Assert.Equal("${osforai-cluster.id}", Text(logs, "resourceUri"));
+        Assert.Equal(["kube-apiserver", "kube-audit-admin", "guard"],
+            ((YamlSequenceNode)logs["logs"]).Children.Select(l => Text(l, "category")).ToList());
+        var gpuPool = Props(on, "azure-native:containerservice:AgentPool", "osforai-gpu-pool");
+        Assert.Equal(("Spot", "Delete", "-1"), (Text(gpuPool, "scaleSetPriority"), Text(gpuPool, "scaleSetEvictionPolicy"), Text(gpuPool, "spotMaxPrice")));
+    }
+
+    private const string AdminId = "3f2504e0-4f89-11d3-9a0c-0305e82c3301", CiId = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+
+    [Fact]
+    public void Azure_admins_sign_in_with_entra_id_and_azure_rbac_and_local_accounts_go()
+    {
+        var off = Props(Synth("azure", "dev", ProjectDir("azure")), "azure-native:containerservice:ManagedCluster");
+        Assert.False(Has(off, "aadProfile") || Has(off, "disableLocalAccounts"));
+
+        using var project = With("azure", "adminPrincipals:", $"    - {AdminId}", $"ciPrincipal: {CiId}");
+        var root = Synth("azure", "dev", project.Dir);
+        var cluster = Props(root, "azure-native:containerservice:ManagedCluster");
+        Assert.Equal(("true", "true"), (Text(Map(cluster, "aadProfile"), "managed"), Text(Map(cluster, "aadProfile"), "enableAzureRBAC")));
+        Assert.Equal("true", Text(cluster, "disableLocalAccounts"));
+        var grants = Resources(root, "azure-native:authorization:RoleAssignment")
+            .Where(r => r.Name.StartsWith("osforai-admin-", StringComparison.Ordinal) || r.Name.StartsWith("osforai-ci-", StringComparison.Ordinal))
+            .Select(r => Map(r.Node, "properties")).ToList();
+        Assert.Equal(4, grants.Count); // RBAC Cluster Admin and Cluster User, for each of the two
+        Assert.All(grants, g => Assert.Equal("${osforai-cluster.id}", Text(g, "scope")));
+        Assert.Equal(2, grants.Count(g => Text(g, "roleDefinitionId").EndsWith(AzureInferenceStack.AksRbacClusterAdminRole, StringComparison.Ordinal)));
+        Assert.Contains(grants, g => g["principalId"] is YamlScalarNode { Value: "${ciPrincipal}" });
+        // kubelogin signs in with the Azure CLI, not the interactive device code.
+        var kubeconfig = Map(Map(Map(root, "variables"), "osforai-kubeconfig"), "fn::secret");
+        var join = (YamlSequenceNode)kubeconfig["fn::join"];
+        Assert.Equal("azurecli", ((YamlScalarNode)join.Children[0]).Value);
+        Assert.Equal("devicecode", ((YamlScalarNode)((YamlSequenceNode)((YamlMappingNode)join.Children[1])["fn::split"]).Children[0]).Value);
+    }
+
+    [Fact]
+    public void Gcp_admins_get_cluster_admin_inside_the_cluster_and_only_cluster_viewer_on_the_project()
+    {
+        Assert.Empty(Resources(Synth("gcp", "dev", ProjectDir("gcp")), "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"));
+        using var project = With("gcp", "adminPrincipals:", "    - user:alice@example.com", "ciPrincipal: serviceAccount:ci@proj.iam.gserviceaccount.com");
+        var root = Synth("gcp", "dev", project.Dir);
+        var binding = Props(root, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding");
+        Assert.Equal("cluster-admin", Text(Map(binding, "roleRef"), "name"));
+        Assert.Equal(2, ((YamlSequenceNode)binding["subjects"]).Children.Count);
+        var viewers = Resources(root, "gcp:projects/iAMMember:IAMMember").Select(r => Map(r.Node, "properties"))
+            .Where(p => Text(p, "role") == "roles/container.clusterViewer").ToList();
+        Assert.Equal(2, viewers.Count);
+        using (var valid = With("gcp", "adminPrincipals:", "    - user:alice@example.com"))
+            HasNoSchemaViolations(Build("gcp", valid.Dir));
+    }
+
+    [Theory]
+    [InlineData("azure", "alice@example.com", "Entra ID object ID")]
+    [InlineData("gcp", "group:admins@example.com", "Google Groups for RBAC")]
+    [InlineData("gcp", "alice@example.com", "user:EMAIL")]
+    public void Principals_the_cloud_cannot_grant_are_refused_by_name(string cloud, string principal, string expected)
+    {
+        using var project = With(cloud, "adminPrincipals:", $"    - {principal}");
+        var r = Run(["synth", cloud, "--stack", "dev", "--project-dir", project.Dir]);
+        Assert.Equal(1, r.Code);
+        Assert.Contains(expected, r.Err);
+        Assert.Contains(principal, r.Err);
+    }
+}
