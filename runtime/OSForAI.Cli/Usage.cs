@@ -20,6 +20,9 @@ internal static class Usage
           algo publish DIR          Upload code and publish it as a version
           algo list                 List algorithms
           algo info OWNER/NAME      Show an algorithm and its versions
+          algo deprecate NAME VER   Deprecate a version (--undo takes it back)
+          algo delete NAME[/VER]    Delete a version, or an algorithm without versions
+          algo audit OWNER/NAME     Show who changed an algorithm, and when
           call OWNER/NAME[/VER] IN  Call an algorithm
 
         Simulation:
@@ -105,11 +108,14 @@ internal static class Usage
         """;
 
     public const string Algo = """
-        Usage: osai algo <publish|list|info> [arguments] [options]
+        Usage: osai algo <publish|list|info|deprecate|delete|audit> [arguments] [options]
 
           algo publish DIR --name OWNER/NAME --version X.Y.Z [--public|--private] [--description TEXT]
           algo list
           algo info OWNER/NAME
+          algo deprecate OWNER/NAME X.Y.Z [--undo]
+          algo delete OWNER/NAME[/X.Y.Z]
+          algo audit OWNER/NAME [--limit N]
 
         Run 'osai algo <subcommand> --help' for details.
         """;
@@ -138,7 +144,39 @@ internal static class Usage
     public const string AlgoInfo = """
         Usage: osai algo info OWNER/NAME [client options]
 
-        Shows an algorithm's description and its versions.
+        Shows an algorithm's description and its versions (deprecated ones marked).
+        """;
+
+    public const string AlgoDeprecate = """
+        Usage: osai algo deprecate OWNER/NAME X.Y.Z [--undo] [client options]
+
+        Deprecates version X.Y.Z: version ranges (1.*, 1.2.*) and latest skip it from now on,
+        while OWNER/NAME/X.Y.Z still calls it; its answers carry a Deprecation header and
+        "deprecated": true in their metadata. Owner or admin only; recorded in the audit trail.
+
+        Options:
+          --undo    Take the deprecation back
+        """;
+
+    public const string AlgoDelete = """
+        Usage: osai algo delete OWNER/NAME/X.Y.Z [client options]
+               osai algo delete OWNER/NAME [client options]
+
+        With a version: deletes it. Calls to OWNER/NAME/X.Y.Z then answer 410 Gone, ranges and
+        latest resolve among the remaining versions, the number is never published again, and
+        its build is deleted when no other version uses it. Calls already running finish.
+        Without a version: deletes an algorithm that has no versions left, with its builds.
+        Owner or admin only; recorded in the audit trail. There is no undo.
+        """;
+
+    public const string AlgoAudit = """
+        Usage: osai algo audit OWNER/NAME [--limit N] [client options]
+
+        Lists the audit trail of an algorithm, newest first: who (owner and key id) created it,
+        published, deprecated or deleted a version, or deleted it, and when. Owner or admin only.
+
+        Options:
+          --limit N    At most N entries (default 100, at most 1000)
         """;
 
     public const string Call = """

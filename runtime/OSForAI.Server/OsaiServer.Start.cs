@@ -62,6 +62,7 @@ public static partial class OsaiServer
             return Database.Open(o.State, o.DatabasePath, sp.GetRequiredService<TimeProvider>());
         });
         s.AddSingleton<CatalogStore>();
+        s.AddSingleton<VersionLifecycle>();
         s.AddSingleton<KeyStore>();
         s.AddSingleton<JobStore>();
         s.AddSingleton(sp => new LocalDataStore(sp.GetRequiredService<IOptions<OsaiOptions>>().Value.DataRoot)
@@ -113,6 +114,7 @@ public static partial class OsaiServer
         app.MapInference();
         app.MapData();
         app.MapManagement();
+        app.MapLifecycle();
         app.MapOps();
 
         string adminKeyPath;

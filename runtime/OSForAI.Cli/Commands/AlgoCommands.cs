@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace OSForAI.Cli.Commands;
 
-/// <summary><c>osai algo publish|list|info</c>.</summary>
+/// <summary><c>osai algo publish|list|info|deprecate|delete|audit</c>.</summary>
 internal static class AlgoCommands
 {
     public static async Task<int> PublishAsync(Arguments args, CliHost host)
@@ -27,6 +27,7 @@ internal static class AlgoCommands
 
         using var client = ClientContext.Create(args, host, Timeout.InfiniteTimeSpan);
         var ownerPath = $"v1/algorithms/{Uri.EscapeDataString(owner)}/{Uri.EscapeDataString(name)}";
+        await RequireUnpublishedAsync(client, ownerPath, owner, name, version);
 
         // 1. Create the algorithm (409: it already exists, which is fine).
         var createBody = new Dictionary<string, object?> { ["owner"] = owner, ["name"] = name };
@@ -124,7 +125,7 @@ internal static class AlgoCommands
             TableWriter.Write(output, ["VERSION", "BUILD", "RUNTIME", "ENTRYPOINT", "VISIBILITY", "PUBLISHED"],
                 versions.Select(v => (IReadOnlyList<string?>)
                 [
-                    v.Str("version"),
+                    v.Str("version") + (v.Prop("deprecated") is { ValueKind: JsonValueKind.True } ? " (deprecated)" : ""),
                     v.Str("build") is { } b ? Short(b) : null,
                     v.Str("runtime"),
                     v.Str("entrypoint"),
@@ -151,6 +152,92 @@ internal static class AlgoCommands
         }
         return 0;
     }
+
+    /// <summary>
+    /// Refuses, before anything is uploaded, a version number the algorithm has already used: published (versions are immutable) or
+    /// deleted (numbers are never reused). The server refuses it at publish too (409); this saves sending a large upload for nothing.
+    /// </summary>
+    private static async Task RequireUnpublishedAsync(ClientContext client, string ownerPath, string owner, string name, string version)
+    {
+        var existing = await client.SendJsonAsync(HttpMethod.Get, $"{ownerPath}/versions/{version}");
+        switch (existing.Status)
+        {
+            case HttpStatusCode.NotFound:
+                return;
+            case HttpStatusCode.Gone:
+                throw new CliException($"{owner}/{name} {version} was deleted, and version numbers are never reused: publish a new version number", 1);
+            case HttpStatusCode.OK:
+                var build = existing.Json?.Str("build");
+                throw new CliException($"{owner}/{name} {version} is already published{(build is null ? "" : $" (build {Short(build)})")}; "
+                    + "versions are immutable: publish a new version number", 1);
+            default:
+                throw existing.ToError();
+        }
+    }
+
+    public static async Task<int> DeprecateAsync(Arguments args, CliHost host)
+    {
+        args.ExpectPositionals(2, 2, "OWNER/NAME and VERSION");
+        var (owner, name) = ParseName(args.Positionals[0]);
+        var version = args.Positionals[1];
+        if (!IsValidVersion(version))
+            throw new UsageException($"'{version}' is not a version of the form MAJOR.MINOR.PATCH: deprecate one exact version");
+        var undo = args.Has("undo");
+        using var client = ClientContext.Create(args, host);
+        (await client.SendJsonAsync(HttpMethod.Patch, $"{AlgorithmPath(owner, name)}/versions/{version}",
+            new Dictionary<string, object?> { ["deprecated"] = !undo })).EnsureSuccess();
+        await host.Out.WriteLineAsync(undo
+            ? $"{owner}/{name} {version} is no longer deprecated"
+            : $"Deprecated {owner}/{name} {version}: ranges and latest skip it; {owner}/{name}/{version} still calls it");
+        return 0;
+    }
+
+    public static async Task<int> DeleteAsync(Arguments args, CliHost host)
+    {
+        args.ExpectPositionals(1, 1, "OWNER/NAME (the algorithm) or OWNER/NAME/VERSION (one version)");
+        var parts = args.Positionals[0].Split('/');
+        if (parts.Length == 3 && !IsValidVersion(parts[2]))
+            throw new UsageException($"'{parts[2]}' is not a version of the form MAJOR.MINOR.PATCH: delete one exact version");
+        var (owner, name) = ParseName(parts.Length == 3 ? $"{parts[0]}/{parts[1]}" : args.Positionals[0]);
+        using var client = ClientContext.Create(args, host);
+        if (parts.Length == 3)
+        {
+            var deleted = (await client.SendJsonAsync(HttpMethod.Delete, $"{AlgorithmPath(owner, name)}/versions/{parts[2]}")).EnsureSuccess();
+            var build = deleted.Str("build") is { } b ? Short(b) : "?";
+            await host.Out.WriteLineAsync($"Deleted {owner}/{name} {parts[2]}: calls to it now answer 410; "
+                + (deleted.Prop("build_deleted") is { ValueKind: JsonValueKind.True } ? $"build {build} deleted" : $"build {build} kept (another version uses it)"));
+            return 0;
+        }
+        var result = (await client.SendJsonAsync(HttpMethod.Delete, AlgorithmPath(owner, name))).EnsureSuccess();
+        var builds = result.Items("deleted_builds").Count();
+        await host.Out.WriteLineAsync($"Deleted {owner}/{name} and {builds} build{(builds == 1 ? "" : "s")}");
+        return 0;
+    }
+
+    public static async Task<int> AuditAsync(Arguments args, CliHost host)
+    {
+        args.ExpectPositionals(1, 1, "OWNER/NAME");
+        var (owner, name) = ParseName(args.Positionals[0]);
+        var limit = args.Get("limit");
+        if (limit is not null && (!int.TryParse(limit, out var n) || n < 1))
+            throw new UsageException($"--limit must be a positive whole number, not '{limit}'");
+        using var client = ClientContext.Create(args, host);
+        var audit = (await client.SendJsonAsync(HttpMethod.Get, $"{AlgorithmPath(owner, name)}/audit" + (limit is null ? "" : $"?limit={limit}"))).EnsureSuccess();
+        TableWriter.Write(host.Out, ["WHEN", "WHO", "KEY", "ACTION", "VERSION", "BUILD", "DETAIL"],
+            audit.Items("entries").Select(e => (IReadOnlyList<string?>)
+            [
+                TableWriter.Time(e.Str("at")),
+                e.Str("actor"),
+                e.Str("key_id"),
+                e.Str("action"),
+                e.Str("version"),
+                e.Str("build") is { } b ? Short(b) : null,
+                e.Str("detail"),
+            ]));
+        return 0;
+    }
+
+    private static string AlgorithmPath(string owner, string name) => $"v1/algorithms/{Uri.EscapeDataString(owner)}/{Uri.EscapeDataString(name)}";
 
     /// <summary>Splits "OWNER/NAME"; a usage error for anything else.</summary>
     internal static (string Owner, string Name) ParseName(string text)

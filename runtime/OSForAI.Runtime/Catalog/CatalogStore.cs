@@ -5,13 +5,43 @@ using OSForAI.Runtime.Storage;
 
 namespace OSForAI.Runtime.Catalog;
 
-/// <summary>Algorithms, builds and immutable published versions, with call-time version resolution.</summary>
+/// <summary>
+/// Algorithms, builds and immutable published versions, with call-time version resolution, and the version lifecycle:
+/// deprecation (ranges and latest skip the version), deletion (a tombstone that answers 410; the build is released when no other
+/// version uses it) and the audit trail of those changes.
+/// </summary>
 public sealed class CatalogStore(Database db, TimeProvider clock)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    // Published versions per algorithm, newest first. Invalidated on publish; versions never change.
-    private readonly ConcurrentDictionary<string, VersionRecord[]> _versions = new();
-    private readonly ConcurrentDictionary<string, HashSet<string>> _grants = new();
+
+    /// <summary>
+    /// How long a server whose state others share (PostgreSQL) trusts what it read of an algorithm's versions and grants: a version
+    /// published, deprecated or deleted through another replica is seen here within this time. On state used by this server alone
+    /// (SQLite) every change goes through this store, which forgets the algorithm's entry at once.
+    /// </summary>
+    public static readonly TimeSpan SharedCacheFor = TimeSpan.FromSeconds(2);
+
+    // Every version row per algorithm (deleted ones too), newest first, and the live ones. Forgotten on every change made here.
+    private readonly ConcurrentDictionary<string, Cached<VersionSet>> _versions = new();
+    private readonly ConcurrentDictionary<string, Cached<HashSet<string>>> _grants = new();
+
+    private sealed record Cached<T>(T Value, DateTimeOffset Until);
+    private sealed record VersionSet(VersionRecord[] All, VersionRecord[] Live);
+
+    private T CachedOr<T>(ConcurrentDictionary<string, Cached<T>> cache, string key, Func<T> load)
+    {
+        var now = clock.GetUtcNow();
+        if (cache.TryGetValue(key, out var hit) && now < hit.Until) return hit.Value;
+        var value = load();
+        cache[key] = new Cached<T>(value, db.IsShared ? now + SharedCacheFor : DateTimeOffset.MaxValue);
+        return value;
+    }
+
+    private void Forget(string owner, string name)
+    {
+        _versions.TryRemove($"{owner}/{name}", out _);
+        _grants.TryRemove($"{owner}/{name}", out _);
+    }
 
     public AlgorithmRecord CreateAlgorithm(string owner, string name, string? description)
     {
@@ -110,9 +140,12 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
         }
         catch (DuplicateKeyException)
         {
-            throw new CatalogException(CatalogError.Conflict, $"{owner}/{name} {semver} is already published; versions are immutable");
+            throw new CatalogException(CatalogError.Conflict, FindVersionRow(owner, name, semver)?.DeletedAt is { } deletedAt
+                ? $"{owner}/{name} {semver} was deleted ({Database.Timestamp(deletedAt)}); version numbers are never reused: publish a new one"
+                : $"{owner}/{name} {semver} is already published; versions are immutable");
         }
-        _versions.TryRemove($"{owner}/{name}", out _);
+        Forget(owner, name);
+        RequireBuildKept(owner, name, build.Hash, semver);
         return rec;
     }
 
@@ -138,11 +171,31 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
         Model = build.Manifest.Model,
     };
 
-    /// <summary>Published versions, newest first.</summary>
-    public VersionRecord[] ListVersions(string owner, string name) =>
-        _versions.GetOrAdd($"{owner}/{name}", _ => db.Query(
-            "SELECT record FROM versions WHERE owner=$o AND name=$n ORDER BY major DESC, minor DESC, patch DESC",
-            r => JsonSerializer.Deserialize<VersionRecord>(r.GetString(0), Json)!, ("$o", owner), ("$n", name)).ToArray());
+    /// <summary>Published versions that were not deleted (deprecated ones included), newest first.</summary>
+    public VersionRecord[] ListVersions(string owner, string name) => Versions(owner, name).Live;
+
+    private const string VersionColumns = "record, deprecated_at, deleted_at";
+
+    private VersionSet Versions(string owner, string name) => CachedOr(_versions, $"{owner}/{name}", () =>
+    {
+        var all = db.Query($"SELECT {VersionColumns} FROM versions WHERE owner=$o AND name=$n ORDER BY major DESC, minor DESC, patch DESC",
+            ReadVersion, ("$o", owner), ("$n", name)).ToArray();
+        return new VersionSet(all, all.Where(v => v.DeletedAt is null).ToArray());
+    });
+
+    private static VersionRecord ReadVersion(IRow r) => JsonSerializer.Deserialize<VersionRecord>(r.GetString(0), Json)! with
+    {
+        DeprecatedAt = r.IsNull(1) ? null : ParseTime(r.GetString(1)),
+        DeletedAt = r.IsNull(2) ? null : ParseTime(r.GetString(2)),
+    };
+
+    private static DateTimeOffset ParseTime(string text) =>
+        DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind);
+
+    /// <summary>One version's row as the state holds it now (not from the cache), deleted or not; null when there is none.</summary>
+    private VersionRecord? FindVersionRow(string owner, string name, SemVer version) =>
+        db.Query($"SELECT {VersionColumns} FROM versions WHERE owner=$o AND name=$n AND major=$a AND minor=$b AND patch=$c", ReadVersion,
+            ("$o", owner), ("$n", name), ("$a", version.Major), ("$b", version.Minor), ("$c", version.Patch)).FirstOrDefault();
 
     public void Grant(string owner, string name, string grantee)
     {
@@ -156,7 +209,7 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
     /// <summary>Whether the caller may see private versions and builds of owner/name.</summary>
     public bool IsPrivileged(Principal caller, string owner, string name) =>
         caller.IsAdmin || caller.Owner == owner ||
-        _grants.GetOrAdd($"{owner}/{name}", _ => db.Query("SELECT grantee FROM grants WHERE owner=$o AND name=$n",
+        CachedOr(_grants, $"{owner}/{name}", () => db.Query("SELECT grantee FROM grants WHERE owner=$o AND name=$n",
             r => r.GetString(0), ("$o", owner), ("$n", name)).ToHashSet()).Contains(caller.Owner);
 
     /// <summary>
@@ -165,26 +218,195 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
     /// To anyone else a private version or build is not there at all: the same 404 and message as a missing one,
     /// whatever the version text (exact, wildcard, latest or build hash), and an algorithm with no public
     /// version is answered like an algorithm that does not exist.
+    /// A deprecated version is reached by its exact version only: ranges and latest skip it. A deleted version (one the caller
+    /// could see) answers 410 by its exact version, and so does its build hash when the build went with it; ranges and latest
+    /// resolve among the remaining versions.
     /// </summary>
     public VersionRecord Resolve(string owner, string name, VersionSpec spec, Principal caller)
     {
         var privileged = IsPrivileged(caller, owner, name);
-        var versions = ListVersions(owner, name);
+        var (all, versions) = Versions(owner, name);
+        bool Visible(VersionRecord v) => privileged || v.Visibility == Visibility.Public;
+        if (spec.Kind == VersionSpec.SpecKind.Exact && all.FirstOrDefault(v => v.Version == spec.Exact && Visible(v)) is { } exact)
+        {
+            if (exact.DeletedAt is { } at) throw Gone(owner, name, exact.VersionLabel, at);
+            return exact;
+        }
         if (privileged ? versions.Length == 0 && FindAlgorithm(owner, name) is null : !versions.Any(v => v.Visibility == Visibility.Public))
             throw new CatalogException(CatalogError.NotFound, $"algorithm {owner}/{name} not found");
         if (spec.Kind == VersionSpec.SpecKind.Build)
         {
             var build = privileged ? FindBuild(owner, name, spec.BuildHash!) : null;
             if (build is not null) return FromBuild(build);
+            if (privileged && all.FirstOrDefault(v => v.DeletedAt is not null && v.Build.StartsWith(spec.BuildHash!, StringComparison.Ordinal)) is { } went)
+                throw new CatalogException(CatalogError.Gone,
+                    $"build {spec.BuildHash} of {owner}/{name} was deleted with version {went.VersionLabel} ({Database.Timestamp(went.DeletedAt!.Value)})");
             throw NotFound(owner, name, spec);
         }
+        VersionRecord? deprecated = null;
         foreach (var v in versions)
-            if (spec.Matches(v.Version!.Value) && (v.Visibility == Visibility.Public || privileged)) return v;
+        {
+            if (!spec.Matches(v.Version!.Value) || !Visible(v)) continue;
+            if (v.DeprecatedAt is null || spec.Kind == VersionSpec.SpecKind.Exact) return v;
+            deprecated ??= v;
+        }
+        if (deprecated is not null)
+            throw new CatalogException(CatalogError.NotFound, spec.Kind == VersionSpec.SpecKind.Latest
+                ? $"every version of {owner}/{name} you can call is deprecated: call one by its exact version, e.g. {deprecated.VersionLabel}"
+                : $"only deprecated versions of {owner}/{name} match {spec}: call one by its exact version, e.g. {deprecated.VersionLabel}");
         throw NotFound(owner, name, spec);
     }
+
+    private static CatalogException Gone(string owner, string name, string version, DateTimeOffset at) =>
+        new(CatalogError.Gone, $"version {version} of {owner}/{name} was deleted ({Database.Timestamp(at)}) and can no longer be called");
 
     private static CatalogException NotFound(string owner, string name, VersionSpec spec) =>
         new(CatalogError.NotFound, spec.Kind == VersionSpec.SpecKind.Latest
             ? $"algorithm {owner}/{name} has no published version you can call"
             : $"version {spec} of {owner}/{name} not found");
+
+    private static SemVer ExactVersion(string version) => SemVer.TryParse(version, out var v) ? v
+        : throw new CatalogException(CatalogError.Invalid, $"'{version}' is not an exact version: name one version, MAJOR.MINOR.PATCH (not a range, latest or a build)");
+
+    /// <summary>The version's row now, if it is live; Gone when it was deleted, NotFound when there is none (or no such algorithm).</summary>
+    private VersionRecord LiveVersion(string owner, string name, SemVer version)
+    {
+        var row = FindVersionRow(owner, name, version);
+        if (row?.DeletedAt is { } at) throw Gone(owner, name, version.ToString(), at);
+        if (row is not null) return row;
+        GetAlgorithm(owner, name);
+        throw new CatalogException(CatalogError.NotFound, $"version {version} of {owner}/{name} not found");
+    }
+
+    private static (string, object?)[] VersionKey(string owner, string name, SemVer v) =>
+        [("$o", owner), ("$n", name), ("$a", v.Major), ("$b", v.Minor), ("$c", v.Patch)];
+
+    /// <summary>
+    /// Deprecates a version (ranges and latest skip it from now on; its exact version still calls it) or, with
+    /// <paramref name="deprecated"/> false, takes that back. Deprecating twice keeps the first time. Audited.
+    /// </summary>
+    public VersionRecord SetDeprecated(string owner, string name, string version, bool deprecated, Principal actor)
+    {
+        var semver = ExactVersion(version);
+        var before = LiveVersion(owner, name, semver);
+        var changed = db.Execute(deprecated
+                ? "UPDATE versions SET deprecated_at = COALESCE(deprecated_at, $t) WHERE owner=$o AND name=$n AND major=$a AND minor=$b AND patch=$c AND deleted_at IS NULL"
+                : "UPDATE versions SET deprecated_at = NULL WHERE owner=$o AND name=$n AND major=$a AND minor=$b AND patch=$c AND deleted_at IS NULL",
+            [.. VersionKey(owner, name, semver), ("$t", Database.Timestamp(clock.GetUtcNow()))]);
+        Forget(owner, name);
+        var after = LiveVersion(owner, name, semver);   // deleted meanwhile: Gone
+        if (changed > 0 && (before.DeprecatedAt is null) != (after.DeprecatedAt is null))
+            Audit(owner, name, actor, deprecated ? AuditAction.Deprecate : AuditAction.Undeprecate, semver.ToString(), after.Build);
+        return after;
+    }
+
+    /// <summary>What deleting a version did: the tombstone's record, and the build when no live version of the algorithm uses it any more
+    /// (its row is gone; the caller removes its code, see <see cref="VersionLifecycle"/>).</summary>
+    public sealed record VersionDeletion(VersionRecord Version, BuildRecord? ReleasedBuild);
+
+    /// <summary>
+    /// Deletes a version: it stays as a tombstone (calls by its exact version answer 410, its number is never published again), ranges
+    /// and latest resolve among the remaining versions, and its build is released when no other live version of the algorithm uses it.
+    /// Audited.
+    /// </summary>
+    public VersionDeletion DeleteVersion(string owner, string name, string version, Principal actor)
+    {
+        var semver = ExactVersion(version);
+        var live = LiveVersion(owner, name, semver);
+        var now = clock.GetUtcNow();
+        var deleted = db.Execute("UPDATE versions SET deleted_at = $t WHERE owner=$o AND name=$n AND major=$a AND minor=$b AND patch=$c AND deleted_at IS NULL",
+            [.. VersionKey(owner, name, semver), ("$t", Database.Timestamp(now))]);
+        Forget(owner, name);
+        if (deleted == 0) LiveVersion(owner, name, semver);   // another request deleted it first: Gone
+        var released = ReleaseBuild(owner, name, live.Build);
+        Audit(owner, name, actor, AuditAction.DeleteVersion, semver.ToString(), live.Build,
+            released is null ? "build kept: another version uses it" : "build deleted");
+        return new VersionDeletion(live with { DeletedAt = now }, released);
+    }
+
+    /// <summary>Removes a build's row unless a live version of the algorithm uses it (one statement, so a version that uses it keeps it).</summary>
+    private BuildRecord? ReleaseBuild(string owner, string name, string hash)
+    {
+        var build = FindBuild(owner, name, hash);
+        if (build is null) return null;
+        var removed = db.Execute("""
+            DELETE FROM builds WHERE owner=$o AND name=$n AND hash=$h
+              AND NOT EXISTS (SELECT 1 FROM versions WHERE owner=$o AND name=$n AND build=$h AND deleted_at IS NULL)
+            """, ("$o", owner), ("$n", name), ("$h", hash));
+        return removed > 0 ? build : null;
+    }
+
+    /// <summary>
+    /// A publish that raced a deletion releasing its build (it found the build, then the deletion removed it): the new version would have
+    /// no code, so it is withdrawn and the publish refused.
+    /// </summary>
+    private void RequireBuildKept(string owner, string name, string hash, SemVer version)
+    {
+        if (db.Query("SELECT 1 FROM builds WHERE owner=$o AND name=$n AND hash=$h", _ => 1, ("$o", owner), ("$n", name), ("$h", hash)).Count > 0) return;
+        db.Execute("DELETE FROM versions WHERE owner=$o AND name=$n AND major=$a AND minor=$b AND patch=$c AND build=$h AND deleted_at IS NULL",
+            [.. VersionKey(owner, name, version), ("$h", hash)]);
+        Forget(owner, name);
+        throw new CatalogException(CatalogError.Conflict, $"build {hash} of {owner}/{name} was deleted while {version} was being published; upload the code again");
+    }
+
+    /// <summary>Whether any algorithm still has a build with this hash (the local code cache is shared by hash).</summary>
+    public bool IsBuildHashInUse(string hash) =>
+        db.Query("SELECT 1 FROM builds WHERE hash=$h LIMIT 1", _ => 1, ("$h", hash)).Count > 0;
+
+    /// <summary>
+    /// Deletes an algorithm that has no live versions (409 otherwise), with its builds and grants; returns the builds, whose code the
+    /// caller removes. Deleted versions' tombstones stay, so a new algorithm of the same name never reuses their numbers. Audited.
+    /// </summary>
+    public IReadOnlyList<BuildRecord> DeleteAlgorithm(string owner, string name, Principal actor)
+    {
+        GetAlgorithm(owner, name);
+        RequireNoLiveVersions(owner, name);
+        var removed = db.Execute("""
+            DELETE FROM algorithms WHERE owner=$o AND name=$n
+              AND NOT EXISTS (SELECT 1 FROM versions WHERE owner=$o AND name=$n AND deleted_at IS NULL)
+            """, ("$o", owner), ("$n", name));
+        if (removed == 0)
+        {
+            // A version was published, or the algorithm deleted, meanwhile.
+            GetAlgorithm(owner, name);
+            RequireNoLiveVersions(owner, name);
+        }
+        var builds = ListBuilds(owner, name);
+        db.Execute("DELETE FROM builds WHERE owner=$o AND name=$n", ("$o", owner), ("$n", name));
+        db.Execute("DELETE FROM grants WHERE owner=$o AND name=$n", ("$o", owner), ("$n", name));
+        Forget(owner, name);
+        Audit(owner, name, actor, AuditAction.DeleteAlgorithm, detail: builds.Count == 1 ? "1 build deleted" : $"{builds.Count} builds deleted");
+        return builds;
+    }
+
+    private void RequireNoLiveVersions(string owner, string name)
+    {
+        var live = db.Query("SELECT major, minor, patch FROM versions WHERE owner=$o AND name=$n AND deleted_at IS NULL ORDER BY major, minor, patch",
+            r => new SemVer(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2)).ToString(), ("$o", owner), ("$n", name));
+        if (live.Count > 0)
+            throw new CatalogException(CatalogError.Conflict,
+                $"{owner}/{name} still has version{(live.Count == 1 ? "" : "s")} {string.Join(", ", live)}: delete {(live.Count == 1 ? "it" : "them")} first");
+    }
+
+    /// <summary>Records a change in the audit trail: who (the key's owner and id), what, when (this store's clock).</summary>
+    public void Audit(string owner, string name, Principal actor, AuditAction action, string? version = null, string? build = null, string detail = "") =>
+        db.Execute("""
+            INSERT INTO audit(owner, name, at, actor, key_id, action, version, build, detail)
+            VALUES ($o, $n, $t, $a, $k, $x, $v, $b, $d)
+            """,
+            ("$o", owner), ("$n", name), ("$t", Database.Timestamp(clock.GetUtcNow())), ("$a", actor.Owner), ("$k", actor.KeyId),
+            ("$x", AuditName(action)), ("$v", version), ("$b", build), ("$d", detail));
+
+    /// <summary>The audit trail of owner/name, newest first (it outlives the algorithm).</summary>
+    public IReadOnlyList<AuditEntry> ListAudit(string owner, string name, int limit) =>
+        db.Query("SELECT id, owner, name, at, actor, key_id, action, version, build, detail FROM audit WHERE owner=$o AND name=$n ORDER BY id DESC LIMIT $l",
+            r => new AuditEntry(r.GetInt64(0), r.GetString(1), r.GetString(2), ParseTime(r.GetString(3)), r.GetString(4), r.GetString(5),
+                ParseAuditName(r.GetString(6)), r.IsNull(7) ? null : r.GetString(7), r.IsNull(8) ? null : r.GetString(8), r.GetString(9)),
+            ("$o", owner), ("$n", name), ("$l", limit));
+
+    /// <summary>An action as stored and shown: snake case (delete_version).</summary>
+    public static string AuditName(AuditAction action) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(action.ToString());
+
+    private static AuditAction ParseAuditName(string text) =>
+        Enum.GetValues<AuditAction>().First(a => AuditName(a) == text);
 }

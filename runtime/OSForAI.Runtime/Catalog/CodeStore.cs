@@ -142,13 +142,24 @@ public sealed class CodeStore(IDataConnector platformData, string cacheRoot, lon
         var download = Path.Combine(cacheRoot, ".fetch-" + Guid.NewGuid().ToString("N"));
         try
         {
-            await using (var stored = await platformData.OpenReadAsync(StorageUri.Parse(codeUri), null, ct))
+            await using (var stored = await OpenStoredAsync(buildHash, codeUri, ct))
             await using (var file = File.Create(download))
                 await stored.Content.CopyToAsync(file, ct);
             KeepCachedArchive(download, buildHash);
             return cached;
         }
         finally { File.Delete(download); }
+    }
+
+    /// <summary>The stored archive; one the store no longer has belongs to a build deleted (with its version) after the call was resolved.</summary>
+    private async Task<ObjectStream> OpenStoredAsync(string buildHash, string codeUri, CancellationToken ct)
+    {
+        try { return await platformData.OpenReadAsync(StorageUri.Parse(codeUri), null, ct); }
+        catch (DataException e) when (e.Kind == DataError.NotFound)
+        {
+            throw new Workers.AlgorithmCallException(Workers.ErrorTypes.Unavailable,
+                $"build {buildHash} was deleted, with its version, after this call had been routed to it");
+        }
     }
 
     private static bool IsHash(string s) => s.Length == 64 && s.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
@@ -167,6 +178,32 @@ public sealed class CodeStore(IDataConnector platformData, string cacheRoot, lon
             manifest = AlgorithmManifest.Parse($"runtime: onnx\nmodel: {System.Text.Json.JsonSerializer.Serialize(singleFileName)}\n");
         else throw new CatalogException(CatalogError.Invalid, $"the code has no {AlgorithmManifest.FileName} at its root");
         return manifest.Runtime == "onnx" ? ModelInspector.Complete(manifest, dir) : manifest;
+    }
+
+    /// <summary>
+    /// Removes a deleted build's code: its archive in the data store and, unless <paramref name="keepCache"/> (another algorithm has a
+    /// build with the same hash), this server's cached folder and archive. A worker that loaded the build keeps its own links or copy.
+    /// Returns whether the store had the archive.
+    /// </summary>
+    public async Task<bool> DeleteBuildAsync(string buildHash, string codeUri, bool keepCache, CancellationToken ct)
+    {
+        if (!IsHash(buildHash)) throw new ArgumentException($"'{buildHash}' is not a build hash", nameof(buildHash));
+        var stored = await platformData.DeleteAsync(StorageUri.Parse(codeUri), ct);
+        if (keepCache) return stored;
+        var folder = Path.Combine(cacheRoot, buildHash);
+        if (Directory.Exists(folder))
+        {
+            // Out of the way first, so that a concurrent extraction never sees half a folder.
+            var doomed = Path.Combine(cacheRoot, ".deleted-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                Directory.Move(folder, doomed);
+                Directory.Delete(doomed, recursive: true);
+            }
+            catch (DirectoryNotFoundException) { }
+        }
+        File.Delete(CachedArchivePath(buildHash));
+        return stored;
     }
 
     /// <summary>Extracts an upload or a stored build (see <see cref="SafeArchive"/>); a refusal is the upload's fault (Invalid).</summary>

@@ -43,6 +43,13 @@ public sealed record VersionRecord
     public DateTimeOffset? PublishedAt { get; init; }
     /// <summary>For model runtimes (onnx): the signature and serving settings read at upload.</summary>
     public ModelSpec? Model { get; init; }
+    /// <summary>
+    /// When the owner deprecated the version (null: not deprecated). A deprecated version is still called by its exact version; ranges
+    /// and latest skip it. Kept in the versions row, not in the immutable record (see CatalogStore).
+    /// </summary>
+    public DateTimeOffset? DeprecatedAt { get; init; }
+    /// <summary>When the version was deleted (null: it was not); a deleted version answers 410 and its number is never reused.</summary>
+    public DateTimeOffset? DeletedAt { get; init; }
 
     public string FullName => $"{Owner}/{Name}";
     /// <summary>Identity of the runnable unit: published version, or the build hash.</summary>
@@ -71,3 +78,10 @@ public sealed record ModelSpec
     public string GraphOptimization { get; init; } = "all";
     public long WeightBytes { get; init; }
 }
+
+/// <summary>Changes to algorithms and versions that the audit trail records (stored in snake case: delete_version).</summary>
+public enum AuditAction { CreateAlgorithm, Publish, Deprecate, Undeprecate, DeleteVersion, DeleteAlgorithm }
+
+/// <summary>One audit record: who (the owner a key belongs to and the key's id) did what to which algorithm or version, and when.</summary>
+public sealed record AuditEntry(long Id, string Owner, string Name, DateTimeOffset At, string Actor, string KeyId, AuditAction Action,
+    string? Version, string? Build, string Detail);

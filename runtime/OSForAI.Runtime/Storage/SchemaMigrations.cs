@@ -98,5 +98,26 @@ public static class SchemaMigrations
         new(6, """
             CREATE TABLE leases(name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL);
             """),
+        // The version lifecycle (Catalog/CatalogStore): a version's deprecation and deletion times (Database.Timestamp's form; null
+        // while not deprecated, not deleted). A deleted version's row stays as a tombstone, so calls to it answer 410 and its number is
+        // never published again. The audit trail of changes to algorithms and versions: who (owner and key id), what, when.
+        new(8, """
+            ALTER TABLE versions ADD COLUMN deprecated_at TEXT;
+            ALTER TABLE versions ADD COLUMN deleted_at TEXT;
+            CREATE TABLE audit(
+              id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL, name TEXT NOT NULL, at TEXT NOT NULL,
+              actor TEXT NOT NULL, key_id TEXT NOT NULL, action TEXT NOT NULL, version TEXT, build TEXT,
+              detail TEXT NOT NULL DEFAULT '');
+            CREATE INDEX audit_algorithm ON audit(owner, name, id);
+            """,
+            """
+            ALTER TABLE versions ADD COLUMN deprecated_at TEXT;
+            ALTER TABLE versions ADD COLUMN deleted_at TEXT;
+            CREATE TABLE audit(
+              id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, at TEXT NOT NULL,
+              actor TEXT NOT NULL, key_id TEXT NOT NULL, action TEXT NOT NULL, version TEXT, build TEXT,
+              detail TEXT NOT NULL DEFAULT '');
+            CREATE INDEX audit_algorithm ON audit(owner, name, id);
+            """),
     ];
 }

@@ -30,6 +30,8 @@ public static class AlgoEndpoints
             var query = CallQuery.Parse(ctx.Request.Query, options.Value.MaxTimeoutSeconds);
             var kind = InputKind(ctx.Request.ContentType);
             var target = calls.Resolve(owner, name, version, caller);
+            DeprecationHeader.Mark(ctx, target);
+            var deprecated = target.DeprecatedAt is not null;
             var body = await RequestBody.ReadAsync(ctx.Request, options.Value.MaxRequestBodyBytes, ctx.RequestAborted);
             ValidateInput(kind, body);
             var timeout = calls.TimeoutFor(target, query.TimeoutSeconds);
@@ -48,7 +50,7 @@ public static class AlgoEndpoints
                 vw.WriteString("async", "void");
                 vw.WriteString("request_id", job.Id);
                 vw.WriteEndObject();
-                WriteMetadata(vw, "void", started, null);
+                WriteMetadata(vw, "void", started, null, deprecated);
                 vw.WriteEndObject();
                 return;
             }
@@ -60,8 +62,8 @@ public static class AlgoEndpoints
                     traceId: TraceIdFrom(ctx.Request.Headers["traceparent"]), from: Authentication.CallChainOf(ctx));
                 if (query.Output == "raw") await WriteRawAsync(ctx, result);
                 else if (result.Body.Length > options.Value.MaxInlineResultBytes)
-                    await WriteStoredAsync(ctx, await StoreResultAsync(data, caller, owner, name, result, ctx.RequestAborted), result, started, wantStdout);
-                else await WriteEnvelopeAsync(ctx, result, started, wantStdout);
+                    await WriteStoredAsync(ctx, await StoreResultAsync(data, caller, owner, name, result, ctx.RequestAborted), result, started, wantStdout, deprecated);
+                else await WriteEnvelopeAsync(ctx, result, started, wantStdout, deprecated);
             }
             catch (AlgorithmCallException e)
             {
@@ -145,7 +147,7 @@ public static class AlgoEndpoints
     internal static string? TraceIdFrom(string? traceparent) =>
         traceparent is { Length: 55 } tp && tp[2] == '-' && tp[35] == '-' ? tp.Substring(3, 32) : null;
 
-    private static async Task WriteEnvelopeAsync(HttpContext ctx, InvokeResult result, long started, bool withStdout)
+    private static async Task WriteEnvelopeAsync(HttpContext ctx, InvokeResult result, long started, bool withStdout, bool deprecated)
     {
         ctx.Response.ContentType = "application/json";
         var w = new Utf8JsonWriter(ctx.Response.BodyWriter);
@@ -165,7 +167,7 @@ public static class AlgoEndpoints
                     w.WriteBase64String("result", result.Body);
                     break;
             }
-            WriteMetadata(w, result.ContentKind, started, withStdout ? result.Output : null);
+            WriteMetadata(w, result.ContentKind, started, withStdout ? result.Output : null, deprecated);
             w.WriteEndObject();
         }
     }
@@ -188,7 +190,7 @@ public static class AlgoEndpoints
     }
 
     /// <summary>The envelope of a stored result: the URI as a text result, and what it holds in metadata.stored.</summary>
-    private static async Task WriteStoredAsync(HttpContext ctx, StorageUri uri, InvokeResult result, long started, bool withStdout)
+    private static async Task WriteStoredAsync(HttpContext ctx, StorageUri uri, InvokeResult result, long started, bool withStdout, bool deprecated)
     {
         ctx.Response.ContentType = "application/json";
         await using var w = new Utf8JsonWriter(ctx.Response.BodyWriter);
@@ -202,16 +204,19 @@ public static class AlgoEndpoints
         w.WriteString("content_type", result.ContentKind is ContentKinds.Json or ContentKinds.Text ? result.ContentKind : ContentKinds.Binary);
         w.WriteNumber("size", result.Body.Length);
         w.WriteEndObject();
+        if (deprecated) w.WriteBoolean("deprecated", true);
         if (withStdout) ApiErrors.WriteOutput(w, result.Output);
         w.WriteEndObject();
         w.WriteEndObject();
     }
 
-    private static void WriteMetadata(Utf8JsonWriter w, string kind, long started, CapturedOutput? output)
+    /// <summary>The envelope's metadata; <c>deprecated: true</c> (only then) when a deprecated version answered.</summary>
+    private static void WriteMetadata(Utf8JsonWriter w, string kind, long started, CapturedOutput? output, bool deprecated)
     {
         w.WriteStartObject("metadata");
         w.WriteString("content_type", kind is ContentKinds.Json or ContentKinds.Text or "void" ? kind : ContentKinds.Binary);
         w.WriteNumber("duration", Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (deprecated) w.WriteBoolean("deprecated", true);
         if (output is not null) ApiErrors.WriteOutput(w, output);
         w.WriteEndObject();
     }

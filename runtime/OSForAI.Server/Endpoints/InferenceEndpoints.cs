@@ -72,6 +72,7 @@ public static class InferenceEndpoints
     {
         var caller = Authentication.Require(ctx, keys, Scopes.Call);
         var v = models.Resolve(model, version, caller);
+        DeprecationHeader.Mark(ctx, v);
         var spec = v.Model!;
         var privileged = catalog.IsPrivileged(caller, v.Owner, v.Name);
         var versions = version is not null
@@ -88,6 +89,7 @@ public static class InferenceEndpoints
             parameters = new
             {
                 version = v.VersionLabel,
+                deprecated = v.DeprecatedAt is not null ? true : (bool?)null,
                 max_batch_size = spec.MaxBatchSize,
                 device_preference = spec.Device,
                 device = facts?.Device,
@@ -114,6 +116,7 @@ public static class InferenceEndpoints
     {
         var caller = Authentication.Require(ctx, keys, Scopes.Call);
         var v = models.Resolve(model, version, caller);
+        DeprecationHeader.Mark(ctx, v);
         long? headerLength = null;
         if (ctx.Request.Headers.TryGetValue(HeaderLength, out var hl))
         {

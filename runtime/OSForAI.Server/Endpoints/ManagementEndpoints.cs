@@ -20,14 +20,16 @@ public static class ManagementEndpoints
             var req = await ReadJsonAsync<CreateAlgorithmRequest>(c);
             var (owner, name) = SplitName(req.Owner, req.Name, caller);
             RequireOwner(caller, owner);
-            return (201, (object)AlgorithmView(cat.CreateAlgorithm(owner, name, req.Description), cat, caller));
+            var created = cat.CreateAlgorithm(owner, name, req.Description);
+            cat.Audit(owner, name, caller, AuditAction.CreateAlgorithm);
+            return (201, (object)AlgorithmView(created, cat, caller));
         }));
 
         app.MapGet("/v1/algorithms", (HttpContext c, KeyStore k, CatalogStore cat) => Run(c, () =>
         {
             var caller = Authentication.Require(c, k, Scopes.None);
-            var list = cat.ListAlgorithms().Select(a => AlgorithmView(a, cat, caller))
-                .Where(a => a.LatestVersion is not null || cat.IsPrivileged(caller, a.Owner, a.Name)).ToList();
+            var list = cat.ListAlgorithms().Where(a => Visible(cat, caller, a.Owner, a.Name).Any() || cat.IsPrivileged(caller, a.Owner, a.Name))
+                .Select(a => AlgorithmView(a, cat, caller)).ToList();
             return Task.FromResult((200, (object)new { algorithms = list }));
         }));
 
@@ -74,6 +76,7 @@ public static class ManagementEndpoints
             var visibility = req.Visibility is null ? (Visibility?)null : AlgorithmManifest.ParseVisibility(req.Visibility);
             var v = cat.Publish(owner, name, req.Build, req.Version, visibility, req.Description, req.Tags,
                 m => AlgorithmManifest.RequireFits(m.Resources, o.Value.Workers.Node));
+            cat.Audit(owner, name, caller, AuditAction.Publish, v.VersionLabel, v.Build);
             return (201, (object)VersionView(v));
         }));
 
@@ -131,7 +134,7 @@ public static class ManagementEndpoints
         }));
     }
 
-    private static async Task Run(HttpContext ctx, Func<Task<(int Status, object Body)>> handler)
+    internal static async Task Run(HttpContext ctx, Func<Task<(int Status, object Body)>> handler)
     {
         try
         {
@@ -145,7 +148,7 @@ public static class ManagementEndpoints
         }
     }
 
-    private static async Task<T> ReadJsonAsync<T>(HttpContext ctx) where T : new()
+    internal static async Task<T> ReadJsonAsync<T>(HttpContext ctx) where T : new()
     {
         var media = MediaTypeHeaderValue.TryParse(ctx.Request.ContentType, out var m) ? m.MediaType : null;
         if (media is not null && media != "application/json")
@@ -193,9 +196,11 @@ public static class ManagementEndpoints
 
     private static AlgorithmSummary AlgorithmView(AlgorithmRecord a, CatalogStore cat, Principal caller)
     {
-        var latest = Visible(cat, caller, a.Owner, a.Name).FirstOrDefault();
+        // The version latest resolves to: deprecated ones are skipped.
+        var visible = Visible(cat, caller, a.Owner, a.Name).ToList();
+        var latest = visible.FirstOrDefault(v => v.DeprecatedAt is null);
         // Without a description of its own, an algorithm shows its latest version's (from algorithm.yaml).
-        var description = a.Description.Length > 0 ? a.Description : latest?.Description ?? "";
+        var description = a.Description.Length > 0 ? a.Description : (latest ?? visible.FirstOrDefault())?.Description ?? "";
         return new(a.Owner, a.Name, description, latest?.Version?.ToString(), a.CreatedAt);
     }
 
@@ -205,6 +210,7 @@ public static class ManagementEndpoints
         visibility = v.Visibility, description = v.Description, tags = v.Tags, concurrency = v.Concurrency, timeout_s = v.TimeoutSeconds,
         resources = new { cpu = v.Resources.Cpu, memory_mb = v.Resources.MemoryMb, gpu_memory_mb = v.Resources.GpuMemoryMb },
         sample_input = v.SampleInput, sample_output = v.SampleOutput, code_uri = v.CodeUri, published_at = v.PublishedAt,
+        deprecated = v.DeprecatedAt is not null, deprecated_at = v.DeprecatedAt,
     };
 
     private static object JobView(JobRecord j)

@@ -34,6 +34,7 @@ public static class ApiErrors
             CatalogError.Forbidden => 403,
             CatalogError.Conflict => 409,
             CatalogError.TooLarge => 413,
+            CatalogError.Gone => 410,
             _ => 500,
         }, c.Message, c.Kind.ToString()),
         DataException d => new ApiException(d.Kind switch

@@ -134,14 +134,16 @@ public sealed class CliClientTests : IDisposable
         Assert.Equal(0, run.ExitCode);
         Assert.Equal("Published alice/hello 1.2.3 (build 0123456789ab)", run.Out.TrimEnd());
         Assert.Contains("Uploaded", run.Error);
-        Assert.Equal(3, server.Requests.Count);
+        Assert.Equal(4, server.Requests.Count);
+        // First: is 1.2.3 free? (a 404 here), so that a used number is refused before the upload.
+        Assert.Equal((HttpMethod.Get, "/v1/algorithms/alice/hello/versions/1.2.3"), (server.Requests[0].Method, server.Requests[0].PathAndQuery));
 
-        var create = BodyJson(server.Requests[0]);
+        var create = BodyJson(server.Requests[1]);
         Assert.Equal("alice", create.GetProperty("owner").GetString());
         Assert.Equal("hello", create.GetProperty("name").GetString());
         Assert.Equal("Says hello", create.GetProperty("description").GetString());
 
-        var upload = server.Requests[1];
+        var upload = server.Requests[2];
         Assert.Equal(HttpMethod.Post, upload.Method);
         Assert.Equal("application/gzip", upload.ContentType);
         var names = new List<string>();
@@ -150,7 +152,7 @@ public sealed class CliClientTests : IDisposable
                 names.Add(entry.Name);
         Assert.Equal(["algorithm.yaml", "main.py"], names);
 
-        var version = BodyJson(server.Requests[2]);
+        var version = BodyJson(server.Requests[3]);
         Assert.Equal("0123456789abcdef0123", version.GetProperty("build").GetString());
         Assert.Equal("1.2.3", version.GetProperty("version").GetString());
         Assert.Equal("private", version.GetProperty("visibility").GetString());
@@ -165,9 +167,9 @@ public sealed class CliClientTests : IDisposable
         var run = await Run(server, "algo", "publish", _dir.Path, "--name", "alice/hello", "--version", "1.2.3");
 
         Assert.Equal(0, run.ExitCode);
-        Assert.Equal(3, server.Requests.Count);
-        Assert.False(BodyJson(server.Requests[0]).TryGetProperty("description", out _));
-        Assert.False(BodyJson(server.Requests[2]).TryGetProperty("visibility", out _));
+        Assert.Equal(4, server.Requests.Count);
+        Assert.False(BodyJson(server.Requests[1]).TryGetProperty("description", out _));
+        Assert.False(BodyJson(server.Requests[3]).TryGetProperty("visibility", out _));
     }
 
     [Fact]
@@ -183,7 +185,7 @@ public sealed class CliClientTests : IDisposable
         Assert.Equal(0, run.ExitCode);
         Assert.Contains("100%", run.Error);
         Assert.Contains("Uploaded", run.Error);
-        Assert.Equal("public", BodyJson(server.Requests[2]).GetProperty("visibility").GetString());
+        Assert.Equal("public", BodyJson(server.Requests[3]).GetProperty("visibility").GetString());
     }
 
     [Fact]
