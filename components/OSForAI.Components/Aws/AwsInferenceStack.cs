@@ -189,39 +189,51 @@ public sealed class AwsInferenceStack : InferenceStack
             ("scalingConfig", Expr.Object(
                 ("minSize", args.SystemPool.MinNodes), ("maxSize", args.SystemPool.MaxNodes), ("desiredSize", args.SystemPool.MinNodes))),
             ("labels", Expr.Object((NodePools.PoolLabel, NodePools.System)))), scaledByAutoscaler);
-        GpuNodeGroup = new Resource("aws:eks/nodeGroup:NodeGroup", "gpu-nodes", Expr.Object(
-            ("clusterName", clusterName),
-            ("nodeRoleArn", NodeRole.Output("arn")),
-            ("subnetIds", privateSubnetIds),
-            // NVIDIA driver and container toolkit preinstalled; the device plugin comes from RuntimeDeployment.
-            ("amiType", "AL2023_x86_64_NVIDIA"),
-            // The recommended AL2023 NVIDIA release of the cluster's version, which ships the R580 driver (gpuDriverVersion,
-            // AwsOffering.NvidiaDriverBranches): a group created on an older release moves to it, and to each later one, at the next up.
-            ("releaseVersion", GpuAmiReleaseVersion.Output()),
-            ("instanceTypes", Expr.List(args.GpuPool.InstanceType)),
-            ("launchTemplate", Template(GpuLaunchTemplate)),
-            // gpuSpot: spot capacity (cheaper, reclaimed with two minutes' notice; the pool still scales from zero).
-            ("capacityType", cluster.GpuSpot ? "SPOT" : "ON_DEMAND"),
-            ("scalingConfig", Expr.Object(
-                ("minSize", args.GpuPool.MinNodes), ("maxSize", args.GpuPool.MaxNodes), ("desiredSize", args.GpuPool.MinNodes))),
-            ("labels", Expr.Object([.. GpuNodeLabels(args.GpuPool.GpuType).Select(l => (l.Key, (Expr?)l.Value))])),
-            ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE"))))), scaledByAutoscaler);
+        // The GPU groups: the main one (gpu* keys) and extraGpuPools, each with the shared label and taint.
+        var gpuGroups = new List<Resource>();
+        var gpuAsgTags = new List<Resource>();
+        foreach (var pool in args.GpuPools)
+        {
+            var group = new Resource("aws:eks/nodeGroup:NodeGroup", pool.ResourceName("nodes"), Expr.Object(
+                ("clusterName", clusterName),
+                ("nodeRoleArn", NodeRole.Output("arn")),
+                ("subnetIds", privateSubnetIds),
+                // NVIDIA driver and container toolkit preinstalled; the device plugin comes from RuntimeDeployment.
+                ("amiType", "AL2023_x86_64_NVIDIA"),
+                // The recommended AL2023 NVIDIA release of the cluster's version, which ships the R580 driver (gpuDriverVersion,
+                // AwsOffering.NvidiaDriverBranches): a group created on an older release moves to it, and to each later one, at the next up.
+                ("releaseVersion", GpuAmiReleaseVersion.Output()),
+                ("instanceTypes", Expr.List(pool.Args.InstanceType)),
+                ("launchTemplate", Template(GpuLaunchTemplate)),
+                // Spot (gpuSpot, or the pool's spot): cheaper, reclaimed with two minutes' notice; the pool still scales from zero.
+                ("capacityType", pool.Spot ? "SPOT" : "ON_DEMAND"),
+                ("scalingConfig", Expr.Object(
+                    ("minSize", pool.Args.MinNodes), ("maxSize", pool.Args.MaxNodes), ("desiredSize", pool.Args.MinNodes))),
+                ("labels", Expr.Object([.. GpuNodeLabels(pool.Args.GpuType).Select(l => (l.Key, (Expr?)l.Value))])),
+                ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE"))))), scaledByAutoscaler);
+            gpuGroups.Add(group);
 
-        // Scale from zero: with no node running, the cluster-autoscaler learns what a new GPU node would look like
-        // from these ASG tags. Managed node groups do not copy labels and taints to their ASG, so they are set here.
-        // (EKS does tag the ASG with the k8s.io/cluster-autoscaler/enabled and /<cluster> discovery tags itself.)
-        var gpuAsg = GpuNodeGroup.Output("resources[0].autoscalingGroups[0].name");
-        string[] tagNames = ["gpu-asg-pool-label", "gpu-asg-gpu-type-label", "gpu-asg-gpu-present-label", "gpu-asg-accelerator-label"];
-        (string Name, string Key, Expr Value)[] templateTags =
-        [
-            .. GpuNodeLabels(args.GpuPool.GpuType).Select((l, i) => (tagNames[i], $"k8s.io/cluster-autoscaler/node-template/label/{l.Key}", l.Value)),
-            ("gpu-asg-taint", $"k8s.io/cluster-autoscaler/node-template/taint/{NodePools.GpuTaintKey}", $"{NodePools.GpuTaintValue}:{NodePools.GpuTaintEffect}"),
-            // Tag values are strings; toJSON turns the integer config value into one.
-            ("gpu-asg-gpu-resource", $"k8s.io/cluster-autoscaler/node-template/resources/{NodePools.GpuResource}", Expr.ToJson(args.GpuPool.GpusPerNode)),
-        ];
-        GpuAsgTags = [.. templateTags.Select(t => new Resource("aws:autoscaling/tag:Tag", t.Name, Expr.Object(
-            ("autoscalingGroupName", gpuAsg),
-            ("tag", Expr.Object(("key", t.Key), ("value", t.Value), ("propagateAtLaunch", false)))), Child(aws)))];
+            // Scale from zero: with no node running, the cluster-autoscaler learns what a new GPU node would look like
+            // from these ASG tags. Managed node groups do not copy labels and taints to their ASG, so they are set here.
+            // (EKS does tag the ASG with the k8s.io/cluster-autoscaler/enabled and /<cluster> discovery tags itself.)
+            var gpuAsg = group.Output("resources[0].autoscalingGroups[0].name");
+            var tag = pool.IsMain ? "gpu-asg" : $"gpu-{pool.Name}-asg";
+            string[] tagNames = [$"{tag}-pool-label", $"{tag}-gpu-type-label", $"{tag}-gpu-present-label", $"{tag}-accelerator-label"];
+            (string Name, string Key, Expr Value)[] templateTags =
+            [
+                .. GpuNodeLabels(pool.Args.GpuType).Select((l, i) => (tagNames[i], $"k8s.io/cluster-autoscaler/node-template/label/{l.Key}", l.Value)),
+                ($"{tag}-taint", $"k8s.io/cluster-autoscaler/node-template/taint/{NodePools.GpuTaintKey}", $"{NodePools.GpuTaintValue}:{NodePools.GpuTaintEffect}"),
+                // Tag values are strings; toJSON turns the integer config value into one.
+                ($"{tag}-gpu-resource", $"k8s.io/cluster-autoscaler/node-template/resources/{NodePools.GpuResource}",
+                    pool.Args.GpusPerNode is Lit { Value: int n } ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : Expr.ToJson(pool.Args.GpusPerNode)),
+            ];
+            gpuAsgTags.AddRange(templateTags.Select(t => new Resource("aws:autoscaling/tag:Tag", t.Name, Expr.Object(
+                ("autoscalingGroupName", gpuAsg),
+                ("tag", Expr.Object(("key", t.Key), ("value", t.Value), ("propagateAtLaunch", false)))), Child(aws))));
+        }
+        GpuNodeGroups = gpuGroups;
+        GpuNodeGroup = gpuGroups[0];
+        GpuAsgTags = gpuAsgTags;
 
         // Pod Identity: the agent add-on, and a role for the cluster-autoscaler's service account.
         PodIdentityAgent = new Resource("aws:eks/addon:Addon", "pod-identity-agent", Expr.Object(
@@ -414,7 +426,10 @@ public sealed class AwsInferenceStack : InferenceStack
     /// <summary>The images' ECR repositories (or those under the registry key) and the image references.</summary>
     public EcrImages Images { get; }
     public Resource SystemNodeGroup { get; }
+    /// <summary>The main GPU group (the gpu* keys).</summary>
     public Resource GpuNodeGroup { get; }
+    /// <summary>Every GPU group: the main one, then extraGpuPools.</summary>
+    public IReadOnlyList<Resource> GpuNodeGroups { get; }
     public IReadOnlyList<Resource> GpuAsgTags { get; }
     public Resource PodIdentityAgent { get; }
     /// <summary>The node groups' launch templates: IMDSv2 with hop limit 1 (no pod reaches the metadata service).</summary>

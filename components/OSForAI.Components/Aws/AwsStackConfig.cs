@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using OSForAI.Components.Stacks;
+using OSForAI.Components.Synthesis;
 
 namespace OSForAI.Components.Aws;
 
@@ -64,6 +65,11 @@ public static partial class AwsStackConfig
             errors.Add(new(StackConfig.ControlPlaneAllowedCidrs, $"EKS restricts its API endpoint by IPv4 ranges only, not {string.Join(", ", v6.Select(c => $"'{c}'"))}"));
         if (file.Get(StackConfig.CiPrincipal) is StackValue.Plain { Text: { Length: > 0 } ci } && !IamPrincipal().IsMatch(ci))
             errors.Add(new(StackConfig.CiPrincipal, $"'{ci}' is not an IAM role or user ARN such as 'arn:aws:iam::123456789012:role/osforai-ci'"));
+        // EKS node groups span the stack's private subnets (one in each of the region's first two available zones).
+        const string noZones = "EKS GPU groups use the stack's private subnets, one in each of the region's first two available zones: zones cannot be chosen per pool on AWS";
+        if (file.Get(StackConfig.GpuZones) is StackValue.Items { Values.Count: > 0 }) errors.Add(new(StackConfig.GpuZones, noZones));
+        if (errors.All(e => e.Key != ExtraGpuPools.Key) && ExtraGpuPools.Of(file).Any(p => p.Zones is Arr { Items.Count: > 0 }))
+            errors.Add(new(ExtraGpuPools.Key, noZones));
         if (!reported.Contains(StackConfig.GpuDriverVersion)
             && file.Get(StackConfig.GpuDriverVersion) is StackValue.Plain { Text: var driver }
             && !AwsOffering.NvidiaDriverBranches.Contains(driver))

@@ -256,31 +256,45 @@ public sealed class AzureInferenceStack : InferenceStack
             ("tags", tags)),
             new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["count"] });
 
-        GpuPoolSuffix = PoolSuffix("gpu-pool-suffix", args.GpuPool.InstanceType);
-        GpuPool = new Resource("azure-native:containerservice:AgentPool", "gpu-pool", Expr.Object(
-            ("resourceGroupName", resourceGroupName),
-            ("resourceName", clusterName),
-            ("agentPoolName", Expr.Concat(GpuPoolName, GpuPoolSuffix.Output("result"))),
-            ("mode", "User"),
-            ("osType", "Linux"),
-            ("vmSize", args.GpuPool.InstanceType),
-            ("vnetSubnetID", nodeSubnetId),
-            ("osDiskSizeGB", azureArgs.GpuNodeDiskGiB),
-            // gpuSpot: Spot VMs at up to the on-demand price, deleted on eviction; AKS taints them (the worker pods tolerate it).
-            ("scaleSetPriority", options.GpuSpot ? (Expr)"Spot" : null),
-            ("scaleSetEvictionPolicy", options.GpuSpot ? (Expr)"Delete" : null),
-            ("spotMaxPrice", options.GpuSpot ? -1 : null),
-            ("count", args.GpuPool.MinNodes),
-            ("enableAutoScaling", true),
-            ("minCount", args.GpuPool.MinNodes),
-            ("maxCount", args.GpuPool.MaxNodes),
-            // NVIDIA driver by AKS; the device plugin comes from RuntimeDeployment.
-            ("gpuProfile", Expr.Object(("driver", "Install"))),
-            // nvidia.com/gpu.present: the device plugin chart's default node affinity (AKS sets no NFD labels).
-            ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType), (GpuPresentLabel, "true"))),
-            ("nodeTaints", Expr.List(NodePools.GpuTaint)),
-            ("tags", tags)),
-            new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["count"] });
+        // The GPU pools: the main one (gpu* keys, named gpu<suffix>) and extraGpuPools (<name><suffix>), each with the shared label
+        // and taint. A pool's name suffix is kept per VM size and zones, which AKS cannot change on a pool: a change replaces the pool.
+        var gpuPools = new List<Resource>();
+        var gpuSuffixes = new List<Resource>();
+        foreach (var pool in args.GpuPools)
+        {
+            var suffix = PoolSuffix(pool.ResourceName("pool-suffix"), pool.Args.InstanceType, pool.Zones);
+            gpuSuffixes.Add(suffix);
+            gpuPools.Add(new Resource("azure-native:containerservice:AgentPool", pool.ResourceName("pool"), Expr.Object(
+                ("resourceGroupName", resourceGroupName),
+                ("resourceName", clusterName),
+                ("agentPoolName", Expr.Concat(pool.IsMain ? GpuPoolName : pool.Name, suffix.Output("result"))),
+                ("mode", "User"),
+                ("osType", "Linux"),
+                ("vmSize", pool.Args.InstanceType),
+                ("vnetSubnetID", nodeSubnetId),
+                ("osDiskSizeGB", azureArgs.GpuNodeDiskGiB),
+                // gpuZones (or the pool's zones): "1", "2", "3"; empty: no zone pinning.
+                ("availabilityZones", pool.Zones),
+                // Spot (gpuSpot, or the pool's spot): Spot VMs at up to the on-demand price, deleted on eviction; AKS taints them
+                // (the worker pods tolerate it).
+                ("scaleSetPriority", pool.Spot ? (Expr)"Spot" : null),
+                ("scaleSetEvictionPolicy", pool.Spot ? (Expr)"Delete" : null),
+                ("spotMaxPrice", pool.Spot ? -1 : null),
+                ("count", pool.Args.MinNodes),
+                ("enableAutoScaling", true),
+                ("minCount", pool.Args.MinNodes),
+                ("maxCount", pool.Args.MaxNodes),
+                // NVIDIA driver by AKS; the device plugin comes from RuntimeDeployment.
+                ("gpuProfile", Expr.Object(("driver", "Install"))),
+                // nvidia.com/gpu.present: the device plugin chart's default node affinity (AKS sets no NFD labels).
+                ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, pool.Args.GpuType), (GpuPresentLabel, "true"))),
+                ("nodeTaints", Expr.List(NodePools.GpuTaint)),
+                ("tags", tags)),
+                new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["count"] }));
+        }
+        GpuPools = gpuPools;
+        GpuPool = gpuPools[0];
+        GpuPoolSuffix = gpuSuffixes[0];
 
         // kubeconfig: the cluster's user credentials (Entra ID or local accounts, as the cluster is set up).
         Credentials = new Variable($"{Name}-credentials", new Invoke("azure-native:containerservice:listManagedClusterUserCredentials", Expr.Object(
@@ -316,7 +330,7 @@ public sealed class AzureInferenceStack : InferenceStack
 
         // Everything on the cluster waits for the pools (the device plugin needs the GPU pool) and the pull grant.
         KubernetesProvider = new Resource("pulumi:providers:kubernetes", "k8s", Expr.Object(
-            ("kubeconfig", Kubeconfig.Output())), Child(null, [Cluster, SystemPool, GpuPool, .. RegistryPull is null ? [] : new[] { RegistryPull }]));
+            ("kubeconfig", Kubeconfig.Output())), Child(null, [Cluster, SystemPool, .. GpuPools, .. RegistryPull is null ? [] : new[] { RegistryPull }]));
         var k8s = KubernetesProvider;
 
         // Storage: a private account (names are global: 3–24 lower-case letters and digits) and the container behind data://.
@@ -414,9 +428,9 @@ public sealed class AzureInferenceStack : InferenceStack
     /// one with a new name (created before the old one is deleted). Letters and digits, so "gpu" + suffix is a valid Linux pool name
     /// (lower-case letters and digits, at most 12).
     /// </summary>
-    private Resource PoolSuffix(string name, Expr vmSize) => new("random:index/randomString:RandomString", name, Expr.Object(
+    private Resource PoolSuffix(string name, Expr vmSize, Expr? zones = null) => new("random:index/randomString:RandomString", name, Expr.Object(
         ("length", PoolSuffixLength), ("special", false), ("upper", false),
-        ("keepers", Expr.Object(("vmSize", vmSize)))), Child());
+        ("keepers", Expr.Object(("vmSize", vmSize), ("zones", zones is null ? null : Expr.ToJson(zones))))), Child());
 
     public const int PoolSuffixLength = 5;
 
@@ -441,7 +455,10 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource SystemPoolSuffix { get; }
     public Resource SystemPool { get; }
     public Resource GpuPoolSuffix { get; }
+    /// <summary>The main GPU pool (the gpu* keys).</summary>
     public Resource GpuPool { get; }
+    /// <summary>Every GPU pool: the main one, then extraGpuPools.</summary>
+    public IReadOnlyList<Resource> GpuPools { get; }
     /// <summary>Null when the stack's registry key names an existing registry.</summary>
     public Resource? ContainerRegistry { get; }
     /// <summary>AcrPull for the kubelet identity on <see cref="ContainerRegistry"/>; null without it.</summary>

@@ -63,6 +63,11 @@ public sealed partial class AzureOffering : CloudOffering
     /// "NV_A10_v5", "Standard_D4s_v5" → "D_v5": drop the "Standard_" prefix, keep the upper-case series letters of the
     /// first part (dropping the vCPU count and the lower-case feature letters) and the remaining parts as they are.
     /// </summary>
+    /// <summary>Availability zones are numbered within a region: "1", "2", "3" (where the region has zones and the VM size is offered in them).</summary>
+    public override string? CheckZone(string region, string zone) => zone is "1" or "2" or "3"
+        ? null
+        : $"'{zone}' is not an Azure availability zone; zones are \"1\", \"2\" and \"3\"";
+
     /// <summary>Azure RBAC role assignments take an Entra ID object ID (of a user, group or service principal).</summary>
     public override string? CheckPrincipal(string principal) => Guid.TryParse(principal, out _) && principal.Length == 36
         ? null

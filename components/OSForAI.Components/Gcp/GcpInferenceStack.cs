@@ -189,31 +189,36 @@ public sealed class GcpInferenceStack : InferenceStack
             ("management", Expr.Object(("autoRepair", true), ("autoUpgrade", true))),
             ("nodeConfig", NodeConfig(args.SystemPool.InstanceType, Expr.Object((NodePools.PoolLabel, NodePools.System))))),
             new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"], DependsOn = [NodeRole, Registry.ReaderGrant] });
-        GpuNodePool = new Resource("gcp:container/nodePool:NodePool", "gpu-nodes", Expr.Object(
-            ("cluster", clusterName),
-            ("location", args.Region),
-            ("initialNodeCount", 0),
-            // The gpuZones key: zones of the region that offer the accelerator (empty: the cluster's zones).
-            ("nodeLocations", args.GpuZones),
-            ("autoscaling", Expr.Object(
-                ("totalMinNodeCount", args.GpuPool.MinNodes),
-                ("totalMaxNodeCount", args.GpuPool.MaxNodes),
-                // Any zone of the region with GPU capacity.
-                ("locationPolicy", "ANY"))),
-            ("management", Expr.Object(("autoRepair", true), ("autoUpgrade", true))),
-            ("nodeConfig", NodeConfig(args.GpuPool.InstanceType,
-                Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, args.GpuPool.GpuType)),
-                ("diskSizeGb", gcpArgs.GpuNodeDiskGiB),
-                // gpuSpot: Spot VMs (cheaper, reclaimed at short notice; GKE labels them cloud.google.com/gke-spot).
-                ("spot", cluster.GpuSpot ? true : null),
-                ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE")))),
-                // gpuType is GKE's accelerator name (see GcpOffering); GKE installs the driver and the device plugin. The driver is
-                // pinned to LATEST, GKE's R580 branch that the CUDA 13 worker image needs (gpuDriverVersion, checked by GcpOffering).
-                ("guestAccelerators", Expr.List(Expr.Object(
-                    ("type", args.GpuPool.GpuType),
-                    ("count", args.GpuPool.GpusPerNode),
-                    ("gpuDriverInstallationConfig", Expr.Object(("gpuDriverVersion", GkeGpuDriverVersion))))))))),
-            new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"], DependsOn = [NodeRole, Registry.ReaderGrant] });
+        // The GPU pools: the main one (gpu* keys) and extraGpuPools, each with the shared label and taint.
+        var gpuPools = new List<Resource>();
+        foreach (var pool in args.GpuPools)
+            gpuPools.Add(new Resource("gcp:container/nodePool:NodePool", pool.ResourceName("nodes"), Expr.Object(
+                ("cluster", clusterName),
+                ("location", args.Region),
+                ("initialNodeCount", 0),
+                // gpuZones (or the pool's zones): zones of the region that offer the accelerator (empty: the cluster's zones).
+                ("nodeLocations", pool.Zones),
+                ("autoscaling", Expr.Object(
+                    ("totalMinNodeCount", pool.Args.MinNodes),
+                    ("totalMaxNodeCount", pool.Args.MaxNodes),
+                    // Any zone of the region with GPU capacity.
+                    ("locationPolicy", "ANY"))),
+                ("management", Expr.Object(("autoRepair", true), ("autoUpgrade", true))),
+                ("nodeConfig", NodeConfig(pool.Args.InstanceType,
+                    Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, pool.Args.GpuType)),
+                    ("diskSizeGb", gcpArgs.GpuNodeDiskGiB),
+                    // Spot (gpuSpot, or the pool's spot): Spot VMs, reclaimed at short notice; GKE labels them cloud.google.com/gke-spot.
+                    ("spot", pool.Spot ? true : null),
+                    ("taints", Expr.List(Expr.Object(("key", NodePools.GpuTaintKey), ("value", NodePools.GpuTaintValue), ("effect", "NO_SCHEDULE")))),
+                    // gpuType is GKE's accelerator name (see GcpOffering); GKE installs the driver and the device plugin. The driver is
+                    // pinned to LATEST, GKE's R580 branch that the CUDA 13 worker image needs (gpuDriverVersion, checked by GcpOffering).
+                    ("guestAccelerators", Expr.List(Expr.Object(
+                        ("type", pool.Args.GpuType),
+                        ("count", pool.Args.GpusPerNode),
+                        ("gpuDriverInstallationConfig", Expr.Object(("gpuDriverVersion", GkeGpuDriverVersion))))))))),
+                new ResourceOptions { Parent = this, Provider = gcp, IgnoreChanges = ["initialNodeCount"], DependsOn = [NodeRole, Registry.ReaderGrant] }));
+        GpuNodePools = gpuPools;
+        GpuNodePool = gpuPools[0];
 
         // Storage: the bucket behind data://, private, and a service account limited to it that the gateway acts as (Workload Identity).
         Bucket = new Resource("gcp:storage/bucket:Bucket", "data", Expr.Object(
@@ -337,7 +342,10 @@ public sealed class GcpInferenceStack : InferenceStack
     public Resource Subnetwork { get; }
     public override Resource Cluster { get; }
     public Resource SystemNodePool { get; }
+    /// <summary>The main GPU pool (the gpu* keys).</summary>
     public Resource GpuNodePool { get; }
+    /// <summary>Every GPU pool: the main one, then extraGpuPools.</summary>
+    public IReadOnlyList<Resource> GpuNodePools { get; }
     public Resource Bucket { get; }
     public Resource RuntimeAccount { get; }
     /// <summary>roles/iam.workloadIdentityUser on <see cref="RuntimeAccount"/> for the gateway's Kubernetes service account.</summary>

@@ -85,6 +85,10 @@ public sealed record InferenceStackArgs
     public Expr? DevicePluginChartVersion { get; init; }
     /// <summary>Private API server, control-plane logs, secrets encryption, spot GPU nodes (<see cref="ClusterOptions"/>); all off by default.</summary>
     public ClusterOptions Cluster { get; init; } = ClusterOptions.Default;
+    /// <summary>GPU pools besides the main one (<see cref="Stacks.ExtraGpuPools"/>); none by default.</summary>
+    public IReadOnlyList<GpuPoolSpec> ExtraGpuPools { get; init; } = [];
+    /// <summary>The main GPU pool (the <c>gpu*</c> keys) and the extra ones.</summary>
+    public IEnumerable<GpuPoolSpec> GpuPools => [new GpuPoolSpec("", GpuPool, GpuZones, Cluster.GpuSpot), .. ExtraGpuPools];
     /// <summary>TLS or plain HTTP, public or internal load balancer (<see cref="GatewayExposure"/>); plain HTTP on a public one by default.</summary>
     public Kubernetes.GatewayArgs Gateway { get; init; } = Kubernetes.GatewayArgs.PlainHttp;
 

@@ -210,6 +210,7 @@ public static partial class StackConfig
             CiPrincipal = keys[CiPrincipal],
             GpuDriverVersion = keys[GpuDriverVersion],
             Cluster = ClusterOptions.Of(stack),
+            ExtraGpuPools = ExtraGpuPools.Of(stack),
         };
     }
 
@@ -266,6 +267,7 @@ public static partial class StackConfig
                 errors.Add(new(key, $"'{chart}' is not a Helm chart version (semantic version such as '1.2.3')"));
         GatewayExposure.Validate(file, values, errors);
         foreach (var flag in SynthTimeFlags) values.Boolean(flag);
+        ExtraGpuPools.Validate(file, cloud, values.String(Region), errors);
         if (values.Boolean(PrivateControlPlane) == true && values.List(ControlPlaneAllowedCidrs) is { Count: > 0 })
             errors.Add(new(ControlPlaneAllowedCidrs, $"restricts the public API endpoint, which {PrivateControlPlane} removes: set one or the other"));
         return errors;
@@ -481,8 +483,8 @@ public abstract record StackValue
     public sealed record Plain(string Text) : StackValue;
     /// <summary><c>{secure: ...}</c>: encrypted by Pulumi.</summary>
     public sealed record Secret : StackValue;
-    /// <summary>A list or an object (other than a list of plain values).</summary>
-    public sealed record Structured : StackValue;
+    /// <summary>A list or an object (other than a list of plain values), as the file has it.</summary>
+    public sealed record Structured(YamlNode? Node = null) : StackValue;
     /// <summary>A list of plain values.</summary>
     public sealed record Items(IReadOnlyList<string> Values) : StackValue;
 }
@@ -529,6 +531,8 @@ public sealed class StackFile
         .. StackConfig.SynthTimeFlags.Select(f => new KeyValuePair<string, StackValue>(f, new StackValue.Plain("true"))),
         new(StackConfig.AdminPrincipals, new StackValue.Items(["admin"])),
         new(StackConfig.CiPrincipal, new StackValue.Plain("ci")),
+        new(ExtraGpuPools.Key, new StackValue.Structured(new YamlSequenceNode(new YamlMappingNode(
+            "name", "extra", "gpuType", "x", "instanceType", "x", "maxNodes", "1", "zones", new YamlSequenceNode())))),
     ];
 
     /// <summary>The project's name, from Pulumi.yaml in <paramref name="projectDir"/>.</summary>
@@ -565,7 +569,7 @@ public sealed class StackFile
                     YamlScalarNode s => new StackValue.Plain(s.Value ?? ""),
                     YamlMappingNode m when m.Children.ContainsKey(new YamlScalarNode("secure")) => new StackValue.Secret(),
                     YamlSequenceNode list when list.Children.All(i => i is YamlScalarNode) => new StackValue.Items([.. list.Children.Select(i => ((YamlScalarNode)i).Value ?? "")]),
-                    _ => new StackValue.Structured(),
+                    _ => new StackValue.Structured(v),
                 };
             }
         }

@@ -244,3 +244,116 @@ public sealed class ClusterOptionsStackTests
         Assert.Contains(principal, r.Err);
     }
 }
+
+/// <summary>Issue 15, "several GPU pools (type, count range, zones, spot)": the extraGpuPools key beside the main gpu* pool.</summary>
+public sealed class ExtraGpuPoolsStackTests
+{
+    public static TheoryData<string> Clouds => ["aws", "azure", "gcp"];
+
+    private static readonly Dictionary<string, (string GpuType, string Instance, string Zone)> Choice = new()
+    {
+        ["aws"] = ("nvidia-h100", "p5.48xlarge", ""),
+        ["azure"] = ("nvidia-a100", "Standard_NC24ads_A100_v4", "2"),
+        ["gcp"] = ("nvidia-h100-80gb", "a3-highgpu-8g", "us-central1-b"),
+    };
+
+    private static string ProjectDir(string cloud) => Path.Combine(RepoRoot, "stacks", cloud);
+
+    private static TempProject With(string cloud, params string[] lines)
+    {
+        var project = new TempProject(ProjectDir(cloud), "osforai-" + cloud);
+        File.AppendAllLines(Path.Combine(project.Dir, "Pulumi.dev.yaml"), [$"  osforai-{cloud}:extraGpuPools:", .. lines]);
+        return project;
+    }
+
+    private static string[] BigPool(string cloud)
+    {
+        var (gpu, instance, zone) = Choice[cloud];
+        return ["    - name: big", $"      gpuType: {gpu}", $"      instanceType: {instance}", "      gpusPerNode: 8", "      maxNodes: 2", "      spot: true",
+            .. zone.Length > 0 ? new[] { "      zones:", $"        - \"{zone}\"" } : []];
+    }
+
+    [Theory]
+    [MemberData(nameof(Clouds))]
+    public void An_extra_pool_gets_its_own_type_range_spot_and_zones_with_the_shared_label_and_taint(string cloud)
+    {
+        using var project = With(cloud, BigPool(cloud));
+        var root = Synth(cloud, "dev", project.Dir);
+        var (gpuType, instance, zone) = Choice[cloud];
+        YamlMappingNode pool;
+        switch (cloud)
+        {
+            case "aws":
+                pool = Map(Resources(root, "aws:eks/nodeGroup:NodeGroup").Single(r => r.Name == "osforai-gpu-big-nodes").Node, "properties");
+                Assert.Equal(instance, ((YamlSequenceNode)pool["instanceTypes"]).Children.Single().ToString());
+                Assert.Equal("SPOT", Text(pool, "capacityType"));
+                Assert.Equal(("0", "2"), (Text(Map(pool, "scalingConfig"), "minSize"), Text(Map(pool, "scalingConfig"), "maxSize")));
+                Assert.Equal("gpu", Text(Map(pool, "labels"), NodePools.PoolLabel));
+                Assert.Equal(gpuType, Text(Map(pool, "labels"), NodePools.GpuTypeLabel));
+                // Its own node-template tags, so the autoscaler can grow it from zero.
+                var tags = Resources(root, "aws:autoscaling/tag:Tag").Where(r => r.Name.StartsWith("osforai-gpu-big-asg", StringComparison.Ordinal))
+                    .Select(r => Map(Map(r.Node, "properties"), "tag")).ToDictionary(t => Text(t, "key"), t => Text(t, "value"));
+                Assert.Equal("8", tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"]);
+                Assert.Equal(gpuType, tags["k8s.io/cluster-autoscaler/node-template/label/" + NodePools.GpuTypeLabel]);
+                break;
+            case "azure":
+                pool = Map(Resources(root, "azure-native:containerservice:AgentPool").Single(r => r.Name == "osforai-gpu-big-pool").Node, "properties");
+                Assert.Equal(instance, Text(pool, "vmSize"));
+                Assert.Equal("Spot", Text(pool, "scaleSetPriority"));
+                Assert.Equal(zone, ((YamlSequenceNode)pool["availabilityZones"]).Children.Single().ToString());
+                Assert.Equal(("0", "2"), (Text(pool, "minCount"), Text(pool, "maxCount")));
+                Assert.Equal("big${osforai-gpu-big-pool-suffix.result}", Text(pool, "agentPoolName"));
+                Assert.Equal(gpuType, Text(Map(pool, "nodeLabels"), NodePools.GpuTypeLabel));
+                Assert.Equal(NodePools.GpuTaint, ((YamlSequenceNode)pool["nodeTaints"]).Children.Single().ToString());
+                break;
+            default:
+                pool = Map(Resources(root, "gcp:container/nodePool:NodePool").Single(r => r.Name == "osforai-gpu-big-nodes").Node, "properties");
+                var config = Map(pool, "nodeConfig");
+                Assert.Equal(instance, Text(config, "machineType"));
+                Assert.Equal("true", Text(config, "spot"));
+                Assert.Equal(zone, ((YamlSequenceNode)pool["nodeLocations"]).Children.Single().ToString());
+                var accelerator = (YamlMappingNode)((YamlSequenceNode)config["guestAccelerators"]).Children.Single();
+                Assert.Equal((gpuType, "8"), (Text(accelerator, "type"), Text(accelerator, "count")));
+                break;
+        }
+        // The main pool is untouched (same resource, same properties): an extra pool replaces nothing.
+        var main = cloud == "azure" ? "osforai-gpu-pool" : "osforai-gpu-nodes";
+        var baseline = Synth(cloud, "dev", ProjectDir(cloud));
+        Assert.Equal(Map(baseline, "resources")[main].ToString(), Map(root, "resources")[main].ToString());
+        HasNoSchemaViolations(cloud switch
+        {
+            "aws" => AwsStackProgram.Build(stack: StackFile.Load(project.Dir, "dev")),
+            "azure" => AzureStackProgram.Build(stack: StackFile.Load(project.Dir, "dev")),
+            _ => GcpStackProgram.Build(stack: StackFile.Load(project.Dir, "dev")),
+        });
+    }
+
+    [Theory]
+    [InlineData("gcp", "    - name: Big!", "'name' must be 1–7")]
+    [InlineData("gcp", "    - name: gpu\n      gpuType: nvidia-l4\n      instanceType: g2-standard-8\n      maxNodes: 1", "taken by the stack's own pools")]
+    [InlineData("gcp", "    - name: x\n      gpuType: nvidia-l4\n      instanceType: n2-standard-8\n      maxNodes: 1", "does not carry nvidia-l4")]
+    [InlineData("gcp", "    - name: x\n      gpuType: nvidia-l4\n      instanceType: g2-standard-8\n      minNodes: 3\n      maxNodes: 1", "'minNodes' 3 is more than 'maxNodes' 1")]
+    [InlineData("gcp", "    - name: x\n      gpuType: nvidia-l4\n      instanceType: g2-standard-8\n      maxNodes: 1\n      zones:\n        - europe-west4-a", "not a zone of region")]
+    [InlineData("gcp", "    - name: x\n      gpuTyp: nvidia-l4", "unknown field 'gpuTyp'")]
+    [InlineData("azure", "    - name: x\n      gpuType: nvidia-t4\n      instanceType: Standard_NC4as_T4_v3\n      maxNodes: 1\n      zones:\n        - westeurope-1", "not an Azure availability zone")]
+    [InlineData("aws", "    - name: x\n      gpuType: nvidia-l4\n      instanceType: g6.xlarge\n      maxNodes: 1\n      zones:\n        - us-east-1a", "zones cannot be chosen per pool on AWS")]
+    public void A_bad_pool_is_refused_naming_the_pool_and_field(string cloud, string lines, string expected)
+    {
+        using var project = With(cloud, lines.Split('\n'));
+        var r = Run(["synth", cloud, "--stack", "dev", "--project-dir", project.Dir]);
+        Assert.Equal(1, r.Code);
+        Assert.Equal("", r.Out);
+        Assert.Contains("extraGpuPools", r.Err);
+        Assert.Contains(expected, r.Err);
+    }
+
+    [Fact]
+    public void Gpu_zones_on_aws_are_refused_rather_than_ignored()
+    {
+        using var project = new TempProject(ProjectDir("aws"), "osforai-aws");
+        File.AppendAllLines(Path.Combine(project.Dir, "Pulumi.dev.yaml"), ["  osforai-aws:gpuZones:", "    - us-east-1a"]);
+        var r = Run(["synth", "aws", "--stack", "dev", "--project-dir", project.Dir]);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("gpuZones", r.Err);
+    }
+}
