@@ -209,11 +209,49 @@ internal sealed class ClientContext : IDisposable
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/')) { Content = content };
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        try
+        return await Transport(async () =>
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct);
             var bytes = await response.Content.ReadAsByteArrayAsync(ct);
             return new ApiResponse(response.StatusCode, bytes, TryParseJson(bytes));
+        }, ct);
+    }
+
+    /// <summary>
+    /// Sends a request and returns as soon as a successful response's headers have arrived, its body left to stream (the caller
+    /// disposes the response). An error status becomes its <see cref="CliException"/>; transport failures as in
+    /// <see cref="SendAsync"/>.
+    /// </summary>
+    public async Task<HttpResponseMessage> SendForStreamAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct = default)
+    {
+        var response = await SendUncheckedAsync(method, path, content, ct);
+        if (response.IsSuccessStatusCode)
+            return response;
+        using (response)
+            throw (await ReadErrorAsync(response, ct)).ToError();
+    }
+
+    /// <summary>Like <see cref="SendForStreamAsync"/>, but returns error responses too (the caller disposes the response).</summary>
+    public Task<HttpResponseMessage> SendUncheckedAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct = default) =>
+        Transport(async () =>
+        {
+            using var request = new HttpRequestMessage(method, path.TrimStart('/')) { Content = content };
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/octet-stream"));
+            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        }, ct);
+
+    /// <summary>Reads an error response's body (the error envelope, if any).</summary>
+    public static async Task<ApiResponse> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct = default)
+    {
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+        return new ApiResponse(response.StatusCode, bytes, TryParseJson(bytes));
+    }
+
+    private async Task<T> Transport<T>(Func<Task<T>> send, CancellationToken ct)
+    {
+        try
+        {
+            return await send();
         }
         catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
                                              || (e.HttpRequestError == HttpRequestError.Unknown && e.InnerException is System.Net.Sockets.SocketException))
