@@ -29,7 +29,14 @@ public static class Cli
         new("algo deprecate", Usage.AlgoDeprecate, ClientOptions, ["undo"], AlgoCommands.DeprecateAsync),
         new("algo delete", Usage.AlgoDelete, ClientOptions, [], AlgoCommands.DeleteAsync),
         new("algo audit", Usage.AlgoAudit, [.. ClientOptions, "limit"], [], AlgoCommands.AuditAsync),
-        new("call", Usage.Call, [.. ClientOptions, "timeout", "out"], ["json", "text", "stdout"], CallCommand.RunAsync),
+        new("call", Usage.Call, [.. ClientOptions, "timeout", "out"], ["json", "text", "stdout", "async"], CallCommand.RunAsync),
+        new("jobs get", Usage.JobsGet, [.. ClientOptions, "timeout", "out"], ["wait"], JobsCommands.GetAsync),
+        new("jobs list", Usage.JobsList, [.. ClientOptions, "limit"], [], JobsCommands.ListAsync),
+        new("data ls", Usage.DataLs, ClientOptions, [], DataCommands.ListAsync),
+        new("data cp", Usage.DataCp, ClientOptions, [], DataCommands.CopyAsync),
+        new("data rm", Usage.DataRm, ClientOptions, ["recursive"], DataCommands.RemoveAsync),
+        new("data cat", Usage.DataCat, ClientOptions, [], DataCommands.CatAsync),
+        new("example-model", Usage.ExampleModel, [], [], ExampleModelCommand.RunAsync),
         new("sim", Usage.Sim, SimCommand.Options, SimCommand.Flags, SimCommand.RunAsync),
         new("dev-cluster", Usage.DevCluster, DevClusterCommand.Options, [], DevClusterCommand.RunAsync),
     ];
@@ -38,6 +45,8 @@ public static class Cli
     {
         ["keys"] = Usage.Keys,
         ["algo"] = Usage.Algo,
+        ["data"] = Usage.Data,
+        ["jobs"] = Usage.Jobs,
     };
 
     /// <summary>Runs <c>osai</c> with <paramref name="args"/>, writing to the given writers; returns the exit code

@@ -14,6 +14,8 @@ internal sealed class CliHost
     public string UserHome { get; init; } = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
     /// <summary>Opens standard input (for <c>osai call NAME -</c>).</summary>
     public Func<Stream> OpenStandardInput { get; init; } = Console.OpenStandardInput;
+    /// <summary>Opens standard output for bytes (for <c>osai data cat</c>); text goes through <see cref="Out"/>.</summary>
+    public Func<Stream> OpenStandardOutput { get; init; } = Console.OpenStandardOutput;
     /// <summary>Whether the error writer is an interactive terminal (live progress only then).</summary>
     public bool ErrorIsTerminal { get; init; }
     /// <summary>Makes the HTTP handler for client commands; null uses the default one.</summary>

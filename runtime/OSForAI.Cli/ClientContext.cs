@@ -170,6 +170,12 @@ internal sealed class ClientContext : IDisposable
         return new ClientSettings(url.TrimEnd('/'), key, urlSource, keySource);
     }
 
+    /// <summary>
+    /// The URL in <c>server.json</c>, or null when there is none. A file naming a process that no longer runs, at an address where
+    /// nothing answers, is left from a server that died without cleaning up: an error that says so, rather than a URL that
+    /// fails later with "connection refused". (A live process, or an address that answers, is trusted: the server may run in a
+    /// container, under another pid namespace.)
+    /// </summary>
     private static string? ReadServerInfoUrl(string path)
     {
         if (!File.Exists(path))
@@ -177,7 +183,13 @@ internal sealed class ClientContext : IDisposable
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            return doc.RootElement.ValueKind == JsonValueKind.Object ? doc.RootElement.Str("url") is { Length: > 0 } u ? u : null : null;
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || doc.RootElement.Str("url") is not { Length: > 0 } url)
+                return null;
+            if (doc.RootElement.Prop("pid") is { ValueKind: JsonValueKind.Number } pidValue && pidValue.TryGetInt32(out var pid)
+                && !ProcessIsRunning(pid) && !Answers(url))
+                throw new CliException(
+                    $"{path} is left from a server that is no longer running (pid {pid}, {url}): start one with `osai serve`, or pass --url", 2);
+            return url;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -186,6 +198,35 @@ internal sealed class ClientContext : IDisposable
         catch (JsonException e)
         {
             throw new CliException($"{path} is not valid JSON: {e.Message}", 2);
+        }
+    }
+
+    private static bool ProcessIsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Whether something accepts TCP connections at <paramref name="url"/>'s host and port (within half a second).</summary>
+    private static bool Answers(string url)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+            return false;
+        try
+        {
+            using var tcp = new System.Net.Sockets.TcpClient();
+            return tcp.ConnectAsync(uri.Host, uri.Port).Wait(TimeSpan.FromMilliseconds(500)) && tcp.Connected;
+        }
+        catch (Exception e) when (e is AggregateException or System.Net.Sockets.SocketException or ArgumentException)
+        {
+            return false;
         }
     }
 
@@ -209,11 +250,49 @@ internal sealed class ClientContext : IDisposable
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/')) { Content = content };
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        try
+        return await Transport(async () =>
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct);
             var bytes = await response.Content.ReadAsByteArrayAsync(ct);
             return new ApiResponse(response.StatusCode, bytes, TryParseJson(bytes));
+        }, ct);
+    }
+
+    /// <summary>
+    /// Sends a request and returns as soon as a successful response's headers have arrived, its body left to stream (the caller
+    /// disposes the response). An error status becomes its <see cref="CliException"/>; transport failures as in
+    /// <see cref="SendAsync"/>.
+    /// </summary>
+    public async Task<HttpResponseMessage> SendForStreamAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct = default)
+    {
+        var response = await SendUncheckedAsync(method, path, content, ct);
+        if (response.IsSuccessStatusCode)
+            return response;
+        using (response)
+            throw (await ReadErrorAsync(response, ct)).ToError();
+    }
+
+    /// <summary>Like <see cref="SendForStreamAsync"/>, but returns error responses too (the caller disposes the response).</summary>
+    public Task<HttpResponseMessage> SendUncheckedAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct = default) =>
+        Transport(async () =>
+        {
+            using var request = new HttpRequestMessage(method, path.TrimStart('/')) { Content = content };
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/octet-stream"));
+            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        }, ct);
+
+    /// <summary>Reads an error response's body (the error envelope, if any).</summary>
+    public static async Task<ApiResponse> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct = default)
+    {
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+        return new ApiResponse(response.StatusCode, bytes, TryParseJson(bytes));
+    }
+
+    private async Task<T> Transport<T>(Func<Task<T>> send, CancellationToken ct)
+    {
+        try
+        {
+            return await send();
         }
         catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
                                              || (e.HttpRequestError == HttpRequestError.Unknown && e.InnerException is System.Net.Sockets.SocketException))

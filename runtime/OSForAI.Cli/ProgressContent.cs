@@ -50,21 +50,33 @@ internal sealed class ProgressContent : HttpContent
     }
 }
 
-/// <summary>Shows upload progress on standard error: a live line on a terminal, and a final summary line.</summary>
+/// <summary>Shows upload or download progress on standard error: a live line on a terminal, and a final summary line.</summary>
 internal sealed class UploadProgress(TextWriter error, bool live, string label)
 {
     private int _lastPercent = -1;
     private bool _drawn;
 
+    /// <summary>Shows <paramref name="sent"/> of <paramref name="total"/> bytes; a negative total is an unknown size.</summary>
     public void Report(long sent, long total)
     {
         if (!live)
             return;
-        var percent = total == 0 ? 100 : (int)(sent * 100 / total);
-        if (percent == _lastPercent)
-            return;
-        _lastPercent = percent;
-        error.Write($"\r{label} {percent,3}%  {FormatBytes(sent)} / {FormatBytes(total)}   ");
+        if (total < 0)
+        {
+            var mib = (int)(sent >> 20);   // unknown size: redraw once per MiB
+            if (mib == _lastPercent && sent > 0)
+                return;
+            _lastPercent = mib;
+            error.Write($"\r{label} {FormatBytes(sent)}   ");
+        }
+        else
+        {
+            var percent = total == 0 ? 100 : (int)(sent * 100 / total);
+            if (percent == _lastPercent)
+                return;
+            _lastPercent = percent;
+            error.Write($"\r{label} {percent,3}%  {FormatBytes(sent)} / {FormatBytes(total)}   ");
+        }
         error.Flush();
         _drawn = true;
     }

@@ -23,7 +23,20 @@ internal static class Usage
           algo deprecate NAME VER   Deprecate a version (--undo takes it back)
           algo delete NAME[/VER]    Delete a version, or an algorithm without versions
           algo audit OWNER/NAME     Show who changed an algorithm, and when
-          call OWNER/NAME[/VER] IN  Call an algorithm
+          call OWNER/NAME[/VER] IN  Call an algorithm (--async: queue it as a job)
+
+        Jobs (asynchronous calls):
+          jobs get ID [--wait]      Show a job's status, or its result once it has one
+          jobs list                 List your jobs, newest first
+
+        Data:
+          data ls [URI]             List a folder (default data://.my/)
+          data cp SRC DST           Copy a file: local to data://, data:// to local, or between URIs
+          data rm URI               Delete a file (or a folder with --recursive)
+          data cat URI              Write a file's bytes to standard output
+
+        Models:
+          example-model NAME DIR    Write a small ONNX model (linear) as DIR/model.onnx
 
         Simulation:
           sim                       Replay traces through the scaling policies, write a report
@@ -195,7 +208,97 @@ internal static class Usage
           --text          Send INPUT as text
           --timeout S     Give up after S seconds (server side)
           --stdout        Return what the algorithm printed
+          --out FILE      Write the result to FILE (binary results are decoded; a result too large to
+                          return inline, stored as data://…/.results/…, is downloaded into FILE)
+          --async         Queue the call as a job and print its ID (see 'osai jobs get ID --wait')
+        """;
+
+    public const string Jobs = """
+        Usage: osai jobs <get|list> [arguments] [options]
+
+          jobs get ID [--wait [--timeout S]] [--out FILE]
+          jobs list [--limit N]
+
+        Run 'osai jobs <subcommand> --help' for details.
+        """;
+
+    public const string JobsGet = """
+        Usage: osai jobs get ID [--wait [--timeout S]] [--out FILE] [client options]
+
+        Shows an asynchronous call (osai call --async) by its ID. A finished job prints its result as
+        'osai call' does (exit 0) or its error (exit 1). A job still queued or running prints its status
+        (queued, running) and exits with 3, unless --wait waits for it to finish.
+
+        Options:
+          --wait          Wait until the job has finished
+          --timeout S     With --wait: give up after S seconds (exit 3; the job goes on)
           --out FILE      Write the result to FILE (binary results are decoded)
+        """;
+
+    public const string JobsList = """
+        Usage: osai jobs list [--limit N] [client options]
+
+        Lists your jobs, newest first (an admin key lists everyone's).
+
+        Options:
+          --limit N       At most N jobs (1-1000, default 50)
+        """;
+
+    public const string Data = """
+        Usage: osai data <ls|cp|rm|cat> [arguments] [options]
+
+          data ls [URI]
+          data cp SRC DST
+          data rm URI [--recursive]
+          data cat URI
+
+        URIs: data://OWNER/path (data://.my/path is your own), s3://, azure://, gs://, hdfs://,
+        dropbox://, file://, http(s):// (see docs/data.md); anything without :// is a local path.
+        Run 'osai data <subcommand> --help' for details.
+        """;
+
+    public const string DataLs = """
+        Usage: osai data ls [URI] [client options]
+
+        Lists a folder (default data://.my/, your own) as NAME, SIZE, MODIFIED; folders end in '/'.
+        A file's URI lists that file alone.
+        """;
+
+    public const string DataCp = """
+        Usage: osai data cp SRC DST [client options]
+
+        Copies one file. Either side is a URI (data://.my/in/a.csv, s3+prod://bucket/key, ...) or a local path:
+          osai data cp sales.csv data://.my/in/         upload (a DST ending in '/' keeps the file's name)
+          osai data cp data://.my/out/r.json .          download (into a folder: the file's name)
+          osai data cp data://.my/a s3://bucket/a       between stores, streamed through this machine
+        '-' as SRC reads standard input; '-' as DST writes standard output. Transfers stream (nothing is
+        held in memory) with progress on a terminal. A download is written under a temporary name and
+        moved into place when complete, so a broken transfer leaves no partial file.
+        """;
+
+    public const string DataRm = """
+        Usage: osai data rm URI [--recursive] [client options]
+
+        Deletes a file, or an empty folder.
+
+        Options:
+          --recursive     Delete a folder and everything in it
+        """;
+
+    public const string DataCat = """
+        Usage: osai data cat URI [client options]
+
+        Writes a file's bytes to standard output.
+        """;
+
+    public const string ExampleModel = """
+        Usage: osai example-model NAME DIR
+
+        Writes a small real ONNX model as DIR/model.onnx (creating DIR), to try model serving with.
+        Publish it with an algorithm.yaml that says 'runtime: onnx'.
+
+        Models:
+          linear    x FP32 [N,4] -> y FP32 [N,2]: y[0] is the sum of x's four values, y[1] their mean
         """;
 
     public const string Sim = """

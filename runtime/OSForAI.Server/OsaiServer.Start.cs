@@ -139,7 +139,7 @@ public static partial class OsaiServer
             .Replace("://0.0.0.0:", "://127.0.0.1:", StringComparison.Ordinal).Replace("://[::]:", "://[::1]:", StringComparison.Ordinal);
         app.Services.GetRequiredService<GatewayAddress>().Url = url;
         await File.WriteAllTextAsync(Path.Combine(home, ServerInfoFile), JsonSerializer.Serialize(new { url, pid = Environment.ProcessId }), ct);
-        return new RunningServer(app, url, adminKeyPath);
+        return new RunningServer(app, url, adminKeyPath, home);
     }
 
     /// <summary>Where model workers run: as pods when the Kubernetes host has an onnx image, else as processes beside the gateway.</summary>
@@ -189,11 +189,14 @@ public sealed class RunningServer : IAsyncDisposable
     private readonly WebApplication _app;
     private int _disposed;
 
-    internal RunningServer(WebApplication app, string url, string adminKeyPath)
+    private readonly string _home;
+
+    internal RunningServer(WebApplication app, string url, string adminKeyPath, string home)
     {
         _app = app;
         Url = url;
         AdminKeyPath = adminKeyPath;
+        _home = home;
     }
 
     public string Url { get; }
@@ -202,9 +205,29 @@ public sealed class RunningServer : IAsyncDisposable
 
     public Task WaitForShutdownAsync(CancellationToken ct = default) => _app.WaitForShutdownAsync(ct);
 
+    /// <summary>
+    /// Removes server.json as the server starts to stop, so clients no longer find it there; only while the file still names this
+    /// server (another one may have started on the same home since).
+    /// </summary>
+    private void RemoveServerInfo()
+    {
+        var path = Path.Combine(_home, OsaiServer.ServerInfoFile);
+        try
+        {
+            using (var doc = JsonDocument.Parse(File.ReadAllBytes(path)))
+                if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("url", out var url) || url.ToString() != Url)
+                    return;
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        RemoveServerInfo();
         await _app.Services.GetRequiredService<LeaderElection>().DisposeAsync();
         await _app.Services.GetRequiredService<JobRunner>().DisposeAsync();
         await _app.StopAsync(TimeSpan.FromSeconds(5) is var t ? new CancellationTokenSource(t).Token : default);

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using Google.Protobuf;
+using OSForAI.Onnx;
 using OSForAI.Onnx.Proto;
 using DataType = OSForAI.Onnx.Proto.TensorProto.Types.DataType;
 
@@ -12,10 +12,10 @@ namespace OSForAI.Testing;
 public static class OnnxModels
 {
     /// <summary>Default-domain operator set the models use.</summary>
-    public const int Opset = 17;
+    public const int Opset = OnnxModelBuilder.Opset;
 
     /// <summary>IR version matching <see cref="Opset"/>.</summary>
-    public const int IrVersion = 8;
+    public const int IrVersion = OnnxModelBuilder.IrVersion;
 
     /// <summary>Types <see cref="Identity"/> builds models for (Open Inference Protocol names).</summary>
     public static IReadOnlyList<string> IdentityTypes { get; } =
@@ -361,78 +361,23 @@ public static class OnnxModels
         _ => throw new ArgumentException($"No numeric 1 for {type}."),
     };
 
-    private static TensorProto Tensor(string name, long[] dims, float[] data) => new()
-    {
-        Name = name,
-        DataType = (int)DataType.Float,
-        Dims = { dims },
-        RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan())),
-    };
+    private static TensorProto Tensor(string name, long[] dims, float[] data) => OnnxModelBuilder.FloatTensor(name, dims, data);
 
-    private static TensorProto Int64Tensor(string name, long[] dims, long[] data) => new()
-    {
-        Name = name,
-        DataType = (int)DataType.Int64,
-        Dims = { dims },
-        RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan())),
-    };
+    private static TensorProto Int64Tensor(string name, long[] dims, long[] data) => OnnxModelBuilder.Int64Tensor(name, dims, data);
 
-    private static NodeProto Node(string opType, string[] inputs, string[] outputs, params AttributeProto[] attributes) => new()
-    {
-        OpType = opType,
-        Name = opType.ToLowerInvariant() + "_" + outputs[0],
-        Input = { inputs },
-        Output = { outputs },
-        Attribute = { attributes },
-    };
+    private static NodeProto Node(string opType, string[] inputs, string[] outputs, params AttributeProto[] attributes) =>
+        OnnxModelBuilder.Node(opType, inputs, outputs, attributes);
 
-    private static AttributeProto Int(string name, long value) =>
-        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+    private static AttributeProto Int(string name, long value) => OnnxModelBuilder.Int(name, value);
 
-    private static AttributeProto Ints(string name, params long[] values) =>
-        new() { Name = name, Type = AttributeProto.Types.AttributeType.Ints, Ints = { values } };
+    private static AttributeProto Ints(string name, params long[] values) => OnnxModelBuilder.Ints(name, values);
 
-    /// <summary>A tensor-typed value; each dim is a long (fixed size), a string (symbolic) or null (unknown).</summary>
-    private static ValueInfoProto ValueInfo(string name, DataType type, params object?[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var d in dims)
-        {
-            var dim = new TensorShapeProto.Types.Dimension();
-            switch (d)
-            {
-                case long v: dim.DimValue = v; break;
-                case string p: dim.DimParam = p; break;
-                case null: break;
-                default: throw new ArgumentException($"Dimension must be long, string or null, not {d.GetType().Name}.");
-            }
-            shape.Dim.Add(dim);
-        }
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
-        };
-    }
+    private static ValueInfoProto ValueInfo(string name, DataType type, params object?[] dims) => OnnxModelBuilder.ValueInfo(name, type, dims);
 
     private static GraphProto Graph(string name, IEnumerable<NodeProto> nodes, IEnumerable<ValueInfoProto> inputs,
-        IEnumerable<ValueInfoProto> outputs, IEnumerable<TensorProto> initializers) => new()
-    {
-        Name = name,
-        Node = { nodes },
-        Input = { inputs },
-        Output = { outputs },
-        Initializer = { initializers },
-    };
+        IEnumerable<ValueInfoProto> outputs, IEnumerable<TensorProto> initializers) => OnnxModelBuilder.Graph(name, nodes, inputs, outputs, initializers);
 
-    private static byte[] Model(GraphProto graph) => new ModelProto
-    {
-        IrVersion = IrVersion,
-        ProducerName = "OSForAI.Testing",
-        ProducerVersion = "1",
-        OpsetImport = { new OperatorSetIdProto { Domain = "", Version = Opset } },
-        Graph = graph,
-    }.ToByteArray();
+    private static byte[] Model(GraphProto graph) => OnnxModelBuilder.Model(graph, "OSForAI.Testing");
 
     /// <summary>SplitMix64: a tiny deterministic generator, identical on every platform and .NET version.</summary>
     private sealed class Rng(int seed)

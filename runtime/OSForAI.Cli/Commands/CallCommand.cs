@@ -48,6 +48,13 @@ internal static class CallCommand
         }
         if (args.Has("stdout"))
             query.Add("stdout=true");
+        var async = args.Has("async");
+        if (async)
+        {
+            if (args.Get("out") is not null)
+                throw new UsageException("--async queues the call: fetch its result with 'osai jobs get ID --wait --out FILE'");
+            query.Add("output=void");
+        }
         if (query.Count > 0)
             path += "?" + string.Join("&", query);
 
@@ -74,8 +81,31 @@ internal static class CallCommand
             throw new CliException("unexpected response from the server: no result");
 
         var metadata = result.Prop("metadata");
+        if (async)
+        {
+            var job = value.Str("request_id") ?? throw new CliException("unexpected response from the server: no request_id for the queued call");
+            await host.Out.WriteLineAsync(job);
+            await host.Error.WriteLineAsync($"Queued as {job}: 'osai jobs get {job} --wait' waits for its result");
+            return 0;
+        }
         if (metadata?.Str("stdout") is { Length: > 0 } printed)
             await host.Error.WriteAsync(EndWithNewline(printed));
+
+        // A result over the server's inline limit is stored in the caller's data space and answered by reference.
+        if (metadata?.Prop("stored") is { ValueKind: JsonValueKind.Object } stored && stored.Str("uri") is { Length: > 0 } storedUri)
+        {
+            if (args.Get("out") is { } file)
+            {
+                await DataCommands.DownloadAsync(client, DataCommands.ParseRemote(storedUri, "stored result"), file, host);
+                return 0;
+            }
+            var size = stored.Prop("size") is { ValueKind: JsonValueKind.Number } n ? UploadProgress.FormatBytes(n.GetInt64()) : "?";
+            await host.Out.WriteLineAsync(storedUri);
+            await host.Error.WriteLineAsync(
+                $"The result ({size}, {stored.Str("content_type") ?? "binary"}) was too large to return inline and is stored at {storedUri}: " +
+                $"add --out FILE to save it, or run 'osai data cp {storedUri} FILE'");
+            return 0;
+        }
 
         await WriteResultAsync(value, metadata?.Str("content_type"), args.Get("out"), host);
         return 0;
@@ -138,7 +168,8 @@ internal static class CallCommand
         return new CallInput(kind, Encoding.UTF8.GetBytes(input));
     }
 
-    private static async Task WriteResultAsync(JsonElement value, string? contentType, string? outFile, CliHost host)
+    /// <summary>Prints a result by its content type (JSON indented, text as-is, binary as base64), or writes it to <paramref name="outFile"/>.</summary>
+    internal static async Task WriteResultAsync(JsonElement value, string? contentType, string? outFile, CliHost host)
     {
         byte[]? bytes = null;
         string? text = null;
@@ -190,7 +221,7 @@ internal static class CallCommand
         await host.Out.WriteAsync(EndWithNewline(text!));
     }
 
-    private static string EndWithNewline(string text) => text.EndsWith('\n') ? text : text + Environment.NewLine;
+    internal static string EndWithNewline(string text) => text.EndsWith('\n') ? text : text + Environment.NewLine;
 
     private static string Preview(string text) => text.Length <= 40 ? text : text[..40] + "...";
 }

@@ -17,6 +17,8 @@ internal static class ServeCommand
     {
         args.ExpectPositionals(0, 0, "");
         var options = BuildOptions(args, host);
+        // One server per home: they would share its SQLite state, data folder and server.json. Held until this process ends.
+        using var homeLock = HomeLock.Acquire(options.Home);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(host.ShutdownToken);
         var signals = host.HandleSignals ? RegisterSignals(stop, host.Error) : [];
@@ -42,6 +44,8 @@ internal static class ServeCommand
                 await output.WriteLineAsync($"OSForAI is running at {server.Url}");
                 await output.WriteLineAsync($"Admin key: {server.AdminKeyPath}");
                 await output.WriteLineAsync(Hint(server, options.Home, args.Get("home") is not null));
+                if (!OnPath("osai", host))
+                    await output.WriteLineAsync("(osai is not on your PATH yet: runtime/OSForAI.Cli/install.sh installs it; see README.md)");
                 await output.WriteLineAsync("Press Ctrl+C to stop.");
                 await output.FlushAsync();
 
@@ -108,6 +112,11 @@ internal static class ServeCommand
         return $"Try: osai algo list{homeArg}   or   curl -H \"Authorization: Simple $(cat {Quote(server.AdminKeyPath)})\" {server.Url}/v1/algorithms";
     }
 
+    /// <summary>Whether an executable file named <paramref name="command"/> is in one of $PATH's folders.</summary>
+    internal static bool OnPath(string command, CliHost host) =>
+        (host.Env("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Any(dir => File.Exists(Path.Combine(dir, command)));
+
     private static string Quote(string path) => path.Contains(' ') ? $"'{path}'" : path;
 
     /// <summary>The first Ctrl+C/SIGTERM stops the server gracefully; a second one ends the process.</summary>
@@ -133,4 +142,61 @@ internal static class ServeCommand
         }
         return registrations;
     }
+}
+
+/// <summary>
+/// The lock that makes a home folder one server's: <c>server.lock</c> opened exclusively (FileShare.None, an flock on Linux and
+/// macOS), which the operating system drops when the process ends however it ends, so a crashed server never leaves it held.
+/// </summary>
+internal sealed class HomeLock : IDisposable
+{
+    public const string FileName = "server.lock";
+    private readonly FileStream _file;
+
+    private HomeLock(FileStream file) => _file = file;
+
+    /// <summary>Takes the lock of <paramref name="home"/>; a <see cref="CliException"/> naming the holder when another server has it.</summary>
+    public static HomeLock Acquire(string home)
+    {
+        var path = Path.Combine(home, FileName);
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e) when (File.Exists(path))
+        {
+            throw new CliException($"another OSForAI server is already using {home}{Holder(home)}: stop it first, or give this one a home of its own with --home DIR", 1,
+                $"({path} is locked: {e.Message})");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot create {path}: {e.Message}", 2);
+        }
+        // The pid is for people looking at the folder; the lock itself is the open file.
+        file.SetLength(0);
+        var pid = System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
+        file.Write(pid);
+        file.Flush();
+        return new HomeLock(file);
+    }
+
+    /// <summary>" (pid N, URL)" from the holder's server.json, or "" while it is still starting.</summary>
+    private static string Holder(string home)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(home, OsaiServer.ServerInfoFile)));
+            var root = doc.RootElement;
+            var url = root.Str("url");
+            var pid = root.Str("pid");
+            return url is null ? "" : $" (pid {pid ?? "?"}, {url})";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return "";
+        }
+    }
+
+    public void Dispose() => _file.Dispose();
 }

@@ -19,6 +19,10 @@ public sealed record JobRecord(
     public IReadOnlyList<string> Grants => DataGrants ?? [];
 }
 
+/// <summary>A job as listed: what was called, by whom, and how far it got (no input, result or error).</summary>
+public sealed record JobSummary(
+    string Id, string Owner, string Name, string VersionLabel, string Caller, string Status, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt);
+
 /// <summary>
 /// Asynchronous (output=void) calls, committed to the state before the caller is answered, and run at least once. A runner
 /// claims a job with a lease (claimed_by, lease_until) and renews it while the job runs; a job whose lease has passed (its
@@ -51,6 +55,19 @@ public sealed class JobStore(Database db, TimeProvider clock)
 
     public JobRecord? Get(string id) =>
         db.Query($"SELECT {Columns} FROM jobs WHERE id=$i", Read, ("$i", id)).FirstOrDefault();
+
+    /// <summary>
+    /// The newest jobs first, at most <paramref name="limit"/>: those <paramref name="caller"/> queued, or everyone's when it is null.
+    /// </summary>
+    public IReadOnlyList<JobSummary> List(string? caller, int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var where = caller is null ? "" : "WHERE caller=$c";
+        (string, object?)[] args = caller is null ? [] : [("$c", caller)];
+        return db.Query($"SELECT id, owner, name, version_spec, caller, status, created_at, completed_at FROM jobs {where} ORDER BY created_at DESC, id LIMIT {limit}",
+            r => new JobSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                DateTimeOffset.Parse(r.GetString(6)), r.IsNull(7) ? null : DateTimeOffset.Parse(r.GetString(7))), args);
+    }
 
     /// <summary>
     /// Atomically takes the oldest claimable job for <paramref name="claimant"/> with a lease of <paramref name="lease"/>, or

@@ -125,6 +125,21 @@ public static class ManagementEndpoints
             return Task.FromResult((204, (object)null!));
         }));
 
+        app.MapGet("/v1/jobs", (HttpContext c, KeyStore k, JobStore jobs) => Run(c, () =>
+        {
+            var caller = Authentication.Require(c, k, Scopes.Call);
+            var limit = 50;
+            if (c.Request.Query.TryGetValue("limit", out var l) && (!int.TryParse(l.ToString(), out limit) || limit is < 1 or > 1000))
+                throw ApiErrors.BadRequest("limit must be a whole number from 1 to 1000");
+            // Admins see every caller's jobs; anyone else their own.
+            var list = jobs.List(caller.IsAdmin ? null : caller.Owner, limit).Select(j => new
+            {
+                id = j.Id, status = j.Status, algorithm = $"{j.Owner}/{j.Name}/{j.VersionLabel}", caller = j.Caller,
+                created_at = j.CreatedAt, completed_at = j.CompletedAt,
+            });
+            return Task.FromResult((200, (object)new { jobs = list }));
+        }));
+
         app.MapGet("/v1/jobs/{id}", (HttpContext c, string id, KeyStore k, JobStore jobs) => Run(c, () =>
         {
             var caller = Authentication.Require(c, k, Scopes.Call);
