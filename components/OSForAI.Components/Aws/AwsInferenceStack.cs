@@ -53,56 +53,71 @@ public sealed class AwsInferenceStack : InferenceStack
         Obj NameTag(string suffix, params (string, Expr?)[] more) =>
             Expr.Object([("Name", Expr.Concat(PulumiRef.Project, "-", PulumiRef.Stack, "-" + suffix)), .. more]);
 
-        // Network: public subnets for load balancers and the NAT gateway, private subnets for nodes.
-        Vpc = new Resource("aws:ec2/vpc:Vpc", "vpc", Expr.Object(
-            ("cidrBlock", awsArgs.VpcCidr),
-            ("enableDnsHostnames", true),
-            ("enableDnsSupport", true),
-            ("tags", NameTag("vpc"))), Child(aws));
-        var vpcId = Vpc.Output("id");
-        InternetGateway = new Resource("aws:ec2/internetGateway:InternetGateway", "igw", Expr.Object(
-            ("vpcId", vpcId), ("tags", NameTag("igw"))), Child(aws));
-        var publicSubnets = new List<Resource>();
-        var privateSubnets = new List<Resource>();
-        string[] zoneSuffix = ["a", "b"];
-        for (var i = 0; i < 2; i++)
+        // Network: the stack's own VPC, or the one networkId names with its private subnets nodeSubnetIds (whose route to the internet,
+        // and public subnets tagged kubernetes.io/role/elb for internet-facing load balancers, are the network owner's).
+        Expr vpcId, nodeSubnetIds, clusterSubnetIds;
+        if (args.Cluster.ExistingNetwork)
         {
-            var zone = Zones.Output($"[{i}]");
-            publicSubnets.Add(new Resource("aws:ec2/subnet:Subnet", $"public-{zoneSuffix[i]}", Expr.Object(
-                ("vpcId", vpcId),
-                ("cidrBlock", awsArgs.PublicSubnetCidrs[i]),
-                ("availabilityZone", zone),
-                ("mapPublicIpOnLaunch", true),
-                // Where the in-tree service controller puts internet-facing load balancers.
-                ("tags", NameTag($"public-{zoneSuffix[i]}", ("kubernetes.io/role/elb", "1")))), Child(aws)));
-            privateSubnets.Add(new Resource("aws:ec2/subnet:Subnet", $"private-{zoneSuffix[i]}", Expr.Object(
-                ("vpcId", vpcId),
-                ("cidrBlock", awsArgs.PrivateSubnetCidrs[i]),
-                ("availabilityZone", zone),
-                ("tags", NameTag($"private-{zoneSuffix[i]}", ("kubernetes.io/role/internal-elb", "1")))), Child(aws)));
+            vpcId = args.Network.NetworkId;
+            nodeSubnetIds = args.Network.NodeSubnetIds;
+            clusterSubnetIds = args.Network.NodeSubnetIds;
         }
-        PublicSubnets = publicSubnets;
-        PrivateSubnets = privateSubnets;
-
-        NatAddress = new Resource("aws:ec2/eip:Eip", "nat-eip", Expr.Object(("domain", "vpc"), ("tags", NameTag("nat"))), Child(aws, InternetGateway));
-        NatGateway = new Resource("aws:ec2/natGateway:NatGateway", "nat", Expr.Object(
-            ("allocationId", NatAddress.Output("id")),
-            ("subnetId", publicSubnets[0].Output("id")),
-            ("tags", NameTag("nat"))), Child(aws, InternetGateway));
-        PublicRouteTable = new Resource("aws:ec2/routeTable:RouteTable", "public-routes", Expr.Object(
-            ("vpcId", vpcId),
-            ("routes", Expr.List(Expr.Object(("cidrBlock", "0.0.0.0/0"), ("gatewayId", InternetGateway.Output("id"))))),
-            ("tags", NameTag("public"))), Child(aws));
-        PrivateRouteTable = new Resource("aws:ec2/routeTable:RouteTable", "private-routes", Expr.Object(
-            ("vpcId", vpcId),
-            ("routes", Expr.List(Expr.Object(("cidrBlock", "0.0.0.0/0"), ("natGatewayId", NatGateway.Output("id"))))),
-            ("tags", NameTag("private"))), Child(aws));
-        for (var i = 0; i < 2; i++)
+        else
         {
-            _ = new Resource("aws:ec2/routeTableAssociation:RouteTableAssociation", $"public-{zoneSuffix[i]}-routes", Expr.Object(
-                ("subnetId", publicSubnets[i].Output("id")), ("routeTableId", PublicRouteTable.Output("id"))), Child(aws));
-            _ = new Resource("aws:ec2/routeTableAssociation:RouteTableAssociation", $"private-{zoneSuffix[i]}-routes", Expr.Object(
-                ("subnetId", privateSubnets[i].Output("id")), ("routeTableId", PrivateRouteTable.Output("id"))), Child(aws));
+            // Network: public subnets for load balancers and the NAT gateway, private subnets for nodes.
+            Vpc = new Resource("aws:ec2/vpc:Vpc", "vpc", Expr.Object(
+                ("cidrBlock", awsArgs.VpcCidr),
+                ("enableDnsHostnames", true),
+                ("enableDnsSupport", true),
+                ("tags", NameTag("vpc"))), Child(aws));
+            vpcId = Vpc.Output("id");
+            InternetGateway = new Resource("aws:ec2/internetGateway:InternetGateway", "igw", Expr.Object(
+                ("vpcId", vpcId), ("tags", NameTag("igw"))), Child(aws));
+            var publicSubnets = new List<Resource>();
+            var privateSubnets = new List<Resource>();
+            string[] zoneSuffix = ["a", "b"];
+            for (var i = 0; i < 2; i++)
+            {
+                var zone = Zones.Output($"[{i}]");
+                publicSubnets.Add(new Resource("aws:ec2/subnet:Subnet", $"public-{zoneSuffix[i]}", Expr.Object(
+                    ("vpcId", vpcId),
+                    ("cidrBlock", awsArgs.PublicSubnetCidrs[i]),
+                    ("availabilityZone", zone),
+                    ("mapPublicIpOnLaunch", true),
+                    // Where the in-tree service controller puts internet-facing load balancers.
+                    ("tags", NameTag($"public-{zoneSuffix[i]}", ("kubernetes.io/role/elb", "1")))), Child(aws)));
+                privateSubnets.Add(new Resource("aws:ec2/subnet:Subnet", $"private-{zoneSuffix[i]}", Expr.Object(
+                    ("vpcId", vpcId),
+                    ("cidrBlock", awsArgs.PrivateSubnetCidrs[i]),
+                    ("availabilityZone", zone),
+                    ("tags", NameTag($"private-{zoneSuffix[i]}", ("kubernetes.io/role/internal-elb", "1")))), Child(aws)));
+            }
+            PublicSubnets = publicSubnets;
+            PrivateSubnets = privateSubnets;
+            nodeSubnetIds = Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id"))]);
+            clusterSubnetIds = Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id")), .. publicSubnets.Select(s => (Expr)s.Output("id"))]);
+
+            NatAddress = new Resource("aws:ec2/eip:Eip", "nat-eip", Expr.Object(("domain", "vpc"), ("tags", NameTag("nat"))), Child(aws, InternetGateway));
+            NatGateway = new Resource("aws:ec2/natGateway:NatGateway", "nat", Expr.Object(
+                ("allocationId", NatAddress.Output("id")),
+                ("subnetId", publicSubnets[0].Output("id")),
+                ("tags", NameTag("nat"))), Child(aws, InternetGateway));
+            PublicRouteTable = new Resource("aws:ec2/routeTable:RouteTable", "public-routes", Expr.Object(
+                ("vpcId", vpcId),
+                ("routes", Expr.List(Expr.Object(("cidrBlock", "0.0.0.0/0"), ("gatewayId", InternetGateway.Output("id"))))),
+                ("tags", NameTag("public"))), Child(aws));
+            PrivateRouteTable = new Resource("aws:ec2/routeTable:RouteTable", "private-routes", Expr.Object(
+                ("vpcId", vpcId),
+                ("routes", Expr.List(Expr.Object(("cidrBlock", "0.0.0.0/0"), ("natGatewayId", NatGateway.Output("id"))))),
+                ("tags", NameTag("private"))), Child(aws));
+            for (var i = 0; i < 2; i++)
+            {
+                _ = new Resource("aws:ec2/routeTableAssociation:RouteTableAssociation", $"public-{zoneSuffix[i]}-routes", Expr.Object(
+                    ("subnetId", publicSubnets[i].Output("id")), ("routeTableId", PublicRouteTable.Output("id"))), Child(aws));
+                _ = new Resource("aws:ec2/routeTableAssociation:RouteTableAssociation", $"private-{zoneSuffix[i]}-routes", Expr.Object(
+                    ("subnetId", privateSubnets[i].Output("id")), ("routeTableId", PrivateRouteTable.Output("id"))), Child(aws));
+            }
+
         }
 
         // IAM: the cluster's role and the nodes' role.
@@ -139,7 +154,7 @@ public sealed class AwsInferenceStack : InferenceStack
             ("roleArn", ClusterRole.Output("arn")),
             ("version", args.KubernetesVersion),
             ("vpcConfig", Expr.Object(
-                ("subnetIds", Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id")), .. publicSubnets.Select(s => (Expr)s.Output("id"))])),
+                ("subnetIds", clusterSubnetIds),
                 ("endpointPrivateAccess", true),
                 // privateControlPlane: the private endpoint only (reached from the VPC and what is peered or connected to it).
                 ("endpointPublicAccess", !cluster.PrivateControlPlane),
@@ -157,7 +172,7 @@ public sealed class AwsInferenceStack : InferenceStack
         var clusterName = Cluster.Output("name");
         Access = new EksAccess("access", new EksAccessArgs(aws, clusterName, Partition.Output(), args.AdminPrincipals,
             awsArgs.Choices.AdminPrincipalCount, args.CiPrincipal, awsArgs.Choices.HasCiPrincipal), this);
-        var privateSubnetIds = Expr.List([.. privateSubnets.Select(s => (Expr)s.Output("id"))]);
+        var privateSubnetIds = nodeSubnetIds;
 
         // Both groups launch from templates that require IMDSv2 with a hop limit of 1: the instance metadata service (and the node role's
         // credentials behind it) answers the node itself, never a pod (a pod's packets take one more hop). The GPU group's disk size
@@ -410,14 +425,16 @@ public sealed class AwsInferenceStack : InferenceStack
     public Variable Zones { get; }
     /// <summary>The recommended AL2023 NVIDIA AMI release of the cluster's Kubernetes version (SSM public parameter).</summary>
     public Variable GpuAmiReleaseVersion { get; }
-    public Resource Vpc { get; }
-    public Resource InternetGateway { get; }
-    public IReadOnlyList<Resource> PublicSubnets { get; }
-    public IReadOnlyList<Resource> PrivateSubnets { get; }
-    public Resource NatAddress { get; }
-    public Resource NatGateway { get; }
-    public Resource PublicRouteTable { get; }
-    public Resource PrivateRouteTable { get; }
+    /// <summary>The stack's own network; null in an existing one (networkId).</summary>
+    public Resource? Vpc { get; }
+    public Resource? InternetGateway { get; }
+    /// <summary>The stack's own subnets; empty in an existing network (networkId).</summary>
+    public IReadOnlyList<Resource> PublicSubnets { get; } = [];
+    public IReadOnlyList<Resource> PrivateSubnets { get; } = [];
+    public Resource? NatAddress { get; }
+    public Resource? NatGateway { get; }
+    public Resource? PublicRouteTable { get; }
+    public Resource? PrivateRouteTable { get; }
     public Resource ClusterRole { get; }
     public Resource NodeRole { get; }
     public override Resource Cluster { get; }

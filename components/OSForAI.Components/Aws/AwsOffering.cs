@@ -45,6 +45,23 @@ public sealed partial class AwsOffering : CloudOffering
     public override string? CheckDatabaseStorage(int gb) => gb > 65536 ? $"RDS gp3 storage is at most 65536 GiB, got {gb}" : null;
 
     /// <summary>"g5.xlarge" → "g5".</summary>
+    /// <summary>A VPC id and private subnets in two availability zones or more (EKS and the RDS subnet group both need two).</summary>
+    public override IEnumerable<ConfigError> CheckExistingNetwork(string networkId, IReadOnlyList<string> nodeSubnetIds, string databaseSubnetId)
+    {
+        if (!VpcId().IsMatch(networkId)) yield return new(StackConfig.NetworkId, $"'{networkId}' is not a VPC id such as 'vpc-0123456789abcdef0'");
+        if (nodeSubnetIds.Count < 2)
+            yield return new(StackConfig.NodeSubnetIds, "needs the VPC's private subnets in two availability zones or more (EKS and the state database need two)");
+        foreach (var subnet in nodeSubnetIds.Where(s => !SubnetId().IsMatch(s)))
+            yield return new(StackConfig.NodeSubnetIds, $"'{subnet}' is not a subnet id such as 'subnet-0123456789abcdef0'");
+        if (databaseSubnetId.Length > 0)
+            yield return new(StackConfig.DatabaseSubnetId, "is for Azure: on AWS the state database's subnet group is nodeSubnetIds");
+    }
+
+    [GeneratedRegex("^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")]
+    private static partial System.Text.RegularExpressions.Regex VpcId();
+    [GeneratedRegex("^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]
+    private static partial System.Text.RegularExpressions.Regex SubnetId();
+
     public override string InstanceFamily(string instanceType)
     {
         var dot = instanceType.IndexOf('.', StringComparison.Ordinal);

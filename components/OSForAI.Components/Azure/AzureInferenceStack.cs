@@ -100,18 +100,30 @@ public sealed class AzureInferenceStack : InferenceStack
         var resourceGroupName = ResourceGroup.Output("name");
         ClientConfig = new Variable($"{Name}-client-config", new Invoke("azure-native:authorization:getClientConfig", Expr.Object(), null, azure));
 
-        // Network: the nodes' subnet here, the database's in FlexiblePostgres.
-        VirtualNetwork = new Resource("azure-native:network:VirtualNetwork", "network", Expr.Object(
-            ("resourceGroupName", resourceGroupName),
-            ("location", args.Region),
-            ("addressSpace", Expr.Object(("addressPrefixes", Expr.List(azureArgs.VnetCidr)))),
-            ("tags", tags)),
-            // Subnets are resources of their own (below, and the database's); the network must not remove them.
-            new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["subnets"] });
-        NodeSubnet = new Resource("azure-native:network:Subnet", "nodes", Expr.Object(
-            ("resourceGroupName", resourceGroupName),
-            ("virtualNetworkName", VirtualNetwork.Output("name")),
-            ("addressPrefix", azureArgs.NodeSubnetCidr)), Child(azure));
+        // Network: the stack's own (the nodes' subnet here, the database's in FlexiblePostgres), or the virtual network networkId names
+        // with its nodes' subnet (nodeSubnetIds) and a subnet delegated to flexible servers (databaseSubnetId).
+        Expr vnetId, nodeSubnetId;
+        if (args.Cluster.ExistingNetwork)
+        {
+            vnetId = args.Network.NetworkId;
+            nodeSubnetId = Expr.Select(0, args.Network.NodeSubnetIds);
+        }
+        else
+        {
+            VirtualNetwork = new Resource("azure-native:network:VirtualNetwork", "network", Expr.Object(
+                ("resourceGroupName", resourceGroupName),
+                ("location", args.Region),
+                ("addressSpace", Expr.Object(("addressPrefixes", Expr.List(azureArgs.VnetCidr)))),
+                ("tags", tags)),
+                // Subnets are resources of their own (below, and the database's); the network must not remove them.
+                new ResourceOptions { Parent = this, Provider = azure, IgnoreChanges = ["subnets"] });
+            NodeSubnet = new Resource("azure-native:network:Subnet", "nodes", Expr.Object(
+                ("resourceGroupName", resourceGroupName),
+                ("virtualNetworkName", VirtualNetwork.Output("name")),
+                ("addressPrefix", azureArgs.NodeSubnetCidr)), Child(azure));
+            vnetId = VirtualNetwork.Output("id");
+            nodeSubnetId = NodeSubnet.Output("id");
+        }
         ClusterIdentity = new Resource("azure-native:managedidentity:UserAssignedIdentity", "cluster-identity", Expr.Object(
             ("resourceGroupName", resourceGroupName),
             ("location", args.Region),
@@ -121,8 +133,7 @@ public sealed class AzureInferenceStack : InferenceStack
             ("principalType", "ServicePrincipal"),
             ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
                 "/providers/Microsoft.Authorization/roleDefinitions/", NetworkContributorRole)),
-            ("scope", VirtualNetwork.Output("id"))), Child(azure));
-        var nodeSubnetId = NodeSubnet.Output("id");
+            ("scope", vnetId)), Child(azure));
 
         // Names that are the stack's own: the storage account, the registry and the database's private DNS zone.
         AccountSuffix = new Resource("random:index/randomString:RandomString", "storage-suffix", Expr.Object(
@@ -373,8 +384,11 @@ public sealed class AzureInferenceStack : InferenceStack
 
         // State: a flexible server in a delegated subnet of the cluster's network, no public access.
         Database = new FlexiblePostgres("database", new FlexiblePostgresArgs(azure, args.Database, args.Region, resourceGroupName,
-            VirtualNetwork.Output("name"), VirtualNetwork.Output("id"), azureArgs.DatabaseSubnetCidr, azureArgs.DatabaseTier,
-            azureArgs.DatabaseDeletionLock, AccountSuffix.Output("result"), tags), this);
+            VirtualNetwork is null ? "" : VirtualNetwork.Output("name"), vnetId, azureArgs.DatabaseSubnetCidr, azureArgs.DatabaseTier,
+            azureArgs.DatabaseDeletionLock, AccountSuffix.Output("result"), tags)
+        {
+            ExistingSubnetId = args.Cluster.ExistingNetwork ? args.Network.DatabaseSubnetId : null,
+        }, this);
 
         Runtime = new RuntimeDeployment("runtime", new RuntimeDeploymentArgs
         {
@@ -447,8 +461,9 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource ResourceGroup { get; }
     /// <summary>The deploying identity's subscription (for role definition ids).</summary>
     public Variable ClientConfig { get; }
-    public Resource VirtualNetwork { get; }
-    public Resource NodeSubnet { get; }
+    /// <summary>The stack's own network and nodes' subnet; null in an existing network (networkId).</summary>
+    public Resource? VirtualNetwork { get; }
+    public Resource? NodeSubnet { get; }
     public Resource ClusterIdentity { get; }
     public Resource ClusterNetworkRole { get; }
     public override Resource Cluster { get; }

@@ -73,6 +73,34 @@ public sealed partial class AzureOffering : CloudOffering
         ? null
         : $"'{principal}' is not an Entra ID object ID (a GUID such as '00000000-0000-0000-0000-000000000000') of a user, group or service principal";
 
+    /// <summary>
+    /// A virtual network's resource id, one subnet of it for the nodes and one delegated to PostgreSQL flexible servers for the state
+    /// database (the stack creates neither in a network it does not own).
+    /// </summary>
+    public override IEnumerable<ConfigError> CheckExistingNetwork(string networkId, IReadOnlyList<string> nodeSubnetIds, string databaseSubnetId)
+    {
+        if (!VnetId().IsMatch(networkId))
+        {
+            yield return new(StackConfig.NetworkId, $"'{networkId}' is not a virtual network's resource id (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<name>)");
+            yield break;
+        }
+        bool InNetwork(string subnet) => subnet.StartsWith(networkId + "/subnets/", StringComparison.OrdinalIgnoreCase) && subnet.Length > networkId.Length + 9
+            && !subnet[(networkId.Length + 9)..].Contains('/');
+        if (nodeSubnetIds.Count != 1)
+            yield return new(StackConfig.NodeSubnetIds, "takes one subnet on Azure (the nodes' subnet of networkId)");
+        foreach (var subnet in nodeSubnetIds.Where(s => !InNetwork(s)))
+            yield return new(StackConfig.NodeSubnetIds, $"'{subnet}' is not a subnet of {networkId} (<network id>/subnets/<name>)");
+        if (databaseSubnetId.Length == 0)
+            yield return new(StackConfig.DatabaseSubnetId, "is required with networkId on Azure: a subnet of it delegated to Microsoft.DBforPostgreSQL/flexibleServers (at least /28)");
+        else if (!InNetwork(databaseSubnetId))
+            yield return new(StackConfig.DatabaseSubnetId, $"'{databaseSubnetId}' is not a subnet of {networkId}");
+        else if (nodeSubnetIds.Contains(databaseSubnetId, StringComparer.OrdinalIgnoreCase))
+            yield return new(StackConfig.DatabaseSubnetId, "must be a subnet of its own: a delegated subnet holds nothing but flexible servers");
+    }
+
+    [GeneratedRegex("^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.Network/virtualNetworks/[^/]+$", RegexOptions.IgnoreCase)]
+    private static partial Regex VnetId();
+
     public override string InstanceFamily(string instanceType)
     {
         var size = instanceType.StartsWith("Standard_", StringComparison.Ordinal) ? instanceType["Standard_".Length..] : instanceType;

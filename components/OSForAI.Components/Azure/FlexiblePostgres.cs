@@ -12,7 +12,11 @@ namespace OSForAI.Components.Azure;
 /// <param name="NameSuffix">Lower-case letters and digits that make the private DNS zone's name the stack's own.</param>
 public sealed record FlexiblePostgresArgs(
     Resource Provider, DatabaseArgs Database, Expr Region, Expr ResourceGroupName, Expr VirtualNetworkName, Expr VirtualNetworkId,
-    string SubnetCidr, string Tier, bool DeletionLock, Expr NameSuffix, Obj Tags);
+    string SubnetCidr, string Tier, bool DeletionLock, Expr NameSuffix, Obj Tags)
+{
+    /// <summary>A subnet delegated to flexible servers in someone else's network (databaseSubnetId); null: the stack creates one.</summary>
+    public Expr? ExistingSubnetId { get; init; }
+}
 
 /// <summary>
 /// The runtime's state on Azure: Azure Database for PostgreSQL flexible server with private access (VNet integration): it lives in a
@@ -37,11 +41,13 @@ public sealed class FlexiblePostgres : ManagedPostgres
         var azure = args.Provider;
         var db = args.Database;
 
-        Subnet = new Resource("azure-native:network:Subnet", "subnet", Expr.Object(
-            ("resourceGroupName", args.ResourceGroupName),
-            ("virtualNetworkName", args.VirtualNetworkName),
-            ("addressPrefix", args.SubnetCidr),
-            ("delegations", Expr.List(Expr.Object(("name", "postgres"), ("serviceName", DelegatedService))))), Child(azure));
+        if (args.ExistingSubnetId is null)
+            Subnet = new Resource("azure-native:network:Subnet", "subnet", Expr.Object(
+                ("resourceGroupName", args.ResourceGroupName),
+                ("virtualNetworkName", args.VirtualNetworkName),
+                ("addressPrefix", args.SubnetCidr),
+                ("delegations", Expr.List(Expr.Object(("name", "postgres"), ("serviceName", DelegatedService))))), Child(azure));
+        var subnetId = args.ExistingSubnetId ?? Subnet!.Output("id");
         DnsZone = new Resource("azure-native:privatedns:PrivateZone", "dns-zone", Expr.Object(
             ("resourceGroupName", args.ResourceGroupName),
             ("privateZoneName", Expr.Concat("osforai-", args.NameSuffix, DnsZoneSuffix)),
@@ -65,7 +71,7 @@ public sealed class FlexiblePostgres : ManagedPostgres
             ("administratorLoginPassword", Password.Output("result")),
             ("authConfig", Expr.Object(("passwordAuth", "Enabled"), ("activeDirectoryAuth", "Disabled"))),
             ("network", Expr.Object(
-                ("delegatedSubnetResourceId", Subnet.Output("id")),
+                ("delegatedSubnetResourceId", subnetId),
                 ("privateDnsZoneArmResourceId", DnsZone.Output("id")),
                 ("publicNetworkAccess", "Disabled"))),
             ("backup", Expr.Object(("backupRetentionDays", db.BackupDays), ("geoRedundantBackup", "Disabled"))),
@@ -94,7 +100,8 @@ public sealed class FlexiblePostgres : ManagedPostgres
         Host = Server.Output("fullyQualifiedDomainName");
     }
 
-    public Resource Subnet { get; }
+    /// <summary>The delegated subnet the stack made; null when it uses an existing one.</summary>
+    public Resource? Subnet { get; }
     public Resource DnsZone { get; }
     public Resource DnsZoneLink { get; }
     public Resource Server { get; }

@@ -75,33 +75,47 @@ public sealed class GcpInferenceStack : InferenceStack
         var suffix = NameSuffix.Output("hex");
         Expr Named(string role) => Expr.Concat(NamePrefix, suffix, "-" + role);
 
-        // Network: a custom-mode VPC; nodes on the primary range, pods and services on secondary ranges.
-        Network = new Resource("gcp:compute/network:Network", "network", Expr.Object(
-            ("name", Named("vpc")),
-            ("autoCreateSubnetworks", false),
-            ("description", "OSForAI inference stack")), Child(gcp, Apis.For(ProjectApis.Compute)));
-        Subnetwork = new Resource("gcp:compute/subnetwork:Subnetwork", "nodes", Expr.Object(
-            ("name", Named("nodes")),
-            ("network", Network.Output("id")),
-            ("region", args.Region),
-            ("ipCidrRange", gcpArgs.NodeCidr),
-            ("privateIpGoogleAccess", true),
-            ("secondaryIpRanges", Expr.List(
-                Expr.Object(("rangeName", "pods"), ("ipCidrRange", gcpArgs.PodCidr)),
-                Expr.Object(("rangeName", "services"), ("ipCidrRange", gcpArgs.ServiceCidr))))), Child(gcp));
+        // The stack's own network, or the one networkId names with the subnetwork nodeSubnetIds names (secondary ranges 'pods' and
+        // 'services'; its egress for private nodes, e.g. Cloud NAT, is the network owner's).
+        Expr networkId, subnetworkId;
+        if (args.Cluster.ExistingNetwork)
+        {
+            networkId = args.Network.NetworkId;
+            subnetworkId = Expr.Select(0, args.Network.NodeSubnetIds);
+        }
+        else
+        {
+            // Network: a custom-mode VPC; nodes on the primary range, pods and services on secondary ranges.
+            Network = new Resource("gcp:compute/network:Network", "network", Expr.Object(
+                ("name", Named("vpc")),
+                ("autoCreateSubnetworks", false),
+                ("description", "OSForAI inference stack")), Child(gcp, Apis.For(ProjectApis.Compute)));
+            Subnetwork = new Resource("gcp:compute/subnetwork:Subnetwork", "nodes", Expr.Object(
+                ("name", Named("nodes")),
+                ("network", Network.Output("id")),
+                ("region", args.Region),
+                ("ipCidrRange", gcpArgs.NodeCidr),
+                ("privateIpGoogleAccess", true),
+                ("secondaryIpRanges", Expr.List(
+                    Expr.Object(("rangeName", "pods"), ("ipCidrRange", gcpArgs.PodCidr)),
+                    Expr.Object(("rangeName", "services"), ("ipCidrRange", gcpArgs.ServiceCidr))))), Child(gcp));
 
-        // Private nodes (no external addresses) reach the internet through Cloud NAT, and Google's APIs through Private Google Access.
-        Router = new Resource("gcp:compute/router:Router", "router", Expr.Object(
-            ("name", Named("router")),
-            ("network", Network.Output("id")),
-            ("region", args.Region)), Child(gcp, Apis.For(ProjectApis.Compute)));
-        Nat = new Resource("gcp:compute/routerNat:RouterNat", "nat", Expr.Object(
-            ("name", Named("nat")),
-            ("router", Router.Output("name")),
-            ("region", args.Region),
-            ("natIpAllocateOption", "AUTO_ONLY"),
-            ("sourceSubnetworkIpRangesToNat", "ALL_SUBNETWORKS_ALL_IP_RANGES"),
-            ("logConfig", Expr.Object(("enable", true), ("filter", "ERRORS_ONLY")))), Child(gcp));
+            // Private nodes (no external addresses) reach the internet through Cloud NAT, and Google's APIs through Private Google Access.
+            Router = new Resource("gcp:compute/router:Router", "router", Expr.Object(
+                ("name", Named("router")),
+                ("network", Network.Output("id")),
+                ("region", args.Region)), Child(gcp, Apis.For(ProjectApis.Compute)));
+            Nat = new Resource("gcp:compute/routerNat:RouterNat", "nat", Expr.Object(
+                ("name", Named("nat")),
+                ("router", Router.Output("name")),
+                ("region", args.Region),
+                ("natIpAllocateOption", "AUTO_ONLY"),
+                ("sourceSubnetworkIpRangesToNat", "ALL_SUBNETWORKS_ALL_IP_RANGES"),
+                ("logConfig", Expr.Object(("enable", true), ("filter", "ERRORS_ONLY")))), Child(gcp));
+
+            networkId = Network.Output("id");
+            subnetworkId = Subnetwork.Output("id");
+        }
 
         var cluster = args.Cluster;
         // secretsEncryption: application-layer encryption of Secrets with a Cloud KMS key of the stack's own (rotated every 90 days),
@@ -140,8 +154,8 @@ public sealed class GcpInferenceStack : InferenceStack
         Cluster = new Resource("gcp:container/cluster:Cluster", "cluster", Expr.Object(
             ("name", Named("gke")),
             ("location", args.Region),
-            ("network", Network.Output("id")),
-            ("subnetwork", Subnetwork.Output("id")),
+            ("network", networkId),
+            ("subnetwork", subnetworkId),
             ("removeDefaultNodePool", true),
             ("initialNodeCount", 1),
             ("deletionProtection", gcpArgs.DeletionProtection),
@@ -164,7 +178,7 @@ public sealed class GcpInferenceStack : InferenceStack
             ("masterAuthorizedNetworksConfig", gcpArgs.ControlPlaneAllowedCidrs.Count == 0 ? null : Expr.Object(
                 ("cidrBlocks", Expr.List([.. gcpArgs.ControlPlaneAllowedCidrs.Select((cidr, i) =>
                     (Expr)Expr.Object(("cidrBlock", cidr), ("displayName", $"{StackConfig.ControlPlaneAllowedCidrs}-{i}")))])))),
-            ("resourceLabels", new Obj(args.Tags))), Child(gcp, [.. Apis.For(ProjectApis.Container), Nat, .. SecretsKeyGrant is null ? [] : new[] { SecretsKeyGrant }]));
+            ("resourceLabels", new Obj(args.Tags))), Child(gcp, [.. Apis.For(ProjectApis.Container), .. Nat is null ? [] : new[] { Nat }, .. SecretsKeyGrant is null ? [] : new[] { SecretsKeyGrant }]));
         var clusterName = Cluster.Output("name");
 
         // Node pools. Autoscaling counts are totals over the region's zones (the total* pair), so the config keys
@@ -243,7 +257,7 @@ public sealed class GcpInferenceStack : InferenceStack
             Child(gcp, Cluster));
 
         // State: Cloud SQL with a private IP on the cluster's network only.
-        Database = new CloudSqlPostgres("database", new CloudSqlPostgresArgs(gcp, args.Database, args.Region, Network.Output("id"), new Obj(args.Tags),
+        Database = new CloudSqlPostgres("database", new CloudSqlPostgresArgs(gcp, args.Database, args.Region, networkId, new Obj(args.Tags),
             Apis.Services[ProjectApis.ServiceNetworking], Apis.Services[ProjectApis.SqlAdmin]), this);
 
         // kubeconfig: the cluster's endpoint and CA, and a user that gets tokens from gcloud's auth plugin.
@@ -328,8 +342,9 @@ public sealed class GcpInferenceStack : InferenceStack
     public Variable? ProjectInfo { get; }
     /// <summary>cluster-admin for adminPrincipals and ciPrincipal; null when none is named.</summary>
     public Resource? AdminBinding { get; }
-    public Resource Router { get; }
-    public Resource Nat { get; }
+    /// <summary>Cloud NAT for the private nodes of the stack's own network; null in an existing network (networkId).</summary>
+    public Resource? Router { get; }
+    public Resource? Nat { get; }
     public Resource? SecretsKey { get; }
     public Resource? SecretsKeyGrant { get; }
     public ProjectApis Apis { get; }
@@ -338,8 +353,9 @@ public sealed class GcpInferenceStack : InferenceStack
     public Resource NodeRole { get; }
     public ArtifactRegistry Registry { get; }
     public Resource Provider { get; }
-    public Resource Network { get; }
-    public Resource Subnetwork { get; }
+    /// <summary>The stack's own network; null in an existing one (networkId).</summary>
+    public Resource? Network { get; }
+    public Resource? Subnetwork { get; }
     public override Resource Cluster { get; }
     public Resource SystemNodePool { get; }
     /// <summary>The main GPU pool (the gpu* keys).</summary>

@@ -69,6 +69,24 @@ public sealed partial class GcpOffering : CloudOffering
     [GeneratedRegex(@"^(user|serviceAccount):[^@\s:]+@[^@\s:]+\.[^@\s:]+$")]
     private static partial Regex GkePrincipal();
 
+    /// <summary>A VPC network and one subnetwork of the stack's region with secondary ranges named <c>pods</c> and <c>services</c>.</summary>
+    public override IEnumerable<ConfigError> CheckExistingNetwork(string networkId, IReadOnlyList<string> nodeSubnetIds, string databaseSubnetId)
+    {
+        if (!NetworkPath().IsMatch(networkId))
+            yield return new(StackConfig.NetworkId, $"'{networkId}' is not a network id (projects/<project>/global/networks/<name>)");
+        if (nodeSubnetIds.Count != 1)
+            yield return new(StackConfig.NodeSubnetIds, "takes one subnetwork on GCP (projects/<project>/regions/<region>/subnetworks/<name>, with secondary ranges 'pods' and 'services')");
+        foreach (var subnet in nodeSubnetIds.Where(s => !SubnetworkPath().IsMatch(s)))
+            yield return new(StackConfig.NodeSubnetIds, $"'{subnet}' is not a subnetwork id (projects/<project>/regions/<region>/subnetworks/<name>)");
+        if (databaseSubnetId.Length > 0)
+            yield return new(StackConfig.DatabaseSubnetId, "is for Azure: on GCP the state database takes a private IP through the network's private services access");
+    }
+
+    [GeneratedRegex("^projects/[^/]+/global/networks/[^/]+$")]
+    private static partial Regex NetworkPath();
+    [GeneratedRegex("^projects/[^/]+/regions/[^/]+/subnetworks/[^/]+$")]
+    private static partial Regex SubnetworkPath();
+
     public override string InstanceFamily(string instanceType)
     {
         var dash = instanceType.IndexOf('-', StringComparison.Ordinal);

@@ -53,6 +53,12 @@ public abstract class CloudOffering
     /// <summary>Null when <paramref name="zone"/> is a zone of <paramref name="region"/> as this cloud spells it; otherwise why not.</summary>
     public virtual string? CheckZone(string region, string zone) => null;
 
+    /// <summary>
+    /// The problems with deploying into an existing network (<c>networkId</c>, <c>nodeSubnetIds</c>, <c>databaseSubnetId</c>): each cloud
+    /// names its network and subnets its own way.
+    /// </summary>
+    public abstract IEnumerable<ConfigError> CheckExistingNetwork(string networkId, IReadOnlyList<string> nodeSubnetIds, string databaseSubnetId);
+
     /// <summary>Null when <paramref name="principal"/> is an identity the cloud's cluster access takes (adminPrincipals, ciPrincipal); otherwise why not.</summary>
     public virtual string? CheckPrincipal(string principal) => null;
 

@@ -23,8 +23,9 @@ public sealed record GpuPoolArgs(Expr InstanceType, Expr GpuType, Expr GpusPerNo
 /// <param name="GpuSpot">GPU nodes from spot capacity.</param>
 /// <param name="AdminPrincipalCount">How many <c>adminPrincipals</c> the stack lists (grants are unrolled: Pulumi YAML has no loops).</param>
 /// <param name="HasCiPrincipal">Whether <c>ciPrincipal</c> is set.</param>
+/// <param name="ExistingNetwork">The stack deploys into <c>networkId</c> instead of making a network of its own.</param>
 public sealed record ClusterOptions(bool PrivateControlPlane = false, bool ControlPlaneLogs = false, bool SecretsEncryption = false, bool GpuSpot = false,
-    int AdminPrincipalCount = 0, bool HasCiPrincipal = false)
+    int AdminPrincipalCount = 0, bool HasCiPrincipal = false, bool ExistingNetwork = false)
 {
     public static ClusterOptions Default { get; } = new();
 
@@ -36,8 +37,18 @@ public sealed record ClusterOptions(bool PrivateControlPlane = false, bool Contr
         bool On(string key) => stack?.Get(key) is StackValue.Plain { Text: var text } && bool.TryParse(text, out var on) && on;
         return new(On(StackConfig.PrivateControlPlane), On(StackConfig.ControlPlaneLogs), On(StackConfig.SecretsEncryption), On(StackConfig.GpuSpot),
             stack?.Get(StackConfig.AdminPrincipals) is StackValue.Items { Values.Count: var n } ? n : 0,
-            stack?.Get(StackConfig.CiPrincipal) is StackValue.Plain { Text.Length: > 0 });
+            stack?.Get(StackConfig.CiPrincipal) is StackValue.Plain { Text.Length: > 0 },
+            stack?.Get(StackConfig.NetworkId) is StackValue.Plain { Text.Length: > 0 });
     }
+}
+
+/// <summary>
+/// An existing network to deploy into (<c>networkId</c>, <c>nodeSubnetIds</c>, <c>databaseSubnetId</c>: config references); the stack makes
+/// its own network when <c>networkId</c> is empty, which is read from the stack file when the program is synthesized (<see cref="ClusterOptions.ExistingNetwork"/>).
+/// </summary>
+public sealed record NetworkArgs(Expr NetworkId, Expr NodeSubnetIds, Expr DatabaseSubnetId)
+{
+    public static NetworkArgs None { get; } = new("", Expr.List(), "");
 }
 
 /// <summary>
@@ -87,6 +98,8 @@ public sealed record InferenceStackArgs
     public ClusterOptions Cluster { get; init; } = ClusterOptions.Default;
     /// <summary>GPU pools besides the main one (<see cref="Stacks.ExtraGpuPools"/>); none by default.</summary>
     public IReadOnlyList<GpuPoolSpec> ExtraGpuPools { get; init; } = [];
+    /// <summary>An existing network (used when <see cref="ClusterOptions.ExistingNetwork"/>); the stack's own otherwise.</summary>
+    public NetworkArgs Network { get; init; } = NetworkArgs.None;
     /// <summary>The main GPU pool (the <c>gpu*</c> keys) and the extra ones.</summary>
     public IEnumerable<GpuPoolSpec> GpuPools => [new GpuPoolSpec("", GpuPool, GpuZones, Cluster.GpuSpot), .. ExtraGpuPools];
     /// <summary>TLS or plain HTTP, public or internal load balancer (<see cref="GatewayExposure"/>); plain HTTP on a public one by default.</summary>

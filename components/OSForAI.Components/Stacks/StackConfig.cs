@@ -77,6 +77,9 @@ public static partial class StackConfig
     public const string ControlPlaneLogs = "controlPlaneLogs";
     public const string SecretsEncryption = "secretsEncryption";
     public const string GpuSpot = "gpuSpot";
+    public const string NetworkId = "networkId";
+    public const string NodeSubnetIds = "nodeSubnetIds";
+    public const string DatabaseSubnetId = "databaseSubnetId";
 
     /// <summary>
     /// The keys that decide which resources exist (Pulumi YAML has no conditionals), so the program reads them from the stack file when
@@ -168,6 +171,9 @@ public static partial class StackConfig
         new(ControlPlaneLogs, "boolean", false, "send the control plane's API server, audit and authenticator logs to the cloud's log service"),
         new(SecretsEncryption, "boolean", false, "encrypt Kubernetes Secrets with a key the stack creates in the cloud's key service (cannot be turned off again)"),
         new(GpuSpot, "boolean", false, "GPU nodes from spot (preemptible) capacity: cheaper, and taken back at short notice"),
+        new(NetworkId, "string", "", "an existing network to deploy into instead of one of the stack's own (AWS VPC id, Azure VNet resource id, GCP network id)"),
+        new(NodeSubnetIds, "array", Expr.List(), "with networkId: the subnets of the nodes (AWS: private subnets in two zones or more; Azure and GCP: one)"),
+        new(DatabaseSubnetId, "string", "", "Azure with networkId: the subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers for the state database"),
     ];
 
     /// <summary>The element type of each <c>array</c> key.</summary>
@@ -176,6 +182,7 @@ public static partial class StackConfig
         [ControlPlaneAllowedCidrs] = "string",
         [GpuZones] = "string",
         [AdminPrincipals] = "string",
+        [NodeSubnetIds] = "string",
     };
 
     /// <summary>Declares every key in the program's config section and returns args that refer to them.</summary>
@@ -211,6 +218,7 @@ public static partial class StackConfig
             GpuDriverVersion = keys[GpuDriverVersion],
             Cluster = ClusterOptions.Of(stack),
             ExtraGpuPools = ExtraGpuPools.Of(stack),
+            Network = new NetworkArgs(keys[NetworkId], keys[NodeSubnetIds], keys[DatabaseSubnetId]),
         };
     }
 
@@ -268,9 +276,25 @@ public static partial class StackConfig
         GatewayExposure.Validate(file, values, errors);
         foreach (var flag in SynthTimeFlags) values.Boolean(flag);
         ExtraGpuPools.Validate(file, cloud, values.String(Region), errors);
+        ValidateNetwork(values, errors, cloud);
         if (values.Boolean(PrivateControlPlane) == true && values.List(ControlPlaneAllowedCidrs) is { Count: > 0 })
             errors.Add(new(ControlPlaneAllowedCidrs, $"restricts the public API endpoint, which {PrivateControlPlane} removes: set one or the other"));
         return errors;
+    }
+
+    /// <summary>An existing network: its id and the nodes' subnets come together, in the cloud's own form.</summary>
+    private static void ValidateNetwork(Values values, List<ConfigError> errors, CloudOffering cloud)
+    {
+        var network = values.String(NetworkId) ?? "";
+        var subnets = values.List(NodeSubnetIds);
+        var database = values.String(DatabaseSubnetId) ?? "";
+        if (network.Length == 0)
+        {
+            if (subnets is { Count: > 0 }) errors.Add(new(NodeSubnetIds, $"is for an existing network: set {NetworkId} too, or leave both empty for the stack's own network"));
+            if (database.Length > 0) errors.Add(new(DatabaseSubnetId, $"is for an existing network: set {NetworkId} too, or leave it empty"));
+            return;
+        }
+        foreach (var error in cloud.CheckExistingNetwork(network, subnets ?? [], database)) errors.Add(error);
     }
 
     /// <summary>Who is given cluster-admin: identities the cloud takes, no blank or repeated one, and the CI identity not listed twice.</summary>

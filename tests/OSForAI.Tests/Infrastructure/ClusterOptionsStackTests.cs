@@ -357,3 +357,90 @@ public sealed class ExtraGpuPoolsStackTests
         Assert.Contains("gpuZones", r.Err);
     }
 }
+
+/// <summary>Issue 15, "existing VPC/VNet and subnets": networkId, nodeSubnetIds and (Azure) databaseSubnetId instead of the stack's own network.</summary>
+public sealed class ExistingNetworkStackTests
+{
+    private const string AzureVnet = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub";
+
+    private static readonly Dictionary<string, string[]> Existing = new()
+    {
+        ["aws"] = ["networkId: vpc-0123456789abcdef0", "nodeSubnetIds:", "    - subnet-0123456789abcdef1", "    - subnet-0123456789abcdef2"],
+        ["azure"] = [$"networkId: {AzureVnet}", "nodeSubnetIds:", $"    - {AzureVnet}/subnets/aks", $"databaseSubnetId: {AzureVnet}/subnets/postgres"],
+        ["gcp"] = ["networkId: projects/p/global/networks/shared", "nodeSubnetIds:", "    - projects/p/regions/us-central1/subnetworks/gke"],
+    };
+
+    private static TempProject With(string cloud, params string[] entries)
+    {
+        var project = new TempProject(Path.Combine(RepoRoot, "stacks", cloud), "osforai-" + cloud);
+        File.AppendAllLines(Path.Combine(project.Dir, "Pulumi.dev.yaml"), entries.Select(e => e.StartsWith(' ') ? e : $"  osforai-{cloud}:{e}"));
+        return project;
+    }
+
+    private static YamlMappingNode Props(YamlMappingNode root, string type, string? name = null) =>
+        Map(Resources(root, type).Single(r => name is null || r.Name == name).Node, "properties");
+
+    public static TheoryData<string> Clouds => ["aws", "azure", "gcp"];
+
+    [Theory]
+    [MemberData(nameof(Clouds))]
+    public void In_an_existing_network_the_stack_makes_none_and_puts_nodes_cluster_and_database_in_the_given_one(string cloud)
+    {
+        using var project = With(cloud, Existing[cloud]);
+        var root = Synth(cloud, "dev", project.Dir);
+        var types = Map(root, "resources").Children.Values.Cast<YamlMappingNode>().Select(r => Text(r, "type")).ToList();
+        string[] networkTypes = cloud switch
+        {
+            "aws" => ["aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway", "aws:ec2/internetGateway:InternetGateway", "aws:ec2/routeTable:RouteTable"],
+            "azure" => ["azure-native:network:VirtualNetwork", "azure-native:network:Subnet"],
+            _ => ["gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat"],
+        };
+        foreach (var type in networkTypes) Assert.DoesNotContain(type, types);
+        switch (cloud)
+        {
+            case "aws":
+                Assert.Equal("${nodeSubnetIds}", Text(Map(Props(root, "aws:eks/cluster:Cluster"), "vpcConfig"), "subnetIds"));
+                Assert.All(Resources(root, "aws:eks/nodeGroup:NodeGroup"), g => Assert.Equal("${nodeSubnetIds}", Text(Map(g.Node, "properties"), "subnetIds")));
+                Assert.Equal("${nodeSubnetIds}", Text(Props(root, "aws:rds/subnetGroup:SubnetGroup"), "subnetIds"));
+                Assert.Equal("${networkId}", Text(Props(root, "aws:ec2/securityGroup:SecurityGroup"), "vpcId"));
+                break;
+            case "azure":
+                Assert.Equal("${networkId}", Text(Props(root, "azure-native:authorization:RoleAssignment", "osforai-cluster-network-contributor"), "scope"));
+                Assert.All(Resources(root, "azure-native:containerservice:AgentPool"),
+                    p => Assert.Contains("nodeSubnetIds", Map(p.Node, "properties")["vnetSubnetID"].ToString()));
+                Assert.Equal("${databaseSubnetId}", Text(Map(Props(root, "azure-native:dbforpostgresql:Server"), "network"), "delegatedSubnetResourceId"));
+                Assert.Equal("${networkId}", Text(Map(Props(root, "azure-native:privatedns:VirtualNetworkLink"), "virtualNetwork"), "id"));
+                break;
+            default:
+                var cluster = Props(root, "gcp:container/cluster:Cluster");
+                Assert.Equal("${networkId}", Text(cluster, "network"));
+                Assert.Contains("nodeSubnetIds", cluster["subnetwork"].ToString());
+                Assert.Equal("${networkId}", Text(Props(root, "gcp:compute/globalAddress:GlobalAddress"), "network"));
+                break;
+        }
+        HasNoSchemaViolations(cloud switch
+        {
+            "aws" => AwsStackProgram.Build(stack: StackFile.Load(project.Dir, "dev")),
+            "azure" => AzureStackProgram.Build(stack: StackFile.Load(project.Dir, "dev")),
+            _ => GcpStackProgram.Build(stack: StackFile.Load(project.Dir, "dev")),
+        });
+    }
+
+    [Theory]
+    [InlineData("aws", "nodeSubnetIds:\n    - subnet-0123456789abcdef1", "nodeSubnetIds", "set networkId too")]
+    [InlineData("aws", "networkId: vpc-0123456789abcdef0\nnodeSubnetIds:\n    - subnet-0123456789abcdef1", "nodeSubnetIds", "two availability zones")]
+    [InlineData("aws", "networkId: my-vpc\nnodeSubnetIds:\n    - subnet-1\n    - subnet-0123456789abcdef2", "networkId", "not a VPC id")]
+    [InlineData("aws", "networkId: vpc-0123456789abcdef0\nnodeSubnetIds:\n    - subnet-0123456789abcdef1\n    - subnet-0123456789abcdef2\ndatabaseSubnetId: subnet-0123456789abcdef3", "databaseSubnetId", "is for Azure")]
+    [InlineData("azure", "networkId: " + AzureVnet + "\nnodeSubnetIds:\n    - " + AzureVnet + "/subnets/aks", "databaseSubnetId", "is required with networkId")]
+    [InlineData("azure", "networkId: " + AzureVnet + "\nnodeSubnetIds:\n    - /subscriptions/x/resourceGroups/y/providers/Microsoft.Network/virtualNetworks/other/subnets/aks\ndatabaseSubnetId: " + AzureVnet + "/subnets/db", "nodeSubnetIds", "is not a subnet of")]
+    [InlineData("gcp", "networkId: shared\nnodeSubnetIds:\n    - projects/p/regions/us-central1/subnetworks/gke", "networkId", "projects/<project>/global/networks/<name>")]
+    public void A_network_the_stack_cannot_use_is_refused_by_key(string cloud, string lines, string key, string expected)
+    {
+        using var project = With(cloud, lines.Split('\n'));
+        var r = Run(["synth", cloud, "--stack", "dev", "--project-dir", project.Dir]);
+        Assert.Equal(1, r.Code);
+        Assert.Equal("", r.Out);
+        Assert.Contains(key, r.Err);
+        Assert.Contains(expected, r.Err);
+    }
+}
