@@ -98,5 +98,15 @@ public static class SchemaMigrations
         new(6, """
             CREATE TABLE leases(name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL);
             """),
+        // Builds are a step of their own (docs/api.md, "Builds"): how each ended, why it failed, the Python environment it runs
+        // with, and its log. Builds stored before this migration were accepted at upload and count as succeeded.
+        new(7, """
+            ALTER TABLE builds ADD COLUMN status TEXT NOT NULL DEFAULT 'succeeded';
+            ALTER TABLE builds ADD COLUMN error TEXT;
+            ALTER TABLE builds ADD COLUMN environment TEXT;
+            ALTER TABLE builds ADD COLUMN log TEXT NOT NULL DEFAULT '';
+            ALTER TABLE builds ADD COLUMN finished_at TEXT;
+            ALTER TABLE builds ADD COLUMN duration_ms BIGINT;
+            """),
     ];
 }
