@@ -272,6 +272,8 @@ public sealed class PythonEnvironments
             : result.OutOfMemory ? $"pip ran out of memory ({_options.Build.MemoryMb} MB, OSForAI:Build:MemoryMb)"
             : errors.Count > 0 ? string.Join(" ", errors.Take(3))
             : $"pip exited with status {result.ExitCode}";
+        if (errors.Any(e => e.Contains("Permission denied", StringComparison.Ordinal)) && index.ReadOnlyPaths.Count > 0)
+            reason += " (pip runs under a sandbox uid of its own: find-links folders must be readable by other users, e.g. chmod o+rX)";
         if (errors.Any(e => e.Contains("No module named pip", StringComparison.Ordinal)))
             reason += $" (the server needs pip for {_options.Workers.PythonPath}: on Debian, apt-get install python3-pip)";
         throw new BuildFailedException($"pip {what}: {reason}");
