@@ -57,9 +57,10 @@ FROM --platform=linux/amd64 mcr.microsoft.com/dotnet/aspnet:${DOTNET_TAG} AS run
 
 # python3: the Python runner (standard library only). tini: reaps orphaned processes that
 # algorithms leave behind and forwards SIGTERM to the server, which stops gracefully.
-# bubblewrap: the worker sandbox (/usr/bin/bwrap, see Sandbox below).
+# bubblewrap: the worker sandbox (/usr/bin/bwrap, see Sandbox below). python3-pip: builds install
+# requirements.txt with the workers' interpreter (docs/builds.md).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 tini bubblewrap \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-pip tini bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root uid/gid (10001), the same in both images, so one volume works with either

@@ -24,6 +24,7 @@ public static class Cli
         new("keys list", Usage.KeysList, ClientOptions, [], KeysCommands.ListAsync),
         new("keys revoke", Usage.KeysRevoke, ClientOptions, [], KeysCommands.RevokeAsync),
         new("algo publish", Usage.AlgoPublish, [.. ClientOptions, "name", "version", "description"], ["public", "private"], AlgoCommands.PublishAsync),
+        new("algo build", Usage.AlgoBuild, [.. ClientOptions, "name", "description"], [], AlgoCommands.BuildAsync),
         new("algo list", Usage.AlgoList, ClientOptions, [], AlgoCommands.ListAsync),
         new("algo info", Usage.AlgoInfo, ClientOptions, [], AlgoCommands.InfoAsync),
         new("algo deprecate", Usage.AlgoDeprecate, ClientOptions, ["undo"], AlgoCommands.DeprecateAsync),

@@ -309,6 +309,52 @@ internal sealed class ClientContext : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends a request that asks for a streamed answer of JSON lines (<paramref name="streamMediaType"/>, e.g. a build's log as it
+    /// is written): each line of such an answer goes to <paramref name="onLine"/> as it arrives and null is returned; any other
+    /// answer (an error, or a server that does not stream) is read whole and returned. Failures map as in <see cref="SendAsync"/>.
+    /// </summary>
+    public async Task<ApiResponse?> SendStreamingAsync(HttpMethod method, string path, HttpContent? content, string streamMediaType,
+        Func<JsonElement, Task> onLine, Action? onHeaders = null, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(method, path.TrimStart('/')) { Content = content };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(streamMediaType));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json", 0.5));
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            onHeaders?.Invoke();
+            if (!string.Equals(response.Content.Headers.ContentType?.MediaType, streamMediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+                return new ApiResponse(response.StatusCode, bytes, TryParseJson(bytes));
+            }
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct), Encoding.UTF8);
+            while (await reader.ReadLineAsync(ct) is { } line)
+            {
+                if (line.Length == 0)
+                    continue;
+                if (TryParseJson(Encoding.UTF8.GetBytes(line)) is not { } json)
+                    throw new CliException($"unexpected line in the server's answer: {line}", 1);
+                await onLine(json);
+            }
+            return null;
+        }
+        catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
+                                             || (e.HttpRequestError == HttpRequestError.Unknown && e.InnerException is System.Net.Sockets.SocketException))
+        {
+            throw new CliException($"cannot reach OSForAI at {Url}: {e.Message}", 2);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            throw new CliException($"request to {Url} failed: {e.Message}", 1);
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new CliException($"request to {Url} timed out after {_http.Timeout.TotalSeconds:0} s", 1);
+        }
+    }
+
     private static JsonElement? TryParseJson(byte[] bytes)
     {
         if (bytes.Length == 0)

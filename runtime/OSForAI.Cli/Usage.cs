@@ -17,7 +17,8 @@ internal static class Usage
           keys revoke ID            Revoke an API key
 
         Algorithms:
-          algo publish DIR          Upload code and publish it as a version
+          algo publish DIR          Upload code, build it and publish it as a version
+          algo build DIR            Upload code and build it (no version): prints the build hash
           algo list                 List algorithms
           algo info OWNER/NAME      Show an algorithm and its versions
           algo deprecate NAME VER   Deprecate a version (--undo takes it back)
@@ -121,9 +122,10 @@ internal static class Usage
         """;
 
     public const string Algo = """
-        Usage: osai algo <publish|list|info|deprecate|delete|audit> [arguments] [options]
+        Usage: osai algo <publish|build|list|info|deprecate|delete|audit> [arguments] [options]
 
           algo publish DIR --name OWNER/NAME --version X.Y.Z [--public|--private] [--description TEXT]
+          algo build DIR --name OWNER/NAME
           algo list
           algo info OWNER/NAME
           algo deprecate OWNER/NAME X.Y.Z [--undo]
@@ -136,15 +138,30 @@ internal static class Usage
     public const string AlgoPublish = """
         Usage: osai algo publish DIR --name OWNER/NAME --version X.Y.Z [options] [client options]
 
-        Packs DIR (which must contain algorithm.yaml) as a tar.gz archive, uploads it as a
-        build, and publishes that build as version X.Y.Z. Creates the algorithm if needed.
-        Skipped while packing: .git, __pycache__, node_modules, *.pyc, links.
+        Packs DIR (which must contain algorithm.yaml) as a tar.gz archive, uploads it, waits
+        for the server to build it (installing requirements.txt, checking that the entrypoint
+        loads; the build log is shown as it runs), and publishes the build as version X.Y.Z.
+        A failed build prints its log, publishes nothing and exits 1. Creates the algorithm
+        if needed. Skipped while packing: .git, __pycache__, node_modules, *.pyc, links.
 
         Options:
           --name OWNER/NAME     Algorithm to publish to (required)
           --version X.Y.Z       Version number, MAJOR.MINOR.PATCH (required)
           --public              Publish the version publicly
           --private             Publish the version privately
+          --description TEXT    Description when the algorithm is created
+        """;
+
+    public const string AlgoBuild = """
+        Usage: osai algo build DIR --name OWNER/NAME [options] [client options]
+
+        Packs and uploads DIR like 'algo publish' and waits for the build (its log is shown
+        as it runs), but publishes nothing: prints the build's hash on stdout. Its owner can
+        call it as OWNER/NAME/HASH and publish it later. A failed build prints its log and
+        exits 1. Creates the algorithm if needed.
+
+        Options:
+          --name OWNER/NAME     Algorithm to build for (required)
           --description TEXT    Description when the algorithm is created
         """;
 

@@ -91,9 +91,79 @@ public sealed class OsaiOptions
 
     public ModelServingOptions Models { get; set; } = new();
 
+    /// <summary>How uploads are built: time limits, concurrency, and where pip finds packages (OSForAI:Build; docs/api.md, "Builds").</summary>
+    public BuildOptions Build { get; set; } = new();
+
     public string DatabasePath => Path.Combine(Home, "osforai.db");
     public string DataRoot => Path.Combine(Home, "data");
     public string CodeCacheRoot => Path.Combine(Home, "code");
+    /// <summary>Python environments of builds, one folder per hash of resolved requirements (Building.PythonEnvironments).</summary>
+    public string EnvironmentsRoot => Path.Combine(Home, "envs");
+}
+
+/// <summary>
+/// Builds (docs/api.md, "Builds"): an upload is checked before it can be published. A build runs while its upload request
+/// waits, its steps in the workers' sandbox.
+/// </summary>
+public sealed class BuildOptions
+{
+    /// <summary>The most one build may take, its dependency installation included.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The most the import check (loading the entrypoint in a sandboxed worker) may take.</summary>
+    public TimeSpan CheckTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Builds that run at once; more wait for a turn (their log says so).</summary>
+    public int MaxConcurrentBuilds { get; set; } = 2;
+
+    /// <summary>Memory of one pip step, in MB.</summary>
+    public int MemoryMb { get; set; } = 2048;
+
+    public PythonBuildOptions Python { get; set; } = new();
+
+    public IEnumerable<string> Errors()
+    {
+        const string at = "OSForAI:Build";
+        if (Timeout <= TimeSpan.Zero) yield return $"{at}:Timeout must be positive, not {Timeout}";
+        if (CheckTimeout <= TimeSpan.Zero) yield return $"{at}:CheckTimeout must be positive, not {CheckTimeout}";
+        if (MaxConcurrentBuilds < 1) yield return $"{at}:MaxConcurrentBuilds must be at least 1, not {MaxConcurrentBuilds}";
+        if (MemoryMb < 64) yield return $"{at}:MemoryMb must be at least 64, not {MemoryMb}";
+        foreach (var e in Python.Errors()) yield return e;
+    }
+}
+
+/// <summary>
+/// Where pip finds the packages of requirements.txt. Nothing set: the machine's pip configuration (/etc/pip.conf and the server's
+/// PIP_* environment variables). Any of these set: they replace the index settings of that configuration.
+/// </summary>
+public sealed class PythonBuildOptions
+{
+    /// <summary>The package index (pip --index-url), e.g. a company mirror.</summary>
+    public string IndexUrl { get; set; } = "";
+
+    /// <summary>More indexes searched beside it (pip --extra-index-url).</summary>
+    public List<string> ExtraIndexUrls { get; set; } = [];
+
+    /// <summary>Folders (absolute paths) or URLs of pages of wheels (pip --find-links).</summary>
+    public List<string> FindLinks { get; set; } = [];
+
+    /// <summary>No index at all: only <see cref="FindLinks"/> (pip --no-index), e.g. an offline wheelhouse.</summary>
+    public bool NoIndex { get; set; }
+
+    /// <summary>Whether any index setting is given here (else the machine's pip configuration applies).</summary>
+    public bool IsConfigured => IndexUrl.Length > 0 || ExtraIndexUrls.Count > 0 || FindLinks.Count > 0 || NoIndex;
+
+    public IEnumerable<string> Errors()
+    {
+        const string at = "OSForAI:Build:Python";
+        static bool IsHttp(string u) => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
+        if (IndexUrl.Length > 0 && !IsHttp(IndexUrl)) yield return $"{at}:IndexUrl must be an http(s) URL, not '{IndexUrl}'";
+        if (IndexUrl.Length > 0 && NoIndex) yield return $"set {at}:IndexUrl or {at}:NoIndex, not both";
+        foreach (var u in ExtraIndexUrls.Where(u => !IsHttp(u))) yield return $"{at}:ExtraIndexUrls must hold http(s) URLs, not '{u}'";
+        foreach (var f in FindLinks.Where(f => !IsHttp(f) && !Path.IsPathRooted(f)))
+            yield return $"{at}:FindLinks must hold absolute folder paths or http(s) URLs, not '{f}'";
+        if (NoIndex && FindLinks.Count == 0) yield return $"{at}:NoIndex needs {at}:FindLinks (somewhere to find packages)";
+    }
 }
 
 /// <summary>
@@ -347,6 +417,7 @@ public sealed class OsaiOptionsValidation : Microsoft.Extensions.Options.IValida
         if (a.AssumedStartTime < TimeSpan.Zero) errors.Add($"OSForAI:Workers:Autoscaling:AssumedStartTime must not be negative, not {a.AssumedStartTime}");
         if (w.Host == WorkerHostKind.Kubernetes) errors.AddRange(w.Kubernetes.Errors(["python3"]));
         errors.AddRange(o.Models.Errors(w));
+        errors.AddRange(o.Build.Errors());
         foreach (var path in w.SandboxReadOnlyPaths)
             if (!Path.IsPathRooted(path)) errors.Add($"OSForAI:Workers:SandboxReadOnlyPaths must hold absolute paths, not '{path}'");
         return errors;

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
 using OSForAI.Runtime;
 using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Building;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Data;
 using OSForAI.Runtime.Workers.Kubernetes;
@@ -85,6 +86,13 @@ public static partial class OsaiServer
             ? ActivatorUtilities.CreateInstance<KubernetesWorkerHost>(sp, ActivatorUtilities.CreateInstance<PodChannels>(sp))
             : sp.GetRequiredService<ProcessWorkerHost>());
         s.AddSingleton<ResourceProfiles>();
+        // Builds: pip runs in the process host's sandbox (beside the gateway, whatever host runs workers); environments are stored
+        // beside the builds in data:// so that other replicas and worker pods get them.
+        s.AddSingleton<IBuildSandbox>(sp => sp.GetRequiredService<ProcessWorkerHost>());
+        s.AddSingleton(sp => new PythonEnvironments(sp.GetRequiredService<IBuildSandbox>(),
+            sp.GetRequiredService<ConnectorRegistry>().Resolve(StorageUri.Parse($"data://{DataPath.PlatformOwner}/")),
+            sp.GetRequiredService<IOptions<OsaiOptions>>().Value, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<PythonEnvironments>>()));
+        s.AddSingleton<BuildService>();
         s.AddSingleton<WorkerPool>();
         s.AddSingleton<CallTokens>();
         s.AddSingleton<CallDelegation>();

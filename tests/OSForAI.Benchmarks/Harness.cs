@@ -64,7 +64,10 @@ internal sealed class BenchServer : IAsyncDisposable
         content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
         var build = await Admin.PostAsync($"/v1/algorithms/{owner}/{name}/builds", content);
         await EnsureOk(build, "upload build");
-        var hash = (await build.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("build").GetString();
+        var built = await build.Content.ReadFromJsonAsync<JsonElement>();
+        if (built.TryGetProperty("status", out var status) && status.GetString() != "succeeded")
+            throw new InvalidOperationException($"the build of {owner}/{name} failed: {built}");
+        var hash = built.GetProperty("build").GetString();
         var pub = await Admin.PostAsJsonAsync($"/v1/algorithms/{owner}/{name}/versions", new { build = hash, version, visibility = "public" });
         await EnsureOk(pub, "publish version");
     }

@@ -21,6 +21,7 @@ internal static class Program
         if (args.Length > 0 && args[0] == "models") return await ModelBenchmark.RunAsync(args[1..]);
         if (args.Length > 0 && args[0] == "data") return await DataBenchmark.RunAsync(args[1..]);
         if (args.Length > 0 && args[0] == "pods") return await PodBenchmark.RunAsync(args[1..]);
+        if (args.Length > 0 && args[0] == "builds") return await BuildBenchmark.RunAsync(args[1..]);
         BenchOptions o;
         try { o = BenchOptions.Parse(args); }
         catch (ArgumentException e)

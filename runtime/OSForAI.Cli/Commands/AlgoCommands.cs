@@ -4,9 +4,10 @@ using System.Text.Json;
 
 namespace OSForAI.Cli.Commands;
 
-/// <summary><c>osai algo publish|list|info|deprecate|delete|audit</c>.</summary>
+/// <summary><c>osai algo publish|build|list|info|deprecate|delete|audit</c>.</summary>
 internal static class AlgoCommands
 {
+    /// <summary><c>osai algo publish DIR</c>: upload, build (its log shown as it runs), and publish the build as a version.</summary>
     public static async Task<int> PublishAsync(Arguments args, CliHost host)
     {
         args.ExpectPositionals(1, 1, "DIR, the folder with the algorithm's code");
@@ -17,74 +18,147 @@ internal static class AlgoCommands
         if (args.Has("public") && args.Has("private"))
             throw new UsageException("--public and --private cannot be used together");
         string? visibility = args.Has("public") ? "public" : args.Has("private") ? "private" : null;
-        var description = args.Get("description");
 
+        CodeFolder(args);
+        using var client = ClientContext.Create(args, host, Timeout.InfiniteTimeSpan);
+        // A version number that is taken (or was deleted) is refused before anything is packed or uploaded.
+        await RequireUnpublishedAsync(client, AlgorithmPath(owner, name), owner, name, version);
+        var buildHash = await UploadAndBuildAsync(args, host, client, owner, name);
+
+        // Publish the build as the version.
+        var versionBody = new Dictionary<string, object?> { ["build"] = buildHash, ["version"] = version };
+        if (visibility is not null)
+            versionBody["visibility"] = visibility;
+        (await client.SendJsonAsync(HttpMethod.Post, $"{AlgorithmPath(owner, name)}/versions", versionBody)).EnsureSuccess();
+
+        await host.Out.WriteLineAsync($"Published {owner}/{name} {version} (build {Short(buildHash)})");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>osai algo build DIR</c>: upload and build, stopping before a version is published; prints the build's hash (its owner
+    /// can call it as OWNER/NAME/HASH, and publish it later). A failed build prints its log and exits 1.
+    /// </summary>
+    public static async Task<int> BuildAsync(Arguments args, CliHost host)
+    {
+        args.ExpectPositionals(1, 1, "DIR, the folder with the algorithm's code");
+        var (owner, name) = ParseName(args.Require("name", "OWNER/NAME of the algorithm"));
+        using var client = ClientContext.Create(args, host, Timeout.InfiniteTimeSpan);
+        var buildHash = await UploadAndBuildAsync(args, host, client, owner, name);
+        await host.Error.WriteLineAsync($"Call it as {owner}/{name}/{Short(buildHash)}, or publish it: " +
+            $"curl -X POST .../v1/algorithms/{owner}/{name}/versions -d '{{\"build\": \"{buildHash}\", \"version\": \"X.Y.Z\"}}'");
+        await host.Out.WriteLineAsync(buildHash);
+        return 0;
+    }
+
+    private static string AlgorithmPath(string owner, string name) => $"v1/algorithms/{Uri.EscapeDataString(owner)}/{Uri.EscapeDataString(name)}";
+
+    /// <summary>The folder DIR names, checked before anything talks to the server: a usage error (exit 2) when it cannot be the code.</summary>
+    private static string CodeFolder(Arguments args)
+    {
         var directory = Path.GetFullPath(args.Positionals[0]);
         if (!Directory.Exists(directory))
             throw new CliException($"{args.Positionals[0]} is not a folder", 2);
         if (!File.Exists(Path.Combine(directory, CodePackager.ManifestFile)))
             throw new CliException($"{args.Positionals[0]} has no {CodePackager.ManifestFile}: add one (e.g. 'runtime: python3' and 'entrypoint: main:apply')", 2);
+        return directory;
+    }
 
-        using var client = ClientContext.Create(args, host, Timeout.InfiniteTimeSpan);
-        var ownerPath = $"v1/algorithms/{Uri.EscapeDataString(owner)}/{Uri.EscapeDataString(name)}";
-        await RequireUnpublishedAsync(client, ownerPath, owner, name, version);
+    /// <summary>The media type of a build's log streamed as it is written (one JSON object a line).</summary>
+    private const string BuildStream = "application/x-ndjson";
+
+    /// <summary>
+    /// Creates the algorithm if needed, packs and uploads DIR as a build with upload progress, shows the build's log on stderr
+    /// as the server writes it, and returns the hash of the succeeded build. A failed build throws with its error (exit 1)
+    /// after its log has been shown.
+    /// </summary>
+    private static async Task<string> UploadAndBuildAsync(Arguments args, CliHost host, ClientContext client, string owner, string name)
+    {
+        var directory = CodeFolder(args);
+        var ownerPath = AlgorithmPath(owner, name);
 
         // 1. Create the algorithm (409: it already exists, which is fine).
         var createBody = new Dictionary<string, object?> { ["owner"] = owner, ["name"] = name };
-        if (description is not null)
+        if (args.Get("description") is { } description)
             createBody["description"] = description;
         var created = await client.SendJsonAsync(HttpMethod.Post, "v1/algorithms", createBody);
         if (!created.IsSuccess && created.Status != HttpStatusCode.Conflict)
             throw created.ToError();
 
-        // 2. Pack and upload the code as a build.
-        string buildHash;
-        await using (var archive = CreateTempFile())
+        // 2. Pack and upload the code; the server builds it while the request waits, streaming the build's log.
+        await using var archive = CreateTempFile();
+        PackResult packed;
+        try
         {
-            PackResult packed;
-            try
-            {
-                packed = CodePackager.Pack(directory, archive);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new CliException($"cannot pack {args.Positionals[0]}: {e.Message}", 2);
-            }
-            archive.Position = 0;
-
-            var progress = new UploadProgress(host.Error, host.ErrorIsTerminal, "Uploading");
-            using var content = new ProgressContent(archive, progress.Report);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
-            ApiResponse uploaded;
-            try
-            {
-                uploaded = await client.SendAsync(HttpMethod.Post, $"{ownerPath}/builds", content);
-            }
-            catch
-            {
-                progress.Abort();
-                throw;
-            }
-            if (!uploaded.IsSuccess)
-            {
-                progress.Abort();
-                throw uploaded.ToError();
-            }
-            var build = uploaded.EnsureSuccess();
-            buildHash = build.Str("build") ?? throw new CliException("the server's answer has no build hash");
-            progress.Complete(
-                $"Uploaded {UploadProgress.FormatBytes(archive.Length)} ({packed.Files} files) as build {Short(buildHash)}"
-                + (build.Str("runtime") is { } runtime ? $" [{runtime} {build.Str("entrypoint")}]" : ""));
+            packed = CodePackager.Pack(directory, archive);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot pack {args.Positionals[0]}: {e.Message}", 2);
+        }
+        archive.Position = 0;
 
-        // 3. Publish the build as the version.
-        var versionBody = new Dictionary<string, object?> { ["build"] = buildHash, ["version"] = version };
-        if (visibility is not null)
-            versionBody["visibility"] = visibility;
-        (await client.SendJsonAsync(HttpMethod.Post, $"{ownerPath}/versions", versionBody)).EnsureSuccess();
-
-        await host.Out.WriteLineAsync($"Published {owner}/{name} {version} (build {Short(buildHash)})");
-        return 0;
+        var progress = new UploadProgress(host.Error, host.ErrorIsTerminal, "Uploading");
+        using var content = new ProgressContent(archive, progress.Report);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
+        var uploaded = false;
+        void Uploaded()
+        {
+            if (uploaded)
+                return;
+            uploaded = true;
+            progress.Complete($"Uploaded {UploadProgress.FormatBytes(archive.Length)} ({packed.Files} files); building ...");
+        }
+        JsonElement? build = null;
+        string? streamError = null;
+        ApiResponse? whole;
+        try
+        {
+            whole = await client.SendStreamingAsync(HttpMethod.Post, $"{ownerPath}/builds", content, BuildStream, async line =>
+            {
+                Uploaded();   // the server streams once it has the whole upload
+                if (line.Str("log") is { } text)
+                    await host.Error.WriteLineAsync("  " + text);
+                else if (line.Prop("build") is { ValueKind: JsonValueKind.Object } b)
+                    build = b;
+                else if (line.Prop("error") is { ValueKind: JsonValueKind.Object } e)
+                    streamError = e.Str("message") ?? "the build could not run";
+            });
+        }
+        catch
+        {
+            progress.Abort();
+            throw;
+        }
+        if (whole is not null)
+        {
+            // A refusal of the upload (or a server that does not stream): read whole.
+            if (!whole.IsSuccess)
+            {
+                progress.Abort();
+                throw whole.ToError();
+            }
+            Uploaded();
+            build = whole.EnsureSuccess();
+            if (build.Value.Str("log") is { Length: > 0 } log && build.Value.Str("status") == "failed")
+                foreach (var l in log.TrimEnd('\n').Split('\n'))
+                    await host.Error.WriteLineAsync("  " + l);
+        }
+        else
+            Uploaded();
+        if (streamError is not null)
+            throw new CliException(streamError, 1);
+        if (build is not { } done)
+            throw new CliException("the server's answer ended before the build did");
+        var hash = done.Str("build") ?? throw new CliException("the server's answer has no build hash");
+        // A server from before builds had a status took every upload that it stored.
+        if (done.Str("status") is { } status && status != "succeeded")
+            throw new CliException($"the build of {owner}/{name} failed: {done.Str("error") ?? status} " +
+                $"(the log is above; GET /{ownerPath}/builds/{Short(hash)}/log has it too)", 1);
+        await host.Error.WriteLineAsync($"Built {owner}/{name} build {Short(hash)}"
+            + (done.Str("runtime") is { } runtime ? $" [{runtime} {done.Str("entrypoint")}]" : "")
+            + (done.Str("environment") is { } env ? $" with environment {Short(env)}" : ""));
+        return hash;
     }
 
     public static async Task<int> ListAsync(Arguments args, CliHost host)
@@ -236,8 +310,6 @@ internal static class AlgoCommands
             ]));
         return 0;
     }
-
-    private static string AlgorithmPath(string owner, string name) => $"v1/algorithms/{Uri.EscapeDataString(owner)}/{Uri.EscapeDataString(name)}";
 
     /// <summary>Splits "OWNER/NAME"; a usage error for anything else.</summary>
     internal static (string Owner, string Name) ParseName(string text)

@@ -1,7 +1,6 @@
 using System.Text.Json.Serialization;
 using YamlDotNet.Core;
-using YamlDotNet.Serialization;
-using YamlDotNet.Serialization.NamingConventions;
+using YamlDotNet.RepresentationModel;
 
 namespace OSForAI.Runtime.Catalog;
 
@@ -28,6 +27,9 @@ public sealed record AlgorithmManifest
     /// <summary>The labels file named by the manifest (onnx), relative to the code root.</summary>
     public string? LabelsFile { get; init; }
 
+    /// <summary>Whether a python3 algorithm also sees the host's own site-packages (Debian's python3-numpy and the like).</summary>
+    public bool SystemPackages { get; init; }
+
     private sealed class Dto
     {
         public string? Runtime { get; set; }
@@ -41,6 +43,7 @@ public sealed record AlgorithmManifest
         public List<string>? Tags { get; set; }
         public string? SampleInput { get; set; }
         public string? SampleOutput { get; set; }
+        public bool? SystemPackages { get; set; }
         // onnx
         public string? Model { get; set; }
         public string? Labels { get; set; }
@@ -60,23 +63,16 @@ public sealed record AlgorithmManifest
         public int? GpuMemoryMb { get; set; }
     }
 
-    private static readonly IDeserializer Yaml = new DeserializerBuilder()
-        .WithNamingConvention(UnderscoredNamingConvention.Instance)
-        .IgnoreUnmatchedProperties()
-        .Build();
-
     /// <summary>Parses and validates a manifest; throws <see cref="CatalogException"/> with a clear message.</summary>
     public static AlgorithmManifest Parse(string yaml)
     {
-        Dto? dto;
-        try { dto = Yaml.Deserialize<Dto>(yaml); }
-        catch (YamlException e) { throw new CatalogException(CatalogError.Invalid, $"{FileName} is not valid YAML: {e.Message}"); }
-        dto ??= new Dto();
+        var (dto, given) = ManifestReader.Read(yaml);
 
         var runtime = string.IsNullOrWhiteSpace(dto.Runtime) ? null : dto.Runtime.Trim();
         if (runtime is null) throw new CatalogException(CatalogError.Invalid, $"{FileName} must name a runtime (e.g. 'runtime: python3')");
         if (!KnownRuntimes.Contains(runtime))
             throw new CatalogException(CatalogError.Invalid, $"{FileName}: unknown runtime '{runtime}' (known: {string.Join(", ", KnownRuntimes)})");
+        ManifestReader.RequireKeysFit(given, runtime);
         string entry;
         ModelSpec? model = null;
         if (runtime == "onnx")
@@ -92,9 +88,9 @@ public sealed record AlgorithmManifest
         }
         // A model worker serves many calls at once (it batches or runs them in parallel itself).
         var concurrency = dto.Concurrency ?? (runtime == "onnx" ? 64 : 1);
-        if (concurrency is < 1 or > 1024) throw new CatalogException(CatalogError.Invalid, $"{FileName}: concurrency must be between 1 and 1024");
+        if (concurrency is < 1 or > 1024) throw new CatalogException(CatalogError.Invalid, $"{FileName}: concurrency must be between 1 and 1024, not {concurrency}");
         var timeout = dto.Timeout ?? 300;
-        if (timeout is < 1 or > 3000) throw new CatalogException(CatalogError.Invalid, $"{FileName}: timeout must be between 1 and 3000 seconds");
+        if (timeout is < 1 or > 3000) throw new CatalogException(CatalogError.Invalid, $"{FileName}: timeout must be between 1 and 3000 seconds, not {timeout}");
         var res = new ResourceRequest(dto.Resources?.Cpu ?? 1, dto.Resources?.MemoryMb ?? 512, dto.Resources?.GpuMemoryMb ?? 0);
         if (!double.IsFinite(res.Cpu) || res.Cpu <= 0 || res.Cpu > MaxCpu)
             throw new CatalogException(CatalogError.Invalid, $"{FileName}: resources.cpu must be a number above 0 and at most {MaxCpu}, not {Show(res.Cpu)}");
@@ -102,6 +98,9 @@ public sealed record AlgorithmManifest
             throw new CatalogException(CatalogError.Invalid, $"{FileName}: resources.memory_mb must be between 1 and {MaxMemoryMb}, not {res.MemoryMb}");
         if (res.GpuMemoryMb is < 0 or > MaxGpuMemoryMb)
             throw new CatalogException(CatalogError.Invalid, $"{FileName}: resources.gpu_memory_mb must be between 0 and {MaxGpuMemoryMb}, not {res.GpuMemoryMb}");
+        Visibility visibility;
+        try { visibility = ParseVisibility(dto.Visibility ?? "public"); }
+        catch (CatalogException e) { throw new CatalogException(CatalogError.Invalid, $"{FileName}: {e.Message}"); }
         return new AlgorithmManifest
         {
             Runtime = runtime,
@@ -111,13 +110,218 @@ public sealed record AlgorithmManifest
             TimeoutSeconds = timeout,
             Resources = res,
             Network = dto.Network ?? false,
-            Visibility = ParseVisibility(dto.Visibility ?? "public"),
+            Visibility = visibility,
             Tags = dto.Tags ?? [],
             SampleInput = dto.SampleInput,
             SampleOutput = dto.SampleOutput,
             Model = model,
             LabelsFile = dto.Labels is null ? null : RelativeFile(dto.Labels, "labels"),
+            SystemPackages = dto.SystemPackages ?? false,
         };
+    }
+
+    /// <summary>
+    /// Reads algorithm.yaml strictly: every key must be one the manifest knows (an unknown one is an error that suggests the
+    /// nearest known key, or says where the key belongs), no key twice, and every value of its key's type, the key named in
+    /// the error. The YAML is walked as nodes rather than bound by a serializer, so each error can say which key and line.
+    /// </summary>
+    private static class ManifestReader
+    {
+        private enum Kind { Text, Integer, Number, Boolean, TextList, Mapping }
+
+        private sealed record Key(string Name, Kind Kind, string? Runtime = null);
+
+        private static readonly Key[] TopKeys =
+        [
+            new("runtime", Kind.Text), new("entrypoint", Kind.Text), new("description", Kind.Text), new("concurrency", Kind.Integer),
+            new("timeout", Kind.Integer), new("resources", Kind.Mapping), new("network", Kind.Boolean), new("visibility", Kind.Text),
+            new("tags", Kind.TextList), new("sample_input", Kind.Text), new("sample_output", Kind.Text),
+            new("system_packages", Kind.Boolean, "python3"),
+            new("model", Kind.Text, "onnx"), new("labels", Kind.Text, "onnx"), new("batch_dimension", Kind.Text, "onnx"),
+            new("max_batch_size", Kind.Integer, "onnx"), new("max_queue_delay_ms", Kind.Number, "onnx"),
+            new("model_instances", Kind.Integer, "onnx"), new("device", Kind.Text, "onnx"), new("intra_op_threads", Kind.Integer, "onnx"),
+            new("graph_optimization", Kind.Text, "onnx"),
+        ];
+
+        private static readonly Key[] ResourceKeys = [new("cpu", Kind.Number), new("memory_mb", Kind.Integer), new("gpu_memory_mb", Kind.Integer)];
+
+        /// <summary>The manifest's values, and the top-level keys it gave (for <see cref="RequireKeysFit"/>).</summary>
+        public static (Dto Values, HashSet<string> Given) Read(string yaml)
+        {
+            var stream = new YamlStream();
+            try { stream.Load(new StringReader(yaml)); }
+            catch (YamlException e) { throw new CatalogException(CatalogError.Invalid, $"{FileName} is not valid YAML: {e.Message}"); }
+            var dto = new Dto();
+            var given = new HashSet<string>(StringComparer.Ordinal);
+            if (stream.Documents.Count == 0 || IsNull(stream.Documents[0].RootNode)) return (dto, given);
+            if (stream.Documents.Count > 1) throw Invalid($"{FileName} must hold one YAML document, not {stream.Documents.Count}");
+            if (stream.Documents[0].RootNode is not YamlMappingNode root)
+                throw Invalid($"{FileName} must be a mapping of keys to values (e.g. 'runtime: python3'), not {Describe(stream.Documents[0].RootNode)}");
+            var errors = new List<string>();
+            foreach (var (name, value) in Entries(root, TopKeys, ResourceKeys, "", errors))
+            {
+                given.Add(name);
+                switch (name)
+                {
+                    case "runtime": dto.Runtime = Text(name, value); break;
+                    case "entrypoint": dto.Entrypoint = Text(name, value); break;
+                    case "description": dto.Description = Text(name, value); break;
+                    case "concurrency": dto.Concurrency = Integer(name, value); break;
+                    case "timeout": dto.Timeout = Integer(name, value); break;
+                    case "network": dto.Network = Boolean(name, value); break;
+                    case "visibility": dto.Visibility = Text(name, value); break;
+                    case "tags": dto.Tags = TextList(name, value); break;
+                    case "sample_input": dto.SampleInput = Text(name, value); break;
+                    case "sample_output": dto.SampleOutput = Text(name, value); break;
+                    case "system_packages": dto.SystemPackages = Boolean(name, value); break;
+                    case "model": dto.Model = Text(name, value); break;
+                    case "labels": dto.Labels = Text(name, value); break;
+                    case "batch_dimension": dto.BatchDimension = Text(name, value); break;
+                    case "max_batch_size": dto.MaxBatchSize = Integer(name, value); break;
+                    case "max_queue_delay_ms": dto.MaxQueueDelayMs = Number(name, value); break;
+                    case "model_instances": dto.ModelInstances = Integer(name, value); break;
+                    case "device": dto.Device = Text(name, value); break;
+                    case "intra_op_threads": dto.IntraOpThreads = Integer(name, value); break;
+                    case "graph_optimization": dto.GraphOptimization = Text(name, value); break;
+                    case "resources":
+                        if (IsNull(value)) break;
+                        if (value is not YamlMappingNode map)
+                            throw Invalid($"{FileName}: resources must be a mapping (e.g. 'resources:' then '  memory_mb: 512' on the next line), not {Describe(value)}");
+                        var r = new ResourcesDto();
+                        foreach (var (sub, v) in Entries(map, ResourceKeys, TopKeys, "resources.", errors))
+                        {
+                            var full = "resources." + sub;
+                            switch (sub)
+                            {
+                                case "cpu": r.Cpu = Number(full, v); break;
+                                case "memory_mb": r.MemoryMb = Integer(full, v); break;
+                                case "gpu_memory_mb": r.GpuMemoryMb = Integer(full, v); break;
+                            }
+                        }
+                        dto.Resources = r;
+                        break;
+                }
+            }
+            if (errors.Count > 0) throw Invalid(string.Join("; ", errors));
+            return (dto, given);
+        }
+
+        /// <summary>Refuses keys of another runtime (max_batch_size on a python3 algorithm), which it would never use.</summary>
+        public static void RequireKeysFit(HashSet<string> given, string runtime)
+        {
+            var wrong = TopKeys.Where(k => k.Runtime is { } r && r != runtime && given.Contains(k.Name)).ToList();
+            if (wrong.Count > 0)
+                throw Invalid(string.Join("; ", wrong.Select(k => $"{FileName}: `{k.Name}` applies to runtime {k.Runtime} only, and this algorithm's runtime is {runtime}")));
+        }
+
+        /// <summary>The known entries of <paramref name="map"/>; unknown and repeated keys go to <paramref name="errors"/>.</summary>
+        private static IEnumerable<(string Name, YamlNode Value)> Entries(
+            YamlMappingNode map, Key[] known, Key[] otherLevel, string prefix, List<string> errors)
+        {
+            // (A key given twice is refused by the YAML parser already: "Duplicate key".)
+            foreach (var (k, v) in map.Children)
+            {
+                if (k is not YamlScalarNode { Value: { } name })
+                {
+                    errors.Add($"{FileName}: keys must be plain words, not {Describe(k)} (line {k.Start.Line})");
+                    continue;
+                }
+                if (!known.Any(x => x.Name == name))
+                {
+                    errors.Add(Unknown(name, prefix, known, otherLevel, k.Start.Line));
+                    continue;
+                }
+                yield return (name, v);
+            }
+        }
+
+        private static string Unknown(string name, string prefix, Key[] known, Key[] otherLevel, long line)
+        {
+            var where = $"{FileName}: unknown key `{prefix}{name}` (line {line})";
+            var normalized = name.Trim().Replace('-', '_').ToLowerInvariant();
+            if (known.FirstOrDefault(k => k.Name == normalized) is { } exact) return $"{where}: did you mean `{prefix}{exact.Name}`?";
+            if (otherLevel.Any(k => k.Name == normalized))
+                return prefix.Length == 0
+                    ? $"{where}: `{normalized}` belongs under `resources:`"
+                    : $"{where}: `{normalized}` is a top-level key, not one under `resources:`";
+            var best = known.Select(k => (k.Name, Distance: EditDistance(normalized, k.Name))).OrderBy(x => x.Distance).First();
+            if (best.Distance <= Math.Max(1, Math.Min(3, best.Name.Length / 3))) return $"{where}: did you mean `{prefix}{best.Name}`?";
+            return $"{where}; the keys here are {string.Join(", ", known.Select(k => k.Name))}";
+        }
+
+        /// <summary>Levenshtein distance, with a swap of two neighbouring letters counted as one edit (optimal string alignment).</summary>
+        internal static int EditDistance(string a, string b)
+        {
+            var d = new int[a.Length + 1, b.Length + 1];
+            for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
+            for (var j = 0; j <= b.Length; j++) d[0, j] = j;
+            for (var i = 1; i <= a.Length; i++)
+                for (var j = 1; j <= b.Length; j++)
+                {
+                    var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                    d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                    if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
+            return d[a.Length, b.Length];
+        }
+
+        private static bool IsNull(YamlNode node) =>
+            node is YamlScalarNode s && s.Style == ScalarStyle.Plain
+            && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+
+        private static string Describe(YamlNode node) => node switch
+        {
+            YamlMappingNode => "a mapping",
+            YamlSequenceNode => "a list",
+            YamlScalarNode s => $"'{s.Value}'",
+            _ => "that",
+        };
+
+        private static string? Text(string key, YamlNode node)
+        {
+            if (IsNull(node)) return null;
+            if (node is YamlScalarNode s) return s.Value;
+            throw Invalid($"{FileName}: `{key}` must be text, not {Describe(node)} (line {node.Start.Line}){(key.StartsWith("sample_", StringComparison.Ordinal) ? "; quote JSON samples: sample_input: '{\"x\": 1}'" : "")}");
+        }
+
+        private static int? Integer(string key, YamlNode node)
+        {
+            var text = Text(key, node);
+            if (text is null) return null;
+            if (int.TryParse(text.Trim(), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n)) return n;
+            throw Invalid($"{FileName}: `{key}` must be a whole number, not '{text}' (line {node.Start.Line})");
+        }
+
+        private static double? Number(string key, YamlNode node)
+        {
+            var text = Text(key, node);
+            if (text is null) return null;
+            if (double.TryParse(text.Trim(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n) && double.IsFinite(n)) return n;
+            throw Invalid($"{FileName}: `{key}` must be a number, not '{text}' (line {node.Start.Line})");
+        }
+
+        private static bool? Boolean(string key, YamlNode node)
+        {
+            var text = Text(key, node);
+            if (text is null) return null;
+            return text.Trim().ToLowerInvariant() switch
+            {
+                "true" or "yes" or "on" => true,
+                "false" or "no" or "off" => false,
+                _ => throw Invalid($"{FileName}: `{key}` must be true or false, not '{text}' (line {node.Start.Line})"),
+            };
+        }
+
+        private static List<string>? TextList(string key, YamlNode node)
+        {
+            if (IsNull(node)) return null;
+            if (node is not YamlSequenceNode seq)
+                throw Invalid($"{FileName}: `{key}` must be a list (e.g. [vision, demo]), not {Describe(node)} (line {node.Start.Line})");
+            return seq.Children.Select(c => c is YamlScalarNode { Value: { } v } ? v
+                : throw Invalid($"{FileName}: every item of `{key}` must be text, not {Describe(c)} (line {c.Start.Line})")).ToList();
+        }
+
+        private static CatalogException Invalid(string message) => new(CatalogError.Invalid, message);
     }
 
     private static ModelSpec ParseModelSettings(Dto dto)

@@ -73,15 +73,42 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
     private static AlgorithmRecord ReadAlgorithm(IRow r) =>
         new(r.GetString(0), r.GetString(1), r.GetString(2), DateTimeOffset.Parse(r.GetString(3)));
 
-    public void AddBuild(BuildRecord build)
+    /// <summary>Stores an upload as a succeeded build with an empty log (a build that needed no checks, or a test's).</summary>
+    public void AddBuild(BuildRecord build) => SaveBuild(build, "");
+
+    /// <summary>The most of a build log that is kept: its start and its end, where the failure usually is.</summary>
+    public const int MaxLogChars = 1024 * 1024;
+
+    /// <summary>
+    /// Records a finished build and its log. The same code uploaded again after a failed build replaces the failure (it may
+    /// have been the package index's fault); a succeeded build is never changed, since versions may be running it.
+    /// Returns the build as stored: the earlier success when there was one.
+    /// </summary>
+    public BuildRecord SaveBuild(BuildRecord build, string log)
     {
-        db.Execute("""
-            INSERT INTO builds(owner, name, hash, code_uri, size, manifest, created_at)
-            VALUES ($o, $n, $h, $u, $s, $m, $t) ON CONFLICT DO NOTHING
+        if (log.Length > MaxLogChars)
+            log = log[..(MaxLogChars / 4)] + $"\n… ({log.Length - MaxLogChars} characters of the log left out) …\n" + log[^(MaxLogChars * 3 / 4)..];
+        db.Execute($"""
+            INSERT INTO builds(owner, name, hash, code_uri, size, manifest, created_at, status, error, environment, log, finished_at, duration_ms)
+            VALUES ($o, $n, $h, $u, $s, $m, $t, $st, $e, $env, $log, $f, $d)
+            ON CONFLICT(owner, name, hash) DO UPDATE SET code_uri=excluded.code_uri, size=excluded.size, manifest=excluded.manifest,
+              created_at=excluded.created_at, status=excluded.status, error=excluded.error, environment=excluded.environment,
+              log=excluded.log, finished_at=excluded.finished_at, duration_ms=excluded.duration_ms
+            WHERE builds.status <> '{StatusText(BuildStatus.Succeeded)}'
             """,
             ("$o", build.Owner), ("$n", build.Name), ("$h", build.Hash), ("$u", build.CodeUri), ("$s", build.Size),
-            ("$m", JsonSerializer.Serialize(build.Manifest, Json)), ("$t", Database.Timestamp(build.CreatedAt)));
+            ("$m", JsonSerializer.Serialize(build.Manifest, Json)), ("$t", Database.Timestamp(build.CreatedAt)),
+            ("$st", StatusText(build.Status)), ("$e", build.Error), ("$env", build.Environment), ("$log", log),
+            ("$f", build.FinishedAt is { } f ? Database.Timestamp(f) : null), ("$d", build.DurationMs));
+        return FindBuild(build.Owner, build.Name, build.Hash)!;
     }
+
+    /// <summary>A build's log, or null when there is no such build.</summary>
+    public string? BuildLog(string owner, string name, string hash) =>
+        db.Query("SELECT log FROM builds WHERE owner=$o AND name=$n AND hash=$h", r => r.GetString(0),
+            ("$o", owner), ("$n", name), ("$h", hash)).FirstOrDefault();
+
+    private static string StatusText(BuildStatus s) => s == BuildStatus.Succeeded ? "succeeded" : "failed";
 
     /// <summary>Length of a build hash (SHA-256 in lowercase hex).</summary>
     public const int BuildHashLength = 64;
@@ -95,19 +122,35 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
         if (hashOrPrefix.Length is < 12 or > BuildHashLength || !hashOrPrefix.All(Uri.IsHexDigit))
             throw new CatalogException(CatalogError.Invalid, $"'{hashOrPrefix}' is not a build hash: use 12 to {BuildHashLength} hexadecimal characters");
         // A plain prefix comparison, not LIKE: the text is data, never a pattern.
-        var rows = db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at FROM builds WHERE owner=$o AND name=$n AND substr(hash, 1, length($h)) = $h LIMIT 2",
+        var rows = db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at, status, error, environment, finished_at, duration_ms FROM builds WHERE owner=$o AND name=$n AND substr(hash, 1, length($h)) = $h LIMIT 2",
             ReadBuild, ("$o", owner), ("$n", name), ("$h", hashOrPrefix.ToLowerInvariant()));
         if (rows.Count > 1) throw new CatalogException(CatalogError.Invalid, $"build hash prefix '{hashOrPrefix}' is ambiguous");
         return rows.FirstOrDefault();
     }
 
     public IReadOnlyList<BuildRecord> ListBuilds(string owner, string name) =>
-        db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at FROM builds WHERE owner=$o AND name=$n ORDER BY created_at DESC",
+        db.Query("SELECT owner, name, hash, code_uri, size, manifest, created_at, status, error, environment, finished_at, duration_ms FROM builds WHERE owner=$o AND name=$n ORDER BY created_at DESC",
             ReadBuild, ("$o", owner), ("$n", name));
 
     private static BuildRecord ReadBuild(IRow r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
-        JsonSerializer.Deserialize<AlgorithmManifest>(r.GetString(5), Json)!, DateTimeOffset.Parse(r.GetString(6)));
+        JsonSerializer.Deserialize<AlgorithmManifest>(r.GetString(5), Json)!, DateTimeOffset.Parse(r.GetString(6)))
+    {
+        Status = r.GetString(7) == StatusText(BuildStatus.Succeeded) ? BuildStatus.Succeeded : BuildStatus.Failed,
+        Error = r.IsNull(8) ? null : r.GetString(8),
+        Environment = r.IsNull(9) ? null : r.GetString(9),
+        FinishedAt = r.IsNull(10) ? null : DateTimeOffset.Parse(r.GetString(10)),
+        DurationMs = r.IsNull(11) ? null : r.GetInt64(11),
+    };
+
+    /// <summary>Refuses a build that did not succeed, naming why, for a publish or a call by its hash.</summary>
+    public static void RequireSucceeded(BuildRecord build, string action)
+    {
+        if (build.Status != BuildStatus.Succeeded)
+            throw new CatalogException(CatalogError.Conflict,
+                $"build {build.Hash[..12]} of {build.Owner}/{build.Name} failed, so it cannot be {action}: {build.Error ?? "see its log"} " +
+                $"(GET /v1/algorithms/{build.Owner}/{build.Name}/builds/{build.Hash[..12]}/log has the whole build log)");
+    }
 
     /// <summary>Publishes a build as an immutable semantic version.</summary>
     public VersionRecord Publish(string owner, string name, string buildHash, string version,
@@ -120,6 +163,7 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
         GetAlgorithm(owner, name);
         var build = FindBuild(owner, name, buildHash)
             ?? throw new CatalogException(CatalogError.NotFound, $"build '{buildHash}' of {owner}/{name} not found");
+        RequireSucceeded(build, "published");
         validate?.Invoke(build.Manifest);
         var rec = FromBuild(build, semver) with
         {
@@ -169,6 +213,8 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
         SampleInput = build.Manifest.SampleInput,
         SampleOutput = build.Manifest.SampleOutput,
         Model = build.Manifest.Model,
+        Environment = build.Environment,
+        SystemPackages = build.Manifest.SystemPackages,
     };
 
     /// <summary>Published versions that were not deleted (deprecated ones included), newest first.</summary>
@@ -237,7 +283,11 @@ public sealed class CatalogStore(Database db, TimeProvider clock)
         if (spec.Kind == VersionSpec.SpecKind.Build)
         {
             var build = privileged ? FindBuild(owner, name, spec.BuildHash!) : null;
-            if (build is not null) return FromBuild(build);
+            if (build is not null)
+            {
+                RequireSucceeded(build, "called");
+                return FromBuild(build);
+            }
             if (privileged && all.FirstOrDefault(v => v.DeletedAt is not null && v.Build.StartsWith(spec.BuildHash!, StringComparison.Ordinal)) is { } went)
                 throw new CatalogException(CatalogError.Gone,
                     $"build {spec.BuildHash} of {owner}/{name} was deleted with version {went.VersionLabel} ({Database.Timestamp(went.DeletedAt!.Value)})");

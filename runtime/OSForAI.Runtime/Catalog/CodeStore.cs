@@ -25,11 +25,11 @@ public sealed class CodeStore(IDataConnector platformData, string cacheRoot, lon
     public const int MaxEntries = 100_000;
 
     /// <summary>
-    /// Stores an upload as a build. <paramref name="validate"/> sees the manifest before anything is stored and may refuse it
-    /// (throw <see cref="CatalogException"/>).
+    /// Stores an upload as a build (not built yet: see Building.BuildService). <paramref name="validate"/> sees the manifest and
+    /// the unpacked upload's folder before anything is stored and may refuse it (throw <see cref="CatalogException"/>).
     /// </summary>
     public async Task<BuildRecord> IngestAsync(string owner, string name, Stream body, CodeUploadKind kind, string? fileName,
-        long maxBytes, CancellationToken ct, Action<AlgorithmManifest>? validate = null)
+        long maxBytes, CancellationToken ct, Action<AlgorithmManifest, string>? validate = null)
     {
         Directory.CreateDirectory(cacheRoot);
         var upload = Path.Combine(cacheRoot, ".upload-" + Guid.NewGuid().ToString("N"));
@@ -68,7 +68,7 @@ public sealed class CodeStore(IDataConnector platformData, string cacheRoot, lon
             }
 
             var manifest = ReadManifest(staging, kind == CodeUploadKind.SingleFile ? fileName : null);
-            validate?.Invoke(manifest);
+            validate?.Invoke(manifest, staging);
             // Keep the canonical archive in the platform's own data space, and a copy in the cache.
             var archiveUri = StorageUri.Parse($"data://{DataPath.PlatformOwner}/code/{owner}/{name}/{hash}.tar.gz");
             var archiveFile = Path.Combine(cacheRoot, ".archive-" + Guid.NewGuid().ToString("N"));
@@ -177,6 +177,8 @@ public sealed class CodeStore(IDataConnector platformData, string cacheRoot, lon
         else if (singleFileName is not null && singleFileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             manifest = AlgorithmManifest.Parse($"runtime: onnx\nmodel: {System.Text.Json.JsonSerializer.Serialize(singleFileName)}\n");
         else throw new CatalogException(CatalogError.Invalid, $"the code has no {AlgorithmManifest.FileName} at its root");
+        // What the files alone show (a model file that is not ONNX, batching its shapes do not allow) is refused here, at upload;
+        // whether the model loads is the build's to find out (Building.BuildService).
         return manifest.Runtime == "onnx" ? ModelInspector.Complete(manifest, dir) : manifest;
     }
 

@@ -12,9 +12,23 @@ public sealed record AlgorithmRecord(string Owner, string Name, string Descripti
 /// <summary>Resource request of one instance.</summary>
 public sealed record ResourceRequest(double Cpu = 1, int MemoryMb = 512, int GpuMemoryMb = 0);
 
-/// <summary>An uploaded, content-addressed code archive plus the manifest it carried.</summary>
+/// <summary>How a build ended: only a succeeded build can be called by its hash or published.</summary>
+public enum BuildStatus { Succeeded, Failed }
+
+/// <summary>
+/// An uploaded, content-addressed code archive plus the manifest it carried, and how its build went (docs/api.md, "Builds"):
+/// its status, the one-line reason when it failed, and the Python environment it runs with (the hash of its resolved
+/// requirements; null without a requirements.txt). The build log is kept beside it (<see cref="CatalogStore.BuildLog"/>).
+/// </summary>
 public sealed record BuildRecord(
-    string Owner, string Name, string Hash, string CodeUri, long Size, AlgorithmManifest Manifest, DateTimeOffset CreatedAt);
+    string Owner, string Name, string Hash, string CodeUri, long Size, AlgorithmManifest Manifest, DateTimeOffset CreatedAt)
+{
+    public BuildStatus Status { get; init; } = BuildStatus.Succeeded;
+    public string? Error { get; init; }
+    public string? Environment { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public long? DurationMs { get; init; }
+}
 
 /// <summary>
 /// Everything needed to run one algorithm version. Published versions are immutable;
@@ -50,6 +64,10 @@ public sealed record VersionRecord
     public DateTimeOffset? DeprecatedAt { get; init; }
     /// <summary>When the version was deleted (null: it was not); a deleted version answers 410 and its number is never reused.</summary>
     public DateTimeOffset? DeletedAt { get; init; }
+    /// <summary>The build's Python environment (hash of its resolved requirements.txt), or null when it has none.</summary>
+    public string? Environment { get; init; }
+    /// <summary>Whether the worker also sees the host's site-packages (system_packages: true in algorithm.yaml).</summary>
+    public bool SystemPackages { get; init; }
 
     public string FullName => $"{Owner}/{Name}";
     /// <summary>Identity of the runnable unit: published version, or the build hash.</summary>

@@ -98,6 +98,16 @@ public static class SchemaMigrations
         new(6, """
             CREATE TABLE leases(name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL);
             """),
+        // Builds are a step of their own (docs/api.md, "Builds"): how each ended, why it failed, the Python environment it runs
+        // with, and its log. Builds stored before this migration were accepted at upload and count as succeeded.
+        new(7, """
+            ALTER TABLE builds ADD COLUMN status TEXT NOT NULL DEFAULT 'succeeded';
+            ALTER TABLE builds ADD COLUMN error TEXT;
+            ALTER TABLE builds ADD COLUMN environment TEXT;
+            ALTER TABLE builds ADD COLUMN log TEXT NOT NULL DEFAULT '';
+            ALTER TABLE builds ADD COLUMN finished_at TEXT;
+            ALTER TABLE builds ADD COLUMN duration_ms BIGINT;
+            """),
         // The version lifecycle (Catalog/CatalogStore): a version's deprecation and deletion times (Database.Timestamp's form; null
         // while not deprecated, not deleted). A deleted version's row stays as a tombstone, so calls to it answer 410 and its number is
         // never published again. The audit trail of changes to algorithms and versions: who (owner and key id), what, when.

@@ -99,11 +99,43 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
     /// </summary>
     public IEnumerable<string> Command(WorkerFolder folder, IEnumerable<string> command, bool seccomp, int? uid)
     {
+        var args = Common(network: false, uid, readOnlyDirs);
+        args.AddRange(["--ro-bind", folder.HostPath, WorkerFolder.SandboxRoot, "--chdir", "/tmp"]);
+        if (seccomp) args.AddRange(["--seccomp", SeccompFilter.LauncherFd.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        args.Add("--");
+        if (uid is { } u) args.AddRange(DropTo(u));
+        args.AddRange(command);
+        return args;
+    }
+
+    /// <summary>
+    /// The bwrap command line of a build step (pip) in the same sandbox as a worker — no capabilities, the worker's kind of uid,
+    /// the system folders read-only, a private /tmp, the seccomp filter — with <paramref name="readOnly"/> and
+    /// <paramref name="writable"/> folders bound at their own paths instead of a worker folder, and the host's network only when
+    /// <paramref name="network"/> (pip reaching the package index).
+    /// </summary>
+    public IEnumerable<string> StepCommand(IReadOnlyList<string> readOnly, IReadOnlyList<string> writable, bool network,
+        IEnumerable<string> command, bool seccomp, int? uid)
+    {
+        var args = Common(network, uid, [.. readOnlyDirs, .. readOnly, .. writable], writable);
+        args.AddRange(["--chdir", "/tmp"]);
+        if (seccomp) args.AddRange(["--seccomp", SeccompFilter.LauncherFd.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        args.Add("--");
+        if (uid is { } u) args.AddRange(DropTo(u));
+        args.AddRange(command);
+        return args;
+    }
+
+    /// <summary>What every sandbox gets: namespaces, the system folders, /proc, /dev, a private /tmp, and the given binds.</summary>
+    private List<string> Common(bool network, int? uid, IReadOnlyList<string> binds, IReadOnlyList<string>? writable = null)
+    {
         var args = new List<string> { BwrapPath };
         if (uid is null) args.AddRange(["--unshare-user", "--uid", InnerId, "--gid", InnerId, "--disable-userns", "--cap-drop", "ALL"]);
+        args.AddRange(["--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
+        if (!network) args.Add("--unshare-net");
         args.AddRange(
         [
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
+            "--unshare-cgroup-try",
             // No --die-with-parent: its parent-death signal follows the *thread* that started the process, and .NET
             // starts processes from pool threads that come and go, so workers would be killed at random. A worker
             // ends with its channel instead (the runner exits when the host's end closes), and its cgroup is killed.
@@ -121,17 +153,13 @@ public sealed class BubblewrapSandbox(string bwrapPath, IReadOnlyList<string> re
         // CUDA reads the PCI topology; other workers have no use for /sys.
         if (_gpuDevices.Length > 0) args.AddRange(["--ro-bind", "/sys", "/sys"]);
         // Folders on the way to a bind are created by bwrap; as root it would make them 0700, closed to the worker's uid.
-        foreach (var parent in readOnlyDirs.SelectMany(Ancestors).Distinct().Where(p => !SystemPaths.Any(s => Contains(s, p))).OrderBy(p => p.Length))
+        foreach (var parent in binds.SelectMany(Ancestors).Distinct().Where(p => !SystemPaths.Any(s => Contains(s, p))).OrderBy(p => p.Length))
             args.AddRange(["--perms", "0755", "--dir", parent]);
-        foreach (var dir in readOnlyDirs) args.AddRange(["--ro-bind", dir, dir]);
+        foreach (var dir in binds)
+            args.AddRange([writable?.Contains(dir) == true ? "--bind" : "--ro-bind", dir, dir]);
         // The server's state stays out of sight even where it lies inside a folder the worker needs.
         foreach (var hidden in hiddenDirs)
-            if (readOnlyDirs.Any(d => Contains(d, hidden)) && Directory.Exists(hidden)) args.AddRange(["--tmpfs", hidden]);
-        args.AddRange(["--ro-bind", folder.HostPath, WorkerFolder.SandboxRoot, "--chdir", "/tmp"]);
-        if (seccomp) args.AddRange(["--seccomp", SeccompFilter.LauncherFd.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        args.Add("--");
-        if (uid is { } u) args.AddRange(DropTo(u));
-        args.AddRange(command);
+            if (binds.Any(d => Contains(d, hidden)) && Directory.Exists(hidden)) args.AddRange(["--tmpfs", hidden]);
         return args;
     }
 

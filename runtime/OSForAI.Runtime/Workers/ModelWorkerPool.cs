@@ -33,6 +33,7 @@ public sealed class ModelWorkerPool : IAsyncDisposable
     public const string Runtime = "onnx";
     private readonly IWorkerHost _host;
     private readonly ModelBuilds _builds;
+    private readonly CodeStore _code;
     private readonly ModelServingOptions _options;
     private readonly ILogger<ModelWorkerPool> _log;
     private readonly TimeProvider _clock;
@@ -51,6 +52,7 @@ public sealed class ModelWorkerPool : IAsyncDisposable
     {
         _host = host;
         _builds = new ModelBuilds(code);
+        _code = code;
         _options = options.Value.Models;
         _log = log;
         _clock = clock;
@@ -220,15 +222,7 @@ public sealed class ModelWorkerPool : IAsyncDisposable
             var spec = version.Model ?? new ModelSpec();
             var reply = await conn.RequestGatheredAsync(type, w =>
             {
-                w.WriteString("model", version.InstanceKey);
-                w.WriteString("model_path", Path.Combine(modelDir, version.Entrypoint));
-                w.WriteString("device", spec.Device);
-                w.WriteNumber("max_batch_size", spec.MaxBatchSize);
-                w.WriteNumber("max_queue_delay_ms", spec.MaxQueueDelayMs);
-                w.WriteNumber("instances", spec.Instances);
-                w.WriteNumber("intra_op_threads", spec.IntraOpThreads);
-                w.WriteString("graph_optimization", spec.GraphOptimization);
-                w.WriteNumber("memory_bytes", (long)version.Resources.GpuMemoryMb * 1024 * 1024);
+                WriteModel(w, version, modelDir, spec.Device);
                 extra(w);
             }, payload, deadline);
             if (reply.Type == MessageTypes.Error)
@@ -250,6 +244,56 @@ public sealed class ModelWorkerPool : IAsyncDisposable
             throw new AlgorithmCallException(ErrorTypes.Timeout, $"the model did not answer within {timeout.TotalSeconds:0.###} s");
         }
         catch (WorkerStartException e) { throw new AlgorithmCallException(ErrorTypes.Unavailable, "the model worker could not start: " + e.Message); }
+    }
+
+    /// <summary>The fields that name a model and how to serve it, in every request about it.</summary>
+    private static void WriteModel(Utf8JsonWriter w, VersionRecord version, string modelDir, string device)
+    {
+        var spec = version.Model ?? new ModelSpec();
+        w.WriteString("model", version.InstanceKey);
+        w.WriteString("model_path", Path.Combine(modelDir, version.Entrypoint));
+        w.WriteString("device", device);
+        w.WriteNumber("max_batch_size", spec.MaxBatchSize);
+        w.WriteNumber("max_queue_delay_ms", spec.MaxQueueDelayMs);
+        w.WriteNumber("instances", spec.Instances);
+        w.WriteNumber("intra_op_threads", spec.IntraOpThreads);
+        w.WriteString("graph_optimization", spec.GraphOptimization);
+        w.WriteNumber("memory_bytes", (long)version.Resources.GpuMemoryMb * 1024 * 1024);
+    }
+
+    /// <summary>
+    /// A build's load check: ONNX Runtime makes a session of the model, on the CPU, in a model worker started for the check alone
+    /// (through the same host as the serving ones, so in the same sandbox) and killed after it, so the models being served
+    /// are neither touched nor evicted. Its memory budget does not apply: that is a question for the serving workers.
+    /// Throws the worker's error when the model does not load; a worker that cannot start is Unavailable (no verdict).
+    /// </summary>
+    public async Task<ModelFacts> CheckLoadAsync(VersionRecord version, TimeSpan timeout, CancellationToken ct)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        deadline.CancelAfter(timeout);
+        WorkerConnection? conn = null;
+        try
+        {
+            var environment = new Dictionary<string, string>(_options.WorkerEnvironment(ownGpu: false))
+            {
+                ["OSAI_DEVICE"] = "cpu",
+                ["OSAI_MODEL_MEMORY_BUDGET"] = (1L << 50).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            };
+            conn = await _host.StartAsync(Runtime, WorkerResources(Placement.Cpu), environment, new Progress<string>(), deadline.Token);
+            // Staged through a ModelBuilds of its own: the serving workers' stagings are not this worker's business.
+            var modelDir = await new ModelBuilds(_code).FolderAsync(conn, version, deadline.Token);
+            var reply = await conn.RequestAsync(MessageTypes.Load, w => WriteModel(w, version, modelDir, "cpu"), default, deadline.Token);
+            if (reply.Type == MessageTypes.Error)
+                throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.LoadError,
+                    reply.GetString("message") ?? "the model did not load", reply.GetString("stacktrace"));
+            return FactsOf(reply);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && !_stopping.IsCancellationRequested)
+        {
+            throw new AlgorithmCallException(ErrorTypes.Timeout, $"the model did not load within {timeout.TotalSeconds:0} s (OSForAI:Build:CheckTimeout)");
+        }
+        catch (WorkerStartException e) { throw new AlgorithmCallException(ErrorTypes.Unavailable, "the model worker could not start: " + e.Message); }
+        finally { conn?.Kill("the build check is done"); }
     }
 
     private static ModelFacts FactsOf(Frame reply) =>

@@ -19,7 +19,7 @@ namespace OSForAI.Runtime.Workers;
 /// when one is configured or available (<see cref="BubblewrapSandbox"/>), held to resource limits by a cgroup where one can be made here
 /// (<see cref="CgroupLimiter"/>), with its stray output rate-limited into the log (<see cref="WorkerOutputLog"/>).
 /// </summary>
-public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
+public sealed class ProcessWorkerHost : IWorkerHost, Building.IBuildSandbox, IDisposable
 {
     private readonly OsaiOptions _options;
     private readonly ILogger<ProcessWorkerHost> _log;
@@ -49,12 +49,17 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         if (OperatingSystem.IsWindows()) Directory.CreateDirectory(_runDir);
         else Directory.CreateDirectory(_runDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
             | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        // Python environments of builds (Building.PythonEnvironments): every sandbox sees them read-only at their own path, so a
+        // worker loads its version's environment in place, never a copy. They hold only packages from the configured index,
+        // which any user could install by naming them, nothing of anyone's code or data.
+        Building.PythonEnvironments.CreateRoot(_options.EnvironmentsRoot);
         if (sandboxed)
         {
             var hidden = new List<string> { Path.GetFullPath(_options.Home) };
             if (Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { Length: > 1 } userHome) hidden.Add(userHome);
             _sandbox = new BubblewrapSandbox(_options.Workers.BubblewrapPath,
-                BubblewrapSandbox.RuntimeFolders([_options.Workers.PythonPath, PythonRunnerPath, ModelWorkerPath, DotnetPath], _options.Workers.SandboxReadOnlyPaths),
+                BubblewrapSandbox.RuntimeFolders([_options.Workers.PythonPath, PythonRunnerPath, ModelWorkerPath, DotnetPath],
+                    [.. _options.Workers.SandboxReadOnlyPaths, _options.EnvironmentsRoot]),
                 hidden);
             var seccomp = Path.Combine(_runDir, "seccomp.bpf");
             if (SeccompFilter.WriteTo(seccomp)) _seccompFile = seccomp;
@@ -223,6 +228,97 @@ public sealed class ProcessWorkerHost : IWorkerHost, IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a build step (pip) in the workers' sandbox: its own uid (as root) with the writable folders lent to it for the
+    /// step and given back after, a cgroup with the step's memory limit (rlimits without cgroups), the seccomp filter, a clean
+    /// environment, and a deadline after which it is killed.
+    /// </summary>
+    public async Task<Building.BuildStepResult> RunStepAsync(Building.BuildStep step, Action<string> output, CancellationToken ct)
+    {
+        var id = $"build-{Interlocked.Increment(ref _counter)}-{Guid.NewGuid().ToString("N")[..10]}";
+        var resources = new List<IDisposable>();
+        WorkerUids.Lease? uid = null;
+        string? scratchHome = null;
+        Process? process = null;
+        try
+        {
+            if (_sandbox is not null && _uids is not null)
+            {
+                uid = _uids.Take() ?? throw new AlgorithmCallException(ErrorTypes.Unavailable,
+                    $"all {_options.Workers.SandboxUidCount} worker uids are in use (OSForAI:Workers:SandboxUidCount)");
+                resources.Add(uid);
+                foreach (var w in step.WritablePaths) Libc.ChownTree(w, uid.Uid, uid.Uid);
+            }
+            var limits = new WorkerLimits(step.MemoryBytes, _options.Workers.MaxProcesses, null);
+            var cgroup = _cgroups.Create(id, limits);
+            if (cgroup is not null) resources.Add(cgroup);
+            var seccomp = _sandbox is not null && _seccompFile is not null;
+            var inner = new List<string>();
+            if (cgroup is null) inner.AddRange(["prlimit", .. CgroupLimiter.RlimitArguments(limits, uid is not null), "--"]);
+            inner.AddRange(_sandbox is null ? step.Command
+                : _sandbox.StepCommand(step.ReadOnlyPaths, step.WritablePaths, step.Network, step.Command, seccomp, uid?.Uid));
+            if (_sandbox is null) scratchHome = Directory.CreateTempSubdirectory("osai-build-home-").FullName;
+            var psi = new ProcessStartInfo(WorkerLauncher.Shell)
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                RedirectStandardInput = true,
+                WorkingDirectory = scratchHome ?? "/",
+            };
+            foreach (var a in WorkerLauncher.ShellArguments(cgroup?.ProcsFiles ?? [], seccomp ? _seccompFile : null, inner)) psi.ArgumentList.Add(a);
+            psi.Environment.Clear();
+            psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+            psi.Environment["LANG"] = "C.UTF-8";
+            psi.Environment["PYTHONIOENCODING"] = "utf-8";
+            psi.Environment["HOME"] = scratchHome ?? "/tmp";
+            foreach (var (name, value) in step.Environment) psi.Environment[name] = value;
+            try { process = Process.Start(psi) ?? throw new InvalidOperationException("process did not start"); }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                throw new InvalidOperationException($"cannot start the build step ({step.Command[0]}): {e.Message}", e);
+            }
+            process.StandardInput.Close();
+            var gate = new object();
+            async Task PumpAsync(StreamReader reader)
+            {
+                while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
+                    lock (gate) output(line);
+            }
+            var pumps = Task.WhenAll(PumpAsync(process.StandardOutput), PumpAsync(process.StandardError));
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            deadline.CancelAfter(step.Timeout);
+            var timedOut = false;
+            try { await process.WaitForExitAsync(deadline.Token); }
+            catch (OperationCanceledException)
+            {
+                try { process.Kill(entireProcessTree: true); }
+                catch (InvalidOperationException) { }
+                ct.ThrowIfCancellationRequested();
+                timedOut = true;
+                await process.WaitForExitAsync(CancellationToken.None);
+            }
+            await pumps.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+            return new Building.BuildStepResult(timedOut ? -1 : process.ExitCode, timedOut, cgroup is not null && !timedOut && cgroup.WasOomKilled());
+        }
+        finally
+        {
+            try { if (process is { HasExited: false }) process.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { }
+            process?.Dispose();
+            for (var i = resources.Count - 1; i >= 0; i--)
+                try { resources[i].Dispose(); }
+                catch (Exception e) { _log.LogDebug(e, "build step {Id}: releasing a resource failed", id); }
+            if (uid is not null)
+                foreach (var w in step.WritablePaths)
+                    try { Libc.ChownTree(w, 0, 0); }
+                    catch (IOException e) { _log.LogWarning(e, "build step {Id}: could not take {Path} back from the step's uid", id, w); }
+            if (scratchHome is not null)
+                try { Directory.Delete(scratchHome, recursive: true); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
     private static void KillByPid(int pid)
     {
         try { using var process = Process.GetProcessById(pid); process.Kill(entireProcessTree: true); }
@@ -339,6 +435,15 @@ public interface IWorkerEnvironment : IDisposable
 
     /// <summary>Holds the worker to a version's declared resources from now on (where the host can enforce them).</summary>
     void Limit(ResourceRequest resources, int maxProcesses);
+
+    /// <summary>Whether the worker can be shown this machine's files (a process can; a pod cannot: builds and environments are sent to it).</summary>
+    bool SeesHostFiles => true;
+
+    /// <summary>
+    /// The path at which the worker sees the Python environment folder <paramref name="hostDir"/> (under OsaiOptions.EnvironmentsRoot):
+    /// the same path, since every sandbox binds that folder read-only. Nothing is copied or linked.
+    /// </summary>
+    string ExposeEnvironment(string hostDir) => hostDir;
 
     /// <summary>Why the worker died when the host knows better than its exit status (it ran out of memory); else null.</summary>
     AlgorithmCallException? DeathCause();

@@ -6,10 +6,14 @@ namespace OSForAI.Runtime.Workers;
 /// <summary>The two requests the pool sends a code worker, written and read in one place: load a version, invoke a call.</summary>
 internal static class WorkerFrames
 {
+    /// <summary>How a call's error names a failed load (a build's check names the worker's message alone).</summary>
+    public const string LoadFailed = "the algorithm failed to load: ";
+
     /// <summary>Loads <paramref name="v"/> into a generic worker; throws the worker's error (LoadError by default) when it does not load.</summary>
     /// <param name="codeDir">Where the worker sees the build, or null to send <paramref name="archive"/> (the build's .tar.gz) with the request.</param>
+    /// <param name="envDir">Where the worker sees the build's Python environment, or null when it has none.</param>
     public static async Task LoadAsync(WorkerConnection conn, VersionRecord v, string? codeDir, ReadOnlyMemory<byte> archive, string? egress,
-        int stdoutLimit, CancellationToken ct)
+        string? envDir, int stdoutLimit, CancellationToken ct)
     {
         var reply = await conn.RequestAsync(MessageTypes.Load, w =>
         {
@@ -19,13 +23,15 @@ internal static class WorkerFrames
             if (codeDir is not null) w.WriteString("code_dir", codeDir);
             else w.WriteString("code_archive", "tar.gz");
             if (egress is not null) w.WriteString("egress", egress);
+            if (envDir is not null) w.WriteString("env_dir", envDir);
+            if (v.SystemPackages) w.WriteBoolean("system_packages", true);
             w.WriteString("entrypoint", v.Entrypoint);
             w.WriteNumber("concurrency", v.Concurrency);
             w.WriteNumber("stdout_limit", stdoutLimit);
         }, codeDir is null ? archive : default, ct);
         if (reply.Type != MessageTypes.Loaded)
             throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.LoadError,
-                "the algorithm failed to load: " + (reply.GetString("message") ?? reply.Type), reply.GetString("stacktrace"));
+                LoadFailed + (reply.GetString("message") ?? reply.Type), reply.GetString("stacktrace"));
     }
 
     /// <summary>Runs one call; the algorithm's own errors come back as <see cref="AlgorithmCallException"/>.</summary>

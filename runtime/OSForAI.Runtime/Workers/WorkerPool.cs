@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OSForAI.Runtime.Catalog;
+using OSForAI.WorkerProtocol;
 using OSForAI.Scaling.Placement;
 using OSForAI.Scaling.Scheduling;
 
@@ -36,15 +38,17 @@ public sealed class WorkerPool : IAsyncDisposable
     private readonly ResourceProfiles _profiles;
     private readonly NodePlacement _placement;
     private readonly GenericWorkers _generics;
+    private readonly Building.PythonEnvironments? _environments;
     private readonly ConcurrentDictionary<string, LiveVersion> _versions = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly ITimer _ticker;
     private long _loads;
 
     public WorkerPool(IWorkerHost host, CodeStore code, IOptions<OsaiOptions> options, ILogger<WorkerPool> log, TimeProvider clock,
-        ResourceProfiles profiles, Auth.CallDelegation delegation)
+        ResourceProfiles profiles, Auth.CallDelegation delegation, Building.PythonEnvironments? environments = null)
     {
         _host = host;
+        _environments = environments;
         _code = code;
         _options = options.Value.Workers;
         _log = log;
@@ -302,13 +306,9 @@ public sealed class WorkerPool : IAsyncDisposable
             var codeDir = await _code.EnsureExtractedAsync(version.Build, version.CodeUri, _stopping.Token);
             var pending = new PendingReport(reason => { lock (v) v.Scheduler.Pending(id, reason); });
             conn = await _generics.ObtainAsync(version.Runtime, version.Resources, pending, () => EvictIdleInstance(except: v));
-            var visibleCode = conn.Environment.ExposeBuild(codeDir);
-            conn.Environment.Limit(version.Resources, _options.MaxProcesses);
-            var egress = version.Network ? conn.Environment.OpenEgress() : null;
             using var loadTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             loadTimeout.CancelAfter(TimeSpan.FromSeconds(Math.Max(30, version.TimeoutSeconds)));
-            var archive = visibleCode is null ? await _code.ReadArchiveAsync(version.Build, version.CodeUri, loadTimeout.Token) : default;
-            await WorkerFrames.LoadAsync(conn, version, visibleCode, archive, egress, _options.StdoutLimitBytes, loadTimeout.Token);
+            await LoadIntoAsync(conn, version, codeDir, version.Network, loadTimeout.Token);
             var instance = new LiveInstance(id, conn);
             lock (v)
             {
@@ -359,8 +359,84 @@ public sealed class WorkerPool : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Specializes <paramref name="conn"/> as <paramref name="version"/>: shows it the build and the build's Python environment
+    /// (in place where it sees this machine's files, else sent to it), holds it to the version's resources, and loads.
+    /// </summary>
+    private async Task LoadIntoAsync(WorkerConnection conn, VersionRecord version, string codeDir, bool network, CancellationToken ct)
+    {
+        var visibleCode = conn.Environment.ExposeBuild(codeDir);
+        conn.Environment.Limit(version.Resources, _options.MaxProcesses);
+        var egress = network ? conn.Environment.OpenEgress() : null;
+        var envDir = version.Environment is { } env ? await EnvironmentForAsync(conn, env, ct) : null;
+        var archive = visibleCode is null ? await _code.ReadArchiveAsync(version.Build, version.CodeUri, ct) : default;
+        await WorkerFrames.LoadAsync(conn, version, visibleCode, archive, egress, envDir, _options.StdoutLimitBytes, ct);
+    }
+
+    /// <summary>
+    /// Where <paramref name="conn"/>'s worker sees Python environment <paramref name="hash"/>: this machine's copy, bound read-only
+    /// into its sandbox (nothing copied); or, for a worker that cannot see this machine's files (a pod), the environment's stored
+    /// archive sent in a <c>stage</c> message and unpacked in the worker's own scratch folder.
+    /// </summary>
+    private async Task<string> EnvironmentForAsync(WorkerConnection conn, string hash, CancellationToken ct)
+    {
+        if (_environments is null)
+            throw new AlgorithmCallException(ErrorTypes.LoadError, "this version needs a Python environment, and this server keeps none");
+        if (conn.Environment.SeesHostFiles)
+        {
+            var local = await _environments.EnsureLocalAsync(hash, ct);
+            return conn.Environment.ExposeEnvironment(local);
+        }
+        var archive = await _environments.ReadArchiveAsync(hash, ct);
+        var reply = await conn.RequestAsync(MessageTypes.Stage, w =>
+        {
+            w.WriteString("build", hash);
+            w.WriteString("archive", "tar.gz");
+            w.WriteNumber("max_bytes", Building.PythonEnvironments.MaxExtractedBytes);
+            w.WriteNumber("max_entries", Building.PythonEnvironments.MaxEntries);
+        }, archive, ct);
+        if (reply.Type == MessageTypes.Staged && reply.GetString("path") is { Length: > 0 } path) return path;
+        throw new AlgorithmCallException(reply.GetString("error_type") ?? ErrorTypes.LoadError,
+            $"the worker could not unpack the Python environment {hash[..12]}: {reply.GetString("message") ?? reply.Type}");
+    }
+
+    /// <summary>
+    /// The build's import check: loads <paramref name="version"/> (an unpublished build) into a generic worker exactly as a call
+    /// would — same host, same sandbox, same resource limits, its Python environment — but without network and without a GPU
+    /// (a warm generic worker: a GPU version's check does not wait for a GPU node), and throws the worker's error when it does
+    /// not load; then kills the worker, whatever happened (it ran code nobody published yet). Returns the load time in
+    /// milliseconds. Counts as neither a call nor a cold start. A worker that cannot start is Unavailable: no verdict on the code.
+    /// </summary>
+    public async Task<double> CheckLoadAsync(VersionRecord version, TimeSpan timeout, CancellationToken ct)
+    {
+        version = version with { Resources = version.Resources with { GpuMemoryMb = 0 } };
+        var codeDir = await _code.EnsureExtractedAsync(version.Build, version.CodeUri, ct);
+        WorkerConnection? conn = null;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        deadline.CancelAfter(timeout);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            conn = await _generics.ObtainAsync(version.Runtime, version.Resources, null, () => EvictIdleInstance(except: null));
+            await LoadIntoAsync(conn, version, codeDir, network: false, deadline.Token);
+            return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && !_stopping.IsCancellationRequested)
+        {
+            if (conn is null)
+                throw new AlgorithmCallException(ErrorTypes.Unavailable, $"no {version.Runtime} worker was free to check the build within {timeout.TotalSeconds:0} s; try again");
+            throw new AlgorithmCallException(ErrorTypes.Timeout, $"loading {version.Entrypoint} took longer than {timeout.TotalSeconds:0} s (OSForAI:Build:CheckTimeout): does the module do slow work when it is imported?");
+        }
+        catch (WorkerStartException e) { throw new AlgorithmCallException(ErrorTypes.Unavailable, $"no {version.Runtime} worker could start: {e.Message}"); }
+        catch (AlgorithmCallException e) when (e.Message.StartsWith(WorkerFrames.LoadFailed, StringComparison.Ordinal))
+        {
+            throw new AlgorithmCallException(e.ErrorType, e.Message[WorkerFrames.LoadFailed.Length..], e.AlgorithmStacktrace);
+        }
+        finally { conn?.Kill("the build check is done"); }
+    }
+
     /// <summary>Evicts the least recently used idle instance of another version to make room. Returns false if there is none.</summary>
-    private bool EvictIdleInstance(LiveVersion except)
+    private bool EvictIdleInstance(LiveVersion? except)
     {
         while (true)
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Options;
 using OSForAI.Runtime;
 using OSForAI.Runtime.Auth;
+using OSForAI.Runtime.Building;
 using OSForAI.Runtime.Catalog;
 using OSForAI.Runtime.Jobs;
 using OSForAI.Server.Http;
@@ -41,7 +42,8 @@ public static class ManagementEndpoints
             var versions = Visible(cat, caller, owner, name).Select(VersionView).ToList();
             if (!privileged && versions.Count == 0) throw ApiErrors.NotFound($"algorithm {owner}/{name} not found");
             var builds = privileged
-                ? cat.ListBuilds(owner, name).Select(b => new BuildView(b.Hash, b.Manifest.Runtime, b.Manifest.Entrypoint, b.Size, b.CreatedAt)).ToList()
+                ? cat.ListBuilds(owner, name).Select(b => new BuildView(b.Hash, b.Status.ToString().ToLowerInvariant(), b.Manifest.Runtime,
+                    b.Manifest.Entrypoint, b.Size, b.CreatedAt)).ToList()
                 : null;
             return Task.FromResult((200, (object)new
             {
@@ -51,19 +53,14 @@ public static class ManagementEndpoints
         }));
 
         app.MapPost("/v1/algorithms/{owner}/{name}/builds", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat,
-            CodeStore code, IOptions<OsaiOptions> o) => Run(c, async () =>
-        {
-            var caller = Authentication.Require(c, k, Scopes.Publish);
-            RequireOwner(caller, owner);
-            cat.GetAlgorithm(owner, name);
-            var fileName = c.Request.Query["filename"].ToString();
-            var kind = UploadKind(c.Request.ContentType, fileName);
-            RequestBody.RejectIfDeclaredOver(c.Request, o.Value.MaxCodeUploadBytes);
-            var build = await code.IngestAsync(owner, name, c.Request.Body, kind, fileName, o.Value.MaxCodeUploadBytes, c.RequestAborted,
-                m => AlgorithmManifest.RequireFits(m.Resources, o.Value.Workers.Node));
-            cat.AddBuild(build);
-            return (201, (object)new BuildView(build.Hash, build.Manifest.Runtime, build.Manifest.Entrypoint, build.Size, build.CreatedAt));
-        }));
+            BuildService builds, IOptions<OsaiOptions> o) => BuildEndpoints.PostAsync(c, owner, name, k, cat, builds, o.Value));
+
+        app.MapGet("/v1/algorithms/{owner}/{name}/builds/{hash}", (HttpContext c, string owner, string name, string hash, KeyStore k,
+            CatalogStore cat) => Run(c, () =>
+            Task.FromResult((200, (object)BuildEndpoints.View(BuildEndpoints.OwnBuild(c, owner, name, hash, k, cat), log: null)))));
+
+        app.MapGet("/v1/algorithms/{owner}/{name}/builds/{hash}/log", (HttpContext c, string owner, string name, string hash, KeyStore k,
+            CatalogStore cat) => BuildEndpoints.GetLogAsync(c, owner, name, hash, k, cat));
 
         app.MapPost("/v1/algorithms/{owner}/{name}/versions", (HttpContext c, string owner, string name, KeyStore k, CatalogStore cat,
             IOptions<OsaiOptions> o) => Run(c, async () =>
@@ -71,7 +68,7 @@ public static class ManagementEndpoints
             var caller = Authentication.Require(c, k, Scopes.Publish);
             RequireOwner(caller, owner);
             var req = await ReadJsonAsync<PublishRequest>(c);
-            if (string.IsNullOrEmpty(req.Build)) throw ApiErrors.BadRequest("'build' (a build hash from the upload) is required");
+            if (string.IsNullOrEmpty(req.Build)) throw ApiErrors.BadRequest("'build' (the hash of a succeeded build, from POST .../builds) is required");
             if (string.IsNullOrEmpty(req.Version)) throw ApiErrors.BadRequest("'version' (MAJOR.MINOR.PATCH) is required");
             var visibility = req.Visibility is null ? (Visibility?)null : AlgorithmManifest.ParseVisibility(req.Visibility);
             var v = cat.Publish(owner, name, req.Build, req.Version, visibility, req.Description, req.Tags,
@@ -184,13 +181,13 @@ public static class ManagementEndpoints
         return (owner ?? caller.Owner, name ?? throw ApiErrors.BadRequest("'name' is required"));
     }
 
-    private static void RequireOwner(Principal caller, string owner)
+    internal static void RequireOwner(Principal caller, string owner)
     {
         if (!caller.IsAdmin && caller.Owner != owner)
             throw ApiErrors.Forbidden($"your key belongs to '{caller.Owner}' and may not publish as '{owner}'");
     }
 
-    private static CodeUploadKind UploadKind(string? contentType, string fileName)
+    internal static CodeUploadKind UploadKind(string? contentType, string fileName)
     {
         if (!string.IsNullOrEmpty(fileName)) return CodeUploadKind.SingleFile;
         var media = MediaTypeHeaderValue.TryParse(contentType, out var m) ? m.MediaType?.ToLowerInvariant() : null;
@@ -247,7 +244,7 @@ public static class ManagementEndpoints
     }
 
     private sealed record AlgorithmSummary(string Owner, string Name, string Description, string? LatestVersion, DateTimeOffset CreatedAt);
-    private sealed record BuildView(string Build, string Runtime, string Entrypoint, long Size, DateTimeOffset CreatedAt);
+    private sealed record BuildView(string Build, string Status, string Runtime, string Entrypoint, long Size, DateTimeOffset CreatedAt);
     private sealed class CreateAlgorithmRequest { public string? Owner { get; set; } public string? Name { get; set; } public string? Description { get; set; } }
     private sealed class PublishRequest
     {

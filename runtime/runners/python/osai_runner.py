@@ -688,15 +688,20 @@ def _valid_id(h):
 # load
 # --------------------------------------------------------------------------------------
 
-def _extract_build(archive, build):
+def _extract_build(archive, build, max_bytes=None, max_entries=None, prefix="osai-build-"):
     """Unpacks a build sent in the load frame (a worker that cannot see the host's files: a pod) into a fresh folder under
-    the temporary folder. Regular files and folders only, every name inside the folder; anything else refuses the build."""
+    the temporary folder. Regular files and folders only, every name inside the folder; anything else refuses the build.
+    With max_bytes / max_entries, an archive that would expand past them is refused before anything is written."""
     import io, tarfile, tempfile
     safe = "".join(c for c in (build or "") if c.isalnum())[:64] or "build"
-    target = tempfile.mkdtemp(prefix="osai-build-%s-" % safe)
+    target = tempfile.mkdtemp(prefix="%s%s-" % (prefix, safe))
     root = os.path.realpath(target)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         members = tar.getmembers()
+        if max_entries is not None and len(members) > max_entries:
+            raise ValueError("the archive holds %d entries, more than the limit of %d" % (len(members), max_entries))
+        if max_bytes is not None and sum(m.size for m in members if m.isfile()) > max_bytes:
+            raise ValueError("the archive expands to more than the limit of %d bytes" % max_bytes)
         for m in members:
             path = os.path.realpath(os.path.join(root, m.name))
             if not (m.isfile() or m.isdir()) or os.path.isabs(m.name) or not (path == root or path.startswith(root + os.sep)):
@@ -715,6 +720,109 @@ def _extract_build(archive, build):
                         break
                     out.write(chunk)
     return target
+
+
+_staged = {}
+
+
+def _stage(rid, h, payload):
+    """A Python environment sent ahead of the load to a worker that cannot see the host's files (a pod): unpacked once into
+    the worker's own temporary folder; the load then names it in env_dir. Only before the load: a specialized worker
+    takes nothing new."""
+    key = h.get("build")
+    if _load_seen:
+        _error(rid, "ProtocolError", "stage after load: this worker is already specialized")
+        return
+    if not isinstance(key, str) or not key or not all(c.isalnum() or c in "-_" for c in key) or h.get("archive") != "tar.gz":
+        _error(rid, "ProtocolError", "stage: build must be a hash and archive must be \"tar.gz\"")
+        return
+    path = _staged.get(key)
+    if path is None:
+        max_bytes = h.get("max_bytes")
+        max_entries = h.get("max_entries")
+        try:
+            path = _extract_build(payload, key, max_bytes if max_bytes.__class__ is int else None,
+                                  max_entries if max_entries.__class__ is int else None, prefix="osai-env-")
+        except Exception as e:
+            _error(rid, "LoadError", "the environment sent with the stage could not be unpacked: %s" % (e,))
+            return
+        _staged[key] = path
+    _send({"type": "staged", "id": rid, "path": path})
+
+
+def _py_files(code_dir):
+    try:
+        return sorted(n for n in os.listdir(code_dir) if n.endswith(".py") or os.path.isfile(os.path.join(code_dir, n, "__init__.py")))
+    except OSError:
+        return []
+
+
+def _defined_callables(module):
+    """The public functions and classes a module defines itself (not those it imported), for "it defines ..." hints."""
+    names = []
+    for name, value in sorted(vars(module).items()):
+        if name.startswith("_") or not callable(value):
+            continue
+        if getattr(value, "__module__", None) == module.__name__:
+            names.append(name)
+    return names
+
+
+def _module_file(module, code_dir):
+    f = getattr(module, "__file__", None) or module.__name__
+    if code_dir and f.startswith(code_dir.rstrip("/") + "/"):
+        return f[len(code_dir.rstrip("/")) + 1:]
+    return os.path.basename(f)
+
+
+def _load_error_message(entry, mod_name, fn_path, code_dir, e, module):
+    """What a failed load says, in the user's terms: which file, which line, what is missing and what there is instead."""
+    if isinstance(e, ModuleNotFoundError) and module is None and e.name is not None and \
+            (e.name == mod_name or mod_name.startswith(e.name + ".")):
+        files = _py_files(code_dir) if code_dir else []
+        has = (" (it has %s)" % ", ".join(files[:12])) if files else " (it has no Python files at its root)"
+        return "entrypoint %s: module %r not found in the code%s" % (entry, mod_name, has)
+    if isinstance(e, ModuleNotFoundError):
+        return "cannot load %s: %s: No module named %r: add the package to requirements.txt%s" % (
+            entry, type(e).__name__, e.name, " (or set system_packages: true to use the host's)" if e.name else "")
+    if isinstance(e, SyntaxError):
+        where = e.filename or "?"
+        if code_dir and where.startswith(code_dir.rstrip("/") + "/"):
+            where = where[len(code_dir.rstrip("/")) + 1:]
+        return "cannot load %s: %s in %s, line %s: %s" % (entry, type(e).__name__, where, e.lineno, e.msg)
+    if module is not None and isinstance(e, AttributeError):
+        defined = _defined_callables(module)
+        it = ("it defines %s" % ", ".join(defined[:12])) if defined else "it defines no public functions"
+        return "entrypoint %s:%s not found in %s (%s)" % (mod_name, fn_path, _module_file(module, code_dir), it)
+    return "cannot load %s: %s: %s" % (entry, type(e).__name__, _exc_message(e))
+
+
+def _format_load_exc(e):
+    """The traceback of a failed load without the runner's and importlib's own frames: what is left is the user's code."""
+    import traceback
+    try:
+        te = traceback.TracebackException.from_exception(e)
+        te.stack = traceback.StackSummary.from_list([
+            f for f in te.stack
+            if os.path.basename(f.filename) != "osai_runner.py" and not f.filename.startswith("<frozen importlib")
+            and not f.filename.endswith(os.sep + os.path.join("importlib", "__init__.py"))])
+        return "".join(te.format())
+    except BaseException:
+        return _format_exc(e, skip_own_frame=False)
+
+
+def _add_site_dirs(env_dir, system_packages):
+    """The build's own environment, then (system_packages: true) the host's site-packages, after the standard library; their
+    .pth files are honoured, as in a normal interpreter. The worker runs with -S, so neither is there otherwise."""
+    import site
+    if env_dir:
+        if not os.path.isdir(env_dir):
+            raise FileNotFoundError("env_dir %r is not a directory" % env_dir)
+        site.addsitedir(env_dir)
+    if system_packages:
+        for d in site.getsitepackages():
+            if os.path.isdir(d):
+                site.addsitedir(d)
 
 
 def _load(rid, h, payload=b""):
@@ -743,6 +851,11 @@ def _load(rid, h, payload=b""):
             return None
     if entry is not None and not isinstance(entry, str):
         _error(rid, "ProtocolError", "load: entrypoint must be a string")
+        return None
+    env_dir = h.get("env_dir")
+    system_packages = h.get("system_packages", False)
+    if (env_dir is not None and not isinstance(env_dir, str)) or system_packages.__class__ is not bool:
+        _error(rid, "ProtocolError", "load: env_dir must be a string and system_packages a boolean")
         return None
     if conc is None:
         conc = 1
@@ -776,22 +889,27 @@ def _load(rid, h, payload=b""):
     if not isinstance(sys.stderr, _StdoutProxy):
         sys.stderr = _StdoutProxy(sys.stderr, err=True)
 
+    module = None
     try:
         if code_dir:
             if not os.path.isdir(code_dir):
                 raise FileNotFoundError("code_dir %r is not a directory" % code_dir)
             sys.path.insert(0, code_dir)
+        _add_site_dirs(env_dir, system_packages)
         if not mod_name:
             raise ValueError("entrypoint %r has no module name" % entry)
         import importlib
-        obj = importlib.import_module(mod_name)
+        obj = module = importlib.import_module(mod_name)
         for part in fn_path.split("."):
             obj = getattr(obj, part)
         if not callable(obj):
             raise TypeError("%s:%s is not callable (it is a %s)" % (mod_name, fn_path, type(obj).__name__))
     except BaseException as e:                # SystemExit/KeyboardInterrupt at import time, too
-        _error(rid, "LoadError", "cannot load %s: %s: %s" % (entry, type(e).__name__, _exc_message(e)),
-               _format_exc(e, skip_own_frame=False))
+        try:
+            message = _load_error_message(entry, mod_name, fn_path, code_dir, e, module)
+        except BaseException:
+            message = "cannot load %s: %s: %s" % (entry, type(e).__name__, _exc_message(e))
+        _error(rid, "LoadError", message, _format_load_exc(e))
         return None
     _fn = obj
     load_ms = round((_clock() - t0) * 1000.0, 3)
@@ -1170,6 +1288,9 @@ def _serve(raw, secret, nonce):
                     if rss is not None:
                         pong["rss_bytes"] = rss
                     _send(pong)
+            elif t == "stage":
+                if rid is not None:
+                    _stage(rid, h, payload)
             elif t == "load":
                 if rid is None:
                     sys.stderr.write("osai-runner: load without a valid id ignored\n")

@@ -116,7 +116,7 @@ public class CliDispatchTests
     [InlineData("Usage: osai algo publish", "algo", "publish", "-h")]
     [InlineData("Usage: osai call", "call", "--help")]
     [InlineData("Usage: osai algo publish", "help", "algo", "publish")]
-    [InlineData("Usage: osai algo <publish|list|info|deprecate|delete|audit>", "help", "algo")]
+    [InlineData("Usage: osai algo <publish|build|list|info|deprecate|delete|audit>", "help", "algo")]
     public async Task Command_help(string expected, params string[] args)
     {
         var run = await CliRunner.RunAsync(args);

@@ -139,13 +139,18 @@ public sealed class FailureTests(ServerFixture fixture) : IClassFixture<ServerFi
     }
 
     [Fact]
-    public async Task Algorithm_that_fails_to_import_reports_a_load_error()
+    public async Task Algorithm_that_fails_to_import_is_refused_at_build_and_nothing_is_published()
     {
-        await Publish("broken", "import definitely_not_a_module\ndef apply(x):\n    return x\n");
-        var (status, body) = await CallAsync(S.Admin, "/v1/algo/bob/broken", Json("1"));
-        Assert.Equal(400, status);
-        Assert.Equal("LoadError", body.GetProperty("error").GetProperty("error_type").GetString());
-        Assert.Contains("definitely_not_a_module", body.GetProperty("error").GetProperty("message").GetString());
+        // Code that does not load never becomes a version (Building/BuildTests has every case); a load that fails at call
+        // time all the same (LoadError) is covered by WorkerPoolTests.
+        var s = fixture.Server;
+        await s.Admin.PostAsJsonAsync("/v1/algorithms", new { owner = "bob", name = "broken" });
+        var build = await TestServer.BuildWithAsync(s.Admin, "bob/broken", TarGz(Python("import definitely_not_a_module\ndef apply(x):\n    return x\n")));
+        Assert.Equal("failed", build.GetProperty("status").GetString());
+        Assert.Contains("definitely_not_a_module", build.GetProperty("error").GetString());
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/bob/broken", Json("1"));
+        Assert.Equal(404, status);
+        Assert.Contains("no published version", body.GetProperty("error").GetProperty("message").GetString());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using k8s;
 using k8s.Models;
@@ -82,6 +83,28 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_version_with_requirements_runs_in_a_pod_that_is_sent_its_environment()
+    {
+        // pip runs beside the gateway (its sandbox); a pod sees none of the gateway's files, so the environment, stored beside
+        // the builds in data://, is staged into the pod (a stage message) before the load, like a model worker's build.
+        var wheels = Path.Combine(_folder, "wheels");
+        OSForAI.Testing.Wheels.Module(wheels, "podpkg", "3.1", "WHERE = __file__\n");
+        await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort(), new()
+        {
+            ["OSForAI:Build:Python:NoIndex"] = "true",
+            ["OSForAI:Build:Python:FindLinks:0"] = wheels,
+        }));
+        var files = Python("import podpkg\n\ndef apply(x):\n    return podpkg.WHERE\n");
+        files[OSForAI.Runtime.Building.PythonEnvironments.RequirementsFile] = "podpkg==3.1\n";
+        var version = await s.PublishAsync("k8s/withdeps", "1.0.0", files);
+        var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/withdeps/1.0.0", Json("1"));
+        Assert.True(status == 200, body.ToString());
+        var where = body.GetProperty("result").GetString()!;
+        Assert.Contains("osai-env-", where);                               // unpacked in the pod's own scratch folder
+        Assert.DoesNotContain(s.Get<OSForAI.Runtime.Building.PythonEnvironments>().Root, where);
+    }
+
+    [Fact]
     public async Task A_gpu_version_waits_for_a_gpu_node_and_its_callers_learn_why()
     {
         await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort()));
@@ -99,18 +122,22 @@ public sealed class KubernetesHostTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_image_that_cannot_be_pulled_fails_the_call_with_the_reason()
+    public async Task An_image_that_cannot_be_pulled_fails_the_build_with_the_reason()
     {
         await using var s = await TestServer.StartAsync(Settings(OSForAI.Testing.EmulatorProcess.FreePort(), new()
         {
             ["OSForAI:Workers:Kubernetes:Images:python3"] = "registry.example/nothing-here:1",
             ["OSForAI:Workers:Kubernetes:Pools:cpu:WarmPods"] = "0",
         }));
-        await s.PublishAsync("k8s/nopull", "1.0.0", Python("def apply(x):\n    return x\n"));
-        var (status, body) = await CallAsync(s.Admin, "/v1/algo/k8s/nopull/1.0.0", Json("1"));
-        Assert.Equal(503, status);
-        Assert.Contains("registry.example/nothing-here:1", body.ToString());
-        Assert.Matches("ErrImagePull|ImagePullBackOff", body.ToString());
+        // The build's load check is the first thing that needs a worker pod: no pod, no verdict on the code, nothing recorded.
+        await s.Admin.PostAsJsonAsync("/v1/algorithms", new { owner = "k8s", name = "nopull" });
+        var content = new ByteArrayContent(TarGz(Python("def apply(x):\n    return x\n")));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/gzip");
+        var r = await s.Admin.PostAsync("/v1/algorithms/k8s/nopull/builds", content);
+        var body = await r.Content.ReadAsStringAsync();
+        Assert.Equal(503, (int)r.StatusCode);
+        Assert.Contains("registry.example/nothing-here:1", body);
+        Assert.Matches("ErrImagePull|ImagePullBackOff", body);
         var until = DateTime.UtcNow.AddSeconds(10);
         while ((await WorkerPodsAsync()).Count > 0 && DateTime.UtcNow < until) await Task.Delay(200);
         Assert.Empty(await WorkerPodsAsync());                 // the failed pod is not left behind
@@ -148,7 +175,8 @@ public sealed class KubernetesHostTests : IAsyncLifetime
         await s.PublishAsync("k8s/two", "1.0.0", Python("import os\n\ndef apply(x):\n    if x == 'die':\n        os._exit(9)\n    return 'two'\n"));
         var pool = s.Get<WorkerPool>();
         var until = DateTime.UtcNow.AddSeconds(20);
-        while (pool.Stats.GenericIdle < 2 && DateTime.UtcNow < until) await Task.Delay(100);
+        // The builds' load checks took warm pods and deleted them after: wait for the pool to be back to two.
+        while ((pool.Stats.GenericIdle < 2 || (await WorkerPodsAsync()).Count != 2) && DateTime.UtcNow < until) await Task.Delay(100);
         var warm = (await WorkerPodsAsync()).Select(p => p.Metadata.Name).ToHashSet();
         Assert.Equal(2, warm.Count);
         Assert.Equal("one", (await CallAsync(s.Admin, "/v1/algo/k8s/one/1.0.0", Json("1"))).Body.GetProperty("result").GetString());

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Http.Json;
 using System.Text.Json;
 using OSForAI.Runtime.Workers;
 using OSForAI.Testing;
@@ -134,11 +135,21 @@ public sealed class ModelWorkerTests
     [Fact]
     public async Task A_model_worker_that_cannot_start_is_a_clear_503_and_the_server_stays_up()
     {
-        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        var broken = new Dictionary<string, string?> { ["OSForAI:Models:DotnetPath"] = "/nonexistent/dotnet" };
+        await using var server = await TestServer.StartAsync(broken);
+        // A build needs a model worker for its load check: without one there is no verdict, so nothing is recorded (503).
+        await server.Admin.PostAsJsonAsync("/v1/algorithms", new { owner = "models", name = "orphan" });
+        var content = new ByteArrayContent(AlgorithmFiles.Model(OnnxModels.Linear(4, 3, seed: 1)));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/gzip");
+        using (var r = await server.Admin.PostAsync("/v1/algorithms/models/orphan/builds", content))
         {
-            ["OSForAI:Models:DotnetPath"] = "/nonexistent/dotnet",
-        });
+            Assert.Equal(503, (int)r.StatusCode);
+            Assert.Contains("the build could not run", await r.Content.ReadAsStringAsync());
+        }
+        // Published on a working server, then served by a broken one: calls are a clear 503.
+        await server.RestartAsync(new Dictionary<string, string?>());
         await server.PublishModelAsync("models/orphan", "1.0.0", OnnxModels.Linear(4, 3, seed: 1));
+        await server.RestartAsync(broken);
         var (s, body) = await Oip.InferAsync(server.Admin, "models.orphan", Oip.Fp32Request("x", [1, 4], [1, 2, 3, 4]));
         Assert.Equal(503, s);
         Assert.Contains("onnx worker", body.GetProperty("error").GetString());

@@ -109,14 +109,22 @@ public sealed class TestServer : IAsyncDisposable
         var (owner, name) = (fullName.Split('/')[0], fullName.Split('/')[1]);
         var created = await client.PostAsJsonAsync("/v1/algorithms", new { owner, name });
         if (created.StatusCode != System.Net.HttpStatusCode.Conflict) created.EnsureSuccessStatusCode();
-        var content = new ByteArrayContent(tarGz);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
-        var build = await client.PostAsync($"/v1/algorithms/{owner}/{name}/builds", content);
-        Assert.True(build.IsSuccessStatusCode, await build.Content.ReadAsStringAsync());
-        var hash = (await build.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("build").GetString();
+        var build = await BuildWithAsync(client, fullName, tarGz);
+        Assert.True(build.GetProperty("status").GetString() == "succeeded", "the build failed: " + build);
+        var hash = build.GetProperty("build").GetString();
         var pub = await client.PostAsJsonAsync($"/v1/algorithms/{owner}/{name}/versions", new { build = hash, version, visibility });
         Assert.True(pub.IsSuccessStatusCode, await pub.Content.ReadAsStringAsync());
         return await pub.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    /// <summary>Uploads a .tar.gz as a build of an existing algorithm and returns the build (succeeded or failed); fails the test on a refusal.</summary>
+    public static async Task<JsonElement> BuildWithAsync(HttpClient client, string fullName, byte[] tarGz)
+    {
+        var content = new ByteArrayContent(tarGz);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/gzip");
+        var build = await client.PostAsync($"/v1/algorithms/{fullName}/builds", content);
+        Assert.True(build.StatusCode == System.Net.HttpStatusCode.Created, await build.Content.ReadAsStringAsync());
+        return await build.Content.ReadFromJsonAsync<JsonElement>();
     }
 
     public static Dictionary<string, string> Python(string mainPy, string manifestExtra = "") => AlgorithmFiles.Python(mainPy, manifestExtra);

@@ -11,6 +11,9 @@ internal static class Libc
     [DllImport("libc", SetLastError = true)]
     private static extern int chown(string path, uint owner, uint group);
 
+    [DllImport("libc", SetLastError = true)]
+    private static extern int lchown(string path, uint owner, uint group);
+
     [DllImport("libc")]
     private static extern uint geteuid();
 
@@ -23,5 +26,15 @@ internal static class Libc
     {
         if (chown(path, (uint)uid, (uint)gid) != 0)
             throw new IOException($"chown {path} to {uid}:{gid} failed (errno {Marshal.GetLastPInvokeError()})");
+    }
+
+    /// <summary>Gives <paramref name="root"/> and everything under it to uid:gid, never following a link.</summary>
+    public static void ChownTree(string root, int uid, int gid)
+    {
+        Chown(root, uid, gid);
+        foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos("*", new EnumerationOptions
+                 { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false }))
+            if (lchown(entry.FullName, (uint)uid, (uint)gid) != 0)
+                throw new IOException($"lchown {entry.FullName} to {uid}:{gid} failed (errno {Marshal.GetLastPInvokeError()})");
     }
 }

@@ -220,6 +220,9 @@ public sealed class KubernetesWorkerHost : IWorkerHost, IDisposable
     private sealed class PodEnvironment : IWorkerEnvironment
     {
         public string? ExposeBuild(string codeDir) => null;
+
+        /// <summary>A pod sees none of the gateway's files: a build's Python environment is staged into it (WorkerPool).</summary>
+        public bool SeesHostFiles => false;
         public void Limit(ResourceRequest resources, int maxProcesses) { }
         public AlgorithmCallException? DeathCause() => null;
         public string? OpenEgress() => null;
