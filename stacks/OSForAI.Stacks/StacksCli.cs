@@ -37,6 +37,8 @@ public static class StacksCli
         The project directory defaults to the current directory when it holds Pulumi.yaml (Pulumi runs the
         compiler there), else stacks/<cloud> under the repository root (the folder with OSForAI.sln); for byo
         it is the repository root itself (the root Pulumi.yaml).
+        osforai-overrides.yaml and osforai-overrides.<stack>.yaml in the project directory change the program
+        (docs/deploy.md, "Customising a stack without a fork").
         The stack defaults to $PULUMI_STACK. The schema folder (provider mini-schemas, see
         shared/pulumi-schema/README.md) defaults to $OSAI_PULUMI_SCHEMA.
         """;
@@ -61,7 +63,12 @@ public static class StacksCli
 
     /// <param name="environment">Reads environment variables (PULUMI_STACK); the process environment when null.</param>
     /// <param name="currentDirectory">The working directory; the process's when null.</param>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment = null, string? currentDirectory = null)
+    /// <param name="extensions">
+    /// A platform team's hooks (transforms, replaced programs), from a compiler project of its own; the overrides files in
+    /// the project folder apply either way (<see cref="StackExtensions"/>).
+    /// </param>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment = null, string? currentDirectory = null,
+        StackExtensions? extensions = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
         currentDirectory ??= Directory.GetCurrentDirectory();
@@ -99,9 +106,10 @@ public static class StacksCli
         try
         {
             projectDir = ResolveProjectDir(projectDir, cloud, currentDirectory);
+            var build = (extensions ?? StackExtensions.None).Compose(cloud, projectDir, impl.Build);
             return command == "synth"
-                ? Synth(impl.Build, impl.Validate, projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
-                : Validate(impl.Build, impl.Validate, projectDir, schema, stdout, stderr);
+                ? Synth(build, impl.Validate, projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
+                : Validate(build, impl.Validate, projectDir, schema, stdout, stderr);
         }
         catch (StackConfigException e)
         {
@@ -125,12 +133,14 @@ public static class StacksCli
         var project = StackFile.ProjectName(projectDir);
         var program = build(project, null);
         CheckReadsBack(program.ToYaml());
+        PulumiSchema? schema = null;
         if (schemaFolder is null)
             stderr.WriteLine("osforai-stacks: no schema folder (--schema or OSAI_PULUMI_SCHEMA): provider schema checks skipped");
         else
         {
             if (!Directory.Exists(schemaFolder)) throw new StackConfigException($"the schema folder {schemaFolder} does not exist", []);
-            var violations = ProgramValidator.Validate(program, PulumiSchema.Load(schemaFolder));
+            schema = PulumiSchema.Load(schemaFolder);
+            var violations = ProgramValidator.Validate(program, schema);
             if (violations.Count > 0)
                 throw new StackConfigException($"the program breaks the provider schemas:{Environment.NewLine}  " +
                     string.Join(Environment.NewLine + "  ", violations), []);
@@ -138,11 +148,18 @@ public static class StacksCli
 
         var stackFiles = Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal).ToList();
         if (stackFiles.Count == 0) throw new StackConfigException($"no stack settings files (Pulumi.<stack>.yaml) in {projectDir}", []);
-        var messages = new List<string>();
+        var messages = StackExtensions.OrphanOverrideFiles(projectDir).ToList();
         foreach (var file in stackFiles)
         {
             var stack = Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length];
-            try { validate(StackFile.Load(projectDir, stack)); }
+            try
+            {
+                var stackFile = StackFile.Load(projectDir, stack);
+                validate(stackFile);
+                // The stack's own program (its settings and overrides files shape it) against the schemas too.
+                if (schema is not null && ProgramValidator.Validate(build(project, stackFile), schema) is { Count: > 0 } violations)
+                    messages.Add($"stack '{stack}': the program breaks the provider schemas:{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", violations));
+            }
             catch (StackConfigException e) { messages.Add(e.Message); }
         }
         if (messages.Count > 0) throw new StackConfigException(string.Join(Environment.NewLine, messages), []);
@@ -180,7 +197,8 @@ public static class StacksCli
 
     /// <summary>
     /// Every program the stacks deploy: per cloud, the program without a stack (what validate checks) and the one of
-    /// each stack settings file of its project, as it is and with every option on (<see cref="StackFile.EveryOptionOn"/>).
+    /// each stack settings file of its project, as it is and with every option on (<see cref="StackFile.EveryOptionOn"/>),
+    /// overrides files included; then each cloud's stock program with its example overrides (stacks/examples/overrides).
     /// </summary>
     public static IEnumerable<PulumiProgram> StackPrograms(string currentDirectory)
     {
@@ -188,14 +206,23 @@ public static class StacksCli
         {
             var projectDir = ResolveProjectDir(null, cloud, currentDirectory);
             var project = StackFile.ProjectName(projectDir);
-            yield return impl.Build(project, null);
+            var build = StackExtensions.None.Compose(cloud, projectDir, impl.Build);
+            yield return build(project, null);
             foreach (var file in Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal))
             {
                 var stack = StackFile.Load(projectDir, Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length]);
-                yield return impl.Build(project, stack);
-                yield return impl.Build(project, stack.With(StackFile.EveryOptionOn));
+                yield return build(project, stack);
+                yield return build(project, stack.With(StackFile.EveryOptionOn));
             }
         }
+        // The committed example overrides, so that they are checked and the trimmed schemas cover them.
+        foreach (var (cloud, impl) in Implemented)
+            if (StackExtensions.ExampleOverrides(currentDirectory, cloud) is { } example)
+            {
+                var program = impl.Build(StackFile.ProjectName(ResolveProjectDir(null, cloud, currentDirectory)), null);
+                StackExtensions.ApplyOverrides(program, example);
+                yield return program;
+            }
     }
 
     /// <summary>The written program must read back as one YAML mapping with resources and the parity outputs.</summary>
