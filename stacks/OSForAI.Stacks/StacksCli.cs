@@ -19,6 +19,8 @@ namespace OSForAI.Stacks;
 /// validate &lt;cloud&gt; [--project-dir DIR] [--schema DIR]
 ///     Synthesizes the program, reads it back, checks it against the providers' schemas when a schema folder is
 ///     given (--schema or $OSAI_PULUMI_SCHEMA), and validates every stack settings file of the project.
+/// targets &lt;cloud&gt; --stack NAME --output NAME... [--project-dir DIR]
+///     Prints the URNs that the outputs need (<see cref="StackTargets"/>), one a line, for <c>pulumi up --target</c>.
 /// trim-schemas --out DIR [--schema DIR]
 ///     Writes the part of the provider schemas that the programs of every cloud and stack settings file use
 ///     (<see cref="SchemaTrimmer"/>) into DIR: the fixture the repository's CI validates against.
@@ -32,6 +34,7 @@ public static class StacksCli
         Usage:
           osforai-stacks synth <aws|azure|gcp|byo> [--stack NAME] [--project-dir DIR]
           osforai-stacks validate <aws|azure|gcp|byo> [--project-dir DIR] [--schema DIR]
+          osforai-stacks targets <aws|azure|gcp|byo> --stack NAME --output NAME [--output NAME...] [--project-dir DIR]
           osforai-stacks trim-schemas --out DIR [--schema DIR]
 
         The project directory defaults to the current directory when it holds Pulumi.yaml (Pulumi runs the
@@ -79,7 +82,7 @@ public static class StacksCli
         }
         var command = args[0];
         if (command == "trim-schemas") return TrimSchemas(args, stdout, stderr, Blank(environment("OSAI_PULUMI_SCHEMA")), currentDirectory);
-        if (command is not ("synth" or "validate"))
+        if (command is not ("synth" or "validate" or "targets"))
             return UsageError(stderr, $"unknown command '{command}'");
         if (args.Length < 2 || args[1].StartsWith('-'))
             return UsageError(stderr, $"{command}: which cloud? ({string.Join("|", Clouds)})");
@@ -87,16 +90,20 @@ public static class StacksCli
         if (!Clouds.Contains(cloud)) return UsageError(stderr, $"unknown cloud '{cloud}' ({string.Join("|", Clouds)})");
 
         string? stack = null, projectDir = null, schema = Blank(environment("OSAI_PULUMI_SCHEMA"));
+        var outputs = new List<string>();
         for (var i = 2; i < args.Length; i++)
         {
             switch (args[i])
             {
-                case "--stack" when i + 1 < args.Length && command == "synth": stack = args[++i]; break;
+                case "--stack" when i + 1 < args.Length && command is "synth" or "targets": stack = args[++i]; break;
+                case "--output" when i + 1 < args.Length && command == "targets": outputs.Add(args[++i]); break;
                 case "--project-dir" when i + 1 < args.Length: projectDir = args[++i]; break;
                 case "--schema" when i + 1 < args.Length && command == "validate": schema = args[++i]; break;
                 default: return UsageError(stderr, $"{command}: unexpected argument '{args[i]}'");
             }
         }
+        stack ??= Blank(environment("PULUMI_STACK"));
+        if (command == "targets" && (stack is null || outputs.Count == 0)) return UsageError(stderr, "targets: which stack and output? (--stack NAME --output NAME)");
         if (!Implemented.TryGetValue(cloud, out var impl))
         {
             stderr.WriteLine($"osforai-stacks: the {cloud} stack is not implemented yet");
@@ -107,9 +114,12 @@ public static class StacksCli
         {
             projectDir = ResolveProjectDir(projectDir, cloud, currentDirectory);
             var build = (extensions ?? StackExtensions.None).Compose(cloud, projectDir, impl.Build);
-            return command == "synth"
-                ? Synth(build, impl.Validate, projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
-                : Validate(build, impl.Validate, projectDir, schema, stdout, stderr);
+            return command switch
+            {
+                "synth" => Synth(build, impl.Validate, projectDir, stack, stdout),
+                "targets" => Targets(build, impl.Validate, projectDir, stack!, outputs, stdout),
+                _ => Validate(build, impl.Validate, projectDir, schema, stdout, stderr),
+            };
         }
         catch (StackConfigException e)
         {
@@ -125,6 +135,15 @@ public static class StacksCli
         if (file is not null) validate(file);
         // Written only once everything is valid, so a failed synth prints nothing on stdout.
         stdout.Write(build(project, file).ToYaml());
+        return 0;
+    }
+
+    private static int Targets(Func<string, StackFile?, PulumiProgram> build, Action<StackFile> validate, string projectDir, string stack, IReadOnlyList<string> outputs, TextWriter stdout)
+    {
+        var file = StackFile.Load(projectDir, stack);
+        validate(file);
+        var urns = StackTargets.Urns(build(StackFile.ProjectName(projectDir), file), stack, outputs);
+        stdout.Write(string.Concat(urns.Select(u => u + "\n")));
         return 0;
     }
 
