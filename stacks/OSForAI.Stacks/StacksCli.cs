@@ -19,6 +19,8 @@ namespace OSForAI.Stacks;
 /// validate &lt;cloud&gt; [--project-dir DIR] [--schema DIR]
 ///     Synthesizes the program, reads it back, checks it against the providers' schemas when a schema folder is
 ///     given (--schema or $OSAI_PULUMI_SCHEMA), and validates every stack settings file of the project.
+/// targets &lt;cloud&gt; --stack NAME --output NAME... [--project-dir DIR]
+///     Prints the URNs that the outputs need (<see cref="StackTargets"/>), one a line, for <c>pulumi up --target</c>.
 /// trim-schemas --out DIR [--schema DIR]
 ///     Writes the part of the provider schemas that the programs of every cloud and stack settings file use
 ///     (<see cref="SchemaTrimmer"/>) into DIR: the fixture the repository's CI validates against.
@@ -32,11 +34,14 @@ public static class StacksCli
         Usage:
           osforai-stacks synth <aws|azure|gcp|byo> [--stack NAME] [--project-dir DIR]
           osforai-stacks validate <aws|azure|gcp|byo> [--project-dir DIR] [--schema DIR]
+          osforai-stacks targets <aws|azure|gcp|byo> --stack NAME --output NAME [--output NAME...] [--project-dir DIR]
           osforai-stacks trim-schemas --out DIR [--schema DIR]
 
         The project directory defaults to the current directory when it holds Pulumi.yaml (Pulumi runs the
         compiler there), else stacks/<cloud> under the repository root (the folder with OSForAI.sln); for byo
         it is the repository root itself (the root Pulumi.yaml).
+        osforai-overrides.yaml and osforai-overrides.<stack>.yaml in the project directory change the program
+        (docs/deploy.md, "Customising a stack without a fork").
         The stack defaults to $PULUMI_STACK. The schema folder (provider mini-schemas, see
         shared/pulumi-schema/README.md) defaults to $OSAI_PULUMI_SCHEMA.
         """;
@@ -61,7 +66,12 @@ public static class StacksCli
 
     /// <param name="environment">Reads environment variables (PULUMI_STACK); the process environment when null.</param>
     /// <param name="currentDirectory">The working directory; the process's when null.</param>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment = null, string? currentDirectory = null)
+    /// <param name="extensions">
+    /// A platform team's hooks (transforms, replaced programs), from a compiler project of its own; the overrides files in
+    /// the project folder apply either way (<see cref="StackExtensions"/>).
+    /// </param>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment = null, string? currentDirectory = null,
+        StackExtensions? extensions = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
         currentDirectory ??= Directory.GetCurrentDirectory();
@@ -72,7 +82,7 @@ public static class StacksCli
         }
         var command = args[0];
         if (command == "trim-schemas") return TrimSchemas(args, stdout, stderr, Blank(environment("OSAI_PULUMI_SCHEMA")), currentDirectory);
-        if (command is not ("synth" or "validate"))
+        if (command is not ("synth" or "validate" or "targets"))
             return UsageError(stderr, $"unknown command '{command}'");
         if (args.Length < 2 || args[1].StartsWith('-'))
             return UsageError(stderr, $"{command}: which cloud? ({string.Join("|", Clouds)})");
@@ -80,16 +90,20 @@ public static class StacksCli
         if (!Clouds.Contains(cloud)) return UsageError(stderr, $"unknown cloud '{cloud}' ({string.Join("|", Clouds)})");
 
         string? stack = null, projectDir = null, schema = Blank(environment("OSAI_PULUMI_SCHEMA"));
+        var outputs = new List<string>();
         for (var i = 2; i < args.Length; i++)
         {
             switch (args[i])
             {
-                case "--stack" when i + 1 < args.Length && command == "synth": stack = args[++i]; break;
+                case "--stack" when i + 1 < args.Length && command is "synth" or "targets": stack = args[++i]; break;
+                case "--output" when i + 1 < args.Length && command == "targets": outputs.Add(args[++i]); break;
                 case "--project-dir" when i + 1 < args.Length: projectDir = args[++i]; break;
                 case "--schema" when i + 1 < args.Length && command == "validate": schema = args[++i]; break;
                 default: return UsageError(stderr, $"{command}: unexpected argument '{args[i]}'");
             }
         }
+        stack ??= Blank(environment("PULUMI_STACK"));
+        if (command == "targets" && (stack is null || outputs.Count == 0)) return UsageError(stderr, "targets: which stack and output? (--stack NAME --output NAME)");
         if (!Implemented.TryGetValue(cloud, out var impl))
         {
             stderr.WriteLine($"osforai-stacks: the {cloud} stack is not implemented yet");
@@ -99,9 +113,13 @@ public static class StacksCli
         try
         {
             projectDir = ResolveProjectDir(projectDir, cloud, currentDirectory);
-            return command == "synth"
-                ? Synth(impl.Build, impl.Validate, projectDir, stack ?? Blank(environment("PULUMI_STACK")), stdout)
-                : Validate(impl.Build, impl.Validate, projectDir, schema, stdout, stderr);
+            var build = (extensions ?? StackExtensions.None).Compose(cloud, projectDir, impl.Build);
+            return command switch
+            {
+                "synth" => Synth(build, impl.Validate, projectDir, stack, stdout),
+                "targets" => Targets(build, impl.Validate, projectDir, stack!, outputs, stdout),
+                _ => Validate(build, impl.Validate, projectDir, schema, stdout, stderr),
+            };
         }
         catch (StackConfigException e)
         {
@@ -120,17 +138,28 @@ public static class StacksCli
         return 0;
     }
 
+    private static int Targets(Func<string, StackFile?, PulumiProgram> build, Action<StackFile> validate, string projectDir, string stack, IReadOnlyList<string> outputs, TextWriter stdout)
+    {
+        var file = StackFile.Load(projectDir, stack);
+        validate(file);
+        var urns = StackTargets.Urns(build(StackFile.ProjectName(projectDir), file), stack, outputs);
+        stdout.Write(string.Concat(urns.Select(u => u + "\n")));
+        return 0;
+    }
+
     private static int Validate(Func<string, StackFile?, PulumiProgram> build, Action<StackFile> validate, string projectDir, string? schemaFolder, TextWriter stdout, TextWriter stderr)
     {
         var project = StackFile.ProjectName(projectDir);
         var program = build(project, null);
         CheckReadsBack(program.ToYaml());
+        PulumiSchema? schema = null;
         if (schemaFolder is null)
             stderr.WriteLine("osforai-stacks: no schema folder (--schema or OSAI_PULUMI_SCHEMA): provider schema checks skipped");
         else
         {
             if (!Directory.Exists(schemaFolder)) throw new StackConfigException($"the schema folder {schemaFolder} does not exist", []);
-            var violations = ProgramValidator.Validate(program, PulumiSchema.Load(schemaFolder));
+            schema = PulumiSchema.Load(schemaFolder);
+            var violations = ProgramValidator.Validate(program, schema);
             if (violations.Count > 0)
                 throw new StackConfigException($"the program breaks the provider schemas:{Environment.NewLine}  " +
                     string.Join(Environment.NewLine + "  ", violations), []);
@@ -138,11 +167,18 @@ public static class StacksCli
 
         var stackFiles = Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal).ToList();
         if (stackFiles.Count == 0) throw new StackConfigException($"no stack settings files (Pulumi.<stack>.yaml) in {projectDir}", []);
-        var messages = new List<string>();
+        var messages = StackExtensions.OrphanOverrideFiles(projectDir).ToList();
         foreach (var file in stackFiles)
         {
             var stack = Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length];
-            try { validate(StackFile.Load(projectDir, stack)); }
+            try
+            {
+                var stackFile = StackFile.Load(projectDir, stack);
+                validate(stackFile);
+                // The stack's own program (its settings and overrides files shape it) against the schemas too.
+                if (schema is not null && ProgramValidator.Validate(build(project, stackFile), schema) is { Count: > 0 } violations)
+                    messages.Add($"stack '{stack}': the program breaks the provider schemas:{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", violations));
+            }
             catch (StackConfigException e) { messages.Add(e.Message); }
         }
         if (messages.Count > 0) throw new StackConfigException(string.Join(Environment.NewLine, messages), []);
@@ -180,7 +216,8 @@ public static class StacksCli
 
     /// <summary>
     /// Every program the stacks deploy: per cloud, the program without a stack (what validate checks) and the one of
-    /// each stack settings file of its project, as it is and with every option on (<see cref="StackFile.EveryOptionOn"/>).
+    /// each stack settings file of its project, as it is and with every option on (<see cref="StackFile.EveryOptionOn"/>),
+    /// overrides files included; then each cloud's stock program with its example overrides (stacks/examples/overrides).
     /// </summary>
     public static IEnumerable<PulumiProgram> StackPrograms(string currentDirectory)
     {
@@ -188,14 +225,23 @@ public static class StacksCli
         {
             var projectDir = ResolveProjectDir(null, cloud, currentDirectory);
             var project = StackFile.ProjectName(projectDir);
-            yield return impl.Build(project, null);
+            var build = StackExtensions.None.Compose(cloud, projectDir, impl.Build);
+            yield return build(project, null);
             foreach (var file in Directory.GetFiles(projectDir, "Pulumi.*.yaml").Order(StringComparer.Ordinal))
             {
                 var stack = StackFile.Load(projectDir, Path.GetFileName(file)["Pulumi.".Length..^".yaml".Length]);
-                yield return impl.Build(project, stack);
-                yield return impl.Build(project, stack.With(StackFile.EveryOptionOn));
+                yield return build(project, stack);
+                yield return build(project, stack.With(StackFile.EveryOptionOn));
             }
         }
+        // The committed example overrides, so that they are checked and the trimmed schemas cover them.
+        foreach (var (cloud, impl) in Implemented)
+            if (StackExtensions.ExampleOverrides(currentDirectory, cloud) is { } example)
+            {
+                var program = impl.Build(StackFile.ProjectName(ResolveProjectDir(null, cloud, currentDirectory)), null);
+                StackExtensions.ApplyOverrides(program, example);
+                yield return program;
+            }
     }
 
     /// <summary>The written program must read back as one YAML mapping with resources and the parity outputs.</summary>

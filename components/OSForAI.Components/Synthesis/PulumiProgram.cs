@@ -54,6 +54,68 @@ public sealed partial class PulumiProgram(string name, string? description = nul
 
     public void AddOutput(string name, Expr value) => _outputs.Add(new(name, value));
 
+    /// <summary>Sets an output: replaces the value of one the program has (in its place), else adds it.</summary>
+    public void SetOutput(string name, Expr value)
+    {
+        var i = _outputs.FindIndex(o => o.Key == name);
+        if (i >= 0) _outputs[i] = new(name, value);
+        else _outputs.Add(new(name, value));
+    }
+
+    /// <summary>Removes an output; false when the program has none of that name.</summary>
+    public bool RemoveOutput(string name) => _outputs.RemoveAll(o => o.Key == name) > 0;
+
+    /// <summary>
+    /// Removes a resource from the program. Anything that still refers to it would leave a dangling reference, so
+    /// that is refused with the list of referrers (<see cref="ReferencesTo"/>): change or remove those first.
+    /// </summary>
+    public void Remove(Resource resource)
+    {
+        if (!_resources.Contains(resource)) throw new InvalidOperationException($"{resource} is not in the program");
+        var referrers = ReferencesTo(resource);
+        if (referrers.Count > 0)
+            throw new InvalidOperationException($"{resource.Name} is still referred to by {string.Join(", ", referrers)}");
+        _resources.Remove(resource);
+    }
+
+    /// <summary>Where the program refers to <paramref name="resource"/>: "name (properties.x)", "name (options.dependsOn)", "output o", "variable v".</summary>
+    public IReadOnlyList<string> ReferencesTo(Resource resource)
+    {
+        var found = new List<string>();
+        foreach (var r in _resources)
+        {
+            if (r == resource) continue;
+            foreach (var (key, value) in r.Properties)
+                if (ExprTree.Resources(value).Contains(resource)) found.Add($"{r.Name} (properties.{key})");
+            if (r.Options.Provider == resource) found.Add($"{r.Name} (options.provider)");
+            if (r.Options.DependsOn.Contains(resource)) found.Add($"{r.Name} (options.dependsOn)");
+        }
+        foreach (var v in _variables)
+            if (ExprTree.Resources(v.Value).Contains(resource)) found.Add($"variable {v.Name}");
+        foreach (var (name, value) in _outputs)
+            if (ExprTree.Resources(value).Contains(resource)) found.Add($"output {name}");
+        return found;
+    }
+
+    /// <summary>
+    /// The packages (plugins) the program needs: those of its resource types and of the functions it invokes. Pulumi
+    /// asks the compiler for them without a stack, so a stack's program must need no package the stack-less one lacks.
+    /// </summary>
+    public IReadOnlySet<string> Packages()
+    {
+        static string PackageOf(string token) =>
+            token.StartsWith("pulumi:providers:", StringComparison.Ordinal) ? token["pulumi:providers:".Length..] : token.Split(':')[0];
+        var packages = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var r in _resources)
+        {
+            packages.Add(PackageOf(r.Type));
+            foreach (var (_, value) in r.Properties) packages.UnionWith(ExprTree.Functions(value).Select(PackageOf));
+        }
+        foreach (var v in _variables) packages.UnionWith(ExprTree.Functions(v.Value).Select(PackageOf));
+        foreach (var (_, value) in _outputs) packages.UnionWith(ExprTree.Functions(value).Select(PackageOf));
+        return packages;
+    }
+
     private void CheckName(string name)
     {
         if (_resources.Any(r => r.Name == name) || _variables.Any(v => v.Name == name))
@@ -133,6 +195,16 @@ public sealed partial class PulumiProgram(string name, string? description = nul
             if (o.AdditionalSecretOutputs.Count > 0)
                 options.Add("additionalSecretOutputs", new YamlSequenceNode(o.AdditionalSecretOutputs.Select(s => (YamlNode)new YamlScalarNode(s))));
             if (o.Version is { } version) options.Add("version", version);
+            if (o.RetainOnDelete) options.Add("retainOnDelete", Scalar(true));
+            if (o.ReplaceOnChanges.Count > 0) options.Add("replaceOnChanges", new YamlSequenceNode(o.ReplaceOnChanges.Select(s => (YamlNode)new YamlScalarNode(s))));
+            if (o.Import is { } import) options.Add("import", Text(import));
+            if (o.CustomTimeouts is { } t)
+                options.Add("customTimeouts", Mapping(new (string, YamlNode)?[]
+                {
+                    t.Create is { } c ? ("create", Text(c)) : null,
+                    t.Update is { } u ? ("update", Text(u)) : null,
+                    t.Delete is { } d ? ("delete", Text(d)) : null,
+                }.Where(x => x is not null).Select(x => x!.Value)));
             if (options.Children.Count > 0) node.Add("options", options);
             return node;
         }

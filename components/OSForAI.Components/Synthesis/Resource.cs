@@ -12,9 +12,19 @@ public sealed record ResourceOptions
     public bool DeleteBeforeReplace { get; init; }
     public IReadOnlyList<string> AdditionalSecretOutputs { get; init; } = [];
     public string? Version { get; init; }
+    /// <summary>Leave the cloud resource in place when Pulumi deletes it from the stack.</summary>
+    public bool RetainOnDelete { get; init; }
+    /// <summary>Input paths whose change replaces the resource instead of updating it.</summary>
+    public IReadOnlyList<string> ReplaceOnChanges { get; init; } = [];
+    /// <summary>The cloud id of an existing resource to adopt instead of creating one.</summary>
+    public string? Import { get; init; }
+    public CustomTimeouts? CustomTimeouts { get; init; }
 
     public static ResourceOptions None { get; } = new();
 }
+
+/// <summary>How long Pulumi waits for a create, update or delete, as Go durations ("30m", "1h30m"); null: the provider's default.</summary>
+public sealed record CustomTimeouts(string? Create = null, string? Update = null, string? Delete = null);
 
 /// <summary>
 /// One custom resource of the program: a logical name, a type token (canonical form, e.g.
@@ -27,19 +37,37 @@ public class Resource
 
     public Resource(string type, string name, Obj? properties = null, ResourceOptions? options = null)
     {
-        if (string.IsNullOrWhiteSpace(type) || type.Count(c => c == ':') < 2 && !type.StartsWith("pulumi:providers:", StringComparison.Ordinal))
-            throw new ArgumentException($"'{type}' is not a resource type token (package:module:Type)", nameof(type));
+        CheckType(type);
         Type = type;
-        Options = options ?? ResourceOptions.None;
-        Name = Options.Parent is { } parent ? $"{parent.Name}-{name}" : name;
+        _options = options ?? ResourceOptions.None;
+        Name = _options.Parent is { } parent ? $"{parent.Name}-{name}" : name;
         if (properties is not null) _properties.AddRange(properties.Entries);
         Options.Parent?.Register(this);
     }
 
-    public string Type { get; }
+    private static void CheckType(string type)
+    {
+        if (string.IsNullOrWhiteSpace(type) || type.Count(c => c == ':') < 2 && !type.StartsWith("pulumi:providers:", StringComparison.Ordinal))
+            throw new ArgumentException($"'{type}' is not a resource type token (package:module:Type)", nameof(type));
+    }
+
+    private ResourceOptions _options;
+
+    public string Type { get; private set; }
     /// <summary>The logical name in the program (unique within it).</summary>
     public string Name { get; }
-    public ResourceOptions Options { get; }
+
+    /// <summary>The resource's options; a transform may replace them (the parent, which made the name, stays).</summary>
+    public ResourceOptions Options
+    {
+        get => _options;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.Parent != _options.Parent) throw new InvalidOperationException($"{this}: the parent of a resource cannot change (it is part of the name)");
+            _options = value;
+        }
+    }
     public IReadOnlyList<KeyValuePair<string, Expr>> Properties => _properties;
 
     /// <summary>A reference to one of this resource's outputs (or nested output path).</summary>
@@ -56,6 +84,42 @@ public class Resource
     }
 
     public Expr? Get(string key) => _properties.FirstOrDefault(p => p.Key == key).Value;
+
+    /// <summary>
+    /// Applies a JSON merge patch (RFC 7396) to the inputs: objects merge key by key, <c>null</c> deletes, anything else
+    /// (lists included) replaces. Returns the paths that <c>null</c> was to delete but that were not set ("tags.team").
+    /// </summary>
+    public IReadOnlyList<string> Patch(Obj patch)
+    {
+        var missing = new List<string>();
+        foreach (var (key, value) in patch.Entries)
+        {
+            if (value is Lit { Value: null })
+            {
+                if (!Remove(key)) missing.Add(key);
+            }
+            else Set(key, MergePatch.Apply(Get(key), value, key, missing));
+        }
+        return missing;
+    }
+
+    /// <summary>Removes an input property; false when it was not set.</summary>
+    public bool Remove(string key) => _properties.RemoveAll(p => p.Key == key) > 0;
+
+    /// <summary>
+    /// Gives the resource a new definition under the same name: every reference to it (outputs, provider, dependsOn)
+    /// now means the new one. For replacing a resource a component made without rebuilding what refers to it.
+    /// </summary>
+    public void Redefine(string type, IEnumerable<KeyValuePair<string, Expr>> properties, ResourceOptions options)
+    {
+        CheckType(type);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Parent != _options.Parent) throw new InvalidOperationException($"{this}: the parent of a resource cannot change (it is part of the name)");
+        Type = type;
+        _options = options;
+        _properties.Clear();
+        _properties.AddRange(properties);
+    }
 
     public override string ToString() => $"{Name} ({Type})";
 }

@@ -130,12 +130,13 @@ public static class ProgramValidator
                 if (!_resources.Contains(o.DependsOn[i]))
                     Report(s, $"options.dependsOn[{i}]", $"refers to resource '{o.DependsOn[i].Name}', which is not in the program");
             if (rs is null) return;
-            foreach (var change in o.IgnoreChanges)
-            {
-                var first = change.Split('.', '[')[0];
-                if (!rs.Inputs.ContainsKey(first))
-                    Report(s, "options.ignoreChanges", $"'{change}': '{first}' is not an input of {rs.Token}{Suggest(first, rs.Inputs.Keys)}");
-            }
+            foreach (var (option, paths) in new[] { ("ignoreChanges", o.IgnoreChanges), ("replaceOnChanges", o.ReplaceOnChanges) })
+                foreach (var change in paths)
+                {
+                    var first = change.Split('.', '[')[0];
+                    if (!rs.Inputs.ContainsKey(first))
+                        Report(s, "options." + option, $"'{change}': '{first}' is not an input of {rs.Token}{Suggest(first, rs.Inputs.Keys)}");
+                }
             foreach (var output in o.AdditionalSecretOutputs)
                 if (!rs.Outputs.ContainsKey(output))
                     Report(s, "options.additionalSecretOutputs", $"'{output}' is not an output of {rs.Token}{Suggest(output, rs.Outputs.Keys)}");

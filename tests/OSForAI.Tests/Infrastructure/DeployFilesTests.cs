@@ -244,17 +244,67 @@ public sealed class DeployFilesTests
     }
 
     [Fact]
-    public void Images_are_pushed_to_the_configured_registry_tagged_with_the_commit()
+    public void Images_are_built_once_tagged_with_the_commit_and_handed_to_the_deploy_legs_as_archives()
     {
         var jobs = Map(LoadWorkflow(), "jobs");
         var images = Map(jobs, "images");
-        var text = Flatten(images);
-        Assert.Contains("vars.IMAGE_REGISTRY", text);
-        Assert.True(text.Contains("GITHUB_SHA") || text.Contains("github.sha"), "images must be tagged with the commit SHA");
-        var dockerfiles = Steps(images).Select(s => Child(Child(s, "with") as YamlMappingNode, "file") as YamlScalarNode)
-            .Where(f => f is not null).Select(f => f!.Value!).ToList();
+        var steps = Steps(images).ToList();
+        var builds = steps.Where(s => (Child(s, "uses") as YamlScalarNode)?.Value?.StartsWith("docker/build-push-action@", StringComparison.Ordinal) == true).ToList();
+        var dockerfiles = builds.Select(b => Text(Map(b, "with"), "file")).ToList();
         Assert.Equal(new[] { GpuDockerfile, RuntimeDockerfile, PythonWorkerDockerfile }.Order(StringComparer.Ordinal), dockerfiles.Order(StringComparer.Ordinal));
-        foreach (var file in dockerfiles) Assert.True(File.Exists(Path.Combine(Root, file)), file);
+        foreach (var build in builds)
+        {
+            var with = Map(build, "with");
+            var file = Text(with, "file");
+            Assert.True(File.Exists(Path.Combine(Root, file)), file);
+            // deploy/docker/worker-gpu.Dockerfile → osforai-worker-gpu:<sha>, saved as worker-gpu.tar; pushed by no one here.
+            var image = Path.GetFileName(file)[..^".Dockerfile".Length];
+            Assert.Equal($"osforai-{image}:${{{{ github.sha }}}}", Text(with, "tags"));
+            Assert.Equal($"type=docker,dest=${{{{ runner.temp }}}}/images/{image}.tar", Text(with, "outputs"));
+            Assert.NotEqual("true", (Child(with, "push") as YamlScalarNode)?.Value);
+        }
+        var upload = Assert.Single(steps, s => (Child(s, "uses") as YamlScalarNode)?.Value?.StartsWith("actions/upload-artifact@", StringComparison.Ordinal) == true);
+        Assert.True(steps.IndexOf(upload) > steps.IndexOf(builds[^1]));
+        Assert.Equal("images", Text(Map(upload, "with"), "name"));
+        Assert.Equal("${{ runner.temp }}/images", Text(Map(upload, "with"), "path"));
+        // No shared registry: no login and no IMAGE_REGISTRY in the build.
+        var text = Flatten(images);
+        Assert.DoesNotContain("IMAGE_REGISTRY", text);
+        Assert.DoesNotContain("login", text);
+    }
+
+    [Theory]
+    [InlineData("dev")]
+    [InlineData("prod")]
+    public void Each_deploy_leg_pushes_the_images_to_its_own_stacks_registry_before_preview_and_up(string stack)
+    {
+        var job = Map(Map(LoadWorkflow(), "jobs"), stack);
+        var steps = Steps(job).ToList();
+        var download = Assert.Single(steps, s => (Child(s, "uses") as YamlScalarNode)?.Value?.StartsWith("actions/download-artifact@", StringComparison.Ordinal) == true);
+        Assert.Equal("images", Text(Map(download, "with"), "name"));
+        var push = Assert.Single(steps, s => (Child(s, "run") as YamlScalarNode)?.Value?.Contains("push-stack-images.sh", StringComparison.Ordinal) == true);
+        Assert.Contains($"pulumi stack select {stack} --create", Text(push, "run"));
+        Assert.Contains($"../../.github/scripts/push-stack-images.sh ${{{{ matrix.cloud }}}} {stack} \"$GITHUB_SHA\"", Text(push, "run"));
+        Assert.Equal("${{ env.STACK_DIR }}", Text(push, "working-directory"));
+        var env = Map(push, "env");
+        Assert.Equal(Text(Map(download, "with"), "path"), Text(env, "IMAGES_DIR"));
+        // IMAGE_REGISTRY is optional: only for a stack whose registry key names that host.
+        Assert.Equal("${{ vars.IMAGE_REGISTRY }}", Text(env, "IMAGE_REGISTRY"));
+        Assert.Equal("${{ secrets.IMAGE_REGISTRY_PASSWORD }}", Text(env, "IMAGE_REGISTRY_PASSWORD"));
+        // Images first, then the update that rolls the runtime onto them.
+        Assert.True(steps.IndexOf(download) < steps.IndexOf(push));
+        var firstPulumiAction = steps.FindIndex(s => (Child(s, "uses") as YamlScalarNode)?.Value?.StartsWith("pulumi/actions@", StringComparison.Ordinal) == true && Child(s, "with") is not null);
+        Assert.True(steps.IndexOf(push) < firstPulumiAction);
+        // The cloud's own credentials are there before it (the script logs in with them).
+        Assert.True(steps.FindIndex(s => Flatten(s).Contains("configure-aws-credentials")) < steps.IndexOf(push));
+
+        var script = File.ReadAllText(Path.Combine(Root, ".github", "scripts", "push-stack-images.sh"));
+        Assert.True(OperatingSystem.IsWindows() || File.GetUnixFileMode(Path.Combine(Root, ".github", "scripts", "push-stack-images.sh")).HasFlag(UnixFileMode.UserExecute));
+        // Where to: the stack's own registry output (the script's behaviour is PushStackImagesTests').
+        Assert.Contains("output() { pulumi stack output \"$1\" --stack \"$stack\"", script);
+        Assert.Contains("registry=\"$(output registry)\"", script);
+        foreach (var login in new[] { "aws ecr get-login-password | docker login", "az acr login --name", "gcloud auth configure-docker" })
+            Assert.Contains(login, script);
     }
 
     [Fact]
@@ -263,25 +313,27 @@ public sealed class DeployFilesTests
         var jobs = Map(LoadWorkflow(), "jobs");
         var dev = Map(jobs, "dev");
         Assert.Equal(new[] { "preview", "up" }, PulumiCommands(dev, "dev"));
-        Assert.Contains(RunScripts(dev), r => r.Contains("pulumi config set runtimeImage") && r.Contains("--stack dev"));
 
         var prod = Map(jobs, "prod");
         Assert.Contains("up", PulumiCommands(prod, "prod"));
         var promote = string.Join('\n', RunScripts(prod));
+        // Prod promotes only this commit, as dev runs it: dev's runtimeImage must be this commit's.
         Assert.Contains("pulumi config get runtimeImage --stack dev", promote);
-        // Every image the stacks read is set on dev and promoted to prod.
-        foreach (var key in new[] { "workerGpuImage", "workerPythonImage" })
-        {
-            Assert.Contains(RunScripts(dev), r => r.Contains($"pulumi config set {key}") && r.Contains("--stack dev"));
-            Assert.Contains($"pulumi config get {key} --stack dev", promote);
-            Assert.Matches($@"pulumi config set {key} \S+ --stack prod", promote);
-        }
-        Assert.Matches(@"pulumi config set runtimeImage \S+ --stack prod", promote);
+        Assert.Contains("\"$GITHUB_SHA\" | *\":$GITHUB_SHA\")", promote);
+        // After the push to prod's registry, every image key the stacks read must equal dev's, or prod is not updated.
+        Assert.Contains("for key in runtimeImage workerPythonImage workerGpuImage; do", promote);
+        Assert.Contains("pulumi config get \"$key\" --stack dev", promote);
+        Assert.Contains("pulumi config get \"$key\" --stack prod", promote);
         // The promotion happens before prod's update.
         var steps = Steps(prod).ToList();
-        var promoteAt = steps.FindIndex(s => Flatten(s).Contains("--stack prod"));
+        var promoteAt = steps.FindIndex(s => Flatten(s).Contains("push-stack-images.sh") && Flatten(s).Contains(" prod "));
         var upAt = steps.FindIndex(s => Flatten(s).Contains("command: up"));
         Assert.InRange(promoteAt, 0, upAt - 1);
+
+        // The script sets every key the stacks read, on the stack it is given.
+        var script = File.ReadAllText(Path.Combine(Root, ".github", "scripts", "push-stack-images.sh"));
+        foreach (var key in new[] { "runtimeImage", "workerPythonImage", "workerGpuImage" }) Assert.Contains(key, script);
+        Assert.Contains("pulumi config set \"${keys[$i]}\" \"${values[$i]}\" --stack \"$stack\"", script);
 
         foreach (var name in new[] { "dev", "prod" })
         {
@@ -565,6 +617,9 @@ public sealed class DeployFilesTests
         YamlSequenceNode seq => seq.Children.OfType<YamlScalarNode>().Select(s => s.Value!).ToList(),
         _ => [],
     };
+
+    private static string Text(YamlMappingNode map, string key) =>
+        Assert.IsType<YamlScalarNode>(Child(map, key) ?? throw new Xunit.Sdk.XunitException($"'{key}' is missing")).Value!;
 
     private static IEnumerable<YamlMappingNode> Steps(YamlMappingNode job) =>
         (Child(job, "steps") as YamlSequenceNode)?.Children.OfType<YamlMappingNode>() ?? [];

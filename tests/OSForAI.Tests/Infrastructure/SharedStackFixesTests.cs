@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using OSForAI.Components.Kubernetes;
 using OSForAI.Components.Stacks;
 using YamlDotNet.RepresentationModel;
@@ -285,10 +286,12 @@ public sealed class SharedStackFixesTests
     [Fact]
     public void The_gpu_worker_image_is_set_and_promoted_only_where_the_program_declares_it()
     {
-        Assert.Matches(@"if dotnet run --project \.\./OSForAI\.Stacks -- synth \$\{\{ matrix\.cloud \}\} \| grep -qE '\^  workerGpuImage:'; then\s+pulumi config set workerGpuImage",
-            JobText("dev").Replace("\\n", "\n"));
-        Assert.Matches(@"if worker_gpu_image=""\$\(pulumi config get workerGpuImage --stack dev 2>/dev/null\)""; then\s+pulumi config set workerGpuImage",
-            File.ReadAllText(Path.Combine(RepoRoot, ".github", "workflows", "stacks.yml")));
+        // The push script (dev and prod legs) pushes and sets workerGpuImage only when the synthesized program declares it…
+        var script = File.ReadAllText(Path.Combine(RepoRoot, ".github", "scripts", "push-stack-images.sh"));
+        Assert.Matches(@"if ""\$\{stacks_cli\[@\]\}"" synth ""\$cloud"" \| grep -qE '\^  workerGpuImage:'; then\s+images\+=\(worker-gpu\)\s+keys\+=\(workerGpuImage\)", script);
+        Assert.Contains("images=(runtime worker-python)\nkeys=(runtimeImage workerPythonImage)\n", script);
+        // …and prod's keys must then equal dev's, workerGpuImage included (on both stacks or on neither).
+        Assert.Contains("for key in runtimeImage workerPythonImage workerGpuImage; do", JobText("prod"));
     }
 
     private static string GatewayUrl(YamlMappingNode root)
