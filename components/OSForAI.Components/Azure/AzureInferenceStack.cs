@@ -53,9 +53,10 @@ public sealed record AzureInferenceStackArgs(InferenceStackArgs Stack)
 /// user-assigned identity that is granted the role first.
 /// </para>
 /// <para>
-/// GPU nodes: AKS installs the NVIDIA driver on GPU sizes (<c>gpuProfile.driver: Install</c>), but not the device
-/// plugin, so RuntimeDeployment deploys it (as on AWS). The pool carries the same label and taint as every cloud
-/// (<see cref="NodePools"/>) and <c>nvidia.com/gpu.present=true</c>, the label the device plugin chart's default affinity
+/// GPU nodes: AKS's own driver install cannot be pinned to a branch, so the pools skip it (<c>gpuProfile.driver: None</c>) and NVIDIA's
+/// GPU operator installs the R580 release the CUDA 13 worker image needs, the container toolkit and the device plugin. The pools carry
+/// the same label and taint as every cloud (<see cref="NodePools"/>) and <c>nvidia.com/gpu.present=true</c>, which the operator's
+/// daemonsets select (AKS sets no NFD labels);
 /// requires; AKS's own autoscaler knows a pool's labels and taints, so scaling from zero needs nothing more.
 /// </para>
 /// <para>
@@ -295,8 +296,8 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("enableAutoScaling", true),
                 ("minCount", pool.Args.MinNodes),
                 ("maxCount", pool.Args.MaxNodes),
-                // NVIDIA driver by AKS; the device plugin comes from RuntimeDeployment.
-                ("gpuProfile", Expr.Object(("driver", "Install"))),
+                // No driver from AKS (its version cannot be pinned): the GPU operator below installs the pinned one.
+                ("gpuProfile", Expr.Object(("driver", "None"))),
                 // nvidia.com/gpu.present: the device plugin chart's default node affinity (AKS sets no NFD labels).
                 ("nodeLabels", Expr.Object((NodePools.PoolLabel, NodePools.Gpu), (NodePools.GpuTypeLabel, pool.Args.GpuType), (GpuPresentLabel, "true"))),
                 ("nodeTaints", Expr.List(NodePools.GpuTaint)),
@@ -343,6 +344,29 @@ public sealed class AzureInferenceStack : InferenceStack
         KubernetesProvider = new Resource("pulumi:providers:kubernetes", "k8s", Expr.Object(
             ("kubeconfig", Kubeconfig.Output())), Child(null, [Cluster, SystemPool, .. GpuPools, .. RegistryPull is null ? [] : new[] { RegistryPull }]));
         var k8s = KubernetesProvider;
+
+        // NVIDIA's GPU operator on the GPU pools: the driver release of gpuDriverVersion's branch (R580 for the CUDA 13 worker image),
+        // the container toolkit and the device plugin. Its daemonsets tolerate the GPU and spot taints and find the nodes by their
+        // nvidia.com/gpu.present label; the operator itself runs on the system pool.
+        GpuOperatorNamespace = new Resource("kubernetes:core/v1:Namespace", "gpu-operator-namespace", Expr.Object(
+            ("metadata", Expr.Object(("name", "gpu-operator")))), Child(k8s));
+        GpuOperator = new Resource("kubernetes:helm.sh/v3:Release", "gpu-operator", Expr.Object(
+            ("name", "gpu-operator"),
+            ("chart", "gpu-operator"),
+            ("version", args.GpuOperatorChartVersion),
+            ("namespace", GpuOperatorNamespace.Output("metadata.name")),
+            ("repositoryOpts", Expr.Object(("repo", "https://helm.ngc.nvidia.com/nvidia"))),
+            ("values", Expr.Object(
+                ("operator", Expr.Object(("nodeSelector", Expr.Object((NodePools.PoolLabel, NodePools.System))))),
+                ("driver", Expr.Object(("enabled", true), ("version", DriverRelease(args.GpuDriverVersion)))),
+                ("toolkit", Expr.Object(("enabled", true))),
+                ("devicePlugin", Expr.Object(("enabled", true))),
+                ("daemonsets", Expr.Object(("tolerations", Expr.List(
+                    Expr.Object(("key", NodePools.GpuTaintKey), ("operator", "Exists"), ("effect", "NoSchedule")),
+                    Expr.Object(("key", NodePools.SpotTaintKey), ("operator", "Exists"), ("effect", "NoSchedule")))))),
+                ("node-feature-discovery", Expr.Object(("worker", Expr.Object(("tolerations", Expr.List(
+                    Expr.Object(("key", NodePools.GpuTaintKey), ("operator", "Exists"), ("effect", "NoSchedule")),
+                    Expr.Object(("key", NodePools.SpotTaintKey), ("operator", "Exists"), ("effect", "NoSchedule"))))))))))), Child(k8s));
 
         // Storage: a private account (names are global: 3–24 lower-case letters and digits) and the container behind data://.
         StorageAccount = new Resource("azure-native:storage:StorageAccount", "storage", Expr.Object(
@@ -403,8 +427,8 @@ public sealed class AzureInferenceStack : InferenceStack
                 PythonImage = Image(StackConfig.WorkerPythonImage, args.WorkerPods.PythonImage),
                 OnnxImage = Image(StackConfig.WorkerGpuImage, args.WorkerPods.OnnxImage),
             },
-            DevicePlugin = DevicePluginMode.Helm,
-            DevicePluginVersion = args.DevicePluginChartVersion,
+            // The GPU operator runs the device plugin.
+            DevicePlugin = DevicePluginMode.Managed,
             Gateway = args.Gateway,
             // Azure's load balancer gives the Service a public IP.
             GatewayAddress = LoadBalancerAddress.Ip,
@@ -472,6 +496,17 @@ public sealed class AzureInferenceStack : InferenceStack
     public Resource GpuPoolSuffix { get; }
     /// <summary>The main GPU pool (the gpu* keys).</summary>
     public Resource GpuPool { get; }
+    /// <summary>NVIDIA's GPU operator (pinned driver, toolkit, device plugin) and its namespace.</summary>
+    public Resource GpuOperatorNamespace { get; }
+    public Resource GpuOperator { get; }
+
+    /// <summary>
+    /// The full driver release for the <c>gpuDriverVersion</c> branch (<see cref="AzureOffering.DriverReleases"/>): a literal branch maps at
+    /// synth time; the default config reference maps to the default branch's release (another branch is refused when validated).
+    /// </summary>
+    private static Expr DriverRelease(Expr branch) => branch is Lit { Value: string b } && int.TryParse(b, out var n) && AzureOffering.DriverReleases.TryGetValue(n, out var release)
+        ? release
+        : AzureOffering.DriverReleases[int.Parse(StackConfig.DefaultGpuDriverVersion, System.Globalization.CultureInfo.InvariantCulture)];
     /// <summary>Every GPU pool: the main one, then extraGpuPools.</summary>
     public IReadOnlyList<Resource> GpuPools { get; }
     /// <summary>Null when the stack's registry key names an existing registry.</summary>

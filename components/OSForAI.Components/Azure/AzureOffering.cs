@@ -68,6 +68,17 @@ public sealed partial class AzureOffering : CloudOffering
         ? null
         : $"'{zone}' is not an Azure availability zone; zones are \"1\", \"2\" and \"3\"";
 
+    /// <summary>
+    /// The driver release the GPU operator installs for each branch <c>gpuDriverVersion</c> may name (AKS's own install cannot be pinned,
+    /// so the stack skips it and lets NVIDIA's GPU operator install this one); chosen 2026-12-05, the R580 release the default operator
+    /// chart ships.
+    /// </summary>
+    public static IReadOnlyDictionary<int, string> DriverReleases { get; } = new Dictionary<int, string> { [580] = "580.95.05" };
+
+    public override string? CheckGpuDriverVersion(int branch) => DriverReleases.ContainsKey(branch)
+        ? null
+        : $"the stack pins NVIDIA driver branch {string.Join(", ", DriverReleases.Keys)} on AKS (AzureOffering.DriverReleases), not {branch}";
+
     /// <summary>Azure RBAC role assignments take an Entra ID object ID (of a user, group or service principal).</summary>
     public override string? CheckPrincipal(string principal) => Guid.TryParse(principal, out _) && principal.Length == 36
         ? null

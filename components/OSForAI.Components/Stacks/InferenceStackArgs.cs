@@ -92,8 +92,10 @@ public sealed record InferenceStackArgs
     public Expr GpuDriverVersion { get; init; } = StackConfig.DefaultGpuDriverVersion;
     /// <summary>The cluster-autoscaler Helm chart version (clouds that install it: EKS).</summary>
     public Expr? ClusterAutoscalerChartVersion { get; init; }
-    /// <summary>The nvidia-device-plugin Helm chart version (clouds that install it: EKS and AKS).</summary>
+    /// <summary>The nvidia-device-plugin Helm chart version (clouds that install it: EKS).</summary>
     public Expr? DevicePluginChartVersion { get; init; }
+    /// <summary>NVIDIA's GPU operator Helm chart version (clouds that install it: AKS).</summary>
+    public Expr? GpuOperatorChartVersion { get; init; }
     /// <summary>Private API server, control-plane logs, secrets encryption, spot GPU nodes (<see cref="ClusterOptions"/>); all off by default.</summary>
     public ClusterOptions Cluster { get; init; } = ClusterOptions.Default;
     /// <summary>GPU pools besides the main one (<see cref="Stacks.ExtraGpuPools"/>); none by default.</summary>

@@ -69,6 +69,7 @@ public static partial class StackConfig
     public const string DefaultGpuDriverVersion = "580";
     public const string ClusterAutoscalerChartVersion = "clusterAutoscalerChartVersion";
     public const string DevicePluginChartVersion = "devicePluginChartVersion";
+    public const string GpuOperatorChartVersion = "gpuOperatorChartVersion";
     public const string TlsCertificate = "tlsCertificate";
     public const string TlsPrivateKey = "tlsPrivateKey";
     public const string AllowPlainHttp = "allowPlainHttp";
@@ -101,6 +102,12 @@ public static partial class StackConfig
     /// runs its own). A pinned chart is what the tests and a preview saw; a newer one is a config change that shows in the preview.
     /// </summary>
     public const string DefaultClusterAutoscalerChartVersion = "9.56.0", DefaultDevicePluginChartVersion = "0.18.2";
+
+    /// <summary>
+    /// NVIDIA's GPU operator chart (AKS only: it installs the pinned driver that AKS's own install cannot pin, the container toolkit
+    /// and the device plugin), chosen 2026-12-05: the release whose default driver is on the R580 branch.
+    /// </summary>
+    public const string DefaultGpuOperatorChartVersion = "v25.10.0";
 
     /// <summary>The config keys whose values are secrets (declared <c>secret: true</c>; set with <c>pulumi config set --secret</c>).</summary>
     public static IReadOnlySet<string> SecretKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { TlsCertificate, TlsPrivateKey };
@@ -162,7 +169,8 @@ public static partial class StackConfig
         new(CiPrincipal, "string", "", "the identity CI deploys with (given cluster-admin; empty: none)"),
         new(GpuDriverVersion, "string", DefaultGpuDriverVersion, "NVIDIA driver branch the GPU worker image needs (R580: CUDA 13)"),
         new(ClusterAutoscalerChartVersion, "string", DefaultClusterAutoscalerChartVersion, "cluster-autoscaler Helm chart version (EKS)"),
-        new(DevicePluginChartVersion, "string", DefaultDevicePluginChartVersion, "nvidia-device-plugin Helm chart version (EKS, AKS)"),
+        new(DevicePluginChartVersion, "string", DefaultDevicePluginChartVersion, "nvidia-device-plugin Helm chart version (EKS)"),
+        new(GpuOperatorChartVersion, "string", DefaultGpuOperatorChartVersion, "NVIDIA GPU operator Helm chart version (AKS: pinned driver, toolkit, device plugin)"),
         new(TlsCertificate, "string", "", "PEM certificate (chain) the gateway serves HTTPS with, a secret"),
         new(TlsPrivateKey, "string", "", "PEM private key of tlsCertificate, a secret"),
         new(AllowPlainHttp, "boolean", false, "serve the gateway over plain HTTP when no certificate is set"),
@@ -208,6 +216,7 @@ public static partial class StackConfig
             Database = new DatabaseArgs(keys[DatabaseInstanceType], keys[DatabaseStorageGb], keys[DatabaseVersion], keys[DatabaseBackupDays], keys[DatabaseDeletionProtection]),
             ClusterAutoscalerChartVersion = keys[ClusterAutoscalerChartVersion],
             DevicePluginChartVersion = keys[DevicePluginChartVersion],
+            GpuOperatorChartVersion = keys[GpuOperatorChartVersion],
             Gateway = GatewayExposure.Of(stack, cloud, keys[TlsCertificate], keys[TlsPrivateKey]),
             Tags = InferenceStackArgs.DefaultTags,
             Registry = keys[Registry],
@@ -273,6 +282,9 @@ public static partial class StackConfig
         foreach (var key in new[] { ClusterAutoscalerChartVersion, DevicePluginChartVersion })
             if (values.String(key) is { } chart && !IsSemVer(chart))
                 errors.Add(new(key, $"'{chart}' is not a Helm chart version (semantic version such as '1.2.3')"));
+        // NVIDIA publishes the GPU operator's chart versions with a leading 'v'.
+        if (values.String(GpuOperatorChartVersion) is { } operatorChart && !(operatorChart.StartsWith('v') && IsSemVer(operatorChart[1..])))
+            errors.Add(new(GpuOperatorChartVersion, $"'{operatorChart}' is not a GPU operator chart version such as '{DefaultGpuOperatorChartVersion}'"));
         GatewayExposure.Validate(file, values, errors);
         foreach (var flag in SynthTimeFlags) values.Boolean(flag);
         ExtraGpuPools.Validate(file, cloud, values.String(Region), errors);

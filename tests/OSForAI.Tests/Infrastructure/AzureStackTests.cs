@@ -1,3 +1,4 @@
+using OSForAI.Components.Stacks;
 using OSForAI.Components.Azure;
 using OSForAI.Stacks;
 using YamlDotNet.RepresentationModel;
@@ -81,9 +82,19 @@ public sealed class AzureStackTests
         Assert.Equal("system", Text(Map(system, "nodeLabels"), "osforai.dev/pool"));
         Assert.False(system.Children.ContainsKey("nodeTaints"));
 
-        // AKS installs drivers but not the device plugin: the runtime deploys it onto the GPU pool.
-        var plugin = Resources(root, "kubernetes:helm.sh/v3:Release").Single(r => Text(Map(r.Node, "properties"), "chart") == "nvidia-device-plugin");
-        Assert.Equal("gpu", Text(Map(Map(Map(plugin.Node, "properties"), "values"), "nodeSelector"), "osforai.dev/pool"));
+        // AKS's driver cannot be pinned: the pools skip it and NVIDIA's GPU operator installs the R580 release, the toolkit and the
+        // device plugin (so the runtime's own device plugin release is not there), on nodes it finds by nvidia.com/gpu.present.
+        Assert.Equal("None", Text(Map(props, "gpuProfile"), "driver"));
+        Assert.Equal("true", Text(Map(props, "nodeLabels"), "nvidia.com/gpu.present"));
+        Assert.DoesNotContain(Resources(root, "kubernetes:helm.sh/v3:Release"), r => Text(Map(r.Node, "properties"), "chart") == "nvidia-device-plugin");
+        var gpuOperator = Map(Resources(root, "kubernetes:helm.sh/v3:Release").Single(r => Text(Map(r.Node, "properties"), "chart") == "gpu-operator").Node, "properties");
+        Assert.Equal("${gpuOperatorChartVersion}", Text(gpuOperator, "version"));
+        var values = Map(gpuOperator, "values");
+        Assert.Equal(("true", "580.95.05"), (Text(Map(values, "driver"), "enabled"), Text(Map(values, "driver"), "version")));
+        Assert.StartsWith("580.", OSForAI.Components.Azure.AzureOffering.DriverReleases[int.Parse(StackConfig.DefaultGpuDriverVersion)]);
+        var tolerated = ((YamlSequenceNode)Map(values, "daemonsets")["tolerations"]).Children.Select(t => Text(t, "key")).ToList();
+        Assert.Equal([NodePools.GpuTaintKey, NodePools.SpotTaintKey], tolerated);
+        Assert.Equal("system", Text(Map(Map(values, "operator"), "nodeSelector"), "osforai.dev/pool"));
     }
 
     [Fact]

@@ -107,10 +107,14 @@ public sealed class SharedStackFixesTests
     }
 
     [Fact]
-    public void Azure_pins_the_device_plugin_from_config()
+    public void Azure_pins_the_gpu_operator_from_config_and_refuses_a_version_without_its_v()
     {
         var root = StackHarness.Synth("azure", "dev", ProjectDir("azure"));
-        Assert.Equal("${devicePluginChartVersion}", Text(Props(root, "kubernetes:helm.sh/v3:Release", "nvidia-device-plugin"), "version"));
+        Assert.Equal("${gpuOperatorChartVersion}", Text(Props(root, "kubernetes:helm.sh/v3:Release", "gpu-operator"), "version"));
+        using var project = Project("azure", [], "gpuOperatorChartVersion: \"25.10.0\"");
+        var r = Run(["synth", "azure", "--stack", "dev", "--project-dir", project.Dir]);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("gpuOperatorChartVersion: '25.10.0' is not a GPU operator chart version", r.Err);
     }
 
     [Theory]

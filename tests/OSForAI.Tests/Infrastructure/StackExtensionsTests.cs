@@ -399,7 +399,7 @@ public sealed class StackExtensionsTests
         // The bucket is emptied on destroy where the cloud has the switch; the Helm value where the cloud runs the chart.
         if (cloud != "azure") Assert.Equal("true", Scalar(Resource(root, "osforai-data"), "properties", "forceDestroy"));
         if (cloud == "aws") Assert.Equal("5m", Scalar(Resource(root, "osforai-cluster-autoscaler"), "properties", "values", "extraArgs", "scale-down-unneeded-time"));
-        if (cloud == "azure") Assert.Equal("256Mi", Scalar(Resource(root, "osforai-runtime-nvidia-device-plugin"), "properties", "values", "resources", "limits", "memory"));
+        if (cloud == "azure") Assert.Equal("false", Scalar(Resource(root, "osforai-gpu-operator"), "properties", "values", "dcgmExporter", "enabled"));
 
         var validated = project.Validate();
         Assert.True(validated.Code == 0, validated.Err);
