@@ -129,12 +129,7 @@ public sealed class AzureInferenceStack : InferenceStack
             ("resourceGroupName", resourceGroupName),
             ("location", args.Region),
             ("tags", tags)), Child(azure));
-        ClusterNetworkRole = new Resource("azure-native:authorization:RoleAssignment", "cluster-network-contributor", Expr.Object(
-            ("principalId", ClusterIdentity.Output("principalId")),
-            ("principalType", "ServicePrincipal"),
-            ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
-                "/providers/Microsoft.Authorization/roleDefinitions/", NetworkContributorRole)),
-            ("scope", vnetId)), Child(azure));
+        ClusterNetworkRole = Grant("cluster-network-contributor", ClusterIdentity.Output("principalId"), NetworkContributorRole, vnetId, servicePrincipal: true);
 
         // Names that are the stack's own: the storage account, the registry and the database's private DNS zone.
         AccountSuffix = new Resource("random:index/randomString:RandomString", "storage-suffix", Expr.Object(
@@ -162,12 +157,7 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("vaultName", SecretsVault.Output("name")),
                 ("keyName", "kubernetes-secrets"),
                 ("properties", Expr.Object(("kty", "RSA"), ("keySize", 2048), ("keyOps", Expr.List("encrypt", "decrypt", "wrapKey", "unwrapKey"))))), Child(azure));
-            SecretsKeyGrant = new Resource("azure-native:authorization:RoleAssignment", "cluster-secrets-key", Expr.Object(
-                ("principalId", ClusterIdentity.Output("principalId")),
-                ("principalType", "ServicePrincipal"),
-                ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
-                    "/providers/Microsoft.Authorization/roleDefinitions/", KeyVaultCryptoUserRole)),
-                ("scope", SecretsVault.Output("id"))), Child(azure));
+            SecretsKeyGrant = Grant("cluster-secrets-key", ClusterIdentity.Output("principalId"), KeyVaultCryptoUserRole, SecretsVault.Output("id"), servicePrincipal: true);
         }
 
         // The cluster with its required default pool; the system and GPU pools are AgentPools below. The profile is read at creation
@@ -227,11 +217,7 @@ public sealed class AzureInferenceStack : InferenceStack
         var adminGrants = new List<Resource>();
         foreach (var (who, principal) in admins)
             foreach (var (role, id) in new[] { ("rbac-admin", AksRbacClusterAdminRole), ("user", AksClusterUserRole) })
-                adminGrants.Add(new Resource("azure-native:authorization:RoleAssignment", $"{who}-{role}", Expr.Object(
-                    ("principalId", principal),
-                    ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
-                        "/providers/Microsoft.Authorization/roleDefinitions/", id)),
-                    ("scope", Cluster.Output("id"))), Child(azure)));
+                adminGrants.Add(Grant($"{who}-{role}", principal, id, Cluster.Output("id")));
         AdminGrants = adminGrants;
 
         // controlPlaneLogs: the API server, audit (admin) and Entra sign-in (guard) logs into a Log Analytics workspace of the stack.
@@ -329,12 +315,7 @@ public sealed class AzureInferenceStack : InferenceStack
                 ("adminUserEnabled", false),
                 ("anonymousPullEnabled", false),
                 ("tags", tags)), Child(azure));
-            RegistryPull = new Resource("azure-native:authorization:RoleAssignment", "kubelet-acr-pull", Expr.Object(
-                ("principalId", Cluster.Output("identityProfile.kubeletidentity.objectId")),
-                ("principalType", "ServicePrincipal"),
-                ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
-                    "/providers/Microsoft.Authorization/roleDefinitions/", AcrPullRole)),
-                ("scope", ContainerRegistry.Output("id"))), Child(azure));
+            RegistryPull = Grant("kubelet-acr-pull", Cluster.Output("identityProfile.kubeletidentity.objectId"), AcrPullRole, ContainerRegistry.Output("id"), servicePrincipal: true);
             RegistryLoginServer = ContainerRegistry.Output("loginServer");
         }
         else RegistryLoginServer = args.Registry;
@@ -399,12 +380,7 @@ public sealed class AzureInferenceStack : InferenceStack
             ("issuer", Cluster.Output("oidcIssuerProfile.issuerURL")),
             ("subject", Expr.Concat("system:serviceaccount:", args.Namespace, ":", RuntimeDeployment.ServiceAccountName)),
             ("audiences", Expr.List(WorkloadIdentityAudience))), Child(azure));
-        RuntimeDataRole = new Resource("azure-native:authorization:RoleAssignment", "runtime-blob-data", Expr.Object(
-            ("principalId", RuntimeIdentity.Output("principalId")),
-            ("principalType", "ServicePrincipal"),
-            ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"),
-                "/providers/Microsoft.Authorization/roleDefinitions/", StorageBlobDataContributorRole)),
-            ("scope", Container.Output("id"))), Child(azure));
+        RuntimeDataRole = Grant("runtime-blob-data", RuntimeIdentity.Output("principalId"), StorageBlobDataContributorRole, Container.Output("id"), servicePrincipal: true);
 
         // State: a flexible server in a delegated subnet of the cluster's network, no public access.
         Database = new FlexiblePostgres("database", new FlexiblePostgresArgs(azure, args.Database, args.Region, resourceGroupName,
@@ -447,6 +423,17 @@ public sealed class AzureInferenceStack : InferenceStack
 
     /// <summary>Program variables the stack needs (invokes, the kubeconfig); add them with <see cref="PulumiProgram.AddVariable(Variable)"/>.</summary>
     public override IReadOnlyList<Variable> Variables => [ClientConfig, Credentials, Kubeconfig];
+
+    /// <summary>
+    /// A role assignment of the built-in role <paramref name="roleId"/> on <paramref name="scope"/>; <paramref name="servicePrincipal"/>
+    /// says the principal is a managed identity (Azure then need not look it up, which a new identity may not yet allow).
+    /// </summary>
+    private Resource Grant(string name, Expr principalId, string roleId, Expr scope, bool servicePrincipal = false) =>
+        new("azure-native:authorization:RoleAssignment", name, Expr.Object(
+            ("principalId", principalId),
+            ("principalType", servicePrincipal ? (Expr)"ServicePrincipal" : null),
+            ("roleDefinitionId", Expr.Concat("/subscriptions/", ClientConfig.Output("subscriptionId"), "/providers/Microsoft.Authorization/roleDefinitions/", roleId)),
+            ("scope", scope)), Child(Provider));
 
     /// <summary>Built-in roles: Azure Kubernetes Service RBAC Cluster Admin, Azure Kubernetes Service Cluster User Role, Key Vault Crypto User.</summary>
     public const string AksRbacClusterAdminRole = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b", AksClusterUserRole = "4abbcc35-e782-43d8-92c5-2d3473bd45fd",

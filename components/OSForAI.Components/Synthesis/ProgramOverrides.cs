@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using OSForAI.Components.Validation;
 using YamlDotNet.RepresentationModel;
 
 namespace OSForAI.Components.Synthesis;
@@ -640,27 +641,10 @@ public static class NameSuggestions
         return candidates.Distinct(StringComparer.Ordinal)
             .Select(c => (Name: c, Lower: c.ToLowerInvariant()))
             .OrderBy(c => lower.Length > 0 && (c.Lower.Contains(lower) || lower.Contains(c.Lower)) ? 0 : 1)
-            .ThenBy(c => Distance(c.Lower, lower))
+            .ThenBy(c => EditDistance.Between(c.Lower, lower))
             .ThenBy(c => c.Name, StringComparer.Ordinal)
             .Take(count)
             .Select(c => c.Name)
             .ToList();
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var row = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (var i = 1; i <= a.Length; i++)
-        {
-            var diagonal = row[0];
-            row[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var above = row[j];
-                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                diagonal = above;
-            }
-        }
-        return row[b.Length];
     }
 }

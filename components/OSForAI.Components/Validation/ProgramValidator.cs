@@ -749,29 +749,12 @@ public static class ProgramValidator
         {
             var all = candidates.ToList();
             var best = all
-                .Select(c => (c, d: c.Equals(name, StringComparison.OrdinalIgnoreCase) ? 0 : Distance(c.ToLowerInvariant(), name.ToLowerInvariant())))
+                .Select(c => (c, d: c.Equals(name, StringComparison.OrdinalIgnoreCase) ? 0 : EditDistance.Between(c.ToLowerInvariant(), name.ToLowerInvariant())))
                 .Where(x => x.d <= Math.Max(2, name.Length / 3))
                 .OrderBy(x => x.d).ThenBy(x => x.c, StringComparer.Ordinal)
                 .Select(x => x.c).FirstOrDefault();
             if (best is not null) return $" (did you mean '{best}'?)";
             return list && all.Count > 0 ? $" (it has {string.Join(", ", all.Order(StringComparer.Ordinal))})" : "";
-        }
-
-        private static int Distance(string a, string b)
-        {
-            var row = Enumerable.Range(0, b.Length + 1).ToArray();
-            for (var i = 1; i <= a.Length; i++)
-            {
-                var diagonal = row[0];
-                row[0] = i;
-                for (var j = 1; j <= b.Length; j++)
-                {
-                    var above = row[j];
-                    row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                    diagonal = above;
-                }
-            }
-            return row[b.Length];
         }
     }
 }
