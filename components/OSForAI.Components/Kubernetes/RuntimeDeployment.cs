@@ -229,11 +229,13 @@ public sealed class RuntimeDeployment : ComponentResource
         if (store.DeployTime is { } dt)
             envFrom.Add(Expr.Object(("prefix", dt.EnvPrefix), ("secretRef", Expr.Object(("name", DataSecret!.Output("metadata.name"))))));
 
-        var volumeMounts = new List<Expr> { Expr.Object(("name", "home"), ("mountPath", HomePath)) };
+        // The root file system is read-only: the home folder and /tmp (ASP.NET Core's request buffering, .NET's temp files) are the
+        // only places the gateway writes.
+        var volumeMounts = new List<Expr> { Expr.Object(("name", "home"), ("mountPath", HomePath)), Expr.Object(("name", "tmp"), ("mountPath", "/tmp")) };
         // The home folder is a cache only (extracted builds, archives, temporary files): builds live in the data store
         // and state in the database (OSForAI__State), so an emptyDir that dies with the pod loses nothing. Only with an
         // empty State (SQLite, bring your own cluster without a database) does it hold state, and then one replica runs.
-        var volumes = new List<Expr> { Expr.Object(("name", "home"), ("emptyDir", Expr.Object())) };
+        var volumes = new List<Expr> { Expr.Object(("name", "home"), ("emptyDir", Expr.Object())), Expr.Object(("name", "tmp"), ("emptyDir", Expr.Object())) };
         if (DataSecret is not null)
         {
             volumeMounts.Add(Expr.Object(("name", "data-credentials"), ("mountPath", SecretsPath), ("readOnly", true)));
@@ -434,10 +436,12 @@ public sealed class RuntimeDeployment : ComponentResource
     /// seccomp- and AppArmor-Unconfined, and nothing else is relaxed: no capabilities at all, no privilege escalation
     /// (setuid binaries such as a setuid bwrap cannot gain anything), non-root. A Localhost seccomp profile would be
     /// tighter but must be installed on every node first, which the stacks do not manage (docs/deploy.md, "Worker sandbox").
+    /// The root file system is read-only (bubblewrap builds each sandbox in its own mount namespace, from read-only binds).
     /// </summary>
     private static Obj SandboxSecurityContext() => Expr.Object(
         ("allowPrivilegeEscalation", false),
         ("privileged", false),
+        ("readOnlyRootFilesystem", true),
         ("runAsNonRoot", true),
         ("capabilities", Expr.Object(("drop", Expr.List("ALL")))),
         ("seccompProfile", Expr.Object(("type", "Unconfined"))),

@@ -112,6 +112,25 @@ public sealed class WorkloadIdentityStackTests
         Assert.Contains("${osforai-runtime-federation}", DependsOn(Gateway(root)));
     }
 
+    [Theory]
+    [InlineData("aws")]
+    [InlineData("azure")]
+    [InlineData("gcp")]
+    [InlineData("byo")]
+    public void The_gateway_runs_non_root_on_a_read_only_root_file_system_writing_only_to_its_volumes(string cloud)
+    {
+        var root = cloud == "byo" ? Synth("byo", "dev", RepoRoot) : SynthDev(cloud);
+        var spec = Map(PodTemplate(root), "spec");
+        var container = (YamlMappingNode)((YamlSequenceNode)spec["containers"]).Children.Single();
+        var security = Map(container, "securityContext");
+        Assert.Equal(("true", "true", "false"), (Text(security, "readOnlyRootFilesystem"), Text(security, "runAsNonRoot"), Text(security, "allowPrivilegeEscalation")));
+        Assert.Equal("ALL", ((YamlSequenceNode)Map(security, "capabilities")["drop"]).Children.Single().ToString());
+        var mounts = ((YamlSequenceNode)container["volumeMounts"]).Children.ToDictionary(m => Text(m, "mountPath"), m => Text(m, "name"));
+        var volumes = ((YamlSequenceNode)spec["volumes"]).Children.Cast<YamlMappingNode>().ToDictionary(v => Text(v, "name"));
+        foreach (var path in new[] { "/var/lib/osforai", "/tmp" })
+            Assert.True(volumes[mounts[path]].Children.ContainsKey(new YamlScalarNode("emptyDir")), $"{path} is not an emptyDir");
+    }
+
     [Fact]
     public void The_process_host_gateway_of_someone_elses_cluster_gets_no_api_token()
     {
