@@ -214,10 +214,11 @@ internal static class AlgoCommands
         {
             await output.WriteLineAsync();
             await output.WriteLineAsync("Unpublished builds (call them as OWNER/NAME/BUILD):");
-            TableWriter.Write(output, ["BUILD", "RUNTIME", "ENTRYPOINT", "SIZE", "UPLOADED"],
+            TableWriter.Write(output, ["BUILD", "STATUS", "RUNTIME", "ENTRYPOINT", "SIZE", "UPLOADED"],
                 unpublished.Select(b => (IReadOnlyList<string?>)
                 [
                     b.Str("build") is { } h ? Short(h) : null,
+                    b.Str("status"),
                     b.Str("runtime"),
                     b.Str("entrypoint"),
                     b.TryGetProperty("size", out var size) ? size.ToString() : null,

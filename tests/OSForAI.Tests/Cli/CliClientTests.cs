@@ -217,7 +217,7 @@ public sealed class CliClientTests : IDisposable
                   {"version":"1.2.3","build":"0123456789abcdef0123","runtime":"python3","entrypoint":"main:apply","visibility":"public","published_at":"2025-01-03T00:00:00Z"}],
                  "builds":[
                   {"build":"0123456789abcdef0123","runtime":"python3","entrypoint":"main:apply","size":120,"created_at":"2025-01-03T00:00:00Z"},
-                  {"build":"fedcba9876543210fedc","runtime":"python3","entrypoint":"draft:apply","size":99,"created_at":"2025-01-04T00:00:00Z"}]}
+                  {"build":"fedcba9876543210fedc","status":"failed","runtime":"python3","entrypoint":"draft:apply","size":99,"created_at":"2025-01-04T00:00:00Z"}]}
                 """),
         });
 
@@ -246,6 +246,7 @@ public sealed class CliClientTests : IDisposable
         var drafts = info.Out[info.Out.IndexOf("Unpublished builds", StringComparison.Ordinal)..];
         Assert.Contains("fedcba987654", drafts);
         Assert.Contains("draft:apply", drafts);
+        Assert.Contains("failed", drafts.Split(Environment.NewLine).Single(l => l.StartsWith("fedcba987654", StringComparison.Ordinal)));
         Assert.DoesNotContain("0123456789ab", drafts);
     }
 
