@@ -67,12 +67,16 @@ public sealed class ChannelTests
             var impostor = Path.Combine(dir, "impostor.py");
             var verdict = Path.Combine(dir, "verdict.txt");
             await File.WriteAllTextAsync(impostor, Impostor);
-            // The "interpreter" the server starts: it sends the impostor off (a subshell that exits at once, so the
-            // impostor's parent becomes init), waits until it has connected, then becomes the real Python.
+            // The "interpreter" the server starts: the first worker it starts (publishing starts one to check the build, the call
+            // may start another) sends the impostor off (a subshell that exits at once, so the impostor's parent becomes init),
+            // waits until it has connected, then becomes the real Python; later workers start as they are. mkdir is atomic: one
+            // impostor, one verdict. The wait (up to 45 s, inside the 60-s start timeout below) outlasts a loaded machine: were the
+            // worker to start first, it would finish its build check and be gone before the impostor reached its socket.
             var python = Path.Combine(dir, "python3");
             await File.WriteAllTextAsync(python,
-                $"#!/bin/sh\n( /usr/bin/python3 '{impostor}' '{verdict}' $$ & )\n" +
-                $"i=0; while [ ! -e '{verdict}.connected' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done\n" +
+                $"#!/bin/sh\nif mkdir '{dir}/impostor-sent' 2>/dev/null; then\n" +
+                $"( /usr/bin/python3 '{impostor}' '{verdict}' $$ & )\n" +
+                $"i=0; while [ ! -e '{verdict}.connected' ] && [ $i -lt 900 ]; do sleep 0.05; i=$((i+1)); done\nfi\n" +
                 "exec /usr/bin/python3 \"$@\"\n");
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(python, (UnixFileMode)0b111_101_101);
 
@@ -82,6 +86,7 @@ public sealed class ChannelTests
                 ["OSForAI:Workers:Sandbox"] = "none",
                 ["OSForAI:Workers:PythonPath"] = python,
                 ["OSForAI:Workers:WarmGenericWorkers"] = "0",
+                ["OSForAI:Workers:StartTimeout"] = "00:01:00",
             }, logs: logs);
             await s.PublishAsync("alice/genuine", "1.0.0", Python("def apply(x):\n    return 'genuine ' + x\n"));
             var (status, body) = await CallAsync(s.Admin, "/v1/algo/alice/genuine/1.0.0", Text("answer"));
