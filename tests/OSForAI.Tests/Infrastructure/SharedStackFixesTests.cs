@@ -262,6 +262,20 @@ public sealed class SharedStackFixesTests
         Assert.True(steps.IndexOf(plugin) < steps.FindIndex(step => step.Children.ContainsKey("uses") && Text(step, "uses").StartsWith("pulumi/actions@", StringComparison.Ordinal) && step.Children.ContainsKey("with")));
     }
 
+    [Theory]
+    [InlineData("preview")]
+    [InlineData("dev")]
+    [InlineData("prod")]
+    public void Every_job_that_reaches_aks_installs_kubelogin_for_entra_id_clusters(string job)
+    {
+        var steps = Seq(Map(WorkflowJobs(), job), "steps").ToList();
+        var login = steps.FindIndex(step => step.Children.ContainsKey("uses") && Text(step, "uses").StartsWith("azure/login@", StringComparison.Ordinal));
+        var kubelogin = steps.FindIndex(step => step.Children.ContainsKey("run") && Text(step, "run").Contains("--kubelogin-install-location", StringComparison.Ordinal));
+        Assert.True(login >= 0 && kubelogin > login, "kubelogin is installed after the Azure login");
+        Assert.Equal("matrix.cloud == 'azure'", Text(steps[kubelogin], "if"));
+        Assert.True(kubelogin < steps.FindIndex(step => step.Children.ContainsKey("uses") && Text(step, "uses").StartsWith("pulumi/actions@", StringComparison.Ordinal) && step.Children.ContainsKey("with")));
+    }
+
     [Fact]
     public void Pull_requests_get_a_pulumi_preview_of_every_clouds_dev_stack_that_does_not_stop_the_others()
     {
