@@ -297,7 +297,9 @@ public sealed class AzureInferenceStack : InferenceStack
         // kubeconfig: the cluster's user credentials (Entra ID or local accounts, as the cluster is set up).
         Credentials = new Variable($"{Name}-credentials", new Invoke("azure-native:containerservice:listManagedClusterUserCredentials", Expr.Object(
             ("resourceGroupName", resourceGroupName),
-            ("resourceName", clusterName)), "kubeconfigs", azure));
+            ("resourceName", clusterName),
+            // With Entra ID sign-in: the exec form (kubelogin), not the legacy azure auth provider that kubectl no longer has.
+            ("format", options.NamesAdmins ? (Expr)"exec" : null)), "kubeconfigs", azure));
         // The credentials are a secret: mark the kubeconfig so wherever it goes (the provider's inputs, the output) it stays encrypted.
         // With Entra ID sign-in the kubeconfig runs kubelogin; its default device-code login cannot work unattended, so the Azure CLI's
         // sign-in is used instead (az login locally, azure/login in CI).

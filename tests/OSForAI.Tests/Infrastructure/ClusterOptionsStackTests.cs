@@ -208,11 +208,13 @@ public sealed class ClusterOptionsStackTests
         Assert.All(grants, g => Assert.Equal("${osforai-cluster.id}", Text(g, "scope")));
         Assert.Equal(2, grants.Count(g => Text(g, "roleDefinitionId").EndsWith(AzureInferenceStack.AksRbacClusterAdminRole, StringComparison.Ordinal)));
         Assert.Contains(grants, g => g["principalId"] is YamlScalarNode { Value: "${ciPrincipal}" });
-        // kubelogin signs in with the Azure CLI, not the interactive device code.
+        // The exec (kubelogin) form of the kubeconfig, signing in with the Azure CLI, not the interactive device code.
+        Assert.Equal("exec", Text(Map(Map(Map(root, "variables"), "osforai-credentials"), "fn::invoke")["arguments"], "format"));
         var kubeconfig = Map(Map(Map(root, "variables"), "osforai-kubeconfig"), "fn::secret");
         var join = (YamlSequenceNode)kubeconfig["fn::join"];
         Assert.Equal("azurecli", ((YamlScalarNode)join.Children[0]).Value);
         Assert.Equal("devicecode", ((YamlScalarNode)((YamlSequenceNode)((YamlMappingNode)join.Children[1])["fn::split"]).Children[0]).Value);
+        HasNoSchemaViolations(Build("azure", project.Dir));
     }
 
     [Fact]
