@@ -204,22 +204,7 @@ internal static class DataCommands
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             using (content)
             {
-                ApiResponse response;
-                try
-                {
-                    response = await client.SendAsync(HttpMethod.Put, ApiPath(target), content);
-                }
-                catch
-                {
-                    progress.Abort();
-                    throw;
-                }
-                if (!response.IsSuccess)
-                {
-                    progress.Abort();
-                    throw response.ToError();
-                }
-                var result = response.EnsureSuccess();
+                var result = await PutAsync(client, target, content, progress);
                 var size = result.Prop("size") is { ValueKind: JsonValueKind.Number } n ? UploadProgress.FormatBytes(n.GetInt64()) : "the file";
                 progress.Complete($"Uploaded {size} to {result.Str("result") ?? target.ToString()}");
             }
@@ -239,24 +224,30 @@ internal static class DataCommands
         content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         if (length is { } known)
             content.Headers.ContentLength = known;
-        ApiResponse put;
+        var result = await PutAsync(client, target, content, progress);
+        var size = result.Prop("size") is { ValueKind: JsonValueKind.Number } n ? n.GetInt64() : 0;
+        progress.Complete($"Copied {UploadProgress.FormatBytes(size)} from {source} to {result.Str("result") ?? target.ToString()}");
+    }
+
+    /// <summary>PUTs <paramref name="content"/> to <paramref name="target"/>; on any failure the progress line is cleared before the error.</summary>
+    private static async Task<JsonElement> PutAsync(ClientContext client, StorageUri target, HttpContent content, UploadProgress progress)
+    {
+        ApiResponse response;
         try
         {
-            put = await client.SendAsync(HttpMethod.Put, ApiPath(target), content);
+            response = await client.SendAsync(HttpMethod.Put, ApiPath(target), content);
         }
         catch
         {
             progress.Abort();
             throw;
         }
-        if (!put.IsSuccess)
+        if (!response.IsSuccess)
         {
             progress.Abort();
-            throw put.ToError();
+            throw response.ToError();
         }
-        var result = put.EnsureSuccess();
-        var size = result.Prop("size") is { ValueKind: JsonValueKind.Number } n ? n.GetInt64() : 0;
-        progress.Complete($"Copied {UploadProgress.FormatBytes(size)} from {source} to {result.Str("result") ?? target.ToString()}");
+        return response.EnsureSuccess();
     }
 
     private static async Task WriteToStdoutAsync(ClientContext client, StorageUri uri, CliHost host)

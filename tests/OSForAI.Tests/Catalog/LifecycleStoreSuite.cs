@@ -9,36 +9,12 @@ namespace OSForAI.Tests.Catalog;
 /// The version lifecycle in the catalog (deprecate, delete, delete an algorithm, the audit trail) against one backend;
 /// <see cref="SqliteLifecycleStoreTests"/> and <see cref="PostgresLifecycleStoreTests"/> run it on each.
 /// </summary>
-public abstract class LifecycleStoreSuite : IDisposable
+public abstract class LifecycleStoreSuite : DatabaseSuite
 {
     private const string HashA = "aaaaaaaaaaaa0123456789abcdef0123456789abcdef0123456789abcdef0123";
     private const string HashB = "bbbbbbbbbbbb0123456789abcdef0123456789abcdef0123456789abcdef0123";
-    private readonly List<Database> _opened = [];
-    protected readonly FakeClock Clock = new();
     private static readonly Principal Pat = new("key-pat", "pat", Scopes.Call | Scopes.Publish);
     private static readonly Principal Bob = new("key-bob", "bob", Scopes.Call);
-
-    protected abstract Task<Database> CreateAsync();
-    protected abstract Database Reopen();
-
-    private async Task<Database> DbAsync()
-    {
-        var db = await CreateAsync();
-        _opened.Add(db);
-        return db;
-    }
-
-    private Database Track(Database db)
-    {
-        _opened.Add(db);
-        return db;
-    }
-
-    public void Dispose()
-    {
-        foreach (var db in _opened) db.Dispose();
-        GC.SuppressFinalize(this);
-    }
 
     private static VersionSpec Spec(string text) =>
         VersionSpec.TryParse(text, out var spec, out var error) ? spec : throw new ArgumentException(error);

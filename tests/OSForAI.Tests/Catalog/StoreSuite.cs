@@ -8,38 +8,11 @@ using OSForAI.Tests.Support;
 namespace OSForAI.Tests.Catalog;
 
 /// <summary>Every store against one backend; <see cref="SqliteStoreTests"/> and <see cref="PostgresStoreTests"/> run it on each.</summary>
-public abstract class StoreSuite : IDisposable
+public abstract class StoreSuite : DatabaseSuite
 {
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
     private const string Hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    private readonly List<Database> _opened = [];
     private static readonly VersionSpec Latest = VersionSpec.TryParse(null, out var spec, out _) ? spec : throw new InvalidOperationException();
-    protected readonly FakeClock Clock = new();
-
-    /// <summary>A fresh, migrated database of the backend under test; the same one each call within a test.</summary>
-    protected abstract Task<Database> CreateAsync();
-
-    /// <summary>Opens the database <see cref="CreateAsync"/> made again (another server on the same state).</summary>
-    protected abstract Database Reopen();
-
-    private async Task<Database> DbAsync()
-    {
-        var db = await CreateAsync();
-        _opened.Add(db);
-        return db;
-    }
-
-    private Database Track(Database db)
-    {
-        _opened.Add(db);
-        return db;
-    }
-
-    public void Dispose()
-    {
-        foreach (var db in _opened) db.Dispose();
-        GC.SuppressFinalize(this);
-    }
 
     [SkippableFact]
     public async Task Migrations_are_all_applied_once_and_reopening_changes_nothing()
