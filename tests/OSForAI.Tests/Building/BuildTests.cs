@@ -77,6 +77,70 @@ public sealed class BuildTests(ServerFixture fixture) : IClassFixture<ServerFixt
     }
 
     [Fact]
+    public async Task Code_run_by_the_build_check_reads_nothing_of_the_servers_reaches_no_network_and_leaves_no_process_behind()
+    {
+        // Hostile code at import time (the check runs unpublished code): it reads for the admin key and the catalog, lists the
+        // server's home (where only the shared, read-only Python environments may show), dials the
+        // gateway's port, and leaves two processes meant to outlive the check (a child in its own session, and a double-forked
+        // one). Whatever it reaches fails the build with "LEAK"; the check's worker is killed afterwards, and its whole tree with it.
+        var marker = "osai-hostile-" + Guid.NewGuid().ToString("N");
+        var port = new Uri(S.Url).Port;
+        var code = $$"""
+            import os, socket, subprocess, sys
+            MARK = "{{marker}}"
+            sleeper = [sys.executable, "-c", "import time; time.sleep(300)", MARK]
+            subprocess.Popen(sleeper, start_new_session=True)
+            pid = os.fork()
+            if pid == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execv(sys.executable, sleeper)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            leaks = []
+            for path in [{{Py(S.Server.AdminKeyPath)}}, {{Py(Path.Combine(S.Home, "osforai.db"))}}]:
+                try:
+                    open(path, "rb").read(1)
+                    leaks.append(path)
+                except OSError:
+                    pass
+            # Of the server's home only the shared Python environments are in sight (read-only; docs/builds.md).
+            try:
+                seen = [n for n in os.listdir({{Py(S.Home)}}) if n != "envs"]
+                if seen:
+                    leaks.append("the home's " + ", ".join(seen))
+            except OSError:
+                pass
+            try:
+                socket.create_connection(("127.0.0.1", {{port}}), timeout=2).close()
+                leaks.append("the gateway's port")
+            except OSError:
+                pass
+            if leaks:
+                raise RuntimeError("LEAK " + ", ".join(leaks))
+
+            def apply(x):
+                return x
+            """;
+        var build = await BuildAsync("hostile", Python(code));
+        Assert.True(build.GetProperty("status").GetString() == "succeeded", build.ToString());
+
+        // Nothing the check started is left on this machine (the marker is in each sleeper's command line).
+        var left = new List<int>();
+        for (var i = 0; i < 50; i++)
+        {
+            left = Directory.EnumerateDirectories("/proc").Select(d => Path.GetFileName(d)).Where(n => n.All(char.IsAsciiDigit))
+                .Where(n => { try { return File.ReadAllText($"/proc/{n}/cmdline").Contains(marker, StringComparison.Ordinal); } catch (IOException) { return false; } })
+                .Select(int.Parse).ToList();
+            if (left.Count == 0) break;
+            await Task.Delay(200);
+        }
+        Assert.True(left.Count == 0, $"processes of the build check outlived it: {string.Join(", ", left)}");
+    }
+
+    private static string Py(string text) => "\"" + text.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+
+    [Fact]
     public async Task A_good_build_is_callable_by_its_hash_and_publishable_and_the_same_code_again_is_the_same_build()
     {
         var files = TarGz(Python("def apply(x):\n    return x * 2\n"));
